@@ -1,0 +1,311 @@
+"""Spawn agents, stream their output as it arrives, and make sure none outlives cpo.
+
+Every agent runs in its own session (so its whole process tree is one process group we
+can signal), with its prompt written on stdin from a thread (a large prompt would
+otherwise deadlock against an agent that writes before it reads everything).
+
+Stopping follows the tox ladder: SIGTERM to the group, a grace period, then SIGKILL.
+Even when the leader exits by itself, the group is swept, because an agent's leftover
+background children would keep our pipes open and live on after the task.
+
+If cpo itself dies (even by SIGKILL) a small watchdog process, which holds the read end
+of a pipe whose only writer is cpo, sees end-of-file and kills every group cpo had
+registered: no agent process outlives cpo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+# Longest line handed to a parser at once; a longer one is split. Keeps memory flat
+# when an agent prints megabytes without a newline.
+MAX_LINE_BYTES = 1 << 20
+STDERR_TAIL_LINES = 40
+DEFAULT_GRACE = 5.0
+
+_WATCHDOG_SOURCE = r"""
+import os, signal, sys, time
+groups = set()
+for line in sys.stdin:
+    line = line.strip()
+    if line[:1] == "+":
+        groups.add(int(line[1:]))
+    elif line[:1] == "-":
+        groups.discard(int(line[1:]))
+def send(sig):
+    for g in list(groups):
+        try:
+            os.killpg(g, sig)
+        except OSError:
+            groups.discard(g)
+send(signal.SIGTERM)
+deadline = time.monotonic() + float(sys.argv[1])
+while groups and time.monotonic() < deadline:
+    time.sleep(0.1)
+    send(0)
+send(signal.SIGKILL)
+"""
+
+
+@dataclass(frozen=True)
+class ProcResult:
+    returncode: int | None
+    duration: float
+    timed_out: bool = False
+    idle_timed_out: bool = False
+    interrupted: bool = False
+    stderr_tail: str = ""
+
+
+class ProcessRegistry:
+    """The live agent process groups of this cpo process, for interrupt and watchdog."""
+
+    def __init__(self, grace: float = DEFAULT_GRACE) -> None:
+        self.grace = grace
+        self._lock = threading.Lock()
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self.cancelled = threading.Event()
+
+    # -- watchdog -----------------------------------------------------------------
+    def start_watchdog(self) -> None:
+        """Start the orphan killer; safe to call more than once."""
+        with self._lock:
+            if self._watchdog is not None:
+                return
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG_SOURCE, str(self.grace)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C to our group must not kill it first
+                close_fds=True,
+            )
+
+    def _tell_watchdog(self, line: str) -> None:
+        wd = self._watchdog
+        if wd is None or wd.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            wd.stdin.write(line.encode() + b"\n")
+            wd.stdin.flush()
+
+    def stop_watchdog(self) -> None:
+        with self._lock:
+            wd, self._watchdog = self._watchdog, None
+        if wd is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if wd.stdin:
+                    wd.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                wd.wait(timeout=self.grace + 2)
+
+    # -- registry -----------------------------------------------------------------
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs[proc.pid] = proc
+            self._tell_watchdog(f"+{proc.pid}")
+
+    def remove(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.pop(proc.pid, None)
+            self._tell_watchdog(f"-{proc.pid}")
+
+    def live_count(self) -> int:
+        with self._lock:
+            return len(self._procs)
+
+    def terminate_all(self, *, immediately: bool = False) -> None:
+        """Stop every agent: SIGTERM to each group, then SIGKILL after the grace period."""
+        self.cancelled.set()
+        with self._lock:
+            procs = list(self._procs.values())
+        for p in procs:
+            kill_group(p.pid, signal.SIGKILL if immediately else signal.SIGTERM)
+        if immediately:
+            return
+        deadline = time.monotonic() + self.grace
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for p in procs:
+            kill_group(p.pid, signal.SIGKILL)
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    kill_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    kill_group(proc.pid, signal.SIGKILL)
+
+
+def _write_stdin(stream: IO[bytes] | None, data: bytes) -> None:
+    if stream is None:
+        return
+    # The agent may exit without reading all of it; that is its business, not an error.
+    with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+        stream.write(data)
+    with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+        stream.close()
+
+
+def _pump(stream: IO[bytes], sink: Callable[[str], None], touched: Callable[[], None]) -> None:
+    while True:
+        chunk = stream.readline(MAX_LINE_BYTES)
+        if not chunk:
+            break
+        touched()
+        sink(chunk.decode("utf-8", errors="replace").rstrip("\r\n"))
+    stream.close()
+
+
+def run_streaming(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin_text: str = "",
+    on_stdout: Callable[[str], None] = lambda _line: None,
+    on_stderr: Callable[[str], None] = lambda _line: None,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    registry: ProcessRegistry | None = None,
+) -> ProcResult:
+    """Run argv to the end, feeding each output line to the callbacks as it arrives.
+
+    Returns when the process has exited and its group has been swept. A process that
+    cannot be started raises OSError (the caller turns it into a task failure).
+    """
+    registry = registry or ProcessRegistry()
+    start = time.monotonic()
+    last_output = [start]
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+
+    def touched() -> None:
+        last_output[0] = time.monotonic()
+
+    def stderr_sink(line: str) -> None:
+        tail.append(line)
+        on_stderr(line)
+
+    if registry.cancelled.is_set():
+        return ProcResult(returncode=None, duration=0.0, interrupted=True)
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=str(cwd),
+        env=dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # own process group: signals reach the whole tree
+        close_fds=True,
+    )
+    registry.add(proc)
+    assert proc.stdout is not None and proc.stderr is not None
+    threads = [
+        threading.Thread(target=_write_stdin, args=(proc.stdin, stdin_text.encode()), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stdout, on_stdout, touched), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, stderr_sink, touched), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+
+    timed_out = idle_out = False
+    try:
+        while True:
+            now = time.monotonic()
+            deadlines = []
+            if timeout is not None:
+                deadlines.append(start + timeout)
+            if idle_timeout is not None:
+                deadlines.append(last_output[0] + idle_timeout)
+            wait_for = max(0.0, min(deadlines) - now) if deadlines else None
+            try:
+                proc.wait(timeout=wait_for)
+                break
+            except subprocess.TimeoutExpired:
+                now = time.monotonic()
+                if timeout is not None and now >= start + timeout:
+                    timed_out = True
+                elif idle_timeout is not None and now >= last_output[0] + idle_timeout:
+                    idle_out = True
+                else:
+                    continue  # output arrived meanwhile: the idle deadline moved
+                _stop_group(proc, registry.grace)
+                proc.wait()
+                break
+    finally:
+        # Sweep stragglers (background children) so they neither outlive the task
+        # nor hold our pipes open.
+        if proc.poll() is None:
+            _stop_group(proc, registry.grace)
+            proc.wait()
+        kill_group(proc.pid, signal.SIGKILL)
+        for t in threads[1:]:
+            t.join(timeout=registry.grace)
+        registry.remove(proc)
+
+    return ProcResult(
+        returncode=proc.returncode,
+        duration=time.monotonic() - start,
+        timed_out=timed_out,
+        idle_timed_out=idle_out,
+        interrupted=registry.cancelled.is_set() and not (timed_out or idle_out),
+        stderr_tail="\n".join(tail),
+    )
+
+
+def run_capture(
+    argv: Sequence[str] | str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    shell: bool = False,
+    timeout: float | None = None,
+    registry: ProcessRegistry | None = None,
+) -> tuple[int | None, str, bool]:
+    """Run a short command (validation, preflight), returning (code, combined output, timed out).
+
+    `shell=True` is only for the user's own command strings (wave validations).
+    """
+    lines: list[str] = []
+    cmd: Sequence[str] = ["/bin/sh", "-c", argv] if shell and isinstance(argv, str) else argv
+    assert not isinstance(cmd, str)
+    result = run_streaming(
+        cmd,
+        cwd=cwd,
+        env=env if env is not None else os.environ,
+        on_stdout=lines.append,
+        on_stderr=lines.append,
+        timeout=timeout,
+        registry=registry,
+    )
+    return result.returncode, "\n".join(lines), result.timed_out
