@@ -1,0 +1,31 @@
+"""Agent backends, one module each, looked up by name (imported lazily)."""
+
+from __future__ import annotations
+
+import importlib
+
+from cpo.agents.base import Backend
+from cpo.errors import UsageError
+
+# name -> module; each module defines `BACKEND`, an object satisfying `Backend`.
+_MODULES = {
+    "claude": "cpo.agents.claude",
+    "command": "cpo.agents.command",
+    "codex": "cpo.agents.codex",
+    "gemini": "cpo.agents.gemini",
+}
+
+
+def backend_names() -> list[str]:
+    return list(_MODULES)
+
+
+def get_backend(name: str) -> Backend:
+    module_name = _MODULES.get(name)
+    if module_name is None:
+        raise UsageError(
+            f"unknown backend {name!r}",
+            hint=f"choose one of: {', '.join(_MODULES)}",
+        )
+    backend: Backend = importlib.import_module(module_name).BACKEND
+    return backend
