@@ -1,0 +1,399 @@
+"""The `claude` backend: Claude Code in print mode, read through its stream-json output.
+
+The shapes handled here come from real captures of Claude Code 2.1.197 (see
+`tests/data/claude-cli/`). Two of its habits drive the classification below: an
+authentication failure arrives as a `result` whose subtype is "success" but whose
+`is_error` is true, and an API failure is announced by an assistant message from the
+"<synthetic>" model carrying an `error` field, before the result repeats the text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
+
+DEFAULT_PERMISSION_MODE = "bypassPermissions"
+INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
+ACTION_WIDTH = 80
+# The last assistant text is kept for the outcome; a runaway agent must not grow it forever.
+MAX_FINAL_TEXT = 64 * 1024
+
+_USAGE_LIMIT_EPOCH = re.compile(r"usage limit reached\|(\d{9,11})", re.IGNORECASE)
+_RESET_EPOCH = re.compile(r"reset\w*\D{0,20}?(\d{10})\b", re.IGNORECASE)
+_RESET_ISO = re.compile(
+    r"reset\w*\D{0,20}?(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+)
+_AGENT_NOT_FOUND = re.compile(r"--agent '[^']*' not found[^\n]*")
+_BAD_FLAG_MARKERS = ("unknown option", "requires --verbose", "cannot be used with root")
+
+
+def _bin(env: Mapping[str, str]) -> str:
+    return env.get("CPO_CLAUDE_BIN") or "claude"
+
+
+def _permission_mode(req: AgentRequest) -> str:
+    return req.permission_mode or DEFAULT_PERMISSION_MODE
+
+
+def shorten(text: str, width: int = ACTION_WIDTH) -> str:
+    """One line, at most `width` characters, for the progress table and log."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+# -- JSON access that never raises: the stream is input, not a contract ---------------
+def _dict(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _content_text(value: object) -> str:
+    """A tool_result's content: a string, or a list of {type: text, text} blocks."""
+    if isinstance(value, str):
+        return value
+    parts = [_str(_dict(block).get("text")) for block in _list(value)]
+    return "\n".join(p for p in parts if p)
+
+
+@dataclass
+class ClaudeParser:
+    """Turns stream-json lines into log lines and actions, and the run into an outcome."""
+
+    cwd: str | None = None
+    session_id: str | None = None
+    model: str | None = None
+    result: dict[str, object] | None = None
+    final_text: str | None = None
+    # Evidence seen before the result (or instead of it): the synthetic message's error
+    # code and text, and the status of the last API retry.
+    assistant_error: str | None = None
+    assistant_error_text: str | None = None
+    retry_status: int | None = None
+    turns_seen: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    # -- streaming ------------------------------------------------------------------
+    def feed(self, line: str) -> list[AgentEvent]:
+        stripped = line.strip()
+        if not stripped:
+            return []
+        try:
+            data = json.loads(stripped)
+        except (ValueError, RecursionError):
+            return [AgentEvent(log=line)]
+        if not isinstance(data, dict):
+            return [AgentEvent(log=line)]
+        try:
+            return self._event(data)
+        except Exception:  # a surprising shape must never stop a task's log
+            return [AgentEvent(log=line)]
+
+    def _event(self, data: dict[str, object]) -> list[AgentEvent]:
+        kind = data.get("type")
+        sid = _str(data.get("session_id"))
+        if sid:
+            self.session_id = sid
+        if kind == "system":
+            return self._system(data)
+        if kind == "assistant":
+            return self._assistant(data)
+        if kind == "user":
+            return self._user(data)
+        if kind == "result":
+            return self._result(data)
+        return []
+
+    def _system(self, data: dict[str, object]) -> list[AgentEvent]:
+        subtype = data.get("subtype")
+        if subtype == "init":
+            self.cwd = _str(data.get("cwd")) or self.cwd
+            self.model = _str(data.get("model")) or self.model
+            mode = _str(data.get("permissionMode"))
+            version = _str(data.get("claude_code_version"))
+            bits = [f"model {self.model or '?'}"]
+            if mode:
+                bits.append(f"mode {mode}")
+            if version:
+                bits.append(f"claude {version}")
+            return [AgentEvent(log=f"session {self.session_id or '?'} ({', '.join(bits)})")]
+        if subtype == "api_retry":
+            status = _int(data.get("error_status"))
+            self.retry_status = status
+            attempt = _int(data.get("attempt"))
+            most = _int(data.get("max_retries"))
+            error = _str(data.get("error")) or ""
+            text = f"API retry {attempt or '?'}/{most or '?'}: {status or '?'} {error}".rstrip()
+            return [AgentEvent(log=text, action=text)]
+        return []
+
+    def _assistant(self, data: dict[str, object]) -> list[AgentEvent]:
+        message = _dict(data.get("message"))
+        synthetic = message.get("model") == "<synthetic>"
+        error = _str(data.get("error"))
+        events: list[AgentEvent] = []
+        if not synthetic:
+            self.turns_seen += 1
+        for block in _list(message.get("content")):
+            b = _dict(block)
+            if b.get("type") == "text":
+                text = _str(b.get("text")) or ""
+                if error or synthetic:
+                    self.assistant_error_text = text
+                else:
+                    self.final_text = text[-MAX_FINAL_TEXT:]
+                if text.strip():
+                    events.append(AgentEvent(log=text))
+            elif b.get("type") == "tool_use":
+                action = self._action(_str(b.get("name")) or "tool", _dict(b.get("input")))
+                events.append(AgentEvent(log=f"→ {action}", action=action))
+        if error:
+            self.assistant_error = error
+        return events
+
+    def _user(self, data: dict[str, object]) -> list[AgentEvent]:
+        events: list[AgentEvent] = []
+        for block in _list(_dict(data.get("message")).get("content")):
+            b = _dict(block)
+            if b.get("type") == "tool_result" and b.get("is_error") is True:
+                text = shorten(_content_text(b.get("content")), 300)
+                events.append(AgentEvent(log=f"tool error: {text}"))
+        return events
+
+    def _result(self, data: dict[str, object]) -> list[AgentEvent]:
+        self.result = data
+        turns = _int(data.get("num_turns"))
+        cost = _float(data.get("total_cost_usd"))
+        summary = f"{turns if turns is not None else '?'} turns"
+        if cost is not None:
+            summary += f", ${cost:.4f}"
+        if data.get("is_error") is True:
+            text = self._result_text(data) or str(data.get("subtype") or "error")
+            return [AgentEvent(log=f"result: error ({summary}): {text}")]
+        return [AgentEvent(log=f"result: {data.get('subtype') or 'done'} ({summary})")]
+
+    def _relpath(self, path: str) -> str:
+        if self.cwd and path.startswith(self.cwd.rstrip("/") + "/"):
+            return path[len(self.cwd.rstrip("/")) + 1 :]
+        return path
+
+    def _action(self, name: str, args: dict[str, object]) -> str:
+        path = _str(args.get("file_path")) or _str(args.get("notebook_path"))
+        if path:
+            return shorten(f"{name} {self._relpath(path)}")
+        for key in ("command", "description", "pattern", "url", "query", "prompt"):
+            value = _str(args.get(key))
+            if value:
+                return shorten(f"{name}: {value}")
+        return shorten(name)
+
+    @staticmethod
+    def _result_text(data: dict[str, object]) -> str | None:
+        text = _str(data.get("result"))
+        if text:
+            return text
+        errors = [e for e in _list(data.get("errors")) if isinstance(e, str)]
+        return "; ".join(errors) or None
+
+    # -- end of run -----------------------------------------------------------------
+    def finish(self, exit_code: int | None, stderr_tail: str) -> AgentOutcome:
+        res = self.result
+        if res is None:
+            return self._no_result(exit_code, stderr_tail)
+        usage = _dict(res.get("usage"))
+        is_error = res.get("is_error") is True
+        text = self._result_text(res)
+        error_class: ErrorClass | None = None
+        reset_at: float | None = None
+        if is_error:
+            error_class, reset_at = self._classify(res, text or "")
+        extra = dict(self.extra)
+        for key in ("cache_read_input_tokens", "cache_creation_input_tokens"):
+            if _int(usage.get(key)):
+                extra[key] = usage[key]
+        if self.model:
+            extra["model"] = self.model
+        return AgentOutcome(
+            final_text=text if not is_error else self.final_text,
+            reported_result=True,
+            is_error=is_error,
+            error_class=error_class,
+            error_text=(text or str(res.get("subtype") or "error")) if is_error else None,
+            session_id=_str(res.get("session_id")) or self.session_id,
+            num_turns=_int(res.get("num_turns")),
+            input_tokens=_int(usage.get("input_tokens")),
+            output_tokens=_int(usage.get("output_tokens")),
+            cost_usd=_float(res.get("total_cost_usd")),
+            reset_at=reset_at,
+            extra=extra,
+        )
+
+    def _classify(self, res: dict[str, object], text: str) -> tuple[ErrorClass, float | None]:
+        if res.get("subtype") == "error_max_turns":
+            return "max_turns", None
+        return classify_error(
+            text + "\n" + (self.assistant_error_text or ""),
+            status=_int(res.get("api_error_status")) or self.retry_status,
+            code=self.assistant_error,
+        )
+
+    def _no_result(self, exit_code: int | None, stderr_tail: str) -> AgentOutcome:
+        error_class: ErrorClass = "crashed"
+        reset_at: float | None = None
+        lines = [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
+        text = lines[-1] if lines else None
+        bad = [ln for ln in lines if any(m in ln for m in _BAD_FLAG_MARKERS)]
+        missing_agent = _AGENT_NOT_FOUND.search(stderr_tail)
+        if bad:
+            error_class, text = "bad_flag", bad[0]
+        elif missing_agent:
+            error_class, text = "agent_error", missing_agent.group(0).strip()
+        elif self.assistant_error:
+            # The synthetic error message came but the result never did (killed meanwhile).
+            evidence = self.assistant_error_text or self.assistant_error
+            error_class, reset_at = classify_error(
+                evidence, status=self.retry_status, code=self.assistant_error
+            )
+            text = evidence
+        if text is None:
+            text = (
+                f"exited with code {exit_code} without a final result"
+                if exit_code is not None
+                else "stopped without a final result"
+            )
+        return AgentOutcome(
+            final_text=self.final_text,
+            reported_result=False,
+            is_error=True,
+            error_class=error_class,
+            error_text=text,
+            session_id=self.session_id,
+            num_turns=self.turns_seen or None,
+            reset_at=reset_at,
+            extra=dict(self.extra),
+        )
+
+
+def classify_error(
+    text: str, *, status: int | None = None, code: str | None = None
+) -> tuple[ErrorClass, float | None]:
+    """Map an error result's text, HTTP status and error code to an ErrorClass."""
+    low = text.lower()
+    code = (code or "").lower()
+    if (
+        status in (401, 403)
+        or code.startswith("authentication")
+        or "not logged in" in low
+        or "invalid api key" in low
+        or "authentication" in low
+        or "/login" in low
+    ):
+        return "auth", None
+    if "usage limit" in low:
+        return "usage_limit", parse_reset(text)
+    if status == 429 or "rate limit" in low or "rate_limit" in low or code.startswith("rate_limit"):
+        return "rate_limited", parse_reset(text)
+    if status == 529 or "overloaded" in low:
+        return "overloaded", None
+    return "agent_error", None
+
+
+def parse_reset(text: str) -> float | None:
+    """The epoch seconds a usage limit lifts, from `...|<epoch>` or `resets ... <time>`."""
+    m = _USAGE_LIMIT_EPOCH.search(text) or _RESET_EPOCH.search(text)
+    if m:
+        return float(m.group(1))
+    iso = _RESET_ISO.search(text)
+    if iso:
+        try:
+            return datetime.fromisoformat(iso.group(1).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+class ClaudeBackend:
+    name = "claude"
+
+    def executable(self, req: AgentRequest) -> str | None:
+        return _bin(os.environ)
+
+    def argv(self, req: AgentRequest) -> list[str]:
+        args = [
+            _bin(os.environ),
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--permission-mode",
+            _permission_mode(req),
+        ]
+        if req.model:
+            args += ["--model", req.model]
+        if req.max_turns is not None:
+            args += ["--max-turns", str(req.max_turns)]
+        if req.agent:
+            args += ["--agent", req.agent]
+        args += ["--append-system-prompt", req.system_prompt]
+        return args + list(req.extra_args)
+
+    def env(self, req: AgentRequest, base: Mapping[str, str]) -> dict[str, str]:
+        # CLAUDECODE marks "inside a Claude Code session"; a nested claude refuses to
+        # start when it sees it, and cpo may itself be run from Claude Code.
+        return {k: v for k, v in base.items() if k != "CLAUDECODE"}
+
+    def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
+        problems: list[str] = []
+        exe = _bin(env) if "CPO_CLAUDE_BIN" in env else _bin(os.environ)
+        if shutil.which(exe, path=env.get("PATH")) is None:
+            problems.append(
+                f"the claude CLI ({exe!r}) was not found on PATH: install it with "
+                f"`{INSTALL_HINT}`, or set CPO_CLAUDE_BIN to its path"
+            )
+        bypass = any(
+            _permission_mode(r) == "bypassPermissions"
+            or "--dangerously-skip-permissions" in r.extra_args
+            for r in reqs
+        )
+        if bypass and _is_root() and env.get("IS_SANDBOX") != "1":
+            problems.append(
+                "running as root with --permission-mode bypassPermissions: the claude CLI "
+                "refuses that as root/sudo; if this machine is a sandbox run "
+                "`export IS_SANDBOX=1`, otherwise use `--permission-mode acceptEdits`"
+            )
+        return problems
+
+    def parser(self) -> EventParser:
+        return ClaudeParser()
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+BACKEND = ClaudeBackend()
+
+__all__ = ["BACKEND", "ClaudeBackend", "ClaudeParser", "classify_error", "parse_reset", "shorten"]
