@@ -1,0 +1,256 @@
+"""Git: the repository, the integration branch, one worktree and branch per task, merges.
+
+The only module that touches git. Every call goes through `Git.run`, which calls the git
+binary (exact control, no parsing of porcelain through another layer) and retries when
+another git process holds a lock. Metadata operations (worktree add/remove, branch
+creation, merges, commits by cpo) take `Git.lock`: with git 2.39, two concurrent
+`git worktree add` in one repository fail now and then reading the other's `commondir`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cpo.errors import GitError, PreflightError
+
+MARKER = ".claude-task-complete"
+
+# Another git process holds a lock we need: wait and try again rather than fail the run.
+_LOCK_CONTENTION = re.compile(
+    r"index\.lock|config\.lock|packed-refs|\.lock': File exists|cannot lock ref|"
+    r"Unable to create '.*\.lock'|could not lock|failed to read .*commondir",
+    re.IGNORECASE,
+)
+_RETRIES = 12
+
+# cpo's own git calls and the agents' both run with gc.auto=0: a background gc racing
+# worktree or ref updates is a known source of lost runs.
+NO_GC_ENV = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0"}
+FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "cpo",
+    "GIT_AUTHOR_EMAIL": "cpo@localhost",
+    "GIT_COMMITTER_NAME": "cpo",
+    "GIT_COMMITTER_EMAIL": "cpo@localhost",
+}
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    ok: bool
+    commit: str | None = None
+    conflict_files: tuple[str, ...] = ()
+    message: str = ""
+
+
+class Git:
+    """One repository; `lock` serialises the operations that change git metadata."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lock = threading.RLock()
+        self._env = {**os.environ, **NO_GC_ENV, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        if not self._has_identity():
+            self._env.update(FALLBACK_IDENTITY)
+
+    def _has_identity(self) -> bool:
+        if os.environ.get("GIT_COMMITTER_EMAIL") and os.environ.get("GIT_AUTHOR_EMAIL"):
+            return True
+        code, out, _ = self._raw(["config", "user.email"], self.root)
+        return code == 0 and bool(out.strip())
+
+    def _raw(self, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
+        env = getattr(self, "_env", None) or {**os.environ, **NO_GC_ENV}
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def run(self, *args: str, cwd: Path | None = None, check: bool = True) -> str:
+        """Run git; return stdout stripped. Retries on lock contention; GitError on failure."""
+        where = cwd or self.root
+        delay = 0.05
+        for attempt in range(_RETRIES):
+            code, out, err = self._raw(args, where)
+            if code == 0 or not check:
+                return out.strip()
+            if _LOCK_CONTENTION.search(err) and attempt < _RETRIES - 1:
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            break
+        first = (err.strip() or out.strip()).splitlines()
+        raise GitError(
+            f"git {' '.join(args)} failed in {where}: {first[0] if first else f'exit {code}'}"
+        )
+
+    def ok(self, *args: str, cwd: Path | None = None) -> bool:
+        code, _, _ = self._raw(args, cwd or self.root)
+        return code == 0
+
+    # -- queries ----------------------------------------------------------------------
+    def rev(self, ref: str) -> str | None:
+        code, out, _ = self._raw(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], self.root)
+        return out.strip() if code == 0 else None
+
+    def branch_exists(self, branch: str) -> bool:
+        return self.rev(f"refs/heads/{branch}") is not None
+
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        return self.ok("merge-base", "--is-ancestor", commit, of)
+
+    def current_branch(self) -> str | None:
+        code, out, _ = self._raw(["symbolic-ref", "--short", "-q", "HEAD"], self.root)
+        return out.strip() if code == 0 and out.strip() else None
+
+    def dirty_paths(self, cwd: Path | None = None, *, exclude: Sequence[Path] = ()) -> list[str]:
+        """Tracked changes and untracked files, minus paths under `exclude` (absolute)."""
+        where = cwd or self.root
+        out = self.run("status", "--porcelain", "-z", "--untracked-files=all", cwd=where)
+        paths = []
+        entries = out.split("\0")
+        i = 0
+        while i < len(entries):
+            entry = entries[i]
+            i += 1
+            if len(entry) < 4:
+                continue
+            status, path = entry[:2], entry[3:]
+            if status[0] in "RC":
+                i += 1  # the rename's source path follows
+            full = (where / path).resolve()
+            if any(full == ex or ex in full.parents for ex in exclude):
+                continue
+            paths.append(path)
+        return paths
+
+    def worktrees(self) -> dict[Path, str | None]:
+        """Registered worktrees: path -> branch (None when detached)."""
+        out = self.run("worktree", "list", "--porcelain")
+        result: dict[Path, str | None] = {}
+        current: Path | None = None
+        for line in out.splitlines():
+            if line.startswith("worktree "):
+                current = Path(line[len("worktree ") :]).resolve()
+                result[current] = None
+            elif line.startswith("branch ") and current is not None:
+                result[current] = line[len("branch ") :].removeprefix("refs/heads/")
+        return result
+
+    def commits_between(self, start: str, end: str) -> int:
+        return int(self.run("rev-list", "--count", f"{start}..{end}") or 0)
+
+    def files_changed(self, start: str, end: str) -> list[str]:
+        out = self.run("diff", "--name-only", start, end)
+        return [line for line in out.splitlines() if line]
+
+    def common_dir(self) -> Path:
+        return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir"))
+
+    # -- changes ------------------------------------------------------------------------
+    def exclude_pattern(self, pattern: str) -> None:
+        """Add a pattern to the repository's info/exclude (shared by every worktree)."""
+        with self.lock:
+            path = self.common_dir() / "info" / "exclude"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existing = path.read_text().splitlines() if path.exists() else []
+            if pattern not in existing:
+                with path.open("a") as fh:
+                    if existing and not path.read_text().endswith("\n"):
+                        fh.write("\n")
+                    fh.write(f"{pattern}\n")
+
+    def create_branch(self, branch: str, at: str) -> None:
+        with self.lock:
+            self.run("branch", branch, at)
+
+    def add_worktree(self, path: Path, branch: str, start: str | None = None) -> None:
+        """Worktree at `path` on `branch`, creating the branch at `start` when given."""
+        with self.lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if start is not None:
+                self.run("worktree", "add", "-q", "-b", branch, str(path), start)
+            else:
+                self.run("worktree", "add", "-q", str(path), branch)
+
+    def remove_worktree(self, path: Path, *, force: bool = False) -> None:
+        with self.lock:
+            self.run("worktree", "remove", *(["--force"] if force else []), str(path))
+
+    def delete_branch(self, branch: str, *, force: bool = False) -> None:
+        with self.lock:
+            self.run("branch", "-D" if force else "-d", branch)
+
+    def commit_leftovers(self, worktree: Path, message: str) -> bool:
+        """Commit whatever the agent left uncommitted (the marker is excluded). True if any."""
+        if not self.dirty_paths(worktree):
+            return False
+        with self.lock:
+            self.run("add", "-A", cwd=worktree)
+            self.run("commit", "-q", "--no-verify", "-m", message, cwd=worktree)
+        return True
+
+    def reset_worktree(self, worktree: Path, to: str) -> None:
+        """Put a task worktree back at its start point (callers save its work first)."""
+        with self.lock:
+            self.run("reset", "-q", "--hard", to, cwd=worktree)
+            self.run("clean", "-q", "-fdx", "-e", MARKER, cwd=worktree)
+            marker = worktree / MARKER
+            if marker.exists():
+                marker.unlink()
+
+    def merge(self, worktree: Path, branch: str, message: str) -> MergeResult:
+        """Merge `branch` into the branch checked out in `worktree` with --no-ff.
+
+        On conflict the merge is aborted (the worktree is left as before) and the
+        conflicting files are returned.
+        """
+        with self.lock:
+            code, out, err = self._raw(
+                ["merge", "--no-ff", "--no-edit", "-m", message, branch], worktree
+            )
+            if code == 0:
+                return MergeResult(ok=True, commit=self.run("rev-parse", "HEAD", cwd=worktree))
+            files = self.run("diff", "--name-only", "--diff-filter=U", cwd=worktree, check=False)
+            self._raw(["merge", "--abort"], worktree)
+            conflicts = tuple(f for f in files.splitlines() if f)
+            text = (err.strip() or out.strip()).splitlines()
+            return MergeResult(
+                ok=False, conflict_files=conflicts, message=text[-1] if text else f"exit {code}"
+            )
+
+
+def find_repo(start: Path) -> Path:
+    """The top of the git work tree containing `start`."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=start if start.is_dir() else start.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise PreflightError("git is not installed", hint="install git and try again") from exc
+    if proc.returncode != 0:
+        raise PreflightError(
+            f"{start} is not inside a git repository",
+            hint="run cpo from the repository the feature belongs to (git init first if new)",
+        )
+    return Path(proc.stdout.strip()).resolve()
+
+
+def agent_git_env(base: Mapping[str, str]) -> dict[str, str]:
+    """Environment additions for agents: no background gc while cpo manages worktrees."""
+    env = dict(base)
+    count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+    env[f"GIT_CONFIG_KEY_{count}"] = "gc.auto"
+    env[f"GIT_CONFIG_VALUE_{count}"] = "0"
+    env["GIT_CONFIG_COUNT"] = str(count + 1)
+    return env
