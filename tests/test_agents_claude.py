@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest
-from cpo.agents.claude import BACKEND, ClaudeParser, classify_error, parse_reset, shorten
+from cpo.agents.claude import (
+    BACKEND,
+    ClaudeParser,
+    classify_error,
+    parse_reset,
+    shorten,
+    unsupported,
+)
 
 CAPTURES = Path(__file__).parent / "data" / "claude-cli"
 
@@ -373,3 +380,11 @@ def test_preflight_root_without_sandbox(tmp_path: Path) -> None:
 def test_preflight_non_root_bypass_is_fine(tmp_path: Path) -> None:
     _exe(tmp_path)
     assert BACKEND.preflight([_req()], {"PATH": str(tmp_path)}) == []
+
+
+def test_approval_mode_maps_to_permission_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CPO_CLAUDE_BIN", raising=False)
+    argv = BACKEND.argv(_req(approval_mode="auto"))
+    assert argv[argv.index("--permission-mode") + 1] == "acceptEdits"
+    assert unsupported(_req()) == []
+    assert any("sandbox_mode read-only" in n for n in unsupported(_req(sandbox_mode="read-only")))

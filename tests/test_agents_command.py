@@ -92,3 +92,23 @@ def test_parser_ignores_blank_lines() -> None:
     assert parser.feed("   ") == []
     assert parser.feed('{"type": "other", "result": 1}')[0].log == '{"type": "other", "result": 1}'
     assert parser.finish(0, "").final_text == '{"type": "other", "result": 1}'
+
+
+def test_unsupported_modes_are_said(tmp_path: Path) -> None:
+    from cpo.agents.command import unsupported
+
+    assert unsupported(_req(tmp_path, "x")) == []
+    req = AgentRequest(
+        task_id="t",
+        wave=1,
+        prompt="",
+        worktree=tmp_path,
+        parallel_dir=tmp_path,
+        command="x",
+        approval_mode="none",
+        sandbox_mode="read-only",
+    )
+    assert unsupported(req) == [
+        "command: approval_mode none is not enforced",
+        "command: sandbox_mode read-only is not enforced",
+    ]

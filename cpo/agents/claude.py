@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
+from cpo.agents.modes import CLAUDE_DEFAULT_PERMISSION_MODE, claude_permission_mode
 
-DEFAULT_PERMISSION_MODE = "bypassPermissions"
+DEFAULT_PERMISSION_MODE = CLAUDE_DEFAULT_PERMISSION_MODE
 INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
 ACTION_WIDTH = 80
 # The last assistant text is kept for the outcome; a runaway agent must not grow it forever.
@@ -39,7 +40,13 @@ def _bin(env: Mapping[str, str]) -> str:
 
 
 def _permission_mode(req: AgentRequest) -> str:
-    return req.permission_mode or DEFAULT_PERMISSION_MODE
+    # permission_mode, or the backend-neutral approval_mode mapped (see agents/modes.py).
+    return claude_permission_mode(req)[0]
+
+
+def unsupported(req: AgentRequest) -> list[str]:
+    """Requested options claude cannot honour (e.g. a sandbox_mode), one line each."""
+    return claude_permission_mode(req)[1]
 
 
 def shorten(text: str, width: int = ACTION_WIDTH) -> str:
@@ -396,4 +403,12 @@ def _is_root() -> bool:
 
 BACKEND = ClaudeBackend()
 
-__all__ = ["BACKEND", "ClaudeBackend", "ClaudeParser", "classify_error", "parse_reset", "shorten"]
+__all__ = [
+    "BACKEND",
+    "ClaudeBackend",
+    "ClaudeParser",
+    "classify_error",
+    "parse_reset",
+    "shorten",
+    "unsupported",
+]

@@ -57,6 +57,16 @@ class CommandParser:
         )
 
 
+def unsupported(req: AgentRequest) -> list[str]:
+    """A plain command has no approval or sandbox options: say so rather than drop them."""
+    notes = []
+    if (req.approval_mode or "default") != "default":
+        notes.append(f"command: approval_mode {req.approval_mode} is not enforced")
+    if (req.sandbox_mode or "default") != "default":
+        notes.append(f"command: sandbox_mode {req.sandbox_mode} is not enforced")
+    return notes
+
+
 class CommandBackend:
     name = "command"
 
