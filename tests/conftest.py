@@ -49,4 +49,19 @@ def git_repo(tmp_path: Path) -> Path:
     return repo
 
 
+@pytest.fixture
+def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The scripted `claude` (cpo.scripted_agent) first on PATH; returns its bin dir."""
+    from cpo.scripted_agent import install_shim
+
+    bin_dir = tmp_path / "bin"
+    install_shim(bin_dir)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("IS_SANDBOX", "1")
+    monkeypatch.setenv("CPO_FAKE_STATE", str(tmp_path / "fake-state"))
+    monkeypatch.delenv("CPO_CLAUDE_BIN", raising=False)
+    monkeypatch.delenv("CPO_FAKE_AGENTS", raising=False)
+    return bin_dir
+
+
 __all__ = ["git", "os"]
