@@ -203,7 +203,9 @@ def build_task(d: Draft, wave: int, root_real: str, prompt_names: set[str],
         file, where = choice.where if choice.where[0] else d.place("")
         report.error(file, where, f"missing prompt: {choice.error}")
         return None
-    if choice.from_file or uses_sections(choice.text):
+    # Prompts in the `=== SECTION ===` format are checked for missing sections; with
+    # --strict every prompt file must use that format (task bodies are free markdown).
+    if uses_sections(choice.text) or (strict and choice.from_file):
         missing = missing_sections(choice.text)
         if missing:
             names = ", ".join(f"=== {m} ===" for m in missing)

@@ -141,10 +141,10 @@ def _resolve(name: str, by_id: dict[str, Any], aliases: dict[str, str]) -> str |
     return name if name in by_id else aliases.get(name)
 
 
-def _unknown(name: str, ids: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, ids, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown task {name!r}{hint}"
+def _unknown(what: str, name: str, ids: Sequence[str], self_id: str) -> str:
+    close = difflib.get_close_matches(name, [i for i in ids if i != self_id], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else "; no task has that id"
+    return f"unknown {what} {name!r}{hint}"
 
 
 def join_deps(drafts: dict[str, Draft], aliases: dict[str, str], report: Report) -> None:
@@ -161,7 +161,7 @@ def join_deps(drafts: dict[str, Draft], aliases: dict[str, str], report: Report)
             for name in names:
                 cid = _resolve(name, drafts, aliases)
                 if cid is None:
-                    report.error(file, where, f"unknown dependency: {_unknown(name, ids)}")
+                    report.error(file, where, _unknown("dependency", name, ids, d.id))
                     continue
                 got.add(cid)
                 if cid not in d.deps:
@@ -182,7 +182,7 @@ def join_deps(drafts: dict[str, Draft], aliases: dict[str, str], report: Report)
             for name in names:
                 cid = _resolve(name, drafts, aliases)
                 if cid is None:
-                    report.error(file, where, _unknown(name, ids))
+                    report.error(file, where, _unknown("task", name, ids, d.id))
                 elif d.id not in drafts[cid].deps:
                     report.error(
                         file, where,
