@@ -105,6 +105,13 @@ def test_capture_max_turns() -> None:
     )
 
 
+def test_clean_exit_without_result_is_not_an_error() -> None:
+    parser = ClaudeParser()
+    parser.feed("plain output")
+    out = parser.finish(0, "")
+    assert not out.reported_result and not out.is_error and out.error_class is None
+
+
 def test_synthetic_error_without_result_is_evidence() -> None:
     lines = (CAPTURES / "stream-json-not-logged-in.jsonl").read_text().splitlines()[:-1]
     parser = ClaudeParser()
@@ -272,7 +279,7 @@ def test_parser_never_raises(lines: list[object], code: int | None, stderr: str)
             assert isinstance(event, AgentEvent)
     out = parser.finish(code, stderr)
     assert isinstance(out, AgentOutcome)
-    if not out.reported_result:
+    if not out.reported_result and code != 0:
         assert out.is_error and out.error_class is not None
 
 

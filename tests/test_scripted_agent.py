@@ -70,6 +70,7 @@ def test_print_mode_required_and_bad_choice(git_repo: Path) -> None:
     assert claude(git_repo, "hi", flags=["--verbose"]).returncode == 1
     proc = claude(git_repo, "hi", flags=[*FLAGS, "--permission-mode", "yolo"])
     assert proc.returncode == 1 and "argument 'yolo' is invalid" in proc.stderr
+    assert outcome(proc).error_class == "bad_flag"
 
 
 def test_empty_prompt_is_refused(git_repo: Path) -> None:

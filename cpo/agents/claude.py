@@ -32,7 +32,12 @@ _RESET_ISO = re.compile(
     r"reset\w*\D{0,20}?(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
 )
 _AGENT_NOT_FOUND = re.compile(r"--agent '[^']*' not found[^\n]*")
-_BAD_FLAG_MARKERS = ("unknown option", "requires --verbose", "cannot be used with root")
+_BAD_FLAG_MARKERS = (
+    "unknown option",
+    "requires --verbose",
+    "cannot be used with root",
+    "Allowed choices are",  # a flag value this CLI version does not know
+)
 
 
 def _bin(env: Mapping[str, str]) -> str:
@@ -268,6 +273,15 @@ class ClaudeParser:
         )
 
     def _no_result(self, exit_code: int | None, stderr_tail: str) -> AgentOutcome:
+        if exit_code == 0 and not self.assistant_error:
+            # DESIGN 4: the result counts "when it reports one"; a clean exit without
+            # one is left to the marker check.
+            return AgentOutcome(
+                final_text=self.final_text,
+                session_id=self.session_id,
+                num_turns=self.turns_seen or None,
+                extra=dict(self.extra),
+            )
         error_class: ErrorClass = "crashed"
         reset_at: float | None = None
         lines = [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
