@@ -61,13 +61,130 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         ui.error_lines(["interrupted"])
         sys.exit(int(ExitCode.INTERRUPTED))
-    except Exception as exc:  # click usage errors are handled below; this is a bug
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except Exception as exc:
+        # Usage errors (unknown option, bad value) come as typer's or, with older typer,
+        # click's exception: both know how to show themselves.
+        show = getattr(exc, "show", None)
+        if isinstance(exc, typer.TyperException) or callable(show):
+            if callable(show):
+                show()
+            else:
+                ui.error_lines([str(exc)])
             sys.exit(int(ExitCode.USAGE))
+        # Anything else is a bug: the traceback goes to the log, one line to the screen.
         path = current_log_path()
         log.exception("internal error")
         ui.error_lines([f"internal error: {type(exc).__name__}: {exc}", f"details: {path}"])
         sys.exit(int(ExitCode.INTERNAL))
+
+
+# -- run ---------------------------------------------------------------------------------
+@app.command()
+def run(
+    parallel_dir: ParallelDir,
+    max_concurrent: Annotated[
+        int | None, typer.Option("--max-concurrent", "-j", min=1, help="Agents at once.")
+    ] = None,
+    wave: Annotated[
+        int | None, typer.Option(help="Run only this wave (earlier ones must be merged).")
+    ] = None,
+    skip: Annotated[str, typer.Option(help="Comma-separated task ids not to run.")] = "",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue a stopped, crashed or failed run.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run again only failed tasks and what they blocked.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the execution plan; change nothing.")
+    ] = False,
+    fail_fast: Annotated[
+        bool | None,
+        typer.Option("--fail-fast/--no-fail-fast", help="Stop everything at the first failure."),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds per task before it is killed (default 7200).")
+    ] = None,
+    idle_timeout: Annotated[
+        float | None, typer.Option(help="Seconds without agent output before it is killed.")
+    ] = None,
+    schedule: Annotated[
+        str, typer.Option(help="waves: wave after wave; dag: each task once its deps are merged.")
+    ] = "waves",
+    no_integration: Annotated[
+        bool,
+        typer.Option("--no-integration", help="Legacy: every task branches from base; no merges."),
+    ] = False,
+    backend: Annotated[
+        str | None, typer.Option(help="Agent backend for every task: claude, codex, gemini, command.")
+    ] = None,
+    agent_command: Annotated[
+        str | None, typer.Option(help="With --backend command: the shell command (prompt on stdin).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model for every task.")] = None,
+    max_turns: Annotated[int | None, typer.Option(min=1, help="Agent turn limit.")] = None,
+    permission_mode: Annotated[
+        str | None, typer.Option(help="claude permission mode (default bypassPermissions).")
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(min=0, help="Retries of a task hit by rate limits or overload.")
+    ] = 2,
+    workspace_root: Annotated[
+        Path | None, typer.Option(help="Where worktrees go (default ../workspaces).")
+    ] = None,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Run although the working tree has changes.")
+    ] = False,
+    generate_only: Annotated[
+        bool,
+        typer.Option("--generate-only", help="Write scripts/run-parallel.sh and monitor-live.sh."),
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+) -> None:
+    """Run every task of a parallel directory with agents, wave after wave."""
+    from cpo import engine, runcli, runctx, ui
+    from cpo.errors import UsageError
+
+    if schedule not in ("waves", "dag"):
+        raise UsageError(f"--schedule {schedule}: choose waves or dag")
+    if generate_only:
+        from cpo.scripts import generate_scripts
+
+        for path in generate_scripts(parallel_dir.resolve()):
+            typer.echo(f"wrote {path}")
+        return
+    opts = runctx.RunOptions(
+        max_concurrent=max_concurrent,
+        wave=wave,
+        skip=tuple(s.strip() for s in skip.split(",") if s.strip()),
+        retry_failed=retry_failed,
+        resume=resume or retry_failed,
+        dry_run=dry_run,
+        fail_fast=fail_fast,
+        timeout=timeout,
+        idle_timeout=idle_timeout,
+        schedule="dag" if schedule == "dag" else "waves",
+        no_integration=no_integration,
+        backend=backend,
+        model=model,
+        permission_mode=permission_mode,
+        max_turns=max_turns,
+        agent_command=agent_command,
+        allow_dirty=allow_dirty,
+        retries=retries,
+        workspace_root=workspace_root,
+    )
+    if dry_run:
+        ctx = runctx.prepare(parallel_dir, opts)
+        for line in runcli.dry_run_lines(ctx):
+            typer.echo(line)
+        return
+    mode = "json" if json_out else "quiet" if quiet else ("live" if sys.stdout.isatty() else "plain")
+    result = engine.execute(parallel_dir, opts, ui.progress_factory(mode))
+    if json_out:
+        runcli.print_json(result)
+    else:
+        ui.notes(result.notes)
+        ui.summary(runcli.summary_lines(result.report), result.report.status)
+    raise typer.Exit(int(result.exit_code))

@@ -78,9 +78,22 @@ class GitError(CpoError):
 
 
 class PreflightError(CpoError):
-    """The run cannot start: the environment is not ready (message says how to fix)."""
+    """The run cannot start: the environment is not ready (each line says how to fix it)."""
 
     exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = [message]
+
+    @classmethod
+    def of(cls, problems: list[str]) -> PreflightError:
+        err = cls(problems[0])
+        err.problems = list(problems)
+        return err
+
+    def lines(self) -> list[str]:
+        return [*self.problems, *([self.hint] if self.hint else [])]
 
 
 class LockedError(CpoError):

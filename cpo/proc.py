@@ -160,10 +160,8 @@ def group_alive(pgid: int) -> bool:
 
 def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> None:
     kill_group(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     kill_group(proc.pid, signal.SIGKILL)
 
 

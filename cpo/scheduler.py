@@ -47,6 +47,9 @@ class TaskOutcome:
     ok: bool
     reason: str | None = None
     interrupted: bool = False
+    # Set when no further task should start (e.g. "auth": every task would fail the same
+    # way); tasks already running go on.
+    halt: str | None = None
 
 
 class Hooks(Protocol):
@@ -155,6 +158,8 @@ class _Run:
             else:
                 self.states[task.id] = TaskState.FAILED
                 self.reasons[task.id] = outcome.reason or "failed"
+                if outcome.halt and self.halted is None:
+                    self.halted = outcome.halt
                 if self.fail_fast and self.halted is None:
                     self.halted = "fail_fast"
                     self.hooks.stop_running()
@@ -258,7 +263,8 @@ class _Run:
                 self._skip_remaining(order)
             for wave in list(open_waves):
                 if all(
-                    self.states[t] not in (TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED)
+                    self.states[t]
+                    not in (TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED)
                     for t in wave.task_ids
                 ):
                     open_waves.remove(wave)
@@ -273,7 +279,8 @@ class _Run:
         if self.stop.is_set():
             status: Literal["completed", "failed", "interrupted"] = "interrupted"
         elif all(
-            s in (TaskState.MERGED,) or (s == TaskState.SKIPPED and self.reasons.get(t) in _CHOSEN_SKIPS)
+            s in (TaskState.MERGED,)
+            or (s == TaskState.SKIPPED and self.reasons.get(t) in _CHOSEN_SKIPS)
             for t, s in self.states.items()
         ) and all(s in (WaveState.COMPLETED, WaveState.PENDING) for s in self.waves.values()):
             status = "completed"

@@ -96,7 +96,9 @@ class Git:
 
     # -- queries ----------------------------------------------------------------------
     def rev(self, ref: str) -> str | None:
-        code, out, _ = self._raw(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], self.root)
+        code, out, _ = self._raw(
+            ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], self.root
+        )
         return out.strip() if code == 0 else None
 
     def branch_exists(self, branch: str) -> bool:

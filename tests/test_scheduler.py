@@ -28,8 +28,13 @@ def make_plan(spec: dict[str, tuple[int, list[str]]], validation: bool = True) -
 
 
 class FakeHooks:
-    def __init__(self, fail: set[str] = frozenset(), conflict: set[str] = frozenset(),
-                 bad_waves: set[int] = frozenset(), delays: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        fail: set[str] = frozenset(),
+        conflict: set[str] = frozenset(),
+        bad_waves: set[int] = frozenset(),
+        delays: dict[str, float] | None = None,
+    ) -> None:
         self.fail, self.conflict, self.bad_waves = fail, conflict, bad_waves
         self.delays = delays or {}
         self.lock = threading.Lock()
@@ -101,7 +106,9 @@ def test_concurrency_limit_is_respected() -> None:
 
 
 def test_dependents_of_failed_task_skipped_independent_go_on() -> None:
-    plan = make_plan({"a": (1, []), "b": (1, []), "c": (2, ["a"]), "d": (2, ["b"]), "e": (3, ["c"])})
+    plan = make_plan(
+        {"a": (1, []), "b": (1, []), "c": (2, ["a"]), "d": (2, ["b"]), "e": (3, ["c"])}
+    )
     hooks = FakeHooks(fail={"a"})
     result = run_schedule(plan, hooks, max_concurrent=2)
     assert result.status == "failed"

@@ -1,0 +1,393 @@
+"""`cpo run`: preflight, the integration branch, the scheduler's hooks, and the final word.
+
+Data flows one way: plan (manifest) → preflight → scheduler, whose hooks run tasks
+(taskrun), merge them and validate waves (worktree, validation), each change recorded in
+the report, which drives the progress display.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
+
+from cpo import __version__
+from cpo.errors import ExitCode, PreflightError
+from cpo.logfile import log, use_log_file
+from cpo.plan import TaskSpec, WaveSpec
+from cpo.preflight import preflight
+from cpo.proc import ProcessRegistry
+from cpo.progress import Progress, SilentProgress
+from cpo.report import (
+    Report,
+    ReportWriter,
+    TaskRecord,
+    ValidationRecord,
+    WaveRecord,
+    load_report,
+    now_iso,
+)
+from cpo.resume import plan_resume
+from cpo.runctx import RunContext, RunOptions, prepare, task_settings
+from cpo.scheduler import TaskOutcome, WaveState, run_schedule
+from cpo.secrets import Masker
+from cpo.state import RunLock
+from cpo.taskrun import TaskRunner
+from cpo.validation import run_validation
+from cpo.worktree import MARKER
+
+Output = Literal["live", "plain", "json", "quiet"]
+
+
+# -- running --------------------------------------------------------------------------------
+class Engine:
+    """The scheduler's hooks for one run, and the run's shared state."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        writer: ReportWriter,
+        progress: Progress,
+        registry: ProcessRegistry,
+    ) -> None:
+        self.ctx = ctx
+        self.writer = writer
+        self.progress = progress
+        self.registry = registry
+        self.validation_registry = ProcessRegistry(grace=registry.grace)
+        self.logs_dir = ctx.plan.root / "logs"
+        integ = ctx.integration_worktree
+        self.runner = TaskRunner(
+            git=ctx.git,
+            writer=writer,
+            parallel_dir=ctx.plan.root,
+            logs_dir=self.logs_dir,
+            workspace_root=ctx.workspace_root,
+            registry=registry,
+            settings_for=lambda t: task_settings(ctx, t),
+            start_point=(
+                (lambda: ctx.base_commit) if ctx.opts.no_integration else self._integration_head
+            ),
+            on_action=self._on_action,
+            on_started=lambda t: self.progress.task_started(writer.report.tasks[t.id]),
+            masker=Masker(os.environ),
+        )
+        self.integration = integ
+
+    def _integration_head(self) -> str:
+        head = self.ctx.git.rev(self.ctx.plan.integration_branch)
+        assert head is not None
+        return head
+
+    def _on_action(self, task: TaskSpec, action: str) -> None:
+        self.writer.note_action(task.id, action)
+        self.progress.task_action(self.writer.report.tasks[task.id])
+
+    # hooks -------------------------------------------------------------------------
+    def run_task(self, task: TaskSpec) -> TaskOutcome:
+        outcome = self.runner.run(task)
+        self.progress.task_finished(self.writer.report.tasks[task.id])
+        return outcome
+
+    def merge_task(self, task: TaskSpec) -> bool:
+        rec = self.writer.report.tasks[task.id]
+        if self.ctx.opts.no_integration:
+            return True
+        result = self.ctx.git.merge(
+            self.integration, task.branch, f"Merge {task.branch} ({task.id}, wave {task.wave})"
+        )
+        with self.writer.lock:
+            if result.ok:
+                rec.merged, rec.merge_commit = True, result.commit
+                self.writer.report.integration_commit = result.commit
+            else:
+                rec.status, rec.reason = "failed", "conflict"
+                rec.conflict_files = list(result.conflict_files)
+                rec.error = "merge conflict in " + (
+                    ", ".join(result.conflict_files) or result.message
+                )
+            self.writer.save()
+        if not result.ok:
+            self.progress.task_finished(rec)
+        return result.ok
+
+    def validate_wave(self, wave: WaveSpec) -> bool:
+        if self.ctx.opts.no_integration:
+            self._wave_note(wave, "validation not run: --no-integration has no merged tree")
+            return True
+        result = run_validation(
+            wave.validation,
+            cwd=self.integration,
+            timeout=self.ctx.settings.timeouts.task,
+            registry=self.validation_registry,
+        )
+        with self.writer.lock:
+            rec = self.writer.report.wave(wave.number)
+            rec.validation_exit_code = result.exit_code
+            rec.validation_duration_seconds = round(result.duration, 3)
+            rec.validation_output_tail = Masker(os.environ).mask(result.output_tail)
+            self.writer.save()
+        (self.logs_dir / f"wave-{wave.number}-validation.log").write_text(
+            Masker(os.environ).mask(result.output_tail) + "\n"
+        )
+        return result.ok
+
+    def _wave_note(self, wave: WaveSpec, note: str) -> None:
+        with self.writer.lock:
+            self.writer.report.wave(wave.number).note = note
+            self.writer.save()
+
+    def task_skipped(self, task: TaskSpec, reason: str) -> None:
+        rec = self.writer.report.tasks[task.id]
+        with self.writer.lock:
+            rec.status, rec.reason = "skipped", reason
+            self.writer.save()
+        self.progress.task_finished(rec)
+
+    def wave_changed(self, wave: WaveSpec, state: WaveState, note: str | None) -> None:
+        with self.writer.lock:
+            rec = self.writer.report.wave(wave.number)
+            rec.status = state.value
+            if state == WaveState.RUNNING and rec.started_at is None:
+                rec.started_at = now_iso()
+            if state in (WaveState.COMPLETED, WaveState.FAILED):
+                rec.finished_at = now_iso()
+                if note:
+                    rec.note = note
+            self.writer.save()
+            tasks = [self.writer.report.tasks[t] for t in wave.task_ids]
+        done = sum(
+            t.status == "completed" and (t.merged or self.ctx.opts.no_integration) for t in tasks
+        )
+        self.progress.wave_changed(wave.number, state.value, done, len(tasks))
+
+    def stop_running(self) -> None:
+        threading.Thread(target=self.registry.terminate_all, daemon=True).start()
+
+
+def new_report(ctx: RunContext, opts: RunOptions) -> Report:
+    plan = ctx.plan
+    options: dict[str, Any] = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()
+    }
+    options["max_concurrent"] = ctx.max_concurrent
+    options["fail_fast"] = ctx.fail_fast
+    options["skip"] = list(opts.skip)
+    return Report(
+        cpo_version=__version__,
+        spec_id=plan.spec_id,
+        parallel_dir=str(plan.root),
+        started_at=now_iso(),
+        pid=os.getpid(),
+        options=options,
+        repository=str(ctx.repo),
+        base_branch=ctx.base_branch,
+        base_commit=ctx.base_commit,
+        integration_branch=None if opts.no_integration else plan.integration_branch,
+        integration_worktree=None if opts.no_integration else str(ctx.integration_worktree),
+        workspace_root=str(ctx.workspace_root),
+        waves=[
+            WaveRecord(
+                number=w.number,
+                tasks=list(w.task_ids),
+                validation=[ValidationRecord(kind=s.kind, source=s.source) for s in w.validation],
+            )
+            for w in plan.waves
+        ],
+        tasks={
+            t.id: TaskRecord(
+                id=t.id,
+                wave=t.wave,
+                branch=t.branch,
+                worktree=str(ctx.workspace_root / t.id),
+                content_hash=t.content_hash,
+                agent=t.agent,
+            )
+            for t in plan.ordered_tasks()
+        },
+    )
+
+
+def _ensure_integration(ctx: RunContext) -> None:
+    git, branch, path = ctx.git, ctx.plan.integration_branch, ctx.integration_worktree
+    if not git.branch_exists(branch):
+        git.create_branch(branch, ctx.base_commit)
+    if path.resolve() not in ctx.git.worktrees():
+        git.add_worktree(path, branch)
+    git.exclude_pattern(f"/{MARKER}")
+
+
+@dataclass
+class RunResult:
+    report: Report
+    exit_code: ExitCode
+    notes: list[str]
+
+
+def execute(
+    parallel_dir: Path,
+    opts: RunOptions,
+    make_progress: Callable[[Callable[[], Report]], Progress] = lambda _get: SilentProgress(),
+) -> RunResult:
+    """Run the plan end to end. Raises CpoError for anything that stops it from starting."""
+    ctx = prepare(parallel_dir, opts)
+    plan = ctx.plan
+    logs = plan.root / "logs"
+    logs.mkdir(exist_ok=True)
+    use_log_file(logs / "cpo.log")
+    lock = RunLock(plan.root)
+    lock.acquire()
+    notes: list[str] = []
+    if lock.taken_over:
+        notes.append(
+            f"took over the run lock of pid {lock.taken_over.pid} (started "
+            f"{lock.taken_over.started_at}), which is no longer running"
+        )
+    registry = ProcessRegistry(grace=opts.grace)
+    progress: Progress | None = None
+    restore: dict[int, Any] = {}
+    try:
+        previous = load_report(plan.root)
+        problems = preflight(ctx, previous)
+        if problems:
+            raise PreflightError.of(problems)
+        report = new_report(ctx, opts)
+        resume = plan_resume(ctx, previous, report) if _continuing(opts) else None
+        if resume is not None:
+            notes.extend(resume.notes)
+        writer = ReportWriter(
+            report,
+            plan.root,
+            plan.root / "manifest.json" if plan.manifest_style != "none" else None,
+        )
+        if not opts.no_integration:
+            _ensure_integration(ctx)
+            report.integration_commit = ctx.git.rev(plan.integration_branch)
+        else:
+            ctx.git.exclude_pattern(f"/{MARKER}")
+        writer.save()
+        log.info(
+            "run %s started: %d tasks, concurrency %d",
+            plan.spec_id,
+            len(plan.tasks),
+            ctx.max_concurrent,
+        )
+        engine = Engine(ctx, writer, SilentProgress(), registry)
+        progress = make_progress(lambda: writer.report)
+        engine.progress = progress
+        progress.start()
+        stop = threading.Event()
+        restore = _install_signals(stop, registry, engine.validation_registry)
+        registry.start_watchdog()
+        selected, done, validated = _selection(ctx, report, resume)
+        result = run_schedule(
+            plan,
+            engine,
+            max_concurrent=ctx.max_concurrent,
+            mode=opts.schedule,
+            fail_fast=ctx.fail_fast,
+            selected=selected,
+            done=done,
+            validated=validated,
+            stop=stop,
+        )
+        with writer.lock:
+            report.status = result.status
+            report.finished_at = now_iso()
+            report.integration_commit = (
+                ctx.git.rev(plan.integration_branch) if not opts.no_integration else None
+            )
+            report.next_step = next_step(report, plan.root)
+            writer.save()
+        progress.finished(result.status)
+        code = {
+            "completed": ExitCode.OK,
+            "failed": ExitCode.FAILED,
+            "interrupted": ExitCode.INTERRUPTED,
+        }[result.status]
+        return RunResult(report, code, notes)
+    finally:
+        if progress is not None:
+            progress.stop()
+        _restore_signals(restore)
+        registry.terminate_all(immediately=False) if registry.live_count() else None
+        registry.stop_watchdog()
+        lock.release()
+
+
+def _continuing(opts: RunOptions) -> bool:
+    return opts.resume or opts.retry_failed or opts.wave is not None
+
+
+def _selection(ctx: RunContext, report: Report, resume: Any) -> tuple[set[str], set[str], set[int]]:
+    plan, opts = ctx.plan, ctx.opts
+    done: set[str] = set(resume.done) if resume else set()
+    validated: set[int] = set(resume.validated) if resume else set()
+    selected = set(plan.tasks) - done
+    if resume is not None and opts.retry_failed:
+        selected &= set(resume.retry)
+    if opts.wave is not None:
+        selected &= set(plan.waves[[w.number for w in plan.waves].index(opts.wave)].task_ids)
+    selected -= set(opts.skip)
+    return selected, done, validated
+
+
+def next_step(report: Report, parallel_dir: Path) -> str:
+    failed = [t for t in report.tasks.values() if t.status in ("failed", "interrupted")]
+    if report.status == "completed":
+        return (
+            f"review {report.integration_branch} and merge it: cpo integrate {parallel_dir}"
+            if report.integration_branch
+            else "review the task branches"
+        )
+    if report.status == "interrupted":
+        return f"continue with: cpo run {parallel_dir} --resume"
+    if failed:
+        first = failed[0]
+        return (
+            f"see {first.log or 'logs/'} for {first.id} ({first.reason}); fix the cause, then "
+            f"cpo run {parallel_dir} --retry-failed"
+        )
+    bad_wave = next((w for w in report.waves if w.status == "failed"), None)
+    if bad_wave is not None:
+        return (
+            f"wave {bad_wave.number} validation failed "
+            f"(see logs/wave-{bad_wave.number}-validation.log);"
+            f" fix it on {report.integration_branch}, then cpo run {parallel_dir} --resume"
+        )
+    return f"see {parallel_dir / 'report.json'}"
+
+
+# -- signals ----------------------------------------------------------------------------------
+def _install_signals(
+    stop: threading.Event, registry: ProcessRegistry, validation: ProcessRegistry
+) -> dict[int, Any]:
+    """Ctrl-C / SIGTERM: stop launching, terminate agents (grace, then kill); twice: kill now."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    count = [0]
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        count[0] += 1
+        stop.set()
+        immediately = count[0] > 1
+        log.warning("signal %d received (%d): stopping agents", signum, count[0])
+        for reg in (registry, validation):
+            threading.Thread(
+                target=reg.terminate_all, kwargs={"immediately": immediately}, daemon=True
+            ).start()
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

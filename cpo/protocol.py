@@ -1,0 +1,44 @@
+"""The task protocol: what cpo tells every agent, and reading the completion marker."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cpo.worktree import MARKER
+
+COMPLETION_PROTOCOL = f"""\
+You are one of several agents working in parallel, each in its own git worktree and branch.
+Work only inside the current directory. When your task is done:
+1. Commit all of your work on the current branch (git add -A && git commit -m "...").
+   Do not switch branches, merge, rebase or push.
+2. Then write a file named {MARKER} in the root of this worktree containing one JSON object:
+   {{"task_completed": true, "summary": "<one paragraph>", "files_created": [...],
+    "files_modified": [...], "tests_run": N, "tests_passed": N, "tests_failed": N}}
+   If you could not complete the task, write {{"task_completed": false, "summary": "<why>"}}.
+The file {MARKER} is how the orchestrator knows you finished; do not commit it.
+"""
+
+
+@dataclass(frozen=True)
+class Marker:
+    present: bool
+    data: dict[str, Any] | None = None  # the JSON object, when the marker holds one
+    says_incomplete: bool = False
+
+
+def read_marker(worktree: Path) -> Marker:
+    """The marker's verdict. Any content is accepted; only `"task_completed": false` fails."""
+    path = worktree / MARKER
+    if not path.is_file():
+        return Marker(present=False)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")[:100_000]
+        data = json.loads(text)
+    except (OSError, ValueError):
+        return Marker(present=True)
+    if not isinstance(data, dict):
+        return Marker(present=True)
+    return Marker(present=True, data=data, says_incomplete=data.get("task_completed") is False)

@@ -1,0 +1,246 @@
+"""report.json — the run's record and live status — and the manifest's `execution` block.
+
+The report is rewritten atomically (temp file + rename) at every state change, so a
+reader (`cpo status`, a tool, a human) never sees half a file, and a crash leaves the
+last complete state behind for `--resume`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cpo.errors import UsageError
+
+REPORT_VERSION: Literal[1] = 1
+REPORT_FILE = "report.json"
+
+TaskStatus = Literal["pending", "running", "completed", "failed", "skipped", "interrupted"]
+WaveStatus = Literal["pending", "running", "validating", "completed", "failed"]
+RunStatus = Literal["running", "completed", "failed", "interrupted"]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class _Model(BaseModel):
+    # Reports written by a newer cpo may carry more fields; keep reading them.
+    model_config = ConfigDict(extra="allow", validate_assignment=False)
+
+
+class Attempt(_Model):
+    number: int
+    started_at: str
+    finished_at: str | None = None
+    status: TaskStatus = "running"
+    reason: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    session_id: str | None = None
+    cost_usd: float | None = None
+    start_point: str | None = None
+    head: str | None = None
+    saved_branch: str | None = Field(
+        default=None, description="Branch keeping this attempt's work when a retry reset it"
+    )
+
+
+class TaskRecord(_Model):
+    id: str
+    wave: int
+    status: TaskStatus = "pending"
+    reason: str | None = None
+    error: str | None = None
+    backend: str | None = None
+    agent: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_seconds: float | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    worktree: str | None = None
+    branch: str | None = None
+    start_point: str | None = None
+    head: str | None = None
+    commits: int = 0
+    files_changed: list[str] = Field(default_factory=list)
+    merged: bool = False
+    merge_commit: str | None = None
+    conflict_files: list[str] = Field(default_factory=list)
+    marker: dict[str, Any] | None = None
+    leftovers_committed: bool = False
+    exit_code: int | None = None
+    session_id: str | None = None
+    turns: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    last_action: str | None = None
+    log: str | None = None
+    content_hash: str | None = None
+
+
+class ValidationRecord(_Model):
+    kind: Literal["python", "shell"]
+    source: str
+
+
+class WaveRecord(_Model):
+    number: int
+    status: WaveStatus = "pending"
+    tasks: list[str] = Field(default_factory=list)
+    validation: list[ValidationRecord] = Field(default_factory=list)
+    validation_exit_code: int | None = None
+    validation_duration_seconds: float | None = None
+    validation_output_tail: str | None = None
+    note: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class Report(_Model):
+    cpo_report_version: Literal[1] = REPORT_VERSION
+    cpo_version: str
+    spec_id: str
+    parallel_dir: str
+    status: RunStatus = "running"
+    started_at: str
+    finished_at: str | None = None
+    pid: int | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    repository: str | None = None
+    base_branch: str | None = None
+    base_commit: str | None = None
+    integration_branch: str | None = None
+    integration_worktree: str | None = None
+    integration_commit: str | None = None
+    workspace_root: str | None = None
+    waves: list[WaveRecord] = Field(default_factory=list)
+    tasks: dict[str, TaskRecord] = Field(default_factory=dict)
+    error: str | None = None
+    next_step: str | None = Field(default=None, description="What the user should do next")
+
+    def totals(self) -> dict[str, float | int]:
+        cost = sum(t.cost_usd or 0.0 for t in self.tasks.values())
+        return {
+            "tasks": len(self.tasks),
+            "completed": sum(t.status == "completed" for t in self.tasks.values()),
+            "failed": sum(t.status == "failed" for t in self.tasks.values()),
+            "skipped": sum(t.status == "skipped" for t in self.tasks.values()),
+            "cost_usd": round(cost, 6),
+        }
+
+    def wave(self, number: int) -> WaveRecord:
+        return next(w for w in self.waves if w.number == number)
+
+
+def report_schema() -> dict[str, Any]:
+    schema = Report.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cpo report.json"
+    return schema
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and rename: readers see old or new, whole."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_report(parallel_dir: Path) -> Report | None:
+    """The last report written in `parallel_dir`, or None when there is none."""
+    path = parallel_dir / REPORT_FILE
+    if not path.exists():
+        return None
+    try:
+        return Report.model_validate_json(path.read_bytes())
+    except (ValidationError, ValueError) as exc:
+        first = str(exc).splitlines()[0]
+        raise UsageError(
+            f"{path}: not a cpo report ({first})",
+            hint="move it aside to start a fresh run",
+        ) from exc
+
+
+class ReportWriter:
+    """Owns the live Report: mutations under one lock, each followed by an atomic write."""
+
+    # Changes that only move the "last action" are written at most this often.
+    ACTION_INTERVAL = 0.5
+
+    def __init__(self, report: Report, parallel_dir: Path, manifest: Path | None) -> None:
+        self.report = report
+        self.path = parallel_dir / REPORT_FILE
+        self.manifest = manifest
+        self.lock = threading.RLock()
+        self._last_action_write = 0.0
+        self._last_block: dict[str, Any] | None = None
+        self.writes = 0
+
+    def save(self) -> None:
+        with self.lock:
+            text = self.report.model_dump_json(indent=2, exclude_none=False)
+            atomic_write(self.path, text + "\n")
+            self.writes += 1
+            self._write_execution_block()
+
+    def note_action(self, task_id: str, action: str) -> None:
+        with self.lock:
+            self.report.tasks[task_id].last_action = action
+            now = time.monotonic()
+            if now - self._last_action_write >= self.ACTION_INTERVAL:
+                self._last_action_write = now
+                text = self.report.model_dump_json(indent=2)
+                atomic_write(self.path, text + "\n")
+                self.writes += 1
+
+    def _execution_block(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "status": r.status,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "workspace_root": r.workspace_root,
+            "integration_branch": r.integration_branch,
+            "options": r.options,
+            "waves": [{"number": w.number, "status": w.status} for w in r.waves],
+            "failed_tasks": [t.id for t in r.tasks.values() if t.status == "failed"],
+            "skipped_tasks": [t.id for t in r.tasks.values() if t.status == "skipped"],
+            "report": REPORT_FILE,
+        }
+
+    def _write_execution_block(self) -> None:
+        """Keep every other key of manifest.json, in order; only `execution` changes.
+
+        Written only when the block itself changes: task-level detail lives in report.json.
+        """
+        if self.manifest is None or not self.manifest.exists():
+            return
+        block = self._execution_block()
+        if block == self._last_block:
+            return
+        try:
+            data = json.loads(self.manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # the loader accepted it at start; never fail a run over this block
+        if not isinstance(data, dict):
+            return
+        self._last_block = block
+        data["execution"] = block
+        atomic_write(self.manifest, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,367 @@
+"""Running one task: its worktree, the agent's attempts, the verdict, and nothing lost.
+
+Called on a scheduler worker thread. Each attempt: make or reset the worktree at the
+task's start point (saving any earlier work on an attempt branch first), run the agent
+with the prompt on stdin, stream its output to the logs, then apply the success rule of
+DESIGN 4 and commit whatever the agent left uncommitted.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from cpo.agents import get_backend
+from cpo.agents.base import AgentOutcome, AgentRequest
+from cpo.errors import CpoError
+from cpo.logfile import log
+from cpo.plan import TaskSpec
+from cpo.proc import ProcessRegistry, ProcResult, run_streaming
+from cpo.protocol import COMPLETION_PROTOCOL, read_marker
+from cpo.report import Attempt, ReportWriter, TaskRecord, now_iso
+from cpo.scheduler import TaskOutcome
+from cpo.secrets import Masker
+from cpo.worktree import Git, agent_git_env
+
+RETRYABLE = ("rate_limited", "overloaded")
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Options for one task after precedence (flag > task > manifest > config > default)."""
+
+    backend: str
+    model: str | None
+    max_turns: int | None
+    permission_mode: str | None
+    timeout: float | None
+    idle_timeout: float | None
+    retries: int
+    agent_command: str | None
+    backoff_base: float = 5.0
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    ok: bool
+    reason: str | None
+    error: str | None
+    outcome: AgentOutcome
+    proc: ProcResult | None
+
+
+class TaskRunner:
+    """Runs tasks for one `cpo run`; shared by the scheduler's worker threads."""
+
+    def __init__(
+        self,
+        *,
+        git: Git,
+        writer: ReportWriter,
+        parallel_dir: Path,
+        logs_dir: Path,
+        workspace_root: Path,
+        registry: ProcessRegistry,
+        settings_for: Callable[[TaskSpec], TaskSettings],
+        start_point: Callable[[], str],
+        on_action: Callable[[TaskSpec, str], None],
+        on_started: Callable[[TaskSpec], None],
+        masker: Masker,
+    ) -> None:
+        self.git = git
+        self.writer = writer
+        self.parallel_dir = parallel_dir
+        self.logs_dir = logs_dir
+        self.workspace_root = workspace_root
+        self.registry = registry
+        self.settings_for = settings_for
+        self.start_point = start_point
+        self.on_action = on_action
+        self.on_started = on_started
+        self.masker = masker
+
+    # -- the hook -------------------------------------------------------------------
+    def run(self, task: TaskSpec) -> TaskOutcome:
+        rec = self.writer.report.tasks[task.id]
+        if rec.status == "completed" and rec.content_hash == task.content_hash and rec.head:
+            # Resumed: the work is done and unchanged; only the merge is missing.
+            return TaskOutcome(ok=True)
+        try:
+            return self._run(task, rec)
+        except CpoError as exc:
+            return self._fail(task, rec, "git_error", exc.message)
+        except Exception as exc:  # a bug must fail this task, not hang the run
+            log.exception("task %s: internal error", task.id)
+            return self._fail(task, rec, "internal_error", f"{type(exc).__name__}: {exc}")
+
+    def _fail(self, task: TaskSpec, rec: TaskRecord, reason: str, error: str) -> TaskOutcome:
+        with self.writer.lock:
+            rec.status, rec.reason, rec.error = "failed", reason, error
+            rec.finished_at = now_iso()
+            self.writer.save()
+        return TaskOutcome(ok=False, reason=reason)
+
+    def _run(self, task: TaskSpec, rec: TaskRecord) -> TaskOutcome:
+        settings = self.settings_for(task)
+        worktree = self.workspace_root / task.id
+        started = time.monotonic()
+        with self.writer.lock:
+            rec.status, rec.reason, rec.error = "running", None, None
+            rec.started_at, rec.finished_at = now_iso(), None
+            rec.backend, rec.agent = settings.backend, task.agent
+            rec.worktree, rec.branch = str(worktree), task.branch
+            rec.content_hash = task.content_hash
+            rec.log = str(self.logs_dir / f"{task.id}.log")
+            self.writer.save()
+        self.on_started(task)
+
+        attempt_no = len(rec.attempts)
+        result: AttemptResult | None = None
+        for retry in range(settings.retries + 1):
+            attempt_no += 1
+            start = self._prepare_worktree(task, rec, worktree, attempt_no)
+            attempt = Attempt(number=attempt_no, started_at=now_iso(), start_point=start)
+            with self.writer.lock:
+                rec.attempts.append(attempt)
+                rec.start_point = start
+                self.writer.save()
+            result = self._attempt(task, settings, worktree, attempt_no)
+            self._record_attempt(task, rec, attempt, result, worktree, start)
+            if result.ok or result.reason not in RETRYABLE or retry == settings.retries:
+                break
+            if self.registry.cancelled.is_set():
+                break
+            delay = settings.backoff_base * (2**retry) * (0.5 + random.random())
+            self._log_line(task, f"[cpo] {result.reason}: retrying in {delay:.1f} s")
+            if self.registry.cancelled.wait(delay):
+                break
+
+        assert result is not None
+        with self.writer.lock:
+            rec.duration_seconds = round(time.monotonic() - started, 3)
+            rec.finished_at = now_iso()
+            if result.ok:
+                rec.status, rec.reason, rec.error = "completed", None, None
+            elif result.reason == "interrupted":
+                rec.status, rec.reason, rec.error = "interrupted", "interrupted", result.error
+            else:
+                rec.status, rec.reason, rec.error = "failed", result.reason, result.error
+            self.writer.save()
+        self._log_footer(task, rec)
+        return TaskOutcome(
+            ok=result.ok,
+            reason=result.reason,
+            interrupted=result.reason == "interrupted",
+            halt="auth" if result.reason == "auth" else None,
+        )
+
+    # -- worktree ---------------------------------------------------------------------
+    def _prepare_worktree(
+        self, task: TaskSpec, rec: TaskRecord, worktree: Path, attempt_no: int
+    ) -> str:
+        """Make the task's worktree clean at its start point; return that commit.
+
+        A branch left by an earlier attempt keeps its work: its head is saved on
+        `<branch>-attempt-N` before the reset, and the report names it.
+        """
+        git = self.git
+        if git.branch_exists(task.branch):
+            start = rec.start_point or git.rev(task.branch)
+            assert start is not None
+            if worktree.resolve() not in git.worktrees():
+                git.add_worktree(worktree, task.branch)
+            git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
+            head = git.rev(task.branch)
+            if head and head != start:
+                saved = f"{task.branch}-attempt-{attempt_no - 1}"
+                if not git.branch_exists(saved):
+                    git.create_branch(saved, head)
+                if rec.attempts:
+                    rec.attempts[-1].saved_branch = saved
+                self._log_line(task, f"[cpo] earlier work kept on branch {saved}")
+            git.reset_worktree(worktree, start)
+            return start
+        start = self.start_point()
+        git.add_worktree(worktree, task.branch, start)
+        return start
+
+    # -- one agent run ------------------------------------------------------------------
+    def _attempt(
+        self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
+    ) -> AttemptResult:
+        backend = get_backend(settings.backend)
+        req = AgentRequest(
+            task_id=task.id,
+            wave=task.wave,
+            prompt=task.prompt,
+            worktree=worktree,
+            parallel_dir=self.parallel_dir,
+            system_prompt=COMPLETION_PROTOCOL,
+            agent=task.agent,
+            model=settings.model,
+            max_turns=settings.max_turns,
+            permission_mode=settings.permission_mode,
+            command=settings.agent_command,
+        )
+        base = dict(os.environ)
+        base.update(
+            CPO_TASK_ID=task.id,
+            CPO_WAVE=str(task.wave),
+            CPO_PARALLEL_DIR=str(self.parallel_dir),
+            CPO_WORKTREE=str(worktree),
+            CPO_ATTEMPT=str(attempt_no),
+        )
+        env = agent_git_env(backend.env(req, base))
+        argv = backend.argv(req)
+        parser = backend.parser()
+        log_path = self.logs_dir / f"{task.id}.log"
+        raw_path = self.logs_dir / f"{task.id}.jsonl"
+        with (
+            log_path.open("a", encoding="utf-8") as logf,
+            raw_path.open("a", encoding="utf-8") as rawf,
+        ):
+            self._write_header(logf, task, worktree, attempt_no, settings)
+            lock = threading.Lock()
+
+            def on_stdout(line: str) -> None:
+                with lock:
+                    rawf.write(self.masker.mask(line) + "\n")
+                    for event in parser.feed(line):
+                        if event.log:
+                            logf.write(self.masker.mask(event.log) + "\n")
+                        if event.action:
+                            self.on_action(task, self.masker.mask(event.action))
+                    logf.flush()
+                    rawf.flush()
+
+            def on_stderr(line: str) -> None:
+                with lock:
+                    logf.write(f"[stderr] {self.masker.mask(line)}\n")
+                    logf.flush()
+
+            try:
+                proc = run_streaming(
+                    argv,
+                    cwd=worktree,
+                    env=env,
+                    stdin_text=task.prompt,
+                    on_stdout=on_stdout,
+                    on_stderr=on_stderr,
+                    timeout=settings.timeout,
+                    idle_timeout=settings.idle_timeout,
+                    registry=self.registry,
+                )
+            except OSError as exc:
+                text = f"could not start {argv[0]}: {exc.strerror or exc}"
+                logf.write(f"[cpo] {text}\n")
+                return AttemptResult(False, "crashed", text, AgentOutcome(), None)
+        outcome = parser.finish(proc.returncode, proc.stderr_tail)
+        marker = read_marker(worktree)
+        reason, error = verdict(proc, outcome, marker.present, marker.says_incomplete, marker.data)
+        return AttemptResult(reason is None, reason, error, outcome, proc)
+
+    def _record_attempt(
+        self,
+        task: TaskSpec,
+        rec: TaskRecord,
+        attempt: Attempt,
+        result: AttemptResult,
+        worktree: Path,
+        start: str,
+    ) -> None:
+        # Whatever happened, the agent's edits are committed on its branch: never lost.
+        leftovers = self.git.commit_leftovers(
+            worktree, f"cpo: uncommitted changes left by {task.id}"
+        )
+        if leftovers:
+            self._log_line(task, "[cpo] committed changes the agent left uncommitted")
+        head = self.git.rev(task.branch) or start
+        marker = read_marker(worktree)
+        o = result.outcome
+        with self.writer.lock:
+            attempt.finished_at = now_iso()
+            attempt.status = (
+                "completed"
+                if result.ok
+                else ("interrupted" if result.reason == "interrupted" else "failed")
+            )
+            attempt.reason, attempt.error = result.reason, result.error
+            attempt.exit_code = result.proc.returncode if result.proc else None
+            attempt.session_id, attempt.cost_usd, attempt.head = o.session_id, o.cost_usd, head
+            rec.leftovers_committed = rec.leftovers_committed or leftovers
+            rec.head = head
+            rec.commits = self.git.commits_between(start, head)
+            rec.files_changed = self.git.files_changed(start, head)
+            rec.marker = marker.data if marker.present else None
+            rec.exit_code = attempt.exit_code
+            rec.session_id = o.session_id or rec.session_id
+            rec.turns = o.num_turns
+            rec.input_tokens = _add(rec.input_tokens, o.input_tokens)
+            rec.output_tokens = _add(rec.output_tokens, o.output_tokens)
+            if o.cost_usd is not None:
+                rec.cost_usd = round((rec.cost_usd or 0.0) + o.cost_usd, 6)
+            self.writer.save()
+
+    # -- logs ---------------------------------------------------------------------------
+    def _write_header(
+        self, logf: IO[str], task: TaskSpec, worktree: Path, attempt: int, s: TaskSettings
+    ) -> None:
+        logf.write(
+            f"=== task {task.id} (wave {task.wave}) attempt {attempt} ===\n"
+            f"worktree: {worktree}\nbranch:   {task.branch}\nbackend:  {s.backend}"
+            f"{f' agent={task.agent}' if task.agent else ''}"
+            f"{f' model={s.model}' if s.model else ''}\n"
+            f"prompt:   {task.prompt_source}\nstart:    {now_iso()}\n\n"
+        )
+        logf.flush()
+
+    def _log_line(self, task: TaskSpec, text: str) -> None:
+        with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+    def _log_footer(self, task: TaskSpec, rec: TaskRecord) -> None:
+        reason = f" ({rec.reason}{': ' + rec.error if rec.error else ''})" if rec.reason else ""
+        self._log_line(
+            task,
+            f"\n=== {rec.status}{reason} · commits {rec.commits} · "
+            f"{rec.duration_seconds or 0:.1f} s ===",
+        )
+
+
+def verdict(
+    proc: ProcResult,
+    outcome: AgentOutcome,
+    marker_present: bool,
+    marker_incomplete: bool,
+    marker_data: Mapping[str, object] | None,
+) -> tuple[str | None, str | None]:
+    """DESIGN 4's success rule: (None, None) on success, else (reason, error text)."""
+    if proc.interrupted:
+        return "interrupted", "stopped by cpo"
+    if proc.timed_out:
+        return "timeout", f"no result after {proc.duration:.0f} s"
+    if proc.idle_timed_out:
+        return "idle_timeout", "no output from the agent for too long"
+    if outcome.error_class:
+        return outcome.error_class, outcome.error_text
+    if outcome.reported_result and outcome.is_error:
+        return "agent_error", outcome.error_text or outcome.final_text
+    if proc.returncode != 0:
+        tail = proc.stderr_tail.strip().splitlines()
+        return f"exit_code_{proc.returncode}", tail[-1] if tail else None
+    if not marker_present:
+        return "no_completion_marker", "the agent ended without writing .claude-task-complete"
+    if marker_incomplete:
+        summary = marker_data.get("summary") if marker_data else None
+        return "agent_error", f"the agent reported the task incomplete: {summary or ''}".strip()
+    return None, None
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a + (b or 0)
