@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     from cpo.logfile import current_log_path, log
 
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of `typer.Exit(n)`.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except CpoError as exc:
         ui.error_lines(exc.lines())
         sys.exit(int(exc.exit_code))
@@ -76,6 +79,79 @@ def main(argv: list[str] | None = None) -> None:
         log.exception("internal error")
         ui.error_lines([f"internal error: {type(exc).__name__}: {exc}", f"details: {path}"])
         sys.exit(int(ExitCode.INTERNAL))
+
+
+# -- validate / init / schema -------------------------------------------------------------
+@app.command()
+def validate(
+    parallel_dir: ParallelDir,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Missing prompt sections are errors, not warnings."),
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the plan or problems as JSON.")
+    ] = False,
+) -> None:
+    """Check a parallel directory and print its plan (exit 0 valid, 1 invalid, 2 unreadable)."""
+    from cpo import ui
+    from cpo.errors import PlanError, UsageError
+    from cpo.manifest import load_plan
+
+    try:
+        plan = load_plan(parallel_dir, strict=strict)
+    except PlanError as exc:
+        if json_out:
+            ui.show_json({"valid": False, "problems": [ui.problem_data(p) for p in exc.problems],
+                          "warnings": [ui.problem_data(w) for w in exc.warnings]})
+        else:
+            ui.show_problems(exc.problems, exc.warnings)
+        raise typer.Exit(int(ExitCode.FAILED)) from None
+    except UsageError as exc:
+        if not json_out:
+            raise
+        ui.show_json({"valid": False, "error": " ".join(exc.lines())})
+        raise typer.Exit(int(ExitCode.USAGE)) from None
+    if json_out:
+        ui.show_json(ui.plan_data(plan))
+    else:
+        ui.show_plan(plan)
+
+
+@app.command()
+def init(
+    parallel_dir: ParallelDir,
+    tech_spec_id: Annotated[str, typer.Option("--tech-spec-id", "-t", help="e.g. TS-0042")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Short feature name, e.g. inventory")],
+) -> None:
+    """Create a parallel directory (manifest, sample task and prompt); never overwrites."""
+    from cpo import ui
+    from cpo.scaffold import init_directory
+
+    result = init_directory(parallel_dir, tech_spec_id, name)
+    for line in ui.init_lines(result.created, result.kept):
+        typer.echo(line)
+
+
+# Name -> "module:function" returning a JSON Schema dict; adding a schema is one line here.
+SCHEMAS: dict[str, str] = {
+    "manifest": "cpo.models:manifest_json_schema",
+}
+
+
+@app.command()
+def schema(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCHEMAS)}.")],
+) -> None:
+    """Print the JSON Schema of one of cpo's file formats."""
+    import importlib
+
+    from cpo import ui
+    from cpo.errors import UsageError
+
+    if name not in SCHEMAS:
+        raise UsageError(f"unknown schema {name!r}: choose one of {', '.join(sorted(SCHEMAS))}")
+    module, _, func = SCHEMAS[name].partition(":")
+    ui.show_json(getattr(importlib.import_module(module), func)())
 
 
 # -- run ---------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from cpo.errors import Problem
+    from cpo.plan import Plan
     from cpo.progress import Progress
     from cpo.report import Report
 
@@ -60,3 +62,91 @@ def summary(lines: list[str], status: str) -> None:
             out_console.print(line, markup=False)
     else:
         print("\n".join(lines))
+
+
+# -- validate / init -------------------------------------------------------------------------
+def plan_lines(plan: Plan) -> list[str]:
+    """The compact plan `cpo validate` prints: waves, tasks, prompt sources, deps, validation."""
+    style = {"cpo": "cpo-style manifest", "legacy": "legacy manifest", "none": "no manifest"}
+    n = len(plan.tasks)
+    head = f"{plan.spec_id}" + (f" {plan.name}" if plan.name else "")
+    lines = [
+        f"{head} ({style[plan.manifest_style]}): {n} task{'s' if n != 1 else ''} in "
+        f"{len(plan.waves)} wave{'s' if len(plan.waves) != 1 else ''}"
+        + (f", max_parallel {plan.max_parallel}" if plan.max_parallel else "")
+    ]
+    for wave in plan.waves:
+        lines.append(f"wave {wave.number}:")
+        for tid in wave.task_ids:
+            t = plan.tasks[tid]
+            extras = [f"{k}={v}" for k, v in (
+                ("agent", t.agent), ("backend", t.backend), ("model", t.model),
+                ("timeout", t.timeout), ("max_turns", t.max_turns),
+                ("permission_mode", t.permission_mode)) if v is not None]
+            lines.append(f"  {t.id}  [{t.branch}]")
+            lines.append(f"      prompt: {t.prompt_source}")
+            lines.append(f"      deps: {', '.join(t.deps) if t.deps else '-'}"
+                         + (f"  {' '.join(extras)}" if extras else ""))
+        for step in wave.validation:
+            lines.append(f"  validation ({step.kind}): {step.source}")
+    return lines
+
+
+def problem_data(p: Problem) -> dict[str, str]:
+    return {"file": p.file, "field": p.field, "message": p.message, "severity": p.severity}
+
+
+def plan_data(plan: Plan) -> dict[str, Any]:
+    """`cpo validate --json`: the same facts as `plan_lines`, as data."""
+    return {
+        "valid": True,
+        "spec_id": plan.spec_id,
+        "name": plan.name,
+        "technology": plan.technology,
+        "manifest_style": plan.manifest_style,
+        "max_parallel": plan.max_parallel,
+        "integration_branch": plan.integration_branch,
+        "waves": [
+            {"number": w.number, "tasks": list(w.task_ids),
+             "validation": [{"kind": s.kind, "source": s.source} for s in w.validation]}
+            for w in plan.waves
+        ],
+        "tasks": [
+            {"id": t.id, "wave": t.wave, "component": t.component, "branch": t.branch,
+             "deps": list(t.deps), "prompt_source": t.prompt_source, "task_file": t.task_file,
+             "agent": t.agent, "backend": t.backend, "model": t.model, "timeout": t.timeout,
+             "max_turns": t.max_turns, "permission_mode": t.permission_mode,
+             "contracts": list(t.contracts), "skills": list(t.skills),
+             "scope": [{"action": s.action, "path": s.path, "symbol": s.symbol}
+                       for s in t.scope],
+             "content_hash": t.content_hash}
+            for t in plan.ordered_tasks()
+        ],
+        "warnings": [problem_data(w) for w in plan.warnings],
+        "problems": [],
+    }
+
+
+def show_plan(plan: Plan) -> None:
+    warning_lines(str(w) for w in plan.warnings)
+    for line in plan_lines(plan):
+        print(line)
+    print("valid" + (f" ({len(plan.warnings)} warning(s))" if plan.warnings else ""))
+
+
+def show_problems(problems: list[Problem], warnings: list[Problem]) -> None:
+    """Every problem of an invalid plan, one line each, then the count."""
+    warning_lines(str(w) for w in warnings)
+    error_lines(str(p) for p in problems)
+    count = len(problems)
+    print(f"invalid: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+
+
+def show_json(data: Any) -> None:
+    import json
+
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def init_lines(created: Iterable[Path], kept: Iterable[Path]) -> list[str]:
+    return [f"created {p}" for p in created] + [f"kept    {p} (exists)" for p in kept]
