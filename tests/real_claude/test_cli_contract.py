@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import git
 
 from cpo.agents.base import AgentOutcome, AgentRequest
 from cpo.agents.claude import BACKEND, ClaudeParser
 
-from conftest import git
 from .conftest import (
     IS_ROOT,
     TEST_KEY,
@@ -346,7 +346,9 @@ def test_bad_request_is_an_error_result(
     assert outcome_of(run).error_class == "agent_error"
 
 
-def test_no_api_key_is_classified_auth(claude_bin: str, api: ScriptedServer, git_repo: Path) -> None:
+def test_no_api_key_is_classified_auth(
+    claude_bin: str, api: ScriptedServer, git_repo: Path
+) -> None:
     env = cli_env(api)
     del env["ANTHROPIC_API_KEY"]
     api.script([text("must not be asked")])

@@ -29,7 +29,7 @@ MARKER = ".claude-task-complete"
 DONE = '{"task_completed": true, "summary": "scripted"}'
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpo_has(command: str) -> bool:
     proc = subprocess.run([sys.executable, "-m", "cpo", command, "--help"],
                           capture_output=True, text=True, timeout=60)
