@@ -135,6 +135,7 @@ def init(
 # Name -> "module:function" returning a JSON Schema dict; adding a schema is one line here.
 SCHEMAS: dict[str, str] = {
     "manifest": "cpo.models:manifest_json_schema",
+    "report": "cpo.report:report_schema",
 }
 
 
@@ -264,3 +265,114 @@ def run(
         ui.notes(result.notes)
         ui.summary(runcli.summary_lines(result.report), result.report.status)
     raise typer.Exit(int(result.exit_code))
+
+
+# -- parallel (ad-hoc tasks) ---------------------------------------------------------------
+@app.command()
+def parallel(
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Task file (JSON, clinvk format); stdin when absent."),
+    ] = None,
+    max_parallel: Annotated[
+        int | None, typer.Option("--max-parallel", min=1, help="Tasks at once.")
+    ] = None,
+    fail_fast: Annotated[
+        bool | None,
+        typer.Option("--fail-fast/--no-fail-fast", help="Stop everything at the first failure."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the total line.")
+    ] = False,
+) -> None:
+    """Run ad-hoc prompts at once, each with its own agent (claude, codex, gemini, command)."""
+    from cpo import adhoc, ui
+    from cpo.config import load_settings
+
+    text, source = adhoc.read_task_source(file, sys.stdin.read)
+    settings = load_settings(None, cwd=Path.cwd())
+    stream = not (json_out or quiet)
+    _plan, summary = adhoc.run_adhoc(
+        text,
+        source,
+        options=adhoc.AdhocOptions(max_parallel=max_parallel, fail_fast=fail_fast),
+        settings=settings,
+        cwd=Path.cwd(),
+        on_result=(lambda r: ui.print_lines([ui.parallel_task_line(r)]) if stream else None),
+        on_log=ui.parallel_log,
+        warn=lambda line: ui.warning_lines([line]),
+    )
+    if json_out:
+        ui.show_json(summary.to_json())
+    else:
+        if stream:
+            ui.print_lines(["", *ui.parallel_table_lines(summary.results)])
+        ui.print_lines([ui.parallel_total_line(summary)])
+    raise typer.Exit(int(ExitCode.OK if summary.failed == 0 else ExitCode.FAILED))
+
+
+# -- config ----------------------------------------------------------------------------------
+config_app = typer.Typer(
+    help="Show cpo's settings (config files and defaults).", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(
+    json_out: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Print the effective settings and where each value comes from."""
+    from cpo import ui
+    from cpo.config import load_settings, show_rows, user_config_path
+
+    settings = load_settings(None, cwd=Path.cwd())
+    ui.warning_lines(settings.warnings)
+    rows = show_rows(settings)
+    if json_out:
+        ui.show_json(
+            {
+                "files": [str(f) for f in settings.files],
+                "user_config": str(user_config_path()),
+                "settings": {k: {"value": v, "source": s} for k, v, s in rows},
+            }
+        )
+        return
+    files = ", ".join(str(f) for f in settings.files) or f"none (user file: {user_config_path()})"
+    ui.print_lines([f"config files: {files}", *ui.config_lines(rows)])
+
+
+# -- status / clean / integrate / templates --------------------------------------------------
+@app.command()
+def status(
+    parallel_dir: ParallelDir,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Keep refreshing until the run ends (Ctrl-C leaves).")
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print report.json plus a computed `live` field.")
+    ] = False,
+) -> None:
+    """Show a run's status, from any terminal, during or after the run.
+
+    Exit 0 running or completed; 1 failed, interrupted or stopped (its cpo process is gone);
+    2 no run yet.
+    """
+    from cpo import ui
+    from cpo.status import read_status
+
+    if watch and json_out:
+        from cpo.status import wait_for_end
+
+        st = wait_for_end(parallel_dir)
+        ui.show_json(st.data())
+    elif watch:
+        st = ui.watch_status(parallel_dir)
+    else:
+        st = read_status(parallel_dir)
+        if json_out:
+            ui.show_json(st.data())
+        else:
+            ui.show_status(st)
+    raise typer.Exit(int(st.exit_code))

@@ -233,6 +233,7 @@ def execute(
     parallel_dir: Path,
     opts: RunOptions,
     make_progress: Callable[[Callable[[], Report]], Progress] = lambda _get: SilentProgress(),
+    on_report_write: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run the plan end to end. Raises CpoError for anything that stops it from starting."""
     ctx = prepare(parallel_dir, opts)
@@ -264,6 +265,7 @@ def execute(
             report,
             plan.root,
             plan.root / "manifest.json" if plan.manifest_style != "none" else None,
+            on_write=on_report_write,
         )
         if not opts.no_integration:
             _ensure_integration(ctx)

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -184,8 +185,15 @@ class ReportWriter:
     # Changes that only move the "last action" are written at most this often.
     ACTION_INTERVAL = 0.5
 
-    def __init__(self, report: Report, parallel_dir: Path, manifest: Path | None) -> None:
+    def __init__(
+        self,
+        report: Report,
+        parallel_dir: Path,
+        manifest: Path | None,
+        on_write: Callable[[str], None] | None = None,
+    ) -> None:
         self.report = report
+        self.on_write = on_write  # sees every version written (tests check each one)
         self.path = parallel_dir / REPORT_FILE
         self.manifest = manifest
         self.lock = threading.RLock()
@@ -195,9 +203,7 @@ class ReportWriter:
 
     def save(self) -> None:
         with self.lock:
-            text = self.report.model_dump_json(indent=2, exclude_none=False)
-            atomic_write(self.path, text + "\n")
-            self.writes += 1
+            self._write(self.report.model_dump_json(indent=2))
             self._write_execution_block()
 
     def note_action(self, task_id: str, action: str) -> None:
@@ -206,9 +212,13 @@ class ReportWriter:
             now = time.monotonic()
             if now - self._last_action_write >= self.ACTION_INTERVAL:
                 self._last_action_write = now
-                text = self.report.model_dump_json(indent=2)
-                atomic_write(self.path, text + "\n")
-                self.writes += 1
+                self._write(self.report.model_dump_json(indent=2))
+
+    def _write(self, text: str) -> None:
+        atomic_write(self.path, text + "\n")
+        self.writes += 1
+        if self.on_write is not None:
+            self.on_write(text)
 
     def _execution_block(self) -> dict[str, Any]:
         r = self.report

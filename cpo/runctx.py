@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpo.agents import backend_names
 from cpo.config import Settings, load_settings
 from cpo.errors import PreflightError, UsageError
 from cpo.manifest import load_plan
@@ -68,6 +69,10 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     repo = find_repo(parallel_dir)
     settings = load_settings(repo)
     git = Git(repo)
+    known = backend_names()
+    for name in filter(None, [opts.backend, *(t.backend for t in plan.tasks.values())]):
+        if name not in known:
+            raise UsageError(f"unknown backend {name!r}", hint=f"choose one of: {', '.join(known)}")
     for name in opts.skip:
         if name not in plan.tasks:
             raise UsageError(f"--skip: no task {name!r} in {parallel_dir.name}")

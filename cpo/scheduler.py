@@ -176,12 +176,25 @@ class _Run:
                 self.halted = "fail_fast"
                 self.hooks.stop_running()
 
+    def _chosen_skip(self, task_id: str) -> bool:
+        return (
+            self.states[task_id] == TaskState.SKIPPED and self.reasons.get(task_id) in _CHOSEN_SKIPS
+        )
+
     def _finish_wave(self, wave: WaveSpec) -> None:
-        """All of the wave's tasks are final: validate it if all merged, else fail it."""
-        states = [self.states[t] for t in wave.task_ids]
+        """All of the wave's tasks are final: validate it if all merged, else fail it.
+
+        Tasks the user chose to skip (--skip, --wave) do not fail a wave; a wave whose
+        tasks were all skipped that way stays pending.
+        """
         if self.stop.is_set():
             return  # interrupted: the wave stays open for --resume
-        if all(s == TaskState.MERGED for s in states):
+        states = [self.states[t] for t in wave.task_ids]
+        if all(self._chosen_skip(t) for t in wave.task_ids):
+            return
+        if all(
+            s == TaskState.MERGED or self._chosen_skip(t) for t, s in zip(wave.task_ids, states)
+        ):
             if wave.number in self.validated or not wave.validation:
                 self._set_wave(wave, WaveState.COMPLETED)
                 return

@@ -114,7 +114,10 @@ class Git:
     def dirty_paths(self, cwd: Path | None = None, *, exclude: Sequence[Path] = ()) -> list[str]:
         """Tracked changes and untracked files, minus paths under `exclude` (absolute)."""
         where = cwd or self.root
-        out = self.run("status", "--porcelain", "-z", "--untracked-files=all", cwd=where)
+        # Not `run`: its strip() would eat the leading blank of a " M path" entry.
+        code, out, err = self._raw(["status", "--porcelain", "-z", "--untracked-files=all"], where)
+        if code != 0:
+            raise GitError(f"git status failed in {where}: {err.strip()}")
         paths = []
         entries = out.split("\0")
         i = 0
@@ -154,6 +157,40 @@ class Git:
 
     def common_dir(self) -> Path:
         return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir"))
+
+    # -- used by status / clean / integrate -----------------------------------------------
+    def branches_matching(self, pattern: str) -> list[str]:
+        """Local branch names matching a for-each-ref glob such as `feature/x-attempt-*`."""
+        out = self.run("for-each-ref", "--format=%(refname:short)", f"refs/heads/{pattern}")
+        return [line for line in out.splitlines() if line]
+
+    def main_worktree(self) -> Path:
+        """The repository's main working tree (the user's), whichever worktree we run in."""
+        return next(iter(self.worktrees()))
+
+    def log_oneline(self, start: str, end: str, limit: int = 200) -> list[str]:
+        out = self.run("log", "--oneline", "--no-decorate", f"-{limit}", f"{start}..{end}")
+        return [line for line in out.splitlines() if line]
+
+    def prune_worktrees(self) -> None:
+        """Forget worktrees whose folder was deleted by hand."""
+        with self.lock:
+            self.run("worktree", "prune")
+
+    def add_detached_worktree(self, path: Path, commit: str) -> None:
+        with self.lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.run("worktree", "add", "-q", "--detach", str(path), commit)
+
+    def update_branch(self, branch: str, new: str, old: str) -> None:
+        """Move `branch` to `new` only if it still points at `old` (no lost updates)."""
+        with self.lock:
+            self.run("update-ref", "-m", "cpo integrate", f"refs/heads/{branch}", new, old)
+
+    def fast_forward(self, worktree: Path, commit: str) -> None:
+        """`git merge --ff-only commit` in a worktree (the user allowed it to be touched)."""
+        with self.lock:
+            self.run("merge", "--ff-only", "-q", commit, cwd=worktree)
 
     # -- changes ------------------------------------------------------------------------
     def exclude_pattern(self, pattern: str) -> None:
