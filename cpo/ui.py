@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from cpo.adhoc import AdhocResult, AdhocSummary
     from cpo.errors import Problem
     from cpo.plan import Plan
     from cpo.progress import Progress
@@ -150,3 +151,69 @@ def show_json(data: Any) -> None:
 
 def init_lines(created: Iterable[Path], kept: Iterable[Path]) -> list[str]:
     return [f"created {p}" for p in created] + [f"kept    {p} (exists)" for p in kept]
+
+# -- parallel (ad-hoc tasks) -------------------------------------------------------------
+def _one_line(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def parallel_task_line(r: AdhocResult) -> str:
+    """The line streamed when a task finishes."""
+    mark = "ok" if r.success else "FAILED"
+    head = f"[{r.index + 1}] {r.task_id} ({r.backend}) {mark} in {r.duration_seconds:.1f}s"
+    if r.error:
+        head += f": {_one_line(r.error, 200)}"
+    if r.worktree:
+        head += f" (its changes are kept in the worktree {r.worktree})"
+    return head
+
+
+def parallel_table_lines(results: Iterable[AdhocResult]) -> list[str]:
+    rows = [("#", "TASK", "BACKEND", "STATUS", "TIME", "OUTPUT / ERROR")]
+    for r in results:
+        said = r.error if r.error else r.output
+        rows.append(
+            (
+                str(r.index + 1),
+                r.task_id,
+                r.backend,
+                "ok" if r.success else "failed",
+                f"{r.duration_seconds:.1f}s",
+                _one_line(said or "", 60),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)) + "  " + row[5]
+        for row in rows
+    ]
+
+
+def parallel_total_line(summary: AdhocSummary) -> str:
+    n = len(summary.results)
+    return (
+        f"total: {n} task{'s' if n != 1 else ''}, {summary.completed} completed, "
+        f"{summary.failed} failed, {summary.duration_seconds:.1f}s"
+    )
+
+
+def parallel_log(task_id: str, line: str) -> None:
+    print(f"[{task_id}] {line}", file=sys.stderr, flush=True)
+
+
+def print_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        print(line, flush=True)
+
+
+# -- config ------------------------------------------------------------------------------
+def config_lines(rows: Iterable[tuple[str, object, str]]) -> list[str]:
+    """`cpo config show`: key = value  (source)."""
+    import json as _json
+
+    shown = [(key, _json.dumps(value), source) for key, value, source in rows]
+    kw = max((len(k) for k, _, _ in shown), default=0)
+    vw = max((len(v) for _, v, _ in shown), default=0)
+    return [f"{k.ljust(kw)} = {v.ljust(vw)}  ({s})" for k, v, s in shown]
+

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,6 +65,53 @@ def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CPO_CLAUDE_BIN", raising=False)
     monkeypatch.delenv("CPO_FAKE_AGENTS", raising=False)
     return bin_dir
+
+
+# -- fake codex and gemini CLIs (tests/fakes/) ----------------------------------------
+FAKES = Path(__file__).parent / "fakes"
+
+
+class FakeAgent:
+    """A fake agent CLI on PATH; `calls()` are its recorded invocations, oldest first."""
+
+    def __init__(self, bin_dir: Path, log: Path) -> None:
+        self.bin_dir = bin_dir
+        self.log = log
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+
+def _install_fake(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAgent:
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    shim = bin_dir / name
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKES / (name + ".py")}" "$@"\n')
+    shim.chmod(0o755)
+    path = os.environ.get("PATH", "")
+    if str(bin_dir) not in path.split(os.pathsep):
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{path}")
+    log = tmp_path / "fake-agent-calls.jsonl"
+    monkeypatch.setenv("FAKE_AGENT_LOG", str(log))
+    monkeypatch.delenv(f"CPO_{name.upper()}_BIN", raising=False)
+    return FakeAgent(bin_dir, log)
+
+
+@pytest.fixture
+def fake_codex(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAgent:
+    """tests/fakes/codex.py first on PATH as `codex`."""
+    monkeypatch.delenv("FAKE_CODEX_OLD", raising=False)
+    return _install_fake("codex", tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def fake_gemini(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAgent:
+    """tests/fakes/gemini.py first on PATH as `gemini`."""
+    monkeypatch.delenv("FAKE_GEMINI_OLD", raising=False)
+    monkeypatch.delenv("GEMINI_CLI_TRUST_WORKSPACE", raising=False)
+    return _install_fake("gemini", tmp_path, monkeypatch)
 
 
 __all__ = ["git", "os"]

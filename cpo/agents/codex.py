@@ -60,6 +60,12 @@ def shorten(text: str, width: int = ACTION_WIDTH) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def path_action(verb: str, path: str, width: int = ACTION_WIDTH) -> str:
+    """`Write /very/long/…/src/a.py`: a long path keeps its end, the part that says most."""
+    room = width - len(verb) - 2
+    return f"{verb} {path}" if len(path) <= room else f"{verb} …{path[-room:]}"
+
+
 # -- JSON access that never raises: the stream is input, not a contract ---------------
 def jdict(value: object) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
@@ -218,7 +224,7 @@ class CodexParser:
             for change in jlist(item.get("changes")):
                 c = jdict(change)
                 path = jstr(c.get("path")) or "?"
-                action = shorten(f"{verbs.get(str(c.get('kind')), 'Edit')} {path}")
+                action = path_action(verbs.get(str(c.get("kind")), "Edit"), path)
                 events.append(AgentEvent(log=f"→ {action}", action=action))
             if item.get("status") == "failed":
                 events.append(AgentEvent(log="file change failed"))

@@ -32,6 +32,7 @@ from cpo.agents.codex import (
     jint,
     jstr,
     parse_json_line,
+    path_action,
     shorten,
 )
 from cpo.agents.modes import flags_in, missing_words, read_help
@@ -159,7 +160,7 @@ class GeminiParser:
         for key in ("file_path", "absolute_path", "path", "dir_path"):
             value = jstr(params.get(key))
             if value:
-                return shorten(f"{name} {value}")
+                return path_action(name, value)
         for key in ("command", "pattern", "query", "url", "prompt"):
             value = jstr(params.get(key))
             if value:
