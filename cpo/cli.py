@@ -348,7 +348,7 @@ def config_show(
 def status(
     parallel_dir: ParallelDir,
     watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Keep refreshing until the run ends (Ctrl-C leaves).")
+        bool, typer.Option("--watch", "-w", help="Refresh until the run ends (Ctrl-C leaves)."),
     ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print report.json plus a computed `live` field.")
@@ -376,3 +376,33 @@ def status(
         else:
             ui.show_status(st)
     raise typer.Exit(int(st.exit_code))
+
+
+# -- demo ----------------------------------------------------------------------------------
+@app.command()
+def demo(
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Where to build the demo (a new folder; default: a temp dir)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """A complete two-wave run in a throwaway repository with a scripted agent (no account)."""
+    from cpo import demo as demo_mod
+    from cpo import ui
+
+    mode = "json" if json_out else ("live" if sys.stdout.isatty() else "plain")
+    root, code, report = demo_mod.run_demo(directory, ui.progress_factory(mode))
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"parallel_dir": str(root), "status": report.status,
+                               "exit_code": code, "report": str(root / "report.json")}))
+    else:
+        from cpo import runcli
+
+        ui.summary(runcli.summary_lines(report), report.status)
+        ui.notes([])
+        for line in demo_mod.where_to_look(root, report):
+            typer.echo(line)
+    raise typer.Exit(code)
