@@ -133,7 +133,8 @@ def parse_task_file(text: str, source: str) -> AdhocPlan:
             loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
             msg = str(err["msg"]).removeprefix("Value error, ")
             problems.append(f"{source}: {loc.lstrip('.')}: {msg}")
-        raise TaskFileError(problems) from None
+        # A misspelt key often explains a missing one: say both together.
+        raise TaskFileError(problems + warnings) from None
     raw_tasks = tuple(t if isinstance(t, dict) else {} for t in raw.get("tasks", []))
     ids = [t.id for t in parsed.tasks if t.id]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
