@@ -216,3 +216,14 @@ def test_classify_text() -> None:
 def test_readme_mapping_table_is_current() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert mapping_table() in readme
+
+
+def test_scripted_claude_spelling_drives_the_fake_too(
+    git_repo: Path, fake_codex: FakeAgent
+) -> None:
+    prompt = "@script write b.txt hi\n@script commit add b\n@script marker\n@script text Bye."
+    proc, outcome, _ = run(request(git_repo, prompt))
+    assert proc.returncode == 0 and outcome.final_text == "Bye."
+    assert git(git_repo, "log", "-1", "--format=%s") == "add b"
+    proc, outcome, _ = run(request(git_repo, "@script require nope.txt"))
+    assert outcome.is_error and "required file missing: nope.txt" in (outcome.error_text or "")

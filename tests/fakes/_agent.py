@@ -1,6 +1,8 @@
 """What the fake agent CLIs share: the `@` directives in a prompt, and doing them.
 
-A prompt line that starts with `@` is a directive, done in order:
+A prompt line that starts with `@` is a directive, done in order (the scripted claude's
+`@script <directive>` spelling works too, with `text`, `usage-limit`, `max-turns`,
+`require PATH` and `append`):
 
     @write <path> <text>     create/overwrite a file (\\n in text is a newline)
     @commit <message>        git add -A && git commit
@@ -40,13 +42,34 @@ class Step:
     arg: str
 
 
+# The scripted claude's spelling (`@script text ...`, `usage-limit`), so one prompt drives
+# every fake agent in the run engine's end-to-end tests.
+ALIASES = {
+    "text": "say",
+    "usage-limit": "usagelimit",
+    "max-turns": "maxturns",
+    "rate-limit": "ratelimit",
+    "overloaded": "ratelimit",
+}
+
+
 def parse_steps(prompt: str) -> list[Step]:
     steps = []
     for line in prompt.splitlines():
         line = line.strip()
         if line.startswith("@") and len(line) > 1:
             kind, _, arg = line[1:].partition(" ")
-            steps.append(Step(kind.lower(), arg.strip()))
+            if kind == "script":
+                kind, _, arg = arg.strip().partition(" ")
+            kind = ALIASES.get(kind.lower(), kind.lower())
+            if kind == "append":
+                kind, arg = "write", arg  # close enough for the fakes: (re)write the file
+            if kind == "require":
+                path = arg.strip()
+                if not (Path(os.getcwd()) / path).exists():
+                    steps.append(Step("error", f"required file missing: {path}"))
+                continue
+            steps.append(Step(kind, arg.strip()))
     return steps
 
 
