@@ -406,3 +406,34 @@ def demo(
         for line in demo_mod.where_to_look(root, report):
             typer.echo(line)
     raise typer.Exit(code)
+
+
+@app.command()
+def clean(
+    parallel_dir: ParallelDir,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also remove unmerged branches, dirty worktrees and the unmerged integration "
+            "branch (their work is lost).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")
+    ] = False,
+) -> None:
+    """Remove the run's worktrees and its task branches already merged.
+
+    Refuses (listing each) to remove a branch with commits not merged into the integration
+    branch (or the base branch once that is gone), or a worktree with uncommitted changes.
+    The integration branch is kept until it is merged into the base branch. The base branch
+    and your own working tree are never touched. Exit 0 done, 1 something was refused.
+    """
+    from cpo import ui
+    from cpo.clean import apply_clean, clean_lines, plan_clean
+
+    plan = plan_clean(parallel_dir, force=force)
+    done = None if dry_run else apply_clean(plan)
+    ui.print_lines(clean_lines(plan, done))
+    raise typer.Exit(int(plan.exit_code))
