@@ -101,7 +101,11 @@ def api() -> Iterator[ScriptedServer]:
 
 def cli_env(server: ScriptedServer | None, **extra: str) -> dict[str, str]:
     """The environment a test gives the CLI: the isolated HOME of tests/conftest.py, no
-    credentials or settings inherited from whoever runs the tests, our server as the API."""
+    credentials or settings inherited from whoever runs the tests, our server as the API.
+
+    Give a server even to runs that fail before any request: without ANTHROPIC_BASE_URL
+    the CLI (2.1.197) spends ~6 s on api.anthropic.com before printing even a flag error
+    when that host is unreachable."""
     env = {
         k: v for k, v in os.environ.items()
         if not k.startswith(("ANTHROPIC_", "CLAUDE_CODE_", "CLAUDE_CONFIG"))

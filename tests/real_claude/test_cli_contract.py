@@ -20,7 +20,6 @@ from cpo.agents.claude import BACKEND, ClaudeParser
 
 from .conftest import (
     IS_ROOT,
-    TEST_KEY,
     CliRun,
     base_argv,
     cli_env,
@@ -84,9 +83,11 @@ def test_stream_json_with_verbose_is_one_json_object_per_line(
     assert run.events[-1]["type"] == "result"
 
 
-def test_stream_json_without_verbose_is_refused(claude_bin: str, git_repo: Path) -> None:
+def test_stream_json_without_verbose_is_refused(
+    claude_bin: str, api: ScriptedServer, git_repo: Path
+) -> None:
     argv = [claude_bin, "-p", "--output-format", "stream-json"]
-    run = run_cli(argv, cwd=git_repo, env=cli_env(None, ANTHROPIC_API_KEY=TEST_KEY))
+    run = run_cli(argv, cwd=git_repo, env=cli_env(api))
     assert run.returncode == 1
     assert "--output-format=stream-json requires --verbose" in run.stderr
     assert outcome_of(run).error_class == "bad_flag"
@@ -109,10 +110,12 @@ def test_permission_mode_is_accepted(
         assert run.result["permission_denials"][0]["tool_name"] == "Write"
 
 
-def test_bypass_permissions_as_root_needs_is_sandbox(claude_bin: str, git_repo: Path) -> None:
+def test_bypass_permissions_as_root_needs_is_sandbox(
+    claude_bin: str, api: ScriptedServer, git_repo: Path
+) -> None:
     if not IS_ROOT:
         pytest.skip("the CLI's root guard only applies when the tests run as root")
-    env = cli_env(None, ANTHROPIC_API_KEY=TEST_KEY)
+    env = cli_env(api)
     env.pop("IS_SANDBOX", None)
     run = run_cli(base_argv(claude_bin), cwd=git_repo, env=env)
     assert run.returncode == 1
@@ -212,9 +215,9 @@ def test_append_system_prompt_reaches_the_model(
     assert prompt in system
 
 
-def test_unknown_flag_is_refused(claude_bin: str, git_repo: Path) -> None:
+def test_unknown_flag_is_refused(claude_bin: str, api: ScriptedServer, git_repo: Path) -> None:
     run = run_cli([*base_argv(claude_bin), "--no-such-flag"], cwd=git_repo,
-                  env=cli_env(None, ANTHROPIC_API_KEY=TEST_KEY))
+                  env=cli_env(api))
     assert run.returncode == 1
     assert "error: unknown option '--no-such-flag'" in run.stderr
 
