@@ -206,6 +206,9 @@ def run(
     retries: Annotated[
         int, typer.Option(min=0, help="Retries of a task hit by rate limits or overload.")
     ] = 2,
+    retry_delay: Annotated[
+        float, typer.Option(min=0, help="First retry delay in seconds; doubles each retry.")
+    ] = 5.0,
     workspace_root: Annotated[
         Path | None, typer.Option(help="Where worktrees go (default ../workspaces).")
     ] = None,
@@ -250,6 +253,7 @@ def run(
         agent_command=agent_command,
         allow_dirty=allow_dirty,
         retries=retries,
+        backoff_base=retry_delay,
         workspace_root=workspace_root,
     )
     if dry_run:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.errors import UsageError
+from cpo.secrets import Masker
 
 REPORT_VERSION: Literal[1] = 1
 REPORT_FILE = "report.json"
@@ -194,6 +195,7 @@ class ReportWriter:
     ) -> None:
         self.report = report
         self.on_write = on_write  # sees every version written (tests check each one)
+        self.masker = Masker(os.environ)
         self.path = parallel_dir / REPORT_FILE
         self.manifest = manifest
         self.lock = threading.RLock()
@@ -215,6 +217,7 @@ class ReportWriter:
                 self._write(self.report.model_dump_json(indent=2))
 
     def _write(self, text: str) -> None:
+        text = self.masker.mask(text)  # agents echo keys in errors; reports are shared
         atomic_write(self.path, text + "\n")
         self.writes += 1
         if self.on_write is not None:

@@ -151,7 +151,8 @@ class TaskRunner:
             elif result.reason == "interrupted":
                 rec.status, rec.reason, rec.error = "interrupted", "interrupted", result.error
             else:
-                rec.status, rec.reason, rec.error = "failed", result.reason, result.error
+                rec.status, rec.reason = "failed", result.reason
+                rec.error = self.masker.mask(result.error) if result.error else None
             self.writer.save()
         self._log_footer(task, rec)
         return TaskOutcome(
@@ -291,7 +292,8 @@ class TaskRunner:
                 if result.ok
                 else ("interrupted" if result.reason == "interrupted" else "failed")
             )
-            attempt.reason, attempt.error = result.reason, result.error
+            attempt.reason = result.reason
+            attempt.error = self.masker.mask(result.error) if result.error else None
             attempt.exit_code = result.proc.returncode if result.proc else None
             attempt.session_id, attempt.cost_usd, attempt.head = o.session_id, o.cost_usd, head
             rec.leftovers_committed = rec.leftovers_committed or leftovers
