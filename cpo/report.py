@@ -13,8 +13,8 @@ import os
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
