@@ -1,0 +1,115 @@
+"""`cpo run` with the codex and gemini backends, end to end against the fake CLIs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FakeAgent, git
+from tests.runkit import cpo, make_spec, report
+
+
+def _run_registered() -> bool:
+    from typer.main import get_command
+
+    from cpo.cli import app
+
+    return "run" in getattr(get_command(app), "commands", {})
+
+
+pytestmark = pytest.mark.skipif(not _run_registered(), reason="cpo run not available yet")
+
+DONE = "@write {name}.py x = 1\n@commit add {name}\n@marker\n@say finished {name}"
+
+
+def _task(root: Path, tid: str) -> dict[str, Any]:
+    data: dict[str, Any] = report(root)["tasks"]
+    return dict(data[tid])
+
+
+@pytest.mark.parametrize("backend", ["codex", "gemini"])
+def test_backend_completes_a_wave(
+    git_repo: Path, fake_codex: FakeAgent, fake_gemini: FakeAgent, backend: str
+) -> None:
+    root = make_spec(
+        git_repo,
+        [{"task-001": DONE.format(name="one"), "task-002": DONE.format(name="two")}],
+    )
+    done = cpo("run", str(root), "--backend", backend, cwd=git_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for tid in ("task-001", "task-002"):
+        task = _task(root, tid)
+        assert (task["status"], task["backend"], task["commits"]) == ("completed", backend, 1)
+        assert task["session_id"] and task["input_tokens"] and task["output_tokens"]
+    assert git(git_repo, "show", "integration/TS-0042:one.py") == "x = 1"
+    fake = fake_codex if backend == "codex" else fake_gemini
+    calls = fake.calls()
+    assert len(calls) == 2
+    # the prompt on stdin, cpo's completion protocol in the backend's own place
+    assert all("@write" in c["stdin"] for c in calls)
+    if backend == "codex":
+        assert all(any(a.startswith("developer_instructions=") for a in c["argv"]) for c in calls)
+    else:
+        assert all(".claude-task-complete" in c["argv"][c["argv"].index("-p") + 1] for c in calls)
+        assert all(c["env"]["GEMINI_CLI_TRUST_WORKSPACE"] == "true" for c in calls)
+
+
+@pytest.mark.parametrize(
+    ("backend", "directive", "reason"),
+    [
+        ("codex", "@auth", "auth"),
+        ("codex", "@ratelimit", "rate_limited"),
+        ("gemini", "@auth", "auth"),
+        ("gemini", "@maxturns", "max_turns"),
+    ],
+)
+def test_backend_failures_are_classified(
+    git_repo: Path,
+    fake_codex: FakeAgent,
+    fake_gemini: FakeAgent,
+    backend: str,
+    directive: str,
+    reason: str,
+) -> None:
+    root = make_spec(git_repo, [{"task-001": directive}])
+    done = cpo("run", str(root), "--backend", backend, "--retries", "0", cwd=git_repo)
+    assert done.returncode == 1
+    task = _task(root, "task-001")
+    assert task["status"] == "failed"
+    assert task["reason"] == reason
+
+
+def test_task_frontmatter_picks_the_backend(
+    git_repo: Path, fake_codex: FakeAgent, fake_gemini: FakeAgent
+) -> None:
+    root = make_spec(
+        git_repo, [{"task-001": DONE.format(name="a"), "task-002": DONE.format(name="b")}]
+    )
+    path = root / "tasks" / "task-002.md"
+    path.write_text(path.read_text().replace("id: task-002\n", "id: task-002\nbackend: gemini\n"))
+    git(git_repo, "commit", "-qam", "task-002 on gemini")
+    (git_repo / ".cpo").mkdir()
+    (git_repo / ".cpo" / "config.yaml").write_text("default_backend: codex\n")
+    done = cpo("run", str(root), "--allow-dirty", cwd=git_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _task(root, "task-001")["backend"] == "codex"
+    assert _task(root, "task-002")["backend"] == "gemini"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cpo run does not pass approval_mode/sandbox_mode to AgentRequest yet "
+    "(runctx.task_settings and taskrun build the request without them)",
+)
+def test_config_sandbox_mode_reaches_codex(git_repo: Path, fake_codex: FakeAgent) -> None:
+    root = make_spec(git_repo, [{"task-001": DONE.format(name="a")}])
+    (git_repo / ".cpo").mkdir()
+    (git_repo / ".cpo" / "config.yaml").write_text(
+        "backends:\n  codex:\n    sandbox_mode: full\n    approval_mode: none\n"
+    )
+    cpo("run", str(root), "--backend", "codex", "--allow-dirty", cwd=git_repo)
+    argv = fake_codex.calls()[0]["argv"]
+    assert argv[argv.index("--sandbox") + 1] == "danger-full-access"
+    assert 'approval_policy="never"' in argv
