@@ -23,7 +23,7 @@ from cpo.join import (
 from cpo.manifest import MANIFEST, ManifestFile, Report
 from cpo.models import CpoManifest, Frontmatter, LegacyManifest, ValidationField
 from cpo.names import ref_name_problem
-from cpo.paths import inside
+from cpo.paths import exists, inside
 from cpo.plan import Plan, TaskSpec, ValidationStep, WaveSpec
 from cpo.prompts import missing_sections, resolve_prompt, uses_sections
 from cpo.scope import ScopedTask, parse_scope, scope_conflicts
@@ -115,6 +115,9 @@ def _identity(root: Path, model: CpoManifest | LegacyManifest | None,
 
 def _waves(model: CpoManifest | LegacyManifest | None, tasks: dict[str, TaskSpec],
            report: Report) -> tuple[WaveSpec, ...]:
+    by_wave: dict[int, list[str]] = {}
+    for t in tasks.values():
+        by_wave.setdefault(t.wave, []).append(t.id)
     if isinstance(model, CpoManifest):
         seen: dict[int, int] = {}
         out = []
@@ -125,7 +128,7 @@ def _waves(model: CpoManifest | LegacyManifest | None, tasks: dict[str, TaskSpec
                              f"(also waves[{seen[number]}]); give each wave its own number")
                 continue
             seen[number] = wi
-            ids = tuple(t for t in tasks if tasks[t].wave == number)
+            ids = tuple(by_wave.get(number, ()))
             if not ids and not wave.tasks:
                 report.warn(MANIFEST, f"waves[{wi}].tasks", f"wave {number} has no tasks")
                 continue
@@ -136,9 +139,6 @@ def _waves(model: CpoManifest | LegacyManifest | None, tasks: dict[str, TaskSpec
                                  f"validation command {si + 1} is empty")
             out.append(WaveSpec(number, ids, steps))
         return tuple(sorted(out, key=lambda w: w.number))
-    by_wave: dict[int, list[str]] = {}
-    for t in tasks.values():
-        by_wave.setdefault(t.wave, []).append(t.id)
     return tuple(WaveSpec(n, tuple(by_wave[n])) for n in sorted(by_wave))
 
 
@@ -174,7 +174,11 @@ def content_hash(d: Draft, prompt: str) -> str:
     h.update(b"\0")
     h.update(prompt.encode("utf-8", "surrogatepass"))
     h.update(b"\0")
-    h.update(json.dumps(d.entry_raw, sort_keys=True, default=str).encode())
+    try:
+        entry = json.dumps(d.entry_raw, sort_keys=True, default=str)
+    except (RecursionError, ValueError):  # absurdly nested extra keys: hash their shape only
+        entry = f"unserialisable entry of {d.id}"
+    h.update(entry.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 
@@ -217,7 +221,7 @@ def build_task(d: Draft, wave: int, root_real: str, prompt_names: set[str],
         path, why = inside(root_real, c)
         if path is None:
             report.error(file, where, f"contract {why}")
-        elif not path.exists():
+        elif not exists(path):
             report.warn(file, where, f"contract {c} does not exist (yet)")
     return TaskSpec(
         id=d.id, wave=wave, prompt=choice.text, prompt_source=choice.source,

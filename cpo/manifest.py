@@ -28,7 +28,7 @@ from cpo.models import (
     Wave,
     known_keys,
 )
-from cpo.paths import inside, read_text
+from cpo.paths import clear_cache, inside, read_text
 from cpo.plan import Plan
 from cpo.taskfile import RawTaskFile, parse_task_file
 
@@ -152,6 +152,9 @@ def read_manifest(root: Path, report: Report) -> ManifestFile | None:
     except RecursionError:
         report.error(MANIFEST, "", "invalid JSON: nested too deeply")
         return None
+    except ValueError as exc:  # e.g. an integer literal longer than Python's digit limit
+        report.error(MANIFEST, "", f"invalid JSON: {exc}")
+        return None
     if not isinstance(raw, dict):
         report.error(MANIFEST, "", f"must be a JSON object, not {type(raw).__name__}")
         return None
@@ -268,6 +271,7 @@ def load_plan(path: Path, *, strict: bool = False) -> Plan:
     from cpo.assemble import build_plan
 
     root = check_directory(path)
+    clear_cache()
     root_real = os.path.realpath(root)
     report = Report()
     manifest = read_manifest(root, report)

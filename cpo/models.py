@@ -12,7 +12,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="allow", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 PositiveInt = Annotated[int, Field(ge=1)]

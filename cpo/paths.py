@@ -16,6 +16,10 @@ def inside(root_real: str, rel: str) -> tuple[Path | None, str | None]:
         return None, "is empty"
     if "\x00" in rel:
         return None, "contains a NUL character"
+    try:
+        os.fsencode(rel)
+    except UnicodeError:
+        return None, f"{rel!r} contains characters that cannot be in a file name"
     if os.path.isabs(rel) or rel.startswith("~") or (len(rel) > 1 and rel[1] == ":"):
         return None, f"{rel!r} is absolute; use a path relative to the parallel directory"
     norm = os.path.normpath(rel)
@@ -23,12 +27,41 @@ def inside(root_real: str, rel: str) -> tuple[Path | None, str | None]:
         return None, f"{rel!r} escapes the parallel directory"
     joined = os.path.join(root_real, norm)
     try:
-        real = os.path.realpath(joined)
+        real = _realpath(joined)
     except (OSError, ValueError):
         return None, f"{rel!r} cannot be resolved"
     if real != root_real and not real.startswith(root_real + os.sep):
         return None, f"{rel!r} escapes the parallel directory through a symlink"
     return Path(joined), None
+
+
+# realpath of directories, shared by the many files of one directory (tasks/, prompts/):
+# a 5,000-task plan would otherwise lstat every path component of every file.
+_dir_cache: dict[str, str] = {}
+
+
+def clear_cache() -> None:
+    """Forget resolved directories; called at the start of each load."""
+    _dir_cache.clear()
+
+
+def _realpath(path: str) -> str:
+    parent, name = os.path.split(path)
+    real_parent = _dir_cache.get(parent)
+    if real_parent is None:
+        real_parent = _dir_cache[parent] = os.path.realpath(parent)
+    candidate = os.path.join(real_parent, name)
+    if name in ("", ".", "..") or os.path.islink(candidate):
+        return os.path.realpath(candidate)
+    return candidate
+
+
+def exists(path: Path) -> bool:
+    """`path.exists()`, but False (not an exception) for names the OS refuses."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def read_text(path: Path) -> tuple[str | None, bytes, str | None]:

@@ -102,8 +102,63 @@ class ScopedTask:
     scope: tuple[ScopeEntry, ...]
 
 
-def _nested(a: str, b: str) -> bool:
-    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+def _ancestors(symbol: str) -> list[str]:
+    """`A.b.c` -> [`A`, `A.b`]: the names a symbol is nested in."""
+    parts = symbol.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _first_other(tasks: dict[str, ScopedTask], task_id: str) -> ScopedTask | None:
+    return next((t for i, t in tasks.items() if i != task_id), None)
+
+
+def _modify_conflicts(
+    wave: int, path: str, users: list[tuple[ScopedTask, str | None]]
+) -> list[Problem]:
+    """Conflicts among the MODIFYs of one file in one wave, in linear time: each symbol is
+    looked up against earlier symbols, their ancestors and their descendants."""
+    problems: list[Problem] = []
+    names: dict[str, ScopedTask] = {}  # symbol -> first task naming it
+    inner: dict[str, tuple[ScopedTask, str]] = {}  # ancestor -> (task, descendant symbol)
+    reported: set[tuple[str, str]] = set()
+
+    def clash(task: ScopedTask, other: ScopedTask, why: str) -> None:
+        if other.id == task.id or (other.id, task.id) in reported:
+            return
+        reported.add((other.id, task.id))
+        problems.append(Problem(
+            task.file, "Scope",
+            f"MODIFY {path} conflicts with {other.id} ({other.file}) in wave {wave}: {why}; "
+            "move one task to a later wave or scope each to its own ::Class or ::function",
+        ))
+
+    seen: dict[str, ScopedTask] = {}  # task id -> task, in order
+    wholes: dict[str, ScopedTask] = {}  # tasks modifying the whole file
+    for task, symbol in users:
+        if symbol is None:
+            other = _first_other(seen, task.id)
+            if other is not None:
+                why = "both modify the whole file" if other.id in wholes else \
+                    "one modifies the whole file"
+                clash(task, other, why)
+            wholes.setdefault(task.id, task)
+        else:
+            other = _first_other(wholes, task.id)
+            if other is not None:
+                clash(task, other, "one modifies the whole file")
+            if symbol in names:
+                clash(task, names[symbol], f"::{symbol} and ::{symbol} overlap")
+            for anc in _ancestors(symbol):
+                if anc in names:
+                    clash(task, names[anc], f"::{anc} and ::{symbol} overlap")
+            if symbol in inner:
+                other, sub = inner[symbol]
+                clash(task, other, f"::{symbol} and ::{sub} overlap")
+            names.setdefault(symbol, task)
+            for anc in _ancestors(symbol):
+                inner.setdefault(anc, (task, symbol))
+        seen.setdefault(task.id, task)
+    return problems
 
 
 def scope_conflicts(tasks: Sequence[ScopedTask]) -> list[Problem]:
@@ -126,26 +181,6 @@ def scope_conflicts(tasks: Sequence[ScopedTask]) -> list[Problem]:
             elif entry.action == "MODIFY":
                 modifiers[(task.wave, entry.path)].append((task, entry.symbol))
     for (wave, path), users in modifiers.items():
-        if len({t.id for t, _ in users}) < 2:
-            continue
-        reported: set[tuple[str, str]] = set()
-        for i, (task, symbol) in enumerate(users):
-            for other, other_symbol in users[:i]:
-                if other.id == task.id or (other.id, task.id) in reported:
-                    continue
-                if symbol is None or other_symbol is None:
-                    why = "both modify the whole file"
-                    if symbol is not None or other_symbol is not None:
-                        why = "one modifies the whole file"
-                elif _nested(symbol, other_symbol):
-                    why = f"::{other_symbol} and ::{symbol} overlap"
-                else:
-                    continue
-                reported.add((other.id, task.id))
-                problems.append(Problem(
-                    task.file, "Scope",
-                    f"MODIFY {path} conflicts with {other.id} ({other.file}) in wave {wave}: "
-                    f"{why}; move one task to a later wave or scope each to its own "
-                    "::Class or ::function",
-                ))
+        if len({t.id for t, _ in users}) > 1:
+            problems.extend(_modify_conflicts(wave, path, users))
     return problems

@@ -6,6 +6,7 @@ can be reported with their line and column in the task file itself.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,66 @@ try:  # libyaml is ~10x faster; a 5,000-task directory is mostly YAML parsing
     _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader
+
+
+# The usual frontmatter is flat `key: value` / `key: [a, b]` lines of plain words and small
+# integers. PyYAML builds each document in Python (~1 ms); for this subset a line parser
+# gives the identical result ~20x faster, and anything else goes to PyYAML.
+_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?: +(.*?))? *")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_./@+-]*(?::[A-Za-z0-9_./@+-]+)*")
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e\n]")
+_INT = re.compile(r"0|[1-9][0-9]{0,8}")
+# Words PyYAML (YAML 1.1) reads as booleans or null rather than strings.
+_SPECIAL = {
+    w for base in ("yes", "no", "true", "false", "on", "off", "null", "y", "n")
+    for w in (base, base.capitalize(), base.upper())
+}
+
+
+def _fast_scalar(text: str) -> tuple[bool, Any]:
+    if _INT.fullmatch(text):
+        return True, int(text)
+    if _WORD.fullmatch(text) and text not in _SPECIAL:
+        return True, text
+    return False, None
+
+
+def fast_frontmatter(text: str) -> dict[str, Any] | None:
+    """The frontmatter as PyYAML would read it, or None when it is outside the simple subset."""
+    if _NOT_PLAIN.search(text):
+        return None  # tabs, CR, control or non-ASCII characters: let PyYAML decide
+    out: dict[str, Any] = {}
+    for line in text.split("\n"):
+        if not line:
+            continue
+        if line.startswith("#"):
+            continue
+        if not line.strip(" "):
+            return None  # whitespace-only lines may belong to a block value
+        m = _LINE.fullmatch(line)
+        if m is None:
+            return None
+        key, value = m.group(1), m.group(2)
+        if key in _SPECIAL:
+            return None
+        if value is None:
+            return None  # `key:` alone: null, or a block value on the next lines
+        if value.startswith("[") and value.endswith("]"):
+            inner = value[1:-1].strip(" ")
+            items: list[Any] = []
+            if inner:
+                for part in inner.split(","):
+                    ok, item = _fast_scalar(part.strip(" "))
+                    if not ok or ":" in part:  # `a:b` inside [...] differs by YAML version
+                        return None
+                    items.append(item)
+            out[key] = items
+            continue
+        ok, scalar = _fast_scalar(value)
+        if not ok:
+            return None
+        out[key] = scalar
+    return out
 
 
 @dataclass(frozen=True)
@@ -68,9 +129,13 @@ def parse_task_file(rel: str, data: bytes, text: str) -> RawTaskFile | Problem:
     if isinstance(split, Problem):
         return split
     fm, body, offset = split
+    fast = fast_frontmatter(fm)
+    if fast is not None:
+        return RawTaskFile(rel=rel, data=data, meta=fast, body=body)
     try:
         meta = yaml.load(fm, Loader=_Loader)  # a safe loader (CSafeLoader/SafeLoader)
-    except (yaml.YAMLError, RecursionError) as exc:
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        # ValueError: a scalar libyaml accepts but Python cannot build (a huge integer)
         return yaml_error(rel, exc, offset)
     if meta is None:
         meta = {}

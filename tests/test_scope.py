@@ -78,3 +78,20 @@ def test_same_task_twice_is_not_a_conflict() -> None:
     assert scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py"),
                                  ScopeEntry("MODIFY", "u.py", "A"),
                                  ScopeEntry("CREATE", "n.py"), ScopeEntry("CREATE", "n.py"))]) == []
+
+
+def test_nesting_found_in_either_order_and_at_depth() -> None:
+    probs = scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py", "A.b.c")),
+                             task("t2", 1, ScopeEntry("MODIFY", "u.py", "A")),
+                             task("t3", 1, ScopeEntry("MODIFY", "u.py", "A.b.c")),
+                             task("t4", 1, ScopeEntry("MODIFY", "u.py", "B"))])
+    text = [str(p) for p in probs]
+    assert len(text) == 3  # t2 vs t1; t3 vs t1 (same symbol) and vs t2 (ancestor)
+    assert "tasks/t2.md" in text[0] and "::A and ::A.b.c overlap" in text[0]
+    assert "tasks/t3.md" in text[1] and "conflicts with t1" in text[1]
+    assert "tasks/t3.md" in text[2] and "conflicts with t2" in text[2]
+
+
+def test_many_disjoint_symbols_in_one_file() -> None:
+    tasks = [task(f"t{i}", 1, ScopeEntry("MODIFY", "reg.py", f"register_{i}")) for i in range(500)]
+    assert scope_conflicts(tasks) == []

@@ -1,0 +1,226 @@
+"""Damaged manifests and task files: every outcome is a Plan or a CpoError, nothing else.
+
+2,000 examples per property when CI=true (the `cpo-ci` profile), fewer locally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cpo.errors import CpoError, PlanError
+from cpo.manifest import load_plan
+from cpo.plan import Plan
+
+settings.register_profile(
+    "cpo-ci", max_examples=2000, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "cpo-dev", max_examples=100, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+PROFILE = settings.get_profile("cpo-ci" if os.environ.get("CI") == "true" else "cpo-dev")
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cpo-style"
+BASE_MANIFEST: dict[str, Any] = json.loads((EXAMPLE / "manifest.json").read_text())
+BASE_TASKS = {p.name: p.read_text() for p in (EXAMPLE / "tasks").iterdir()}
+KNOWN_KEYS = ["id", "wave", "deps", "depends_on", "blocks", "component", "prompt_file",
+              "timeout", "max_turns", "agent", "model", "contracts", "tech_spec_id", "waves",
+              "tasks", "number", "validation", "metadata", "max_parallel", "files", "python",
+              "shell", "tech_spec", "task_file"]
+
+HUGE = "__huge_int__"
+keys = st.sampled_from(KNOWN_KEYS) | st.text(max_size=12)
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats()
+    | st.text(max_size=30) | st.sampled_from(KNOWN_KEYS + ["task-001", "task-002", "../x",
+                                                           "/etc/passwd", "prompts/task-001.txt",
+                                                           "a b", "\ud800", "ü" * 3, ""])
+    | st.just(HUGE)  # replaced by an integer literal past Python's 4,300-digit limit
+    | st.just("x" * 200_000)
+)
+values = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=4),
+    max_leaves=12,
+)
+
+
+def deep(n: int) -> Any:
+    out: Any = "x"
+    for _ in range(n):
+        out = [out]
+    return out
+
+
+@st.composite
+def mutated_manifest(draw: st.DrawFn) -> str:
+    doc: Any = json.loads(json.dumps(BASE_MANIFEST))
+    for _ in range(draw(st.integers(1, 4))):
+        # walk to a random container and change one thing in it
+        node = doc
+        for _ in range(draw(st.integers(0, 4))):
+            children = list(node.values()) if isinstance(node, dict) else (
+                node if isinstance(node, list) else [])
+            children = [c for c in children if isinstance(c, (dict, list))]
+            if not children:
+                break
+            node = draw(st.sampled_from(children))
+        action = draw(st.sampled_from(["set", "delete", "rename", "deep"]))
+        if isinstance(node, dict):
+            key = draw(st.sampled_from(list(node) or ["id"]) | keys)
+            if action == "delete":
+                node.pop(key, None)
+            elif action == "rename" and key in node:
+                node[draw(keys)] = node.pop(key)
+            else:
+                node[key] = deep(draw(st.integers(50, 900))) if action == "deep" else draw(values)
+        elif isinstance(node, list):
+            if node and action == "delete":
+                node.pop(draw(st.integers(0, len(node) - 1)))
+            else:
+                node.append(draw(values))
+    text = json.dumps(doc, ensure_ascii=draw(st.booleans()), allow_nan=True)
+    text = text.replace(f'"{HUGE}"', "9" * 5000)
+    return draw(damaged(text))
+
+
+@st.composite
+def damaged(draw: st.DrawFn, text: str) -> str:
+    """Sometimes damage the text itself: cut, insert, delete, or nest it deeply."""
+    kind = draw(st.sampled_from(["none", "none", "cut", "insert", "delete", "nest"]))
+    if not text or kind == "none":
+        return text
+    at = draw(st.integers(0, len(text)))
+    if kind == "cut":
+        return text[:at]
+    if kind == "insert":
+        junk = draw(st.text(min_size=1, max_size=8) | st.sampled_from(
+            ["{", "]", ",", '"', ":", "\n---\n", "\t", "\x00", "&a", "*a", "!!python/object:os.system",
+             "- ", "? ", "|", ">"]))
+        return text[:at] + junk + text[at:]
+    if kind == "delete":
+        return text[:at] + text[at + draw(st.integers(1, 10)):]
+    n = draw(st.integers(100, 5000))
+    return text[:at] + "[" * n + text[at:]
+
+
+@st.composite
+def mutated_task(draw: st.DrawFn) -> tuple[str, str]:
+    name = draw(st.sampled_from(sorted(BASE_TASKS)))
+    text = BASE_TASKS[name]
+    _, fm, body = text.split("---\n", 2)
+    meta = yaml.safe_load(fm)
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.sampled_from(list(meta)) | keys)
+        if draw(st.booleans()):
+            meta[key] = draw(values)
+        else:
+            meta.pop(key, None)
+    try:
+        fm = yaml.safe_dump(meta, allow_unicode=draw(st.booleans()))
+    except yaml.YAMLError:
+        fm = "id: task-001\n"
+    fm = fm.replace(HUGE, "9" * 5000)
+    body = draw(st.sampled_from([body, "", "## Scope\nCREATE: " + "a/" * 500, body * 3]))
+    return name, draw(damaged("---\n" + fm + "---\n" + body))
+
+
+def check(root: Path) -> None:
+    try:
+        plan = load_plan(root)
+    except PlanError as exc:
+        assert exc.problems, "PlanError without problems"
+        for p in exc.problems + exc.warnings:
+            assert isinstance(p.file, str) and isinstance(p.message, str) and p.message
+            str(p)
+    except CpoError as exc:
+        assert exc.lines()
+    else:
+        assert isinstance(plan, Plan)
+        for task in plan.tasks.values():
+            assert task.prompt and len(task.content_hash) == 64
+
+
+def make_dir(manifest: str | None, tasks: list[tuple[str, str]]) -> Path:
+    root = Path(tempfile.mkdtemp(prefix="cpo-fuzz-")) / "p"
+    shutil.copytree(EXAMPLE, root)
+    if manifest is not None:
+        (root / "manifest.json").write_text(manifest, encoding="utf-8", errors="surrogatepass")
+    for name, text in tasks:
+        (root / "tasks" / name).write_text(text, encoding="utf-8", errors="surrogatepass")
+    return root
+
+
+@PROFILE
+@given(mutated_manifest())
+def test_mutated_manifest_gives_plan_or_cpo_error(manifest: str) -> None:
+    root = make_dir(manifest, [])
+    try:
+        check(root)
+    finally:
+        shutil.rmtree(root.parent)
+
+
+@PROFILE
+@given(st.lists(mutated_task(), min_size=1, max_size=3), st.booleans())
+def test_mutated_task_files_give_plan_or_cpo_error(
+    tasks: list[tuple[str, str]], drop_manifest: bool
+) -> None:
+    root = make_dir(None, tasks)
+    if drop_manifest:
+        (root / "manifest.json").unlink()
+    try:
+        check(root)
+    finally:
+        shutil.rmtree(root.parent)
+
+
+@PROFILE
+@given(st.binary(max_size=300), st.binary(max_size=300))
+def test_random_bytes_give_plan_or_cpo_error(manifest: bytes, task: bytes) -> None:
+    root = make_dir(None, [])
+    (root / "manifest.json").write_bytes(manifest)
+    (root / "tasks" / "task-002-format.md").write_bytes(task)
+    try:
+        check(root)
+    finally:
+        shutil.rmtree(root.parent)
+
+
+fm_words = st.sampled_from(["task-001", "a", "yes", "No", "on", "null", "~", "1", "012", "0",
+                            "1.5", "x:y", "a: b", "[a]", "'q'", "#c", "", " ", "y", "é", "a#b",
+                            "python-experts:django-expert", "contracts/x.py", "-", "9" * 12])
+fm_lines = st.one_of(
+    st.builds(lambda k, v: f"{k}: {v}", st.sampled_from(["id", "wave", "deps", "on", "y", "a-b"]),
+              fm_words),
+    st.builds(lambda k, vs, sep: f"{k}: [{sep.join(vs)}]", st.sampled_from(["deps", "blocks"]),
+              st.lists(fm_words, max_size=3), st.sampled_from([", ", ",", " , "])),
+    st.sampled_from(["# comment", "", "  # indented", "deps:", "- a", "  - b", "key:value",
+                     "k:  spaced  ", "k:\tv"]),
+    st.text(max_size=10),
+)
+
+
+@PROFILE
+@given(st.lists(fm_lines, max_size=6))
+def test_fast_frontmatter_agrees_with_pyyaml(lines: list[str]) -> None:
+    from cpo.taskfile import fast_frontmatter
+
+    text = "\n".join(lines) + "\n"
+    fast = fast_frontmatter(text)
+    try:
+        expected = yaml.safe_load(text)
+    except yaml.YAMLError:
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast == (expected or {})
