@@ -441,3 +441,59 @@ def clean(
     done = None if dry_run else apply_clean(plan)
     ui.print_lines(clean_lines(plan, done))
     raise typer.Exit(int(plan.exit_code))
+
+
+@app.command()
+def integrate(
+    parallel_dir: ParallelDir,
+    into: Annotated[
+        str | None, typer.Option("--into", help="Target branch (default: the run's base branch).")
+    ] = None,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="Skip the final validation.")
+    ] = False,
+    allow_checkout_merge: Annotated[
+        bool,
+        typer.Option(
+            "--allow-checkout-merge",
+            help="When the target is checked out in a working tree (e.g. main in yours), "
+            "fast-forward that tree to the validated merge (it must be clean).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Integrate although the run did not complete.")
+    ] = False,
+) -> None:
+    """Merge the run's integration branch into the target, after a final validation.
+
+    The merge (--no-ff) is made in a temporary worktree at the target's head, and every
+    wave's validation runs on that merge result. If the target is not checked out anywhere,
+    its branch is then moved to the merge commit. If it is checked out (usually main in your
+    own working tree), cpo leaves that tree alone and prints the git command to run there,
+    unless --allow-checkout-merge is given and the tree is clean: then it fast-forwards it.
+    A conflict or failed validation changes nothing. Writes integration-report.md in the
+    parallel directory. Refuses a run that did not complete (lists the failed tasks) unless
+    --force. Exit 0 merged (or command printed), 1 refused, conflict or validation failed.
+    """
+    from cpo import ui
+    from cpo.integrate import IntegrateOptions, outcome_line
+    from cpo.integrate import integrate as do_integrate
+
+    result = do_integrate(
+        parallel_dir,
+        IntegrateOptions(
+            into=into,
+            validate=not no_validate,
+            force=force,
+            allow_checkout_merge=allow_checkout_merge,
+        ),
+    )
+    lines = [f"wave {c.wave} validation: " + ("passed" if c.ok else f"failed (exit {c.exit_code})")
+             for c in result.checks]
+    lines.append(outcome_line(result))
+    if result.command:
+        lines.append(f"  {result.command}")
+    if result.report_path is not None:
+        lines.append(f"report: {result.report_path}")
+    ui.print_lines(lines)
+    raise typer.Exit(int(result.exit_code))

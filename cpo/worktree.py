@@ -172,6 +172,10 @@ class Git:
         out = self.run("log", "--oneline", "--no-decorate", f"-{limit}", f"{start}..{end}")
         return [line for line in out.splitlines() if line]
 
+    def merge_base(self, a: str, b: str) -> str | None:
+        code, out, _ = self._raw(["merge-base", a, b], self.root)
+        return out.strip() if code == 0 and out.strip() else None
+
     def prune_worktrees(self) -> None:
         """Forget worktrees whose folder was deleted by hand."""
         with self.lock:
