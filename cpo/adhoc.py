@@ -278,10 +278,15 @@ def run_plan(
     try:
         with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="cpo-task") as pool:
             futures = [pool.submit(one, p) for p in tasks]
-            results = tuple(f.result() for f in futures)
-    except BaseException:
-        registry.terminate_all()
-        raise
+            try:
+                results = tuple(f.result() for f in futures)
+            except BaseException:
+                # Ctrl-C: stop the agents before the pool waits for its threads, or the
+                # wait would last as long as the slowest agent.
+                for f in futures:
+                    f.cancel()
+                registry.terminate_all()
+                raise
     finally:
         registry.stop_watchdog()
     return AdhocSummary(results, time.monotonic() - start)

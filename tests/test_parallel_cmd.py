@@ -304,3 +304,33 @@ def test_config_show_reports_bad_files(git_repo: Path) -> None:
     done = cpo("config", "show", cwd=git_repo)
     assert done.returncode == 2
     assert f"{user}: parallel.max_workers: Input should be a valid integer" in done.stderr
+
+
+def test_interrupt_stops_every_agent(git_repo: Path, fake_codex: FakeAgent) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    doc = {"tasks": [{"backend": "codex", "prompt": "@hang", "id": f"h{i}"} for i in range(2)]}
+    tasks = write_tasks(git_repo, doc)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cpo", "parallel", "-f", str(tasks)],
+        cwd=git_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(fake_codex.calls()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(fake_codex.calls()) == 2
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    for call in fake_codex.calls():  # no agent outlives cpo
+        try:
+            os.kill(call["pid"], 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"agent process {call['pid']} is still alive")

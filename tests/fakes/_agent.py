@@ -83,6 +83,7 @@ def record(agent: str, argv: list[str], stdin: str) -> None:
         return
     entry = {
         "agent": agent,
+        "pid": os.getpid(),
         "argv": argv,
         "cwd": os.getcwd(),
         "stdin": stdin,
