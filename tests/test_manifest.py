@@ -430,3 +430,22 @@ def test_duplicate_wave_numbers(tmp_path: Path) -> None:
     m["waves"][1]["number"] = 1
     root = write_dir(tmp_path / "p", manifest=json.dumps(m), prompts={"t1.txt": "x", "t2.txt": "y"})
     one_problem(root, "manifest.json: waves[1].number", "wave 1 appears twice")
+
+
+def test_unscoped_modify_twice_in_a_wave_on_files(tmp_path: Path) -> None:
+    body = "# t\n## Scope\nMODIFY: config/urls.py\n"
+    root = write_dir(tmp_path / "p", tasks={"a.md": task_md({"id": "t1"}, body),
+                                            "b.md": task_md({"id": "t2"}, body)})
+    one_problem(root, "tasks/b.md: Scope", "MODIFY config/urls.py conflicts with t1",
+                "wave 1", "whole file")
+
+
+def test_nested_scoped_modify_on_files(tmp_path: Path) -> None:
+    root = write_dir(tmp_path / "p", tasks={
+        "a.md": task_md({"id": "t1"}, "## Scope\nMODIFY: app/views.py::View\n"),
+        "b.md": task_md({"id": "t2"}, "## Scope\nMODIFY: app/views.py::View.get\n"),
+        "c.md": task_md({"id": "t3", "deps": ["t1"]}, "## Scope\nMODIFY: app/views.py\n"),
+    })
+    found = problems(root)
+    assert len(found) == 1 and "tasks/b.md: Scope" in found[0]
+    assert "::View and ::View.get overlap" in found[0]
