@@ -11,6 +11,10 @@ from tests.conftest import FakeAgent, git
 from tests.runkit import cpo, repo_state
 
 
+def tmp_env(repo: Path) -> dict[str, str]:
+    return {"TMPDIR": str(repo.parent)}
+
+
 def write_tasks(where: Path, doc: Any, name: str = "tasks.json") -> Path:
     path = where / name
     path.write_text(json.dumps(doc))
@@ -175,7 +179,8 @@ def test_worktree_task_leaves_the_checkout_untouched(
         ]
     }
     tasks = write_tasks(git_repo.parent, doc)
-    done = cpo("parallel", "-f", str(tasks), "--json", cwd=git_repo)
+    # throwaway worktrees go to the temporary directory: keep them inside the test's
+    done = cpo("parallel", "-f", str(tasks), "--json", cwd=git_repo, env=tmp_env(git_repo))
     assert done.returncode == 0, done.stderr
     assert repo_state(git_repo) == before
     assert not (git_repo / "new.py").exists()
@@ -192,9 +197,10 @@ def test_worktree_task_leaves_the_checkout_untouched(
 
 def test_worktree_line_says_where_changes_are_kept(git_repo: Path, fake_codex: FakeAgent) -> None:
     doc = {"tasks": [{"backend": "codex", "prompt": "@write a.txt hi", "worktree": True}]}
-    done = cpo("parallel", "-f", str(write_tasks(git_repo.parent, doc)), cwd=git_repo)
+    tasks = write_tasks(git_repo.parent, doc)
+    done = cpo("parallel", "-f", str(tasks), cwd=git_repo, env=tmp_env(git_repo))
     assert done.returncode == 0, done.stderr
-    assert "its changes are kept in the worktree /" in done.stdout
+    assert f"its changes are kept in the worktree {git_repo.parent}" in done.stdout
 
 
 def test_workdir_relative_to_current_directory(git_repo: Path, fake_codex: FakeAgent) -> None:
