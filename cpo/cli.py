@@ -497,3 +497,28 @@ def integrate(
         lines.append(f"report: {result.report_path}")
     ui.print_lines(lines)
     raise typer.Exit(int(result.exit_code))
+
+
+templates_app = typer.Typer(
+    help="Claude Code slash commands that call cpo (/parallel-run, /parallel-status).",
+    no_args_is_help=True,
+)
+app.add_typer(templates_app, name="templates")
+
+
+@templates_app.command("install")
+def templates_install(
+    user: Annotated[
+        bool, typer.Option("--user", help="Install into ~/.claude/commands (all projects).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Copy the slash commands into .claude/commands/ of this repository (or --user).
+
+    Existing files are never overwritten without --force; the skipped ones are listed.
+    """
+    from cpo import ui
+    from cpo.templates import destination, install_lines, install_templates
+
+    result = install_templates(destination(user, Path.cwd()), force=force)
+    ui.print_lines(install_lines(result))
