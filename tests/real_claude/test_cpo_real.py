@@ -323,8 +323,9 @@ def test_parallel_runs_real_claude_tasks(
     assert (summary["total_tasks"], summary["completed"], summary["failed"]) == (2, 1, 1)
     results = {r["task_id"]: r for r in summary["results"]}
     assert results["p-one"]["exit_code"] == 0 and not results["p-one"]["error"]
+    assert results["p-one"]["output"] == "one done"  # the real CLI's final text
     assert (dirs["one"] / "out.txt").read_text() == "from one\n"
     assert results["p-two"]["exit_code"] != 0
-    assert "overload" in (results["p-two"]["error"] or "").lower() or "529" in (
-        results["p-two"]["error"] or "")
+    error_text = results["p-two"]["error"] or ""
+    assert error_text.startswith("overloaded") and "529" in error_text
     assert leftover_processes(tmp_path) == []
