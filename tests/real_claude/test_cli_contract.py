@@ -110,6 +110,20 @@ def test_permission_mode_is_accepted(
         assert run.result["permission_denials"][0]["tool_name"] == "Write"
 
 
+def test_accept_edits_denies_bash_so_the_agent_cannot_commit(
+    claude_bin: str, api: ScriptedServer, git_repo: Path
+) -> None:
+    """In print mode nobody approves: acceptEdits allows Write but not Bash (`git commit`),
+    so cpo must commit what such an agent leaves behind."""
+    api.script([write("{cwd}/a.txt", "a\n"), bash("git add -A && git commit -q -m 'add a'"),
+                text("done")])
+    run = run_cli(base_argv(claude_bin, "acceptEdits"), cwd=git_repo, env=cli_env(api))
+    assert run.returncode == 0, run.describe()
+    assert (git_repo / "a.txt").exists()
+    assert git(git_repo, "log", "-1", "--format=%s") == "initial"
+    assert [d["tool_name"] for d in run.result["permission_denials"]] == ["Bash"]
+
+
 def test_bypass_permissions_as_root_needs_is_sandbox(
     claude_bin: str, api: ScriptedServer, git_repo: Path
 ) -> None:
@@ -125,15 +139,19 @@ def test_bypass_permissions_as_root_needs_is_sandbox(
     assert any("IS_SANDBOX=1" in p for p in problems)
 
 
+# A full name is passed through as is (even a misspelt one: only the API can refuse it);
+# an alias such as `opus`, cpo's config example, is resolved by the CLI.
+@pytest.mark.parametrize(("model", "sent"), [("claude-sonnet-4-5", "claude-sonnet-4-5"),
+                                             ("opus", "claude-opus-")])
 def test_model_flag_selects_the_requested_model(
-    claude_bin: str, api: ScriptedServer, git_repo: Path
+    claude_bin: str, api: ScriptedServer, git_repo: Path, model: str, sent: str
 ) -> None:
     api.script([text("hi")])
-    run = run_cli([*base_argv(claude_bin), "--model", "claude-sonnet-4-5"], cwd=git_repo,
-                  env=cli_env(api))
+    run = run_cli([*base_argv(claude_bin), "--model", model], cwd=git_repo, env=cli_env(api))
     assert run.returncode == 0, run.describe()
-    assert run.init["model"] == "claude-sonnet-4-5"
-    assert {r.body["model"] for r in api.main_requests if r.body} == {"claude-sonnet-4-5"}
+    assert run.init["model"].startswith(sent)
+    models = {r.body["model"] for r in api.main_requests if r.body}
+    assert len(models) == 1 and models.pop().startswith(sent)
 
 
 def test_max_turns_reached_is_error_max_turns(
