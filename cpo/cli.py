@@ -200,6 +200,12 @@ def run(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model for every task.")] = None,
     max_turns: Annotated[int | None, typer.Option(min=1, help="Agent turn limit.")] = None,
+    approval_mode: Annotated[
+        str | None, typer.Option(help="Backend-neutral: default, auto, none, always.")
+    ] = None,
+    sandbox_mode: Annotated[
+        str | None, typer.Option(help="Backend-neutral: default, read-only, workspace, full.")
+    ] = None,
     permission_mode: Annotated[
         str | None, typer.Option(help="claude permission mode (default bypassPermissions).")
     ] = None,
@@ -251,6 +257,8 @@ def run(
         permission_mode=permission_mode,
         max_turns=max_turns,
         agent_command=agent_command,
+        approval_mode=approval_mode,
+        sandbox_mode=sandbox_mode,
         allow_dirty=allow_dirty,
         retries=retries,
         backoff_base=retry_delay,

@@ -20,7 +20,7 @@ from cpo import __version__
 from cpo.errors import ExitCode, PreflightError
 from cpo.logfile import log, use_log_file
 from cpo.plan import TaskSpec, WaveSpec
-from cpo.preflight import preflight
+from cpo.preflight import preflight, unsupported_options
 from cpo.proc import ProcessRegistry
 from cpo.progress import Progress, SilentProgress
 from cpo.report import (
@@ -257,6 +257,8 @@ def execute(
         problems = preflight(ctx, previous)
         if problems:
             raise PreflightError.of(problems)
+        notes.extend(unsupported_options(ctx))
+        notes.extend(ctx.settings.warnings)
         report = new_report(ctx, opts)
         resume = plan_resume(ctx, previous, report) if _continuing(opts) else None
         if resume is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Iterator
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentRequest
@@ -10,6 +12,42 @@ from cpo.errors import UsageError
 from cpo.protocol import COMPLETION_PROTOCOL
 from cpo.report import Report
 from cpo.runctx import RunContext, task_settings
+
+
+def _requests(ctx: RunContext) -> Iterator[tuple[AgentRequest, str]]:
+    """Each task's agent request (without its prompt) and backend name."""
+    for task in ctx.plan.ordered_tasks():
+        s = task_settings(ctx, task)
+        yield (
+            AgentRequest(
+                task_id=task.id,
+                wave=task.wave,
+                prompt="",
+                worktree=ctx.workspace_root / task.id,
+                parallel_dir=ctx.plan.root,
+                system_prompt=COMPLETION_PROTOCOL,
+                agent=task.agent,
+                model=s.model,
+                max_turns=s.max_turns,
+                permission_mode=s.permission_mode,
+                approval_mode=s.approval_mode,
+                sandbox_mode=s.sandbox_mode,
+                command=s.agent_command,
+                extra_args=s.extra_args,
+            ),
+            s.backend,
+        )
+
+
+def unsupported_options(ctx: RunContext) -> list[str]:
+    """Options a backend's CLI cannot honour for some task: said, never silently dropped."""
+    seen: list[str] = []
+    for req, name in _requests(ctx):
+        check = getattr(importlib.import_module(f"cpo.agents.{name}"), "unsupported", None)
+        for line in check(req) if callable(check) else []:
+            if f"{name}: {line}" not in seen:
+                seen.append(f"{name}: {line}")
+    return seen
 
 
 def preflight(ctx: RunContext, report: Report | None) -> list[str]:
@@ -24,25 +62,9 @@ def preflight(ctx: RunContext, report: Report | None) -> list[str]:
                 f"the working tree has uncommitted changes ({shown}): commit or stash them, "
                 "or pass --allow-dirty (agents start from the last commit either way)"
             )
-    # One request per backend in use is enough for its preflight.
     by_backend: dict[str, list[AgentRequest]] = {}
-    for task in plan.ordered_tasks():
-        s = task_settings(ctx, task)
-        by_backend.setdefault(s.backend, []).append(
-            AgentRequest(
-                task_id=task.id,
-                wave=task.wave,
-                prompt="",
-                worktree=ctx.workspace_root / task.id,
-                parallel_dir=plan.root,
-                system_prompt=COMPLETION_PROTOCOL,
-                agent=task.agent,
-                model=s.model,
-                max_turns=s.max_turns,
-                permission_mode=s.permission_mode,
-                command=s.agent_command,
-            )
-        )
+    for req, name in _requests(ctx):
+        by_backend.setdefault(name, []).append(req)
     for name, reqs in by_backend.items():
         try:
             backend = get_backend(name)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cpo.agents import backend_names
-from cpo.config import Settings, load_settings
+from cpo.config import APPROVAL_MODES, SANDBOX_MODES, Settings, load_settings
 from cpo.errors import PreflightError, UsageError
 from cpo.manifest import load_plan
 from cpo.plan import Plan, TaskSpec
@@ -36,6 +36,8 @@ class RunOptions:
     permission_mode: str | None = None
     max_turns: int | None = None
     agent_command: str | None = None
+    approval_mode: str | None = None
+    sandbox_mode: str | None = None
     allow_dirty: bool = False
     retries: int = 2
     workspace_root: Path | None = None
@@ -73,6 +75,12 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     for name in filter(None, [opts.backend, *(t.backend for t in plan.tasks.values())]):
         if name not in known:
             raise UsageError(f"unknown backend {name!r}", hint=f"choose one of: {', '.join(known)}")
+    for flag, value, allowed in (
+        ("--approval-mode", opts.approval_mode, APPROVAL_MODES),
+        ("--sandbox-mode", opts.sandbox_mode, SANDBOX_MODES),
+    ):
+        if value is not None and value not in allowed:
+            raise UsageError(f"{flag} {value}: choose one of {', '.join(allowed)}")
     for name in opts.skip:
         if name not in plan.tasks:
             raise UsageError(f"--skip: no task {name!r} in {parallel_dir.name}")
@@ -122,6 +130,9 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
     )
     timeout, _ = s.resolve("timeouts.task", flag=o.timeout, task=task.timeout)
     idle, _ = s.resolve("timeouts.idle", flag=o.idle_timeout)
+    approval, _ = s.resolve(f"backends.{b}.approval_mode", flag=o.approval_mode)
+    sandbox, _ = s.resolve(f"backends.{b}.sandbox_mode", flag=o.sandbox_mode)
+    extra, _ = s.resolve(f"backends.{b}.extra_args")
     return TaskSettings(
         backend=b,
         model=model,
@@ -132,4 +143,7 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
         retries=o.retries,
         agent_command=o.agent_command,
         backoff_base=o.backoff_base,
+        approval_mode=approval,
+        sandbox_mode=sandbox,
+        extra_args=tuple(extra or ()),
     )

@@ -45,6 +45,9 @@ class TaskSettings:
     retries: int
     agent_command: str | None
     backoff_base: float = 5.0
+    approval_mode: str | None = None
+    sandbox_mode: str | None = None
+    extra_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,7 +211,10 @@ class TaskRunner:
             model=settings.model,
             max_turns=settings.max_turns,
             permission_mode=settings.permission_mode,
+            approval_mode=settings.approval_mode,
+            sandbox_mode=settings.sandbox_mode,
             command=settings.agent_command,
+            extra_args=settings.extra_args,
         )
         base = dict(os.environ)
         base.update(

@@ -98,11 +98,6 @@ def test_task_frontmatter_picks_the_backend(
     assert _task(root, "task-002")["backend"] == "gemini"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpo run does not pass approval_mode/sandbox_mode to AgentRequest yet "
-    "(runctx.task_settings and taskrun build the request without them)",
-)
 def test_config_sandbox_mode_reaches_codex(git_repo: Path, fake_codex: FakeAgent) -> None:
     root = make_spec(git_repo, [{"task-001": DONE.format(name="a")}])
     (git_repo / ".cpo").mkdir()
