@@ -129,6 +129,9 @@ class Report(_Model):
     waves: list[WaveRecord] = Field(default_factory=list)
     tasks: dict[str, TaskRecord] = Field(default_factory=dict)
     error: str | None = None
+    paused_until: str | None = Field(
+        default=None, description="Launches wait for a usage limit to lift until then"
+    )
     next_step: str | None = Field(default=None, description="What the user should do next")
 
     def totals(self) -> dict[str, float | int]:

@@ -12,6 +12,7 @@ import os
 import random
 import threading
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,9 @@ from cpo.scheduler import TaskOutcome
 from cpo.secrets import Masker
 from cpo.worktree import Git, agent_git_env
 
-RETRYABLE = ("rate_limited", "overloaded")
+RETRYABLE = ("rate_limited", "overloaded", "usage_limit")
+# A usage limit that names no reset time is retried after this long.
+USAGE_LIMIT_DEFAULT_WAIT = 300.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class TaskRunner:
         self.on_action = on_action
         self.on_started = on_started
         self.masker = masker
+        # A usage limit pauses every launch until it lifts (epoch seconds; 0: no pause).
+        self.paused_until = 0.0
+        self._pause_lock = threading.Lock()
 
     # -- the hook -------------------------------------------------------------------
     def run(self, task: TaskSpec) -> TaskOutcome:
@@ -127,6 +133,8 @@ class TaskRunner:
         attempt_no = len(rec.attempts)
         result: AttemptResult | None = None
         for retry in range(settings.retries + 1):
+            if not self._wait_for_pause():
+                break
             attempt_no += 1
             start = self._prepare_worktree(task, rec, worktree, attempt_no)
             attempt = Attempt(number=attempt_no, started_at=now_iso(), start_point=start)
@@ -140,12 +148,18 @@ class TaskRunner:
                 break
             if self.registry.cancelled.is_set():
                 break
+            if result.reason == "usage_limit":
+                self._pause(result.outcome.reset_at)
+                continue
             delay = settings.backoff_base * (2**retry) * (0.5 + random.random())
             self._log_line(task, f"[cpo] {result.reason}: retrying in {delay:.1f} s")
             if self.registry.cancelled.wait(delay):
                 break
 
-        assert result is not None
+        if result is None:  # stopped while waiting for a usage limit to lift
+            result = AttemptResult(
+                False, "interrupted", "stopped before it started", AgentOutcome(), None
+            )
         with self.writer.lock:
             rec.duration_seconds = round(time.monotonic() - started, 3)
             rec.finished_at = now_iso()
@@ -164,6 +178,32 @@ class TaskRunner:
             interrupted=result.reason == "interrupted",
             halt="auth" if result.reason == "auth" else None,
         )
+
+    # -- usage-limit pause -------------------------------------------------------------
+    def _pause(self, reset_at: float | None) -> None:
+        until = reset_at if reset_at else time.time() + USAGE_LIMIT_DEFAULT_WAIT
+        with self._pause_lock:
+            self.paused_until = max(self.paused_until, until)
+            stamp = datetime.fromtimestamp(self.paused_until, timezone.utc)
+        with self.writer.lock:
+            self.writer.report.paused_until = stamp.isoformat(timespec="seconds")
+            self.writer.save()
+        log.warning("usage limit: launches paused until %s", stamp.isoformat())
+
+    def _wait_for_pause(self) -> bool:
+        """Block while a usage limit pause lasts; False if the run was stopped meanwhile."""
+        while True:
+            with self._pause_lock:
+                remaining = self.paused_until - time.time()
+            if remaining <= 0:
+                break
+            if self.registry.cancelled.wait(remaining):
+                return False
+        if self.writer.report.paused_until is not None:
+            with self.writer.lock:
+                self.writer.report.paused_until = None
+                self.writer.save()
+        return not self.registry.cancelled.is_set()
 
     # -- worktree ---------------------------------------------------------------------
     def _prepare_worktree(

@@ -264,3 +264,23 @@ def test_sixteen_concurrent_worktrees_without_lock_errors(git_repo: Path) -> Non
         assert all(t["status"] == "completed" and t["merged"] for t in data["tasks"].values())
         for i in range(16):  # clear the branch names for the next round
             git(git_repo, "branch", "-m", f"feature/task-{i:03d}", f"done-{round_no}-{i}")
+
+
+def test_usage_limit_pauses_launches_until_reset(git_repo: Path) -> None:
+    reset = int(time.time()) + 1
+    root = make_spec(git_repo, [{"task-001": f"@script usage-limit {reset}"}])
+    versions: list[dict] = []  # type: ignore[type-arg]
+    from cpo.engine import execute
+    from cpo.runctx import RunOptions
+
+    result = execute(
+        root,
+        RunOptions(retries=1, backoff_base=0.1),
+        on_report_write=lambda text: versions.append(json.loads(text)),
+    )
+    t = result.report.tasks["task-001"]
+    assert (t.status, t.reason) == ("failed", "usage_limit")
+    assert len(t.attempts) == 2
+    assert any(v.get("paused_until") for v in versions)  # shown in the status meanwhile
+    assert time.time() >= reset  # the second attempt waited for the reset
+    assert result.report.paused_until is None
