@@ -12,9 +12,9 @@ import os
 import random
 import threading
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
