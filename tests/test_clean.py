@@ -132,11 +132,21 @@ def test_attempt_branches_are_treated_like_task_branches(git_repo: Path) -> None
     proc = cpo("run", str(root), "--retry-delay", "0", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     saved = "feature/task-001-attempt-1"
-    assert saved in _branches(git_repo)  # the first attempt's commit, never merged
+    assert saved in _branches(git_repo)  # the first attempt's work, kept before the retry
+    # Both attempts may have made the very same commit (same content, same second): give
+    # the saved attempt work of its own that was never merged.
+    side = git_repo.parent / "attempt-wt"
+    git(git_repo, "worktree", "add", "-q", str(side), saved)
+    (side / "only-in-attempt-1.txt").write_text("x\n")
+    git(side, "add", "-A")
+    git(side, "commit", "-q", "-m", "attempt 1 extra")
+    git(git_repo, "worktree", "remove", str(side))
 
     proc = cpo("clean", str(root), cwd=git_repo)
     assert proc.returncode == 1
-    assert f"refused branch {saved}: 1 commit is not merged into {INTEG}" in proc.stdout
+    refusal = next(line for line in proc.stdout.splitlines() if line.startswith("refused"))
+    assert refusal.startswith(f"refused branch {saved}: ")  # 1 or 2 commits, see above
+    assert refusal.endswith(f"not merged into {INTEG}")
     assert saved in _branches(git_repo)
     assert "feature/task-001" not in _branches(git_repo)
 
