@@ -139,7 +139,7 @@ def test_watch_follows_the_run_to_its_end(git_repo: Path) -> None:
     root = make_spec(
         git_repo,
         [
-            {"task-001": "@script sleep 1\n" + OK.format(f="a.txt")},
+            {"task-001": "@script sleep 2\n" + OK.format(f="a.txt")},
             {"task-002": OK.format(f="b.txt")},
         ],
     )
