@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -150,24 +151,44 @@ def check(root: Path) -> None:
             assert task.prompt and len(task.content_hash) == 64
 
 
-def make_dir(manifest: str | None, tasks: list[tuple[str, str]]) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="cpo-fuzz-")) / "p"
-    shutil.copytree(EXAMPLE, root)
-    if manifest is not None:
-        (root / "manifest.json").write_text(manifest, encoding="utf-8", errors="surrogatepass")
-    for name, text in tasks:
-        (root / "tasks" / name).write_text(text, encoding="utf-8", errors="surrogatepass")
-    return root
+_WORK: list[Path] = []
+
+
+def work_dir() -> Path:
+    """One copy of the example, shared by all examples of the session (each example restores
+    what it changed), because copying a tree per example would dominate the run time."""
+    if not _WORK:
+        root = Path(tempfile.mkdtemp(prefix="cpo-fuzz-")) / "p"
+        shutil.copytree(EXAMPLE, root)
+        atexit.register(shutil.rmtree, root.parent, True)
+        _WORK.append(root)
+    return _WORK[0]
+
+
+def run_with(files: dict[str, bytes | None]) -> None:
+    """Write `files` (None: delete) into the shared directory, check it, restore it."""
+    root = work_dir()
+    try:
+        for rel, data in files.items():
+            path = root / rel
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(data)
+        check(root)
+    finally:
+        for rel in files:
+            (root / rel).write_bytes((EXAMPLE / rel).read_bytes())
+
+
+def encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 @PROFILE
 @given(mutated_manifest())
 def test_mutated_manifest_gives_plan_or_cpo_error(manifest: str) -> None:
-    root = make_dir(manifest, [])
-    try:
-        check(root)
-    finally:
-        shutil.rmtree(root.parent)
+    run_with({"manifest.json": encode(manifest)})
 
 
 @PROFILE
@@ -175,25 +196,16 @@ def test_mutated_manifest_gives_plan_or_cpo_error(manifest: str) -> None:
 def test_mutated_task_files_give_plan_or_cpo_error(
     tasks: list[tuple[str, str]], drop_manifest: bool
 ) -> None:
-    root = make_dir(None, tasks)
+    files: dict[str, bytes | None] = {f"tasks/{name}": encode(text) for name, text in tasks}
     if drop_manifest:
-        (root / "manifest.json").unlink()
-    try:
-        check(root)
-    finally:
-        shutil.rmtree(root.parent)
+        files["manifest.json"] = None
+    run_with(files)
 
 
 @PROFILE
 @given(st.binary(max_size=300), st.binary(max_size=300))
 def test_random_bytes_give_plan_or_cpo_error(manifest: bytes, task: bytes) -> None:
-    root = make_dir(None, [])
-    (root / "manifest.json").write_bytes(manifest)
-    (root / "tasks" / "task-002-format.md").write_bytes(task)
-    try:
-        check(root)
-    finally:
-        shutil.rmtree(root.parent)
+    run_with({"manifest.json": manifest, "tasks/task-002-format.md": task})
 
 
 fm_words = st.sampled_from(["task-001", "a", "yes", "No", "on", "null", "~", "1", "012", "0",
