@@ -1,0 +1,271 @@
+"""Shared pieces of the benchmarks: repositories, specs, timing, statistics, the README table.
+
+Plain standard library on purpose: a benchmark must not depend on what it measures. Every
+script runs contenders side by side in the same process, alternating them round after
+round, so that machine noise (other developers' tests on a shared 2-core box) hits both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+README = BENCH / "README.md"
+PY = sys.executable
+MARKER = ".claude-task-complete"
+
+# The same identity and no background gc for every contender; no system/user config.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+# The trivial agent of the overhead and scale benchmarks: write a file, commit it, write the
+# completion marker. The same string runs under cpo (sh -c in the task worktree) and under
+# the bare shell baseline.
+TRIVIAL_AGENT = (
+    'printf "%s\\n" "$CPO_TASK_ID" > "out-$CPO_TASK_ID.txt" && '
+    'git add "out-$CPO_TASK_ID.txt" && git commit -q -m "$CPO_TASK_ID" && '
+    f": > {MARKER}"
+)
+
+
+def bench_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_ENV)
+    env["HOME"] = str(home)
+    env["XDG_CONFIG_HOME"] = str(home / ".config")
+    env.pop("CLAUDECODE", None)
+    return env
+
+
+@contextmanager
+def scratch(prefix: str, keep: bool = False) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=f"cpo-bench-{prefix}-"))
+    (path / "home").mkdir()
+    try:
+        yield path
+    finally:
+        if not keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def sh(args: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+    proc = subprocess.run(
+        list(args), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed in {cwd}: {proc.stderr.strip()[-500:]}")
+    return proc.stdout.strip()
+
+
+# -- repositories -----------------------------------------------------------------------------
+def make_template(path: Path, files: int, env: Mapping[str, str]) -> Path:
+    """A repository of `files` small files in folders of 100, one commit on main."""
+    path.mkdir(parents=True)
+    sh(["git", "init", "-q", "-b", "main"], path, env)
+    for i in range(files):
+        d = path / "src" / f"d{i // 100:03d}"
+        if i % 100 == 0:
+            d.mkdir(parents=True)
+        (d / f"f{i:05d}.txt").write_text(f"file {i}\n" * 3)
+    (path / "README.md").write_text("# bench repository\n")
+    sh(["git", "add", "-A"], path, env)
+    sh(["git", "commit", "-q", "-m", "initial"], path, env)
+    return path
+
+
+def clone(template: Path, dest: Path, env: Mapping[str, str]) -> Path:
+    """A fresh copy for one contender and one round (setup, not timed)."""
+    sh(["git", "clone", "-q", "--local", str(template), str(dest)], template.parent, env)
+    sh(["git", "config", "gc.auto", "0"], dest, env)
+    sh(["git", "remote", "remove", "origin"], dest, env)
+    return dest
+
+
+# -- specs ----------------------------------------------------------------------------------
+def write_spec(
+    repo: Path,
+    deps: Mapping[str, Sequence[str]],
+    *,
+    spec_id: str = "TS-BENCH",
+    commit: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """A cpo parallel directory for tasks `deps` (id -> dependency ids), waves by depth."""
+    waves = wave_numbers(deps)
+    root = repo / "parallel" / spec_id
+    (root / "tasks").mkdir(parents=True)
+    by_wave: dict[int, list[str]] = {}
+    for tid in deps:
+        by_wave.setdefault(waves[tid], []).append(tid)
+    manifest = {
+        "tech_spec_id": spec_id,
+        "name": "bench",
+        "waves": [
+            {"number": n, "tasks": [{"id": t} for t in by_wave[n]]} for n in sorted(by_wave)
+        ],
+    }
+    for tid, ds in deps.items():
+        front = f"id: {tid}\nwave: {waves[tid]}\ndeps: [{', '.join(ds)}]\n"
+        (root / "tasks" / f"{tid}.md").write_text(
+            f"---\n{front}---\n# {tid}\n\n## Requirements\nDo {tid}.\n"
+        )
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if commit:
+        assert env is not None
+        sh(["git", "add", "-A"], repo, env)
+        sh(["git", "commit", "-q", "-m", f"spec {spec_id}"], repo, env)
+    return root
+
+
+def wave_numbers(deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    """Longest path from a root + 1, as cpo computes a missing wave."""
+    waves: dict[str, int] = {}
+    for tid in deps:  # callers give tasks in a topological order
+        waves[tid] = 1 + max((waves[d] for d in deps[tid]), default=0)
+    return waves
+
+
+def task_ids(n: int) -> list[str]:
+    return [f"task-{i:04d}" for i in range(1, n + 1)]
+
+
+# -- running and measuring -------------------------------------------------------------------
+@dataclass
+class Measured:
+    seconds: float
+    returncode: int
+    peak_kb: int | None
+    stdout: str
+    stderr: str
+
+
+def measure(
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    *,
+    peak: bool = False,
+    timeout: float = 1800,
+) -> Measured:
+    """Wall time of a process; with `peak`, its own VmHWM (children are separate processes).
+
+    VmHWM only grows, so polling it every 10 ms and keeping the last value read before
+    the process exits captures its peak resident size (the end of a run allocates nothing).
+    """
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - read back and closed below
+    err = tempfile.TemporaryFile()  # noqa: SIM115
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=out, stderr=err)
+    hwm: int | None = None
+    status = Path(f"/proc/{proc.pid}/status")
+    while True:
+        try:
+            rc = proc.wait(timeout=0.01 if peak else timeout)
+            break
+        except subprocess.TimeoutExpired:
+            if not peak:
+                proc.kill()
+                raise
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                raise
+            try:
+                m = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            except OSError:
+                m = None
+            if m:
+                hwm = int(m.group(1))
+    elapsed = time.perf_counter() - start
+    with out, err:
+        out.seek(0)
+        err.seek(0)
+        text_out = out.read().decode(errors="replace")
+        text_err = err.read().decode(errors="replace")
+    return Measured(elapsed, rc, hwm, text_out, text_err)
+
+
+def cpo_argv(*args: str) -> list[str]:
+    return [PY, "-m", "cpo", *args]
+
+
+def run_cpo(
+    repo: Path, pdir: Path, env: Mapping[str, str], *args: str, peak: bool = False
+) -> Measured:
+    m = measure(cpo_argv("run", str(pdir), "--quiet", *args), repo, env, peak=peak)
+    if m.returncode != 0:
+        raise RuntimeError(
+            f"cpo run failed (exit {m.returncode}):\n{m.stdout[-2000:]}\n{m.stderr[-2000:]}"
+        )
+    return m
+
+
+def load_report(pdir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((pdir / "report.json").read_text())
+    return data
+
+
+# -- statistics and printing ------------------------------------------------------------------
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
+
+
+def spread(xs: Sequence[float]) -> str:
+    return f"{min(xs):.3f}–{max(xs):.3f}"
+
+
+def fmt_ratio(xs: Sequence[float]) -> str:
+    return f"{median(xs):.3f} (spread {spread(xs)}, {len(xs)} rounds)"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, {git}; {date.today().isoformat()}"
+    )
+
+
+def update_readme(section: str, body: str) -> None:
+    """Replace the text between `<!-- results:NAME -->` and `<!-- /results:NAME -->`."""
+    text = README.read_text()
+    start, end = f"<!-- results:{section} -->", f"<!-- /results:{section} -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"{README}: markers {start} ... {end} not found")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    README.write_text(f"{head}{start}\n{body.rstrip()}\n{end}{tail}")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)

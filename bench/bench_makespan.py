@@ -1,0 +1,171 @@
+"""Makespan: a random DAG of 30–60 sleeping agents, against the lower bound.
+
+    .venv/bin/python bench/bench_makespan.py [--rounds 3] [-j 4] [--seed 7]
+                                             [--min 1.0 --max 4.0] [--quick] [--write-readme]
+
+Each task's agent sleeps a known duration, then writes a file, commits and writes the
+marker (its own git work is not counted in the bound: the figure is conservative). The
+repository is small (20 files): the git cost of a large one is the overhead benchmark's
+subject; this one measures scheduling. The bound no schedule can beat is
+max(critical path, total work / concurrency); with `--schedule waves` the wave barrier
+adds its own bound: the sum over waves of max(longest task of the wave, the wave's work /
+concurrency). cpo's makespan is the wall
+time of the whole `cpo run` process (start-up, integration branch and merges included).
+Modes alternate every round; each round uses a new random DAG (seed + round).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from _common import (
+    MARKER,
+    bench_env,
+    clone,
+    fmt_ratio,
+    machine,
+    make_template,
+    median,
+    run_cpo,
+    scratch,
+    table,
+    task_ids,
+    update_readme,
+    wave_numbers,
+    write_spec,
+)
+
+
+@dataclass(frozen=True)
+class Dag:
+    deps: dict[str, list[str]]
+    durations: dict[str, float]
+
+    @property
+    def work(self) -> float:
+        return sum(self.durations.values())
+
+    def critical_path(self) -> float:
+        finish: dict[str, float] = {}
+        for t, ds in self.deps.items():  # topological order
+            finish[t] = max((finish[d] for d in ds), default=0.0) + self.durations[t]
+        return max(finish.values())
+
+    def bound(self, j: int) -> float:
+        return max(self.critical_path(), self.work / j)
+
+    def wave_bound(self, j: int) -> float:
+        waves = wave_numbers(self.deps)
+        total = 0.0
+        for n in sorted(set(waves.values())):
+            ds = [self.durations[t] for t in self.deps if waves[t] == n]
+            total += max(max(ds), sum(ds) / j)
+        return total
+
+
+def random_dag(seed: int, lo: float, hi: float, n: int | None = None) -> Dag:
+    """30–60 tasks; each depends on 0–2 earlier tasks chosen uniformly."""
+    rng = random.Random(seed)
+    ids = task_ids(n or rng.randint(30, 60))
+    deps: dict[str, list[str]] = {}
+    for i, t in enumerate(ids):
+        k = min(i, rng.choice([0, 1, 1, 2]))
+        deps[t] = sorted(rng.sample(ids[:i], k))
+    durations = {t: round(rng.uniform(lo, hi), 2) for t in ids}
+    return Dag(deps, durations)
+
+
+def sleeping_agent(durations_file: Path) -> str:
+    """Sleep the task's duration (looked up by CPO_TASK_ID), then commit and mark done."""
+    return (
+        f"sleep $(awk -v t=\"$CPO_TASK_ID\" '$1==t{{print $2}}' {durations_file}) && "
+        'printf "%s\\n" "$CPO_TASK_ID" > "out-$CPO_TASK_ID.txt" && '
+        'git add "out-$CPO_TASK_ID.txt" && git commit -q -m "$CPO_TASK_ID" && '
+        f": > {MARKER}"
+    )
+
+
+def write_durations(dag: Dag, path: Path) -> Path:
+    path.write_text("".join(f"{t} {d}\n" for t, d in dag.durations.items()))
+    return path
+
+
+def run_cpo_dag(
+    base: Path, template: Path, dag: Dag, j: int, mode: str, env: dict[str, str]
+) -> float:
+    base.mkdir(parents=True, exist_ok=True)
+    repo = clone(template, base / "repo", env)
+    pdir = write_spec(repo, dag.deps, env=env)
+    agent = sleeping_agent(write_durations(dag, base / "durations"))
+    m = run_cpo(
+        repo, pdir, env, "--backend", "command", "--agent-command", agent,
+        "-j", str(j), "--schedule", mode,
+    )
+    return m.seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("-j", "--concurrency", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--min", type=float, default=1.0, help="shortest agent sleep, s")
+    ap.add_argument("--max", type=float, default=4.0, help="longest agent sleep, s")
+    ap.add_argument("--files", type=int, default=20, help="files in the repository")
+    ap.add_argument("--quick", action="store_true", help="smallest run: proves the script works")
+    ap.add_argument("--write-readme", action="store_true", help="update bench/README.md")
+    a = ap.parse_args()
+    rounds, lo, hi, n = a.rounds, a.min, a.max, None
+    if a.quick:
+        rounds, lo, hi, n = 1, 0.05, 0.1, 4
+    print(f"makespan: {machine()}\n  concurrency {a.concurrency}, sleeps {lo}–{hi} s, "
+          f"{rounds} rounds", flush=True)
+    ratio: dict[str, list[float]] = {"dag": [], "waves": []}
+    wave_ratio: list[float] = []
+    wave_bound_ratio: list[float] = []
+    sizes: list[int] = []
+    with scratch("makespan") as tmp:
+        env = bench_env(tmp / "home")
+        template = make_template(tmp / "template", a.files, env)
+        for r in range(rounds):
+            dag = random_dag(a.seed + r, lo, hi, n)
+            sizes.append(len(dag.deps))
+            bound, wbound = dag.bound(a.concurrency), dag.wave_bound(a.concurrency)
+            modes = ["dag", "waves"] if r % 2 == 0 else ["waves", "dag"]
+            got: dict[str, float] = {}
+            for mode in modes:
+                got[mode] = run_cpo_dag(tmp / f"r{r}-{mode}", template, dag, a.concurrency,
+                                        mode, env)
+                ratio[mode].append(got[mode] / bound)
+            wave_ratio.append(got["waves"] / wbound)
+            wave_bound_ratio.append(wbound / bound)
+            print(
+                f"  round {r + 1}: {len(dag.deps)} tasks, critical path "
+                f"{dag.critical_path():.1f} s, work/j {dag.work / a.concurrency:.1f} s, "
+                f"bound {bound:.1f} s, wave bound {wbound:.1f} s; "
+                f"dag {got['dag']:.1f} s ({got['dag'] / bound:.3f}), "
+                f"waves {got['waves']:.1f} s ({got['waves'] / bound:.3f})",
+                flush=True,
+            )
+    rows = [
+        ["`--schedule dag` / bound", fmt_ratio(ratio["dag"])],
+        ["`--schedule waves` / bound", fmt_ratio(ratio["waves"])],
+        ["wave-barrier bound / bound", fmt_ratio(wave_bound_ratio)],
+        ["`--schedule waves` / wave-barrier bound", fmt_ratio(wave_ratio)],
+    ]
+    text = table(["makespan ratio", "median"], rows)
+    print(text)
+    print(f"  dag median {median(ratio['dag']):.3f}, waves median {median(ratio['waves']):.3f}")
+    if a.write_readme and not a.quick:
+        update_readme(
+            "makespan",
+            f"{machine()}; concurrency {a.concurrency}, tasks {sizes}, sleeps {lo}–{hi} s\n\n"
+            + text,
+        )
+
+
+if __name__ == "__main__":
+    main()
