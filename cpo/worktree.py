@@ -214,13 +214,20 @@ class Git:
             self.run("branch", branch, at)
 
     def add_worktree(self, path: Path, branch: str, start: str | None = None) -> None:
-        """Worktree at `path` on `branch`, creating the branch at `start` when given."""
+        """Worktree at `path` on `branch`, creating the branch at `start` when given.
+
+        Only the metadata step (branch, `.git/worktrees/<name>`) holds the lock; the
+        checkout, most of the cost in a large repository, runs outside it: each worktree
+        has its own index, so checkouts of different worktrees do not race (git's own
+        `worktree add` checks out with this same `reset --hard`).
+        """
         with self.lock:
             path.parent.mkdir(parents=True, exist_ok=True)
             if start is not None:
-                self.run("worktree", "add", "-q", "-b", branch, str(path), start)
+                self.run("worktree", "add", "-q", "--no-checkout", "-b", branch, str(path), start)
             else:
-                self.run("worktree", "add", "-q", str(path), branch)
+                self.run("worktree", "add", "-q", "--no-checkout", str(path), branch)
+        self.run("reset", "-q", "--hard", cwd=path)
 
     def remove_worktree(self, path: Path, *, force: bool = False) -> None:
         with self.lock:
