@@ -22,6 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich help imports rich.markdown and rich.traceback, which
+    # more than doubles the start-up time of `cpo --help` (bench/bench_scale.py).
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -46,15 +49,14 @@ ParallelDir = Annotated[Path, typer.Argument(help="The parallel directory (holds
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; expected errors become one line, others a log pointer."""
-    from cpo import ui
-    from cpo.logfile import current_log_path, log
-
     try:
         # Without standalone mode click returns (not raises) the code of `typer.Exit(n)`.
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except CpoError as exc:
+        from cpo import ui  # lazily: it loads rich, which `cpo --help` does not need
+
         ui.error_lines(exc.lines())
         sys.exit(int(exc.exit_code))
     except typer.Exit as exc:
@@ -62,9 +64,14 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         sys.exit(int(ExitCode.INTERRUPTED))
     except KeyboardInterrupt:
+        from cpo import ui
+
         ui.error_lines(["interrupted"])
         sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:
+        from cpo import ui
+        from cpo.logfile import current_log_path, log
+
         # Usage errors (unknown option, bad value) come as typer's or, with older typer,
         # click's exception: both know how to show themselves.
         show = getattr(exc, "show", None)
