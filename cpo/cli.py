@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
 def validate(
     parallel_dir: ParallelDir,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Missing prompt sections are errors, not warnings."),
+        bool,
+        typer.Option("--strict", help="Missing prompt sections are errors, not warnings."),
     ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the plan or problems as JSON.")
@@ -108,8 +109,13 @@ def validate(
         plan = load_plan(parallel_dir, strict=strict)
     except PlanError as exc:
         if json_out:
-            ui.show_json({"valid": False, "problems": [ui.problem_data(p) for p in exc.problems],
-                          "warnings": [ui.problem_data(w) for w in exc.warnings]})
+            ui.show_json(
+                {
+                    "valid": False,
+                    "problems": [ui.problem_data(p) for p in exc.problems],
+                    "warnings": [ui.problem_data(w) for w in exc.warnings],
+                }
+            )
         else:
             ui.show_problems(exc.problems, exc.warnings)
         raise typer.Exit(int(ExitCode.FAILED)) from None
@@ -177,7 +183,8 @@ def run(
         bool, typer.Option("--resume", help="Continue a stopped, crashed or failed run.")
     ] = False,
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Run again only failed tasks and what they blocked.")
+        bool,
+        typer.Option("--retry-failed", help="Run again only failed tasks and what they blocked."),
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the execution plan; change nothing.")
@@ -200,10 +207,12 @@ def run(
         typer.Option("--no-integration", help="Legacy: every task branches from base; no merges."),
     ] = False,
     backend: Annotated[
-        str | None, typer.Option(help="Agent backend for every task: claude, codex, gemini, command.")
+        str | None,
+        typer.Option(help="Agent backend for every task: claude, codex, gemini, command."),
     ] = None,
     agent_command: Annotated[
-        str | None, typer.Option(help="With --backend command: the shell command (prompt on stdin).")
+        str | None,
+        typer.Option(help="With --backend command: the shell command (prompt on stdin)."),
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model for every task.")] = None,
     max_turns: Annotated[int | None, typer.Option(min=1, help="Agent turn limit.")] = None,
@@ -276,7 +285,9 @@ def run(
         for line in runcli.dry_run_lines(ctx):
             typer.echo(line)
         return
-    mode = "json" if json_out else "quiet" if quiet else ("live" if sys.stdout.isatty() else "plain")
+    mode = (
+        "json" if json_out else "quiet" if quiet else ("live" if sys.stdout.isatty() else "plain")
+    )
     result = engine.execute(parallel_dir, opts, ui.progress_factory(mode))
     if json_out:
         runcli.print_json(result)
@@ -367,7 +378,8 @@ def config_show(
 def status(
     parallel_dir: ParallelDir,
     watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Refresh until the run ends (Ctrl-C leaves)."),
+        bool,
+        typer.Option("--watch", "-w", help="Refresh until the run ends (Ctrl-C leaves)."),
     ] = False,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print report.json plus a computed `live` field.")
@@ -415,8 +427,16 @@ def demo(
     if json_out:
         import json
 
-        typer.echo(json.dumps({"parallel_dir": str(root), "status": report.status,
-                               "exit_code": code, "report": str(root / "report.json")}))
+        typer.echo(
+            json.dumps(
+                {
+                    "parallel_dir": str(root),
+                    "status": report.status,
+                    "exit_code": code,
+                    "report": str(root / "report.json"),
+                }
+            )
+        )
     else:
         from cpo import runcli
 
@@ -503,8 +523,10 @@ def integrate(
             allow_checkout_merge=allow_checkout_merge,
         ),
     )
-    lines = [f"wave {c.wave} validation: " + ("passed" if c.ok else f"failed (exit {c.exit_code})")
-             for c in result.checks]
+    lines = [
+        f"wave {c.wave} validation: " + ("passed" if c.ok else f"failed (exit {c.exit_code})")
+        for c in result.checks
+    ]
     lines.append(outcome_line(result))
     if result.command:
         lines.append(f"  {result.command}")

@@ -21,7 +21,7 @@ exec cpo status {dir} --watch "$@"
 
 
 def generate_scripts(parallel_dir: Path) -> list[Path]:
-    """Write scripts/run-parallel.sh and scripts/monitor-live.sh; never overwrite others' edits."""
+    """(Re)write scripts/run-parallel.sh and scripts/monitor-live.sh: they only call cpo."""
     from cpo.manifest import load_plan
 
     load_plan(parallel_dir)  # refuse to write scripts for a directory that would not run

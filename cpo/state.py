@@ -26,7 +26,7 @@ class LockInfo:
     started_at: str
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -61,7 +61,7 @@ class RunLock:
                     with contextlib.suppress(FileNotFoundError):
                         self.path.unlink()
                     continue
-                if holder.host == socket.gethostname() and not _alive(holder.pid):
+                if holder.host == socket.gethostname() and not pid_alive(holder.pid):
                     self.taken_over = holder
                     with contextlib.suppress(FileNotFoundError):
                         self.path.unlink()

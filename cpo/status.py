@@ -16,7 +16,7 @@ from typing import Any
 
 from cpo.errors import ExitCode, UsageError
 from cpo.report import REPORT_FILE, Report, load_report
-from cpo.state import LockInfo, _alive, read_lock
+from cpo.state import LockInfo, pid_alive, read_lock
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,10 @@ class Status:
     @property
     def exit_code(self) -> ExitCode:
         """0 while running or when completed; 1 when failed, interrupted or stopped."""
-        return ExitCode.OK if self.live.state in ("running", "starting", "completed") else (
-            ExitCode.FAILED
+        return (
+            ExitCode.OK
+            if self.live.state in ("running", "starting", "completed")
+            else (ExitCode.FAILED)
         )
 
 
@@ -99,7 +101,7 @@ def lock_state(parallel_dir: Path) -> tuple[LockInfo | None, bool | None]:
         return None, False
     if lock.host != socket.gethostname():
         return lock, None
-    return lock, _alive(lock.pid)
+    return lock, pid_alive(lock.pid)
 
 
 def compute_live(parallel_dir: Path, report: Report) -> Live:

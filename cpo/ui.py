@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from cpo.adhoc import AdhocResult, AdhocSummary
@@ -26,7 +27,10 @@ out_console = Console(highlight=False, soft_wrap=True)
 
 def error_lines(lines: Iterable[str]) -> None:
     for line in lines:
-        err_console.print(f"[bold red]error:[/] {line}", markup=True, emoji=False) if sys.stderr.isatty() else print(f"error: {line}", file=sys.stderr)
+        if sys.stderr.isatty():
+            err_console.print(f"[bold red]error:[/] {escape(line)}", emoji=False)
+        else:
+            print(f"error: {line}", file=sys.stderr)
 
 
 def warning_lines(lines: Iterable[str]) -> None:
@@ -81,14 +85,24 @@ def plan_lines(plan: Plan) -> list[str]:
         lines.append(f"wave {wave.number}:")
         for tid in wave.task_ids:
             t = plan.tasks[tid]
-            extras = [f"{k}={v}" for k, v in (
-                ("agent", t.agent), ("backend", t.backend), ("model", t.model),
-                ("timeout", t.timeout), ("max_turns", t.max_turns),
-                ("permission_mode", t.permission_mode)) if v is not None]
+            extras = [
+                f"{k}={v}"
+                for k, v in (
+                    ("agent", t.agent),
+                    ("backend", t.backend),
+                    ("model", t.model),
+                    ("timeout", t.timeout),
+                    ("max_turns", t.max_turns),
+                    ("permission_mode", t.permission_mode),
+                )
+                if v is not None
+            ]
             lines.append(f"  {t.id}  [{t.branch}]")
             lines.append(f"      prompt: {t.prompt_source}")
-            lines.append(f"      deps: {', '.join(t.deps) if t.deps else '-'}"
-                         + (f"  {' '.join(extras)}" if extras else ""))
+            lines.append(
+                f"      deps: {', '.join(t.deps) if t.deps else '-'}"
+                + (f"  {' '.join(extras)}" if extras else "")
+            )
         for step in wave.validation:
             lines.append(f"  validation ({step.kind}): {step.source}")
     return lines
@@ -109,19 +123,35 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "max_parallel": plan.max_parallel,
         "integration_branch": plan.integration_branch,
         "waves": [
-            {"number": w.number, "tasks": list(w.task_ids),
-             "validation": [{"kind": s.kind, "source": s.source} for s in w.validation]}
+            {
+                "number": w.number,
+                "tasks": list(w.task_ids),
+                "validation": [{"kind": s.kind, "source": s.source} for s in w.validation],
+            }
             for w in plan.waves
         ],
         "tasks": [
-            {"id": t.id, "wave": t.wave, "component": t.component, "branch": t.branch,
-             "deps": list(t.deps), "prompt_source": t.prompt_source, "task_file": t.task_file,
-             "agent": t.agent, "backend": t.backend, "model": t.model, "timeout": t.timeout,
-             "max_turns": t.max_turns, "permission_mode": t.permission_mode,
-             "contracts": list(t.contracts), "skills": list(t.skills),
-             "scope": [{"action": s.action, "path": s.path, "symbol": s.symbol}
-                       for s in t.scope],
-             "content_hash": t.content_hash}
+            {
+                "id": t.id,
+                "wave": t.wave,
+                "component": t.component,
+                "branch": t.branch,
+                "deps": list(t.deps),
+                "prompt_source": t.prompt_source,
+                "task_file": t.task_file,
+                "agent": t.agent,
+                "backend": t.backend,
+                "model": t.model,
+                "timeout": t.timeout,
+                "max_turns": t.max_turns,
+                "permission_mode": t.permission_mode,
+                "contracts": list(t.contracts),
+                "skills": list(t.skills),
+                "scope": [
+                    {"action": s.action, "path": s.path, "symbol": s.symbol} for s in t.scope
+                ],
+                "content_hash": t.content_hash,
+            }
             for t in plan.ordered_tasks()
         ],
         "warnings": [problem_data(w) for w in plan.warnings],
@@ -152,6 +182,7 @@ def show_json(data: Any) -> None:
 
 def init_lines(created: Iterable[Path], kept: Iterable[Path]) -> list[str]:
     return [f"created {p}" for p in created] + [f"kept    {p} (exists)" for p in kept]
+
 
 # -- parallel (ad-hoc tasks) -------------------------------------------------------------
 def _one_line(text: str, width: int) -> str:
@@ -263,6 +294,8 @@ def status_renderable(st: Status) -> Any:
         if r.integration_branch:
             branches += f" · integration {r.integration_branch}"
         parts.append(Text(branches, style="dim"))
+    if r.paused_until:
+        parts.append(Text(f"launches paused by a usage limit until {r.paused_until}", "yellow"))
     if live.next_step:
         parts.append(Text(f"next: {live.next_step}"))
     return Group(*parts)
@@ -294,8 +327,11 @@ def watch_status(parallel_dir: Path, interval: float = 0.5) -> Status:
         mtime = report_mtime(current.parallel_dir)
         if mtime == seen:
             # The lock holder may have died without the report changing.
-            return Status(current.parallel_dir, current.report,
-                          compute_live(current.parallel_dir, current.report)), False
+            return Status(
+                current.parallel_dir,
+                current.report,
+                compute_live(current.parallel_dir, current.report),
+            ), False
         try:
             new = read_status(current.parallel_dir)
         except UsageError:
