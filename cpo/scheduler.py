@@ -192,9 +192,7 @@ class _Run:
         states = [self.states[t] for t in wave.task_ids]
         if all(self._chosen_skip(t) for t in wave.task_ids):
             return
-        if all(
-            s == TaskState.MERGED or self._chosen_skip(t) for t, s in zip(wave.task_ids, states)
-        ):
+        if all(self.states[t] == TaskState.MERGED or self._chosen_skip(t) for t in wave.task_ids):
             if wave.number in self.validated or not wave.validation:
                 self._set_wave(wave, WaveState.COMPLETED)
                 return
