@@ -185,7 +185,7 @@ def test_second_concurrent_run_refused_and_stale_lock_taken_over(git_repo: Path)
     )
     third = cpo("run", str(root), "--resume", "--dry-run", cwd=git_repo)
     assert third.returncode == 0
-    resumed = cpo("run", str(root), "--resume", "--timeout", "60", cwd=git_repo)
+    resumed = cpo("run", str(root), "--resume", "--timeout", "1", cwd=git_repo)
     assert "took over the run lock of pid 999999" in resumed.stderr
 
 
@@ -284,3 +284,20 @@ def test_usage_limit_pauses_launches_until_reset(git_repo: Path) -> None:
     assert any(v.get("paused_until") for v in versions)  # shown in the status meanwhile
     assert time.time() >= reset  # the second attempt waited for the reset
     assert result.report.paused_until is None
+
+
+def test_second_ctrl_c_kills_at_once(git_repo: Path) -> None:
+    """An agent that ignores SIGTERM would get the grace period; a second Ctrl-C skips it."""
+    root = make_spec(git_repo, [{"task-001": "@script ignore-term\n@script hang"}])
+    proc = start_cpo(str(root), cwd=git_repo)
+    wait_for(lambda: running(root, "task-001") and agent_pids(git_repo.parent / "workspaces"))
+    time.sleep(0.3)  # let the agent install its SIGTERM handler
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert report(root)["tasks"]["task-001"]["status"] == "interrupted"
+    assert agent_pids(git_repo.parent / "workspaces") == []
+    log = (root / "logs" / "cpo.log").read_text()
+    assert "signal 2 received (2): stopping agents" in log
