@@ -1,0 +1,37 @@
+"""The benchmark scripts run: each one with --quick at its smallest size.
+
+Proves the scripts work (they build repositories, run cpo and the contenders, print a
+table); it asserts no time, only that each completes and prints its figures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.parametrize(
+    ("script", "expect"),
+    [
+        ("bench_overhead.py", "cpo / baseline"),
+        ("bench_makespan.py", "`--schedule dag` / bound"),
+        ("bench_scale.py", "cold start `cpo --help`"),
+        # Installs parallel-orchestra with pip; prints why when it cannot.
+        pytest.param("bench_peer.py", "parallel-orchestra", marks=pytest.mark.slow),
+    ],
+)
+def test_bench_script_quick(script: str, expect: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert expect in proc.stdout
