@@ -217,8 +217,12 @@ def _ensure_integration(ctx: RunContext) -> None:
     git, branch, path = ctx.git, ctx.plan.integration_branch, ctx.integration_worktree
     if not git.branch_exists(branch):
         git.create_branch(branch, ctx.base_commit)
-    if path.resolve() not in ctx.git.worktrees():
+    if not path.is_dir() or path.resolve() not in git.worktrees():
+        git.prune_worktrees()  # its folder may have been deleted by hand
         git.add_worktree(path, branch)
+    elif git.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=path):
+        # cpo died in the middle of a merge: undo it; the report still has it unmerged.
+        git.run("merge", "--abort", cwd=path)
     git.exclude_pattern(f"/{MARKER}")
 
 

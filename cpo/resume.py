@@ -76,6 +76,8 @@ def plan_resume(ctx: RunContext, previous: Report | None, report: Report) -> Res
         if changed:
             result.notes.append(f"{task.id} changed since it ran: it runs again")
             rec.status = "pending"
+            if in_integration:
+                rec.start_point = None  # its old work is merged: build on top of it
             result.retry.add(task.id)
             continue
         if in_integration and (prev is None or prev.status == "completed"):

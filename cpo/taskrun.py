@@ -215,24 +215,26 @@ class TaskRunner:
         `<branch>-attempt-N` before the reset, and the report names it.
         """
         git = self.git
-        if git.branch_exists(task.branch):
-            start = rec.start_point or git.rev(task.branch)
-            assert start is not None
-            if worktree.resolve() not in git.worktrees():
-                git.add_worktree(worktree, task.branch)
-            git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
-            head = git.rev(task.branch)
-            if head and head != start:
-                saved = f"{task.branch}-attempt-{attempt_no - 1}"
-                if not git.branch_exists(saved):
-                    git.create_branch(saved, head)
-                if rec.attempts:
-                    rec.attempts[-1].saved_branch = saved
-                self._log_line(task, f"[cpo] earlier work kept on branch {saved}")
-            git.reset_worktree(worktree, start)
+        if not git.branch_exists(task.branch):
+            start = self.start_point()
+            git.add_worktree(worktree, task.branch, start)
             return start
-        start = self.start_point()
-        git.add_worktree(worktree, task.branch, start)
+        # No recorded start point (a changed task whose old work is already merged):
+        # start again from the integration head, on top of that work.
+        start = rec.start_point or self.start_point()
+        if not worktree.is_dir() or worktree.resolve() not in git.worktrees():
+            git.prune_worktrees()  # its folder may have been deleted by hand
+            git.add_worktree(worktree, task.branch)
+        git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
+        head = git.rev(task.branch)
+        if head and head != start:
+            saved = f"{task.branch}-attempt-{attempt_no - 1}"
+            if not git.branch_exists(saved):
+                git.create_branch(saved, head)
+            if rec.attempts:
+                rec.attempts[-1].saved_branch = saved
+            self._log_line(task, f"[cpo] earlier work kept on branch {saved}")
+        git.reset_worktree(worktree, start)
         return start
 
     # -- one agent run ------------------------------------------------------------------

@@ -301,3 +301,31 @@ def test_second_ctrl_c_kills_at_once(git_repo: Path) -> None:
     assert agent_pids(git_repo.parent / "workspaces") == []
     log = (root / "logs" / "cpo.log").read_text()
     assert "signal 2 received (2): stopping agents" in log
+
+
+def test_resume_after_a_crash_mid_merge_and_a_deleted_worktree(git_repo: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": ok("same.txt", "one"), "task-002": ok("b.txt")}])
+    assert cpo("run", str(root), "--skip", "task-002", cwd=git_repo).returncode == 0
+    integ = Path(report(root)["integration_worktree"])
+    # Leave a merge half done in the integration worktree, as a crash would.
+    git(git_repo, "branch", "side", "main")
+    side = git_repo.parent / "side"
+    git(git_repo, "worktree", "add", "-q", str(side), "side")
+    (side / "same.txt").write_text("two\n")
+    git(side, "add", "-A")
+    git(side, "commit", "-qm", "conflicting")
+    subprocess.run(["git", "merge", "side"], cwd=integ, capture_output=True, check=False)
+    assert git(integ, "rev-parse", "-q", "--verify", "MERGE_HEAD")
+    proc = cpo("run", str(root), "--resume", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report(root)["tasks"]["task-002"]["merged"]
+    # And a worktree folder deleted by hand is recreated.
+    import shutil
+
+    shutil.rmtree(integ)
+    task_file = root / "tasks" / "task-002.md"
+    task_file.write_text(task_file.read_text().replace("b.txt x", "b.txt y"))
+    git(git_repo, "commit", "-qam", "change task-002")
+    proc = cpo("run", str(root), "--resume", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert integ.is_dir()
