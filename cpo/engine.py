@@ -32,7 +32,7 @@ from cpo.report import (
     load_report,
     now_iso,
 )
-from cpo.resume import plan_resume
+from cpo.resume import ResumePlan, plan_resume
 from cpo.runctx import RunContext, RunOptions, prepare, task_settings
 from cpo.scheduler import TaskOutcome, WaveState, run_schedule
 from cpo.secrets import Masker
@@ -255,6 +255,7 @@ def execute(
         )
     registry = ProcessRegistry(grace=opts.grace)
     progress: Progress | None = None
+    writer: ReportWriter | None = None
     restore: dict[int, Any] = {}
     try:
         previous = load_report(plan.root)
@@ -285,9 +286,8 @@ def execute(
             len(plan.tasks),
             ctx.max_concurrent,
         )
-        engine = Engine(ctx, writer, SilentProgress(), registry)
-        progress = make_progress(lambda: writer.report)
-        engine.progress = progress
+        progress = make_progress(lambda: report)
+        engine = Engine(ctx, writer, progress, registry)
         progress.start()
         stop = threading.Event()
         restore = _install_signals(stop, registry, engine.validation_registry)
@@ -319,11 +319,23 @@ def execute(
             "interrupted": ExitCode.INTERRUPTED,
         }[result.status]
         return RunResult(report, code, notes)
+    except BaseException as exc:
+        # A bug or a Ctrl-C during setup: the report must not keep saying "running".
+        if writer is not None and writer.report.status == "running":
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            with writer.lock:
+                writer.report.status = "interrupted" if interrupted else "failed"
+                writer.report.error = None if interrupted else f"{type(exc).__name__}: {exc}"
+                writer.report.finished_at = now_iso()
+                writer.report.next_step = f"continue with: cpo run {plan.root} --resume"
+                writer.save()
+        raise
     finally:
         if progress is not None:
             progress.stop()
         _restore_signals(restore)
-        registry.terminate_all(immediately=False) if registry.live_count() else None
+        if registry.live_count():
+            registry.terminate_all()
         registry.stop_watchdog()
         lock.release()
 
@@ -332,7 +344,9 @@ def _continuing(opts: RunOptions) -> bool:
     return opts.resume or opts.retry_failed or opts.wave is not None
 
 
-def _selection(ctx: RunContext, report: Report, resume: Any) -> tuple[set[str], set[str], set[int]]:
+def _selection(
+    ctx: RunContext, report: Report, resume: ResumePlan | None
+) -> tuple[set[str], set[str], set[int]]:
     plan, opts = ctx.plan, ctx.opts
     done: set[str] = set(resume.done) if resume else set()
     validated: set[int] = set(resume.validated) if resume else set()
