@@ -9,34 +9,16 @@ from collections.abc import Iterator
 from cpo.agents import get_backend
 from cpo.agents.base import AgentRequest
 from cpo.errors import UsageError
-from cpo.protocol import COMPLETION_PROTOCOL
 from cpo.report import Report
 from cpo.runctx import RunContext, task_settings
+from cpo.taskrun import agent_request
 
 
 def _requests(ctx: RunContext) -> Iterator[tuple[AgentRequest, str]]:
     """Each task's agent request (without its prompt) and backend name."""
     for task in ctx.plan.ordered_tasks():
         s = task_settings(ctx, task)
-        yield (
-            AgentRequest(
-                task_id=task.id,
-                wave=task.wave,
-                prompt="",
-                worktree=ctx.workspace_root / task.id,
-                parallel_dir=ctx.plan.root,
-                system_prompt=COMPLETION_PROTOCOL,
-                agent=task.agent,
-                model=s.model,
-                max_turns=s.max_turns,
-                permission_mode=s.permission_mode,
-                approval_mode=s.approval_mode,
-                sandbox_mode=s.sandbox_mode,
-                command=s.agent_command,
-                extra_args=s.extra_args,
-            ),
-            s.backend,
-        )
+        yield agent_request(task, s, ctx.workspace_root / task.id, ctx.plan.root, ""), s.backend
 
 
 def unsupported_options(ctx: RunContext) -> list[str]:

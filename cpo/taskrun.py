@@ -242,22 +242,7 @@ class TaskRunner:
         self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
     ) -> AttemptResult:
         backend = get_backend(settings.backend)
-        req = AgentRequest(
-            task_id=task.id,
-            wave=task.wave,
-            prompt=task.prompt,
-            worktree=worktree,
-            parallel_dir=self.parallel_dir,
-            system_prompt=COMPLETION_PROTOCOL,
-            agent=task.agent,
-            model=settings.model,
-            max_turns=settings.max_turns,
-            permission_mode=settings.permission_mode,
-            approval_mode=settings.approval_mode,
-            sandbox_mode=settings.sandbox_mode,
-            command=settings.agent_command,
-            extra_args=settings.extra_args,
-        )
+        req = agent_request(task, settings, worktree, self.parallel_dir, task.prompt)
         base = dict(os.environ)
         base.update(
             CPO_TASK_ID=task.id,
@@ -382,6 +367,28 @@ class TaskRunner:
             f"\n=== {rec.status}{reason} · commits {rec.commits} · "
             f"{rec.duration_seconds or 0:.1f} s ===",
         )
+
+
+def agent_request(
+    task: TaskSpec, settings: TaskSettings, worktree: Path, parallel_dir: Path, prompt: str
+) -> AgentRequest:
+    """The backend-neutral request for one task under its effective settings."""
+    return AgentRequest(
+        task_id=task.id,
+        wave=task.wave,
+        prompt=prompt,
+        worktree=worktree,
+        parallel_dir=parallel_dir,
+        system_prompt=COMPLETION_PROTOCOL,
+        agent=task.agent,
+        model=settings.model,
+        max_turns=settings.max_turns,
+        permission_mode=settings.permission_mode,
+        approval_mode=settings.approval_mode,
+        sandbox_mode=settings.sandbox_mode,
+        command=settings.agent_command,
+        extra_args=settings.extra_args,
+    )
 
 
 def verdict(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
+from cpo.agents.jsonsafe import as_dict, as_float, as_int, as_list, as_str
 from cpo.agents.modes import CLAUDE_DEFAULT_PERMISSION_MODE, claude_permission_mode
 
 DEFAULT_PERMISSION_MODE = CLAUDE_DEFAULT_PERMISSION_MODE
@@ -60,34 +61,11 @@ def shorten(text: str, width: int = ACTION_WIDTH) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-# -- JSON access that never raises: the stream is input, not a contract ---------------
-def _dict(value: object) -> dict[str, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[object]:
-    return value if isinstance(value, list) else []
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
 def _content_text(value: object) -> str:
     """A tool_result's content: a string, or a list of {type: text, text} blocks."""
     if isinstance(value, str):
         return value
-    parts = [_str(_dict(block).get("text")) for block in _list(value)]
+    parts = [as_str(as_dict(block).get("text")) for block in as_list(value)]
     return "\n".join(p for p in parts if p)
 
 
@@ -126,7 +104,7 @@ class ClaudeParser:
 
     def _event(self, data: dict[str, object]) -> list[AgentEvent]:
         kind = data.get("type")
-        sid = _str(data.get("session_id"))
+        sid = as_str(data.get("session_id"))
         if sid:
             self.session_id = sid
         if kind == "system":
@@ -142,10 +120,10 @@ class ClaudeParser:
     def _system(self, data: dict[str, object]) -> list[AgentEvent]:
         subtype = data.get("subtype")
         if subtype == "init":
-            self.cwd = _str(data.get("cwd")) or self.cwd
-            self.model = _str(data.get("model")) or self.model
-            mode = _str(data.get("permissionMode"))
-            version = _str(data.get("claude_code_version"))
+            self.cwd = as_str(data.get("cwd")) or self.cwd
+            self.model = as_str(data.get("model")) or self.model
+            mode = as_str(data.get("permissionMode"))
+            version = as_str(data.get("claude_code_version"))
             bits = [f"model {self.model or '?'}"]
             if mode:
                 bits.append(f"mode {mode}")
@@ -153,26 +131,26 @@ class ClaudeParser:
                 bits.append(f"claude {version}")
             return [AgentEvent(log=f"session {self.session_id or '?'} ({', '.join(bits)})")]
         if subtype == "api_retry":
-            status = _int(data.get("error_status"))
+            status = as_int(data.get("error_status"))
             self.retry_status = status
-            attempt = _int(data.get("attempt"))
-            most = _int(data.get("max_retries"))
-            error = _str(data.get("error")) or ""
+            attempt = as_int(data.get("attempt"))
+            most = as_int(data.get("max_retries"))
+            error = as_str(data.get("error")) or ""
             text = f"API retry {attempt or '?'}/{most or '?'}: {status or '?'} {error}".rstrip()
             return [AgentEvent(log=text, action=text)]
         return []
 
     def _assistant(self, data: dict[str, object]) -> list[AgentEvent]:
-        message = _dict(data.get("message"))
+        message = as_dict(data.get("message"))
         synthetic = message.get("model") == "<synthetic>"
-        error = _str(data.get("error"))
+        error = as_str(data.get("error"))
         events: list[AgentEvent] = []
         if not synthetic:
             self.turns_seen += 1
-        for block in _list(message.get("content")):
-            b = _dict(block)
+        for block in as_list(message.get("content")):
+            b = as_dict(block)
             if b.get("type") == "text":
-                text = _str(b.get("text")) or ""
+                text = as_str(b.get("text")) or ""
                 if error or synthetic:
                     self.assistant_error_text = text
                 else:
@@ -180,7 +158,7 @@ class ClaudeParser:
                 if text.strip():
                     events.append(AgentEvent(log=text))
             elif b.get("type") == "tool_use":
-                action = self._action(_str(b.get("name")) or "tool", _dict(b.get("input")))
+                action = self._action(as_str(b.get("name")) or "tool", as_dict(b.get("input")))
                 events.append(AgentEvent(log=f"→ {action}", action=action))
         if error:
             self.assistant_error = error
@@ -188,8 +166,8 @@ class ClaudeParser:
 
     def _user(self, data: dict[str, object]) -> list[AgentEvent]:
         events: list[AgentEvent] = []
-        for block in _list(_dict(data.get("message")).get("content")):
-            b = _dict(block)
+        for block in as_list(as_dict(data.get("message")).get("content")):
+            b = as_dict(block)
             if b.get("type") == "tool_result" and b.get("is_error") is True:
                 text = shorten(_content_text(b.get("content")), 300)
                 events.append(AgentEvent(log=f"tool error: {text}"))
@@ -197,8 +175,8 @@ class ClaudeParser:
 
     def _result(self, data: dict[str, object]) -> list[AgentEvent]:
         self.result = data
-        turns = _int(data.get("num_turns"))
-        cost = _float(data.get("total_cost_usd"))
+        turns = as_int(data.get("num_turns"))
+        cost = as_float(data.get("total_cost_usd"))
         summary = f"{turns if turns is not None else '?'} turns"
         if cost is not None:
             summary += f", ${cost:.4f}"
@@ -213,21 +191,21 @@ class ClaudeParser:
         return path
 
     def _action(self, name: str, args: dict[str, object]) -> str:
-        path = _str(args.get("file_path")) or _str(args.get("notebook_path"))
+        path = as_str(args.get("file_path")) or as_str(args.get("notebook_path"))
         if path:
             return shorten(f"{name} {self._relpath(path)}")
         for key in ("command", "description", "pattern", "url", "query", "prompt"):
-            value = _str(args.get(key))
+            value = as_str(args.get(key))
             if value:
                 return shorten(f"{name}: {value}")
         return shorten(name)
 
     @staticmethod
     def _result_text(data: dict[str, object]) -> str | None:
-        text = _str(data.get("result"))
+        text = as_str(data.get("result"))
         if text:
             return text
-        errors = [e for e in _list(data.get("errors")) if isinstance(e, str)]
+        errors = [e for e in as_list(data.get("errors")) if isinstance(e, str)]
         return "; ".join(errors) or None
 
     # -- end of run -----------------------------------------------------------------
@@ -235,7 +213,7 @@ class ClaudeParser:
         res = self.result
         if res is None:
             return self._no_result(exit_code, stderr_tail)
-        usage = _dict(res.get("usage"))
+        usage = as_dict(res.get("usage"))
         is_error = res.get("is_error") is True
         text = self._result_text(res)
         error_class: ErrorClass | None = None
@@ -244,7 +222,7 @@ class ClaudeParser:
             error_class, reset_at = self._classify(res, text or "")
         extra = dict(self.extra)
         for key in ("cache_read_input_tokens", "cache_creation_input_tokens"):
-            if _int(usage.get(key)):
+            if as_int(usage.get(key)):
                 extra[key] = usage[key]
         if self.model:
             extra["model"] = self.model
@@ -254,11 +232,11 @@ class ClaudeParser:
             is_error=is_error,
             error_class=error_class,
             error_text=(text or str(res.get("subtype") or "error")) if is_error else None,
-            session_id=_str(res.get("session_id")) or self.session_id,
-            num_turns=_int(res.get("num_turns")),
-            input_tokens=_int(usage.get("input_tokens")),
-            output_tokens=_int(usage.get("output_tokens")),
-            cost_usd=_float(res.get("total_cost_usd")),
+            session_id=as_str(res.get("session_id")) or self.session_id,
+            num_turns=as_int(res.get("num_turns")),
+            input_tokens=as_int(usage.get("input_tokens")),
+            output_tokens=as_int(usage.get("output_tokens")),
+            cost_usd=as_float(res.get("total_cost_usd")),
             reset_at=reset_at,
             extra=extra,
         )
@@ -268,7 +246,7 @@ class ClaudeParser:
             return "max_turns", None
         return classify_error(
             text + "\n" + (self.assistant_error_text or ""),
-            status=_int(res.get("api_error_status")) or self.retry_status,
+            status=as_int(res.get("api_error_status")) or self.retry_status,
             code=self.assistant_error,
         )
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
+from cpo.agents.jsonsafe import as_dict, as_int, as_list, as_str, parse_json_line
 from cpo.agents.modes import flags_in, missing_words, read_help
 
 INSTALL_HINT = "npm install -g @openai/codex"
@@ -64,34 +65,6 @@ def path_action(verb: str, path: str, width: int = ACTION_WIDTH) -> str:
     """`Write /very/long/…/src/a.py`: a long path keeps its end, the part that says most."""
     room = width - len(verb) - 2
     return f"{verb} {path}" if len(path) <= room else f"{verb} …{path[-room:]}"
-
-
-# -- JSON access that never raises: the stream is input, not a contract ---------------
-def jdict(value: object) -> dict[str, object]:
-    return value if isinstance(value, dict) else {}
-
-
-def jlist(value: object) -> list[object]:
-    return value if isinstance(value, list) else []
-
-
-def jstr(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def jint(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def parse_json_line(line: str) -> dict[str, object] | None:
-    stripped = line.strip()
-    if not stripped.startswith("{"):
-        return None
-    try:
-        data = json.loads(stripped)
-    except (ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 _AGAIN_IN = re.compile(
@@ -165,7 +138,7 @@ class CodexParser:
     def _event(self, data: dict[str, object]) -> list[AgentEvent]:
         kind = data.get("type")
         if kind == "thread.started":
-            self.session_id = jstr(data.get("thread_id")) or self.session_id
+            self.session_id = as_str(data.get("thread_id")) or self.session_id
             return [AgentEvent(log=f"session {self.session_id or '?'} (codex)")]
         if kind == "turn.started":
             self.turns += 1
@@ -173,36 +146,36 @@ class CodexParser:
         if kind == "turn.completed":
             self.completed = True
             self.failed_text = None
-            usage = jdict(data.get("usage"))
+            usage = as_dict(data.get("usage"))
             self.usage_seen = self.usage_seen or bool(usage)
-            self.input_tokens += jint(usage.get("input_tokens")) or 0
-            self.cached_tokens += jint(usage.get("cached_input_tokens")) or 0
-            self.output_tokens += jint(usage.get("output_tokens")) or 0
+            self.input_tokens += as_int(usage.get("input_tokens")) or 0
+            self.cached_tokens += as_int(usage.get("cached_input_tokens")) or 0
+            self.output_tokens += as_int(usage.get("output_tokens")) or 0
             return [
                 AgentEvent(log=f"turn completed ({self.input_tokens} in, {self.output_tokens} out)")
             ]
         if kind == "turn.failed":
-            text = jstr(jdict(data.get("error")).get("message")) or "turn failed"
+            text = as_str(as_dict(data.get("error")).get("message")) or "turn failed"
             self.failed_text = text
             return [AgentEvent(log=f"turn failed: {text}")]
         if kind == "error":
-            text = jstr(data.get("message")) or "error"
+            text = as_str(data.get("message")) or "error"
             self.stream_error = text
             return [AgentEvent(log=f"error: {text}", action=shorten(f"error: {text}"))]
         if kind in ("item.started", "item.updated", "item.completed"):
-            return self._item(str(kind), jdict(data.get("item")))
+            return self._item(str(kind), as_dict(data.get("item")))
         return []
 
     def _item(self, kind: str, item: dict[str, object]) -> list[AgentEvent]:
         itype = item.get("type")
-        item_id = jstr(item.get("id")) or ""
+        item_id = as_str(item.get("id")) or ""
         done = kind == "item.completed"
         if itype == "agent_message" and done:
-            text = jstr(item.get("text")) or ""
+            text = as_str(item.get("text")) or ""
             self.final_text = text[-MAX_FINAL_TEXT:]
             return [AgentEvent(log=text)] if text.strip() else []
         if itype == "command_execution":
-            command = jstr(item.get("command")) or "?"
+            command = as_str(item.get("command")) or "?"
             action = shorten(f"Bash: {command}")
             events: list[AgentEvent] = []
             if kind == "item.started":
@@ -211,9 +184,9 @@ class CodexParser:
             if done:
                 if item_id not in self.started_items:
                     events.append(AgentEvent(log=f"→ {action}", action=action))
-                code = jint(item.get("exit_code"))
+                code = as_int(item.get("exit_code"))
                 if item.get("status") in ("failed", "declined") or (code not in (None, 0)):
-                    out = shorten(jstr(item.get("aggregated_output")) or "", 300)
+                    out = shorten(as_str(item.get("aggregated_output")) or "", 300)
                     events.append(
                         AgentEvent(log=f"command {item.get('status')} (exit {code}): {out}")
                     )
@@ -221,9 +194,9 @@ class CodexParser:
         if itype == "file_change" and done:
             verbs = {"add": "Write", "update": "Edit", "delete": "Delete"}
             events = []
-            for change in jlist(item.get("changes")):
-                c = jdict(change)
-                path = jstr(c.get("path")) or "?"
+            for change in as_list(item.get("changes")):
+                c = as_dict(change)
+                path = as_str(c.get("path")) or "?"
                 action = path_action(verbs.get(str(c.get("kind")), "Edit"), path)
                 events.append(AgentEvent(log=f"→ {action}", action=action))
             if item.get("status") == "failed":
@@ -233,10 +206,10 @@ class CodexParser:
             action = shorten(f"{item.get('server')}.{item.get('tool')}")
             return [AgentEvent(log=f"→ {action}", action=action)]
         if itype == "web_search" and kind == "item.started":
-            action = shorten(f"WebSearch: {jstr(item.get('query')) or ''}")
+            action = shorten(f"WebSearch: {as_str(item.get('query')) or ''}")
             return [AgentEvent(log=f"→ {action}", action=action)]
         if itype == "error" and done:
-            return [AgentEvent(log=f"warning: {jstr(item.get('message')) or ''}")]
+            return [AgentEvent(log=f"warning: {as_str(item.get('message')) or ''}")]
         return []
 
     def finish(self, exit_code: int | None, stderr_tail: str) -> AgentOutcome:

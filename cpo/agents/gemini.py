@@ -28,13 +28,10 @@ from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, 
 from cpo.agents.codex import (
     MAX_FINAL_TEXT,
     classify_text,
-    jdict,
-    jint,
-    jstr,
-    parse_json_line,
     path_action,
     shorten,
 )
+from cpo.agents.jsonsafe import as_dict, as_int, as_str, parse_json_line
 from cpo.agents.modes import flags_in, missing_words, read_help
 
 INSTALL_HINT = "npm install -g @google/gemini-cli"
@@ -116,12 +113,12 @@ class GeminiParser:
     def _event(self, data: dict[str, object]) -> list[AgentEvent]:
         kind = data.get("type")
         if kind == "init":
-            self.session_id = jstr(data.get("session_id")) or self.session_id
-            self.model = jstr(data.get("model")) or self.model
+            self.session_id = as_str(data.get("session_id")) or self.session_id
+            self.model = as_str(data.get("model")) or self.model
             return [AgentEvent(log=f"session {self.session_id or '?'} (model {self.model or '?'})")]
         if kind == "message":
             if data.get("role") == "assistant":
-                content = jstr(data.get("content")) or ""
+                content = as_str(data.get("content")) or ""
                 self.text = self.text + content if data.get("delta") is True else content
                 self.final_text = self.text[-MAX_FINAL_TEXT:] if self.text.strip() else None
             return []
@@ -129,28 +126,28 @@ class GeminiParser:
         if kind == "tool_use":
             self.tool_calls += 1
             action = self._action(
-                jstr(data.get("tool_name")) or "tool", jdict(data.get("parameters"))
+                as_str(data.get("tool_name")) or "tool", as_dict(data.get("parameters"))
             )
             self.final_text = None  # the final answer is what comes after the last tool
             return [*events, AgentEvent(log=f"→ {action}", action=action)]
         if kind == "tool_result":
             if data.get("status") == "error":
-                err = jdict(data.get("error"))
-                text = jstr(err.get("message")) or jstr(data.get("output")) or "error"
+                err = as_dict(data.get("error"))
+                text = as_str(err.get("message")) or as_str(data.get("output")) or "error"
                 events.append(AgentEvent(log=f"tool error: {shorten(text, 300)}"))
             return events
         if kind == "error":
-            message = jstr(data.get("message")) or "error"
-            severity = jstr(data.get("severity")) or "error"
+            message = as_str(data.get("message")) or "error"
+            severity = as_str(data.get("severity")) or "error"
             if severity == "error":
                 self.last_error = message
             return [*events, AgentEvent(log=f"{severity}: {message}", action=shorten(message))]
         if kind == "result":
             self.result = data
-            stats = jdict(data.get("stats"))
-            summary = f"{jint(stats.get('tool_calls')) or 0} tool calls"
+            stats = as_dict(data.get("stats"))
+            summary = f"{as_int(stats.get('tool_calls')) or 0} tool calls"
             if data.get("status") == "error":
-                err = jdict(data.get("error"))
+                err = as_dict(data.get("error"))
                 return [*events, AgentEvent(log=f"result: error ({summary}): {err.get('message')}")]
             return [*events, AgentEvent(log=f"result: success ({summary})")]
         return events
@@ -158,11 +155,11 @@ class GeminiParser:
     @staticmethod
     def _action(name: str, params: dict[str, object]) -> str:
         for key in ("file_path", "absolute_path", "path", "dir_path"):
-            value = jstr(params.get(key))
+            value = as_str(params.get(key))
             if value:
                 return path_action(name, value)
         for key in ("command", "pattern", "query", "url", "prompt"):
-            value = jstr(params.get(key))
+            value = as_str(params.get(key))
             if value:
                 return shorten(f"{name}: {value}")
         return shorten(name)
@@ -170,11 +167,11 @@ class GeminiParser:
     def finish(self, exit_code: int | None, stderr_tail: str) -> AgentOutcome:
         self._flush()
         res = self.result
-        stats = jdict(res.get("stats")) if res else {}
+        stats = as_dict(res.get("stats")) if res else {}
         common: dict[str, object] = {
             "session_id": self.session_id,
-            "input_tokens": jint(stats.get("input_tokens")),
-            "output_tokens": jint(stats.get("output_tokens")),
+            "input_tokens": as_int(stats.get("input_tokens")),
+            "output_tokens": as_int(stats.get("output_tokens")),
             "extra": {k: stats[k] for k in ("cached", "duration_ms", "tool_calls") if k in stats}
             | ({"model": self.model} if self.model else {}),
         }
@@ -184,9 +181,9 @@ class GeminiParser:
         reset_at: float | None = None
         text: str | None = None
         if res is not None and res.get("status") == "error":
-            err = jdict(res.get("error"))
-            text = jstr(err.get("message")) or jstr(err.get("type")) or "error"
-            typed = _ERROR_TYPES.get(jstr(err.get("type")) or "")
+            err = as_dict(res.get("error"))
+            text = as_str(err.get("message")) or as_str(err.get("type")) or "error"
+            typed = _ERROR_TYPES.get(as_str(err.get("type")) or "")
             error_class, reset_at = (typed, None) if typed else classify_text(text)
         lines = [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
         bad = [ln for ln in lines if any(m in ln.lower() for m in _BAD_FLAG)]
