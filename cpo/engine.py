@@ -8,16 +8,15 @@ the report, which drives the progress display.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
 from cpo import __version__
 from cpo.errors import ExitCode, PreflightError
+from cpo.interrupt import install_interrupt_handlers, restore_handlers
 from cpo.logfile import log, use_log_file
 from cpo.plan import TaskSpec, WaveSpec
 from cpo.preflight import preflight, unsupported_options
@@ -290,7 +289,7 @@ def execute(
         engine = Engine(ctx, writer, progress, registry)
         progress.start()
         stop = threading.Event()
-        restore = _install_signals(stop, registry, engine.validation_registry)
+        restore = install_interrupt_handlers(stop, registry, engine.validation_registry)
         registry.start_watchdog()
         selected, done, validated = _selection(ctx, report, resume)
         result = run_schedule(
@@ -333,7 +332,7 @@ def execute(
     finally:
         if progress is not None:
             progress.stop()
-        _restore_signals(restore)
+        restore_handlers(restore)
         if registry.live_count():
             registry.terminate_all()
         registry.stop_watchdog()
@@ -383,33 +382,3 @@ def next_step(report: Report, parallel_dir: Path) -> str:
             f" fix it on {report.integration_branch}, then cpo run {parallel_dir} --resume"
         )
     return f"see {parallel_dir / 'report.json'}"
-
-
-# -- signals ----------------------------------------------------------------------------------
-def _install_signals(
-    stop: threading.Event, registry: ProcessRegistry, validation: ProcessRegistry
-) -> dict[int, Any]:
-    """Ctrl-C / SIGTERM: stop launching, terminate agents (grace, then kill); twice: kill now."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    count = [0]
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        count[0] += 1
-        stop.set()
-        immediately = count[0] > 1
-        log.warning("signal %d received (%d): stopping agents", signum, count[0])
-        for reg in (registry, validation):
-            threading.Thread(
-                target=reg.terminate_all, kwargs={"immediately": immediately}, daemon=True
-            ).start()
-
-    previous: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, handler)
-    return previous
-
-
-def _restore_signals(previous: dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)

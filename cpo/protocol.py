@@ -1,12 +1,15 @@
-"""The task protocol: what cpo tells every agent, and reading the completion marker."""
+"""The task protocol: what cpo tells every agent, the completion marker, and the verdict."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cpo.agents.base import AgentOutcome
+from cpo.proc import ProcResult
 from cpo.worktree import MARKER
 
 COMPLETION_PROTOCOL = f"""\
@@ -42,3 +45,32 @@ def read_marker(worktree: Path) -> Marker:
     if not isinstance(data, dict):
         return Marker(present=True)
     return Marker(present=True, data=data, says_incomplete=data.get("task_completed") is False)
+
+
+def verdict(
+    proc: ProcResult,
+    outcome: AgentOutcome,
+    marker_present: bool,
+    marker_incomplete: bool,
+    marker_data: Mapping[str, object] | None,
+) -> tuple[str | None, str | None]:
+    """DESIGN 4's success rule: (None, None) on success, else (reason, error text)."""
+    if proc.interrupted:
+        return "interrupted", "stopped by cpo"
+    if proc.timed_out:
+        return "timeout", f"no result after {proc.duration:.0f} s"
+    if proc.idle_timed_out:
+        return "idle_timeout", "no output from the agent for too long"
+    if outcome.error_class:
+        return outcome.error_class, outcome.error_text
+    if outcome.reported_result and outcome.is_error:
+        return "agent_error", outcome.error_text or outcome.final_text
+    if proc.returncode != 0:
+        tail = proc.stderr_tail.strip().splitlines()
+        return f"exit_code_{proc.returncode}", tail[-1] if tail else None
+    if not marker_present:
+        return "no_completion_marker", "the agent ended without writing .claude-task-complete"
+    if marker_incomplete:
+        summary = marker_data.get("summary") if marker_data else None
+        return "agent_error", f"the agent reported the task incomplete: {summary or ''}".strip()
+    return None, None

@@ -12,7 +12,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +24,7 @@ from cpo.errors import CpoError
 from cpo.logfile import log
 from cpo.plan import TaskSpec
 from cpo.proc import ProcessRegistry, ProcResult, run_streaming
-from cpo.protocol import COMPLETION_PROTOCOL, read_marker
+from cpo.protocol import COMPLETION_PROTOCOL, read_marker, verdict
 from cpo.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.scheduler import TaskOutcome
 from cpo.secrets import Masker
@@ -389,35 +389,6 @@ def agent_request(
         command=settings.agent_command,
         extra_args=settings.extra_args,
     )
-
-
-def verdict(
-    proc: ProcResult,
-    outcome: AgentOutcome,
-    marker_present: bool,
-    marker_incomplete: bool,
-    marker_data: Mapping[str, object] | None,
-) -> tuple[str | None, str | None]:
-    """DESIGN 4's success rule: (None, None) on success, else (reason, error text)."""
-    if proc.interrupted:
-        return "interrupted", "stopped by cpo"
-    if proc.timed_out:
-        return "timeout", f"no result after {proc.duration:.0f} s"
-    if proc.idle_timed_out:
-        return "idle_timeout", "no output from the agent for too long"
-    if outcome.error_class:
-        return outcome.error_class, outcome.error_text
-    if outcome.reported_result and outcome.is_error:
-        return "agent_error", outcome.error_text or outcome.final_text
-    if proc.returncode != 0:
-        tail = proc.stderr_tail.strip().splitlines()
-        return f"exit_code_{proc.returncode}", tail[-1] if tail else None
-    if not marker_present:
-        return "no_completion_marker", "the agent ended without writing .claude-task-complete"
-    if marker_incomplete:
-        summary = marker_data.get("summary") if marker_data else None
-        return "agent_error", f"the agent reported the task incomplete: {summary or ''}".strip()
-    return None, None
 
 
 def _add(a: int | None, b: int | None) -> int | None:
