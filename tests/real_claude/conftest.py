@@ -61,8 +61,9 @@ def locate_cli() -> tuple[str | None, str]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"real claude CLI at {path} does not run: {exc}"
     if out.returncode != 0:
+        # e.g. npm ran without install scripts: "Error: claude native binary not installed."
         return None, f"real claude CLI at {path} --version exited {out.returncode}: " + (
-            out.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+            out.stderr.strip().splitlines() or ["(no stderr)"])[0]
     return str(path), out.stdout.strip()
 
 
