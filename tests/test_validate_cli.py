@@ -74,7 +74,7 @@ def test_validate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_validate_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = write_dir(tmp_path / "p", tasks={"a.md": {"id": "t1"}},
                      prompts={"t1.txt": "=== OBJECTIVE ===\nDo it.\n"})
-    code, out, err = cpo(capsys, "validate", str(root))
+    code, _, err = cpo(capsys, "validate", str(root))
     assert code == 0 and "warning: prompts/t1.txt" in err and "IMPORTANT RULES" in err
     code, _, err = cpo(capsys, "validate", "--strict", str(root))
     assert code == 1 and "error: prompts/t1.txt" in err

@@ -1,0 +1,64 @@
+"""report.json and the manifest's execution block: atomic, versioned, key order kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from cpo.errors import UsageError
+from cpo.report import Report, ReportWriter, TaskRecord, load_report, report_schema
+
+
+def sample() -> Report:
+    return Report(
+        cpo_version="0",
+        spec_id="TS-1",
+        parallel_dir="/x",
+        started_at="t",
+        tasks={"a": TaskRecord(id="a", wave=1)},
+    )
+
+
+def test_writer_keeps_manifest_keys_and_order(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"z": 1, "tech_spec_id": "TS-1", "a": [1], "waves": []}))
+    writer = ReportWriter(sample(), tmp_path, manifest)
+    writer.save()
+    data = json.loads(manifest.read_text())
+    assert list(data) == ["z", "tech_spec_id", "a", "waves", "execution"]
+    assert data["execution"]["status"] == "running"
+    before = manifest.stat().st_mtime_ns
+    writer.report.tasks["a"].commits = 3  # task detail: report only, manifest untouched
+    writer.save()
+    assert manifest.stat().st_mtime_ns == before
+    assert load_report(tmp_path) == writer.report
+
+
+def test_every_write_is_whole_and_schema_valid(tmp_path: Path) -> None:
+    seen: list[str] = []
+    writer = ReportWriter(sample(), tmp_path, None, on_write=seen.append)
+    writer.save()
+    writer.note_action("a", "Write x.py")
+    validator = jsonschema.Draft202012Validator(report_schema())
+    for text in seen:
+        validator.validate(json.loads(text))
+    assert json.loads((tmp_path / "report.json").read_text())["cpo_report_version"] == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report.json")]
+
+
+def test_secrets_are_masked_in_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_API_TOKEN", "tok-abcdefghijkl")
+    report = sample()
+    report.tasks["a"].error = "auth failed with tok-abcdefghijkl"
+    ReportWriter(report, tmp_path, None).save()
+    assert "tok-abcdefghijkl" not in (tmp_path / "report.json").read_text()
+
+
+def test_a_foreign_report_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "report.json").write_text('{"something": "else"}')
+    with pytest.raises(UsageError, match="not a cpo report"):
+        load_report(tmp_path)
+    assert load_report(tmp_path / "nowhere") is None
