@@ -65,6 +65,7 @@ class ProcResult:
     timed_out: bool = False
     idle_timed_out: bool = False
     interrupted: bool = False
+    aborted: bool = False  # stopped early because its output showed it cannot succeed
     stderr_tail: str = ""
 
 
@@ -196,8 +197,12 @@ def run_streaming(
     timeout: float | None = None,
     idle_timeout: float | None = None,
     registry: ProcessRegistry | None = None,
+    abort: threading.Event | None = None,
 ) -> ProcResult:
     """Run argv to the end, feeding each output line to the callbacks as it arrives.
+
+    A callback may set `abort` to stop the process early (TERM, then KILL after the grace
+    period); the result then says `aborted`.
 
     Returns when the process has exited and its group has been swept. A process that
     cannot be started raises OSError (the caller turns it into a task failure).
@@ -213,6 +218,19 @@ def run_streaming(
     def stderr_sink(line: str) -> None:
         tail.append(line)
         on_stderr(line)
+
+    stopping = threading.Event()
+
+    def stop_if_aborted() -> None:
+        # Runs on a reader thread right after a callback: stop in the background so the
+        # reader keeps draining the pipe while the group gets TERM, then KILL.
+        if abort is not None and abort.is_set() and not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=_stop_group, args=(proc, registry.grace), daemon=True).start()
+
+    def stdout_sink(line: str) -> None:
+        on_stdout(line)
+        stop_if_aborted()
 
     if registry.cancelled.is_set():
         return ProcResult(returncode=None, duration=0.0, interrupted=True)
@@ -230,7 +248,7 @@ def run_streaming(
     assert proc.stdout is not None and proc.stderr is not None
     threads = [
         threading.Thread(target=_write_stdin, args=(proc.stdin, stdin_text.encode()), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stdout, on_stdout, touched), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stdout, stdout_sink, touched), daemon=True),
         threading.Thread(target=_pump, args=(proc.stderr, stderr_sink, touched), daemon=True),
     ]
     for t in threads:
@@ -277,6 +295,7 @@ def run_streaming(
         timed_out=timed_out,
         idle_timed_out=idle_out,
         interrupted=registry.cancelled.is_set() and not (timed_out or idle_out),
+        aborted=stopping.is_set(),
         stderr_tail="\n".join(tail),
     )
 

@@ -262,11 +262,15 @@ class TaskRunner:
         ):
             self._write_header(logf, task, worktree, attempt_no, settings)
             lock = threading.Lock()
+            abort = threading.Event()
 
             def on_stdout(line: str) -> None:
                 with lock:
                     rawf.write(self.masker.mask(line) + "\n")
                     for event in parser.feed(line):
+                        if event.fatal and not abort.is_set():
+                            logf.write(f"[cpo] stopping the agent: {event.fatal}\n")
+                            abort.set()
                         if event.log:
                             logf.write(self.masker.mask(event.log) + "\n")
                         if event.action:
@@ -290,6 +294,7 @@ class TaskRunner:
                     timeout=settings.timeout,
                     idle_timeout=settings.idle_timeout,
                     registry=self.registry,
+                    abort=abort,
                 )
             except OSError as exc:
                 text = f"could not start {argv[0]}: {exc.strerror or exc}"

@@ -395,3 +395,29 @@ def test_approval_mode_maps_to_permission_mode(monkeypatch: pytest.MonkeyPatch) 
     assert argv[argv.index("--permission-mode") + 1] == "acceptEdits"
     assert unsupported(_req()) == []
     assert any("sandbox_mode read-only" in n for n in unsupported(_req(sandbox_mode="read-only")))
+
+
+def test_rejected_key_retry_is_fatal_auth_at_once() -> None:
+    """The real CLI retries HTTP 401 for minutes; the first such retry is enough for cpo."""
+    from cpo.agents.claude import ClaudeParser
+
+    parser = ClaudeParser()
+    line = json.dumps(
+        {
+            "type": "system",
+            "subtype": "api_retry",
+            "attempt": 1,
+            "max_retries": 10,
+            "retry_delay_ms": 500,
+            "error_status": 401,
+            "error": "authentication_failed",
+            "session_id": "s",
+        }
+    )
+    events = parser.feed(line)
+    assert [e.fatal for e in events] == ["auth"]
+    outcome = parser.finish(143, "")
+    assert outcome.error_class == "auth" and "401" in (outcome.error_text or "")
+    # An overloaded API is not fatal: the CLI's own retries may still succeed.
+    other = ClaudeParser()
+    assert [e.fatal for e in other.feed(line.replace("401", "529"))] == [None]

@@ -166,3 +166,23 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_a_callback_can_abort_the_process(tmp_path: Path) -> None:
+    abort = threading.Event()
+    script = "import time\nprint('fatal', flush=True)\ntime.sleep(60)"
+
+    def on_line(line: str) -> None:
+        if line == "fatal":
+            abort.set()
+
+    result = run_streaming(
+        [PY, "-c", script],
+        cwd=tmp_path,
+        env=os.environ,
+        on_stdout=on_line,
+        abort=abort,
+        registry=ProcessRegistry(grace=1),
+    )
+    assert result.aborted and not result.timed_out and not result.interrupted
+    assert result.returncode == -signal.SIGTERM

@@ -53,6 +53,9 @@ class AgentEvent:
 
     log: str | None = None
     action: str | None = None  # e.g. "Write src/a.py", "Bash: pytest -q"
+    # Set when the agent cannot succeed and waiting is only cost (e.g. the API rejects the
+    # key while the CLI keeps retrying for minutes): cpo stops the agent at once.
+    fatal: ErrorClass | None = None
 
 
 @dataclass(frozen=True)

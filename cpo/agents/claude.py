@@ -84,6 +84,7 @@ class ClaudeParser:
     assistant_error_text: str | None = None
     retry_status: int | None = None
     turns_seen: int = 0
+    fatal_auth: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     # -- streaming ------------------------------------------------------------------
@@ -137,6 +138,11 @@ class ClaudeParser:
             most = as_int(data.get("max_retries"))
             error = as_str(data.get("error")) or ""
             text = f"API retry {attempt or '?'}/{most or '?'}: {status or '?'} {error}".rstrip()
+            if status in (401, 403):
+                # The CLI retries a rejected key ~10 times with back-off (minutes); it will
+                # not start working: stop now and call it what it is.
+                self.fatal_auth = f"the API rejected the credentials (HTTP {status} {error})"
+                return [AgentEvent(log=text, action=text, fatal="auth")]
             return [AgentEvent(log=text, action=text)]
         return []
 
@@ -251,6 +257,14 @@ class ClaudeParser:
         )
 
     def _no_result(self, exit_code: int | None, stderr_tail: str) -> AgentOutcome:
+        if self.fatal_auth:
+            return AgentOutcome(
+                is_error=True,
+                error_class="auth",
+                error_text=self.fatal_auth,
+                session_id=self.session_id,
+                extra=dict(self.extra),
+            )
         if exit_code == 0 and not self.assistant_error:
             # DESIGN 4: the result counts "when it reports one"; a clean exit without
             # one is left to the marker check.
