@@ -2,13 +2,23 @@
 
 Run as `python -m cpo.scripted_agent <claude flags>` (or through `install_shim`). It
 obeys the flag rules of Claude Code 2.1.197 and prints stream-json shaped like the real
-captures in tests/data/claude-cli/, but instead of a model it follows directives found
-in the prompt, one per line: `@script <verb> [args]` (see `_VERBS` and the README).
-With no directives it writes the completion marker and answers "Done.".
+CLI (record shapes and texts: cpo.scripted_messages), but instead of a model it follows
+directives found in the prompt, one per line: `@script <verb> [args]`. With no
+directives it writes the completion marker and answers "Done.".
 
-Permission modes behave as in the real CLI in print mode: `default`, `plan` and
-`dontAsk` deny every tool, `acceptEdits` denies Bash (so `commit`), and
-`bypassPermissions` allows everything.
+Directives: `write PATH TEXT`, `append PATH TEXT`, `require PATH`, `commit MESSAGE`,
+`marker [JSON]`, `text WORDS`, `sleep S`, `hang`, `ignore-term`, `spawn-child S`,
+`crash`, `exit N`, `print N`, the failures `error TEXT`, `auth` (not logged in),
+`auth-401` (key rejected after the CLI's retries), `overloaded`, `overloaded-first N`,
+`usage-limit EPOCH`, `max-turns`, and `api-retry STATUS N` (N `api_retry` records, each
+followed by a pause of $CPO_FAKE_RETRY_DELAY seconds, default 0.3, then the script goes
+on: a retry that succeeds within one run). The README's table says what each does.
+
+Like the real CLI it exits 143 on SIGTERM without a result (unless `ignore-term`), and
+checks `--agent` against the built-in agents, ~/.claude/agents and <cwd>/.claude/agents
+(plus the names in $CPO_FAKE_AGENTS, for tests). Permission modes deny as the real CLI
+does in print mode: `default`, `plan` and `dontAsk` deny Write, every mode but
+`bypassPermissions` denies the `commit` Bash call.
 """
 
 from __future__ import annotations
@@ -25,88 +35,16 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
-VERSION = "2.1.197"
-MODEL = "claude-opus-4-8"
+from cpo import scripted_messages as msgs
+from cpo.scripted_cli import Stop, check_invocation, parse_args
+
+VERSION = msgs.VERSION
 MARKER = ".claude-task-complete"
-DEFAULT_AGENTS = "claude,Explore,general-purpose,Plan,statusline-setup"
-_VALUE_FLAGS = {"--output-format", "--permission-mode", "--model", "--max-turns", "--agent",
-                "--append-system-prompt", "--system-prompt"}  # fmt: skip
-_BOOL_FLAGS = {"-p", "--print", "--verbose", "--dangerously-skip-permissions", "--version", "-v"}
-_CHOICES = {
-    "--output-format": ("text", "json", "stream-json"),
-    "--permission-mode": ("acceptEdits", "bypassPermissions", "default", "dontAsk", "plan"),
-}
 _DIRECTIVE = re.compile(r"^\s*@script\s+([\w-]+)[ \t]*(.*?)\s*$", re.MULTILINE)
-_TOOLS = ["Task", "Bash", "CronCreate", "CronDelete", "CronList", "Edit", "EnterWorktree",
-          "ExitWorktree", "NotebookEdit", "Read", "ReportFindings", "ScheduleWakeup",
-          "SendMessage", "Skill", "TaskCreate", "TaskGet", "TaskList", "TaskOutput", "TaskStop",
-          "TaskUpdate", "WebFetch", "WebSearch", "Workflow", "Write"]  # fmt: skip
-_SKILLS = ["deep-research", "update-config", "verify", "debug", "code-review", "simplify",
-           "batch", "fewer-permission-prompts", "loop", "claude-api", "run",
-           "run-skill-generator"]  # fmt: skip
-_COMMANDS = ["clear", "compact", "config", "context", "heapdump", "init", "reload-skills",
-             "review", "security-review", "usage", "insights", "goal",
-             "team-onboarding"]  # fmt: skip
-_USAGE0 = {"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-           "output_tokens": 0, "server_tool_use": {"web_search_requests": 0,
-           "web_fetch_requests": 0}, "service_tier": "standard", "cache_creation":
-           {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
-           "inference_geo": "", "iterations": [], "speed": "standard"}  # fmt: skip
-_OVERLOADED_TEXT = (
-    "API Error: 529 Overloaded. This is a server-side issue, usually temporary — "
-    "try again in a moment."
-)
-# Per-turn accounting, chosen so totals match the scripted captures (4 turns: 4000 in,
-# 200 out, $0.025).
-_IN, _OUT, _COST = 1000, 50, 0.00625
-
-
-class Stop(Exception):
-    """Ends the run with an exit code (control flow, not an error)."""
-
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-
-def _fail(message: str) -> NoReturn:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-    raise Stop(1)
-
-
-def parse_args(argv: list[str]) -> tuple[dict[str, str | bool], list[str]]:
-    """Flags as the real CLI accepts them (`--x v` and `--x=v`), plus positionals."""
-    opts: dict[str, str | bool] = {}
-    positional: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        i += 1
-        if not arg.startswith("-") or arg == "-":
-            positional.append(arg)
-            continue
-        name, eq, value = arg.partition("=")
-        if name in _VALUE_FLAGS:
-            if not eq:
-                if i >= len(argv):
-                    _fail(f"error: option '{name} <value>' argument missing")
-                value, i = argv[i], i + 1
-            allowed = _CHOICES.get(name)
-            if allowed and value not in allowed:
-                _fail(
-                    f"error: option '{name} <value>' argument '{value}' is invalid. "
-                    f"Allowed choices are {', '.join(allowed)}."
-                )
-            opts[name] = value
-        elif name in _BOOL_FLAGS and not eq:
-            opts[name] = True
-        else:
-            _fail(f"error: unknown option '{name}'")
-    return opts, positional
 
 
 class Session:
@@ -122,7 +60,7 @@ class Session:
         )
         turns = opts.get("--max-turns")
         self.max_turns = int(turns) if isinstance(turns, str) and turns.isdigit() else None
-        self.model = str(opts.get("--model") or MODEL)
+        self.model = str(opts.get("--model") or msgs.MODEL)
         self.session_id = str(uuid.uuid4())
         self.start = time.monotonic()
         self.turns = 0
@@ -135,65 +73,13 @@ class Session:
         if self.fmt == "stream-json":
             _write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
 
-    def _assistant(self, content: dict[str, object], *, error: str | None = None) -> None:
-        synthetic = error is not None
-        message: dict[str, object] = {
-            "id": str(uuid.uuid4()) if synthetic else "msg_scripted",
-            "type": "message",
-            "role": "assistant",
-            "model": "<synthetic>" if synthetic else self.model,
-            "content": [content],
-            "stop_reason": "stop_sequence" if synthetic else None,
-            "stop_sequence": "" if synthetic else None,
-            "usage": _USAGE0
-            if synthetic
-            else {
-                "input_tokens": _IN,
-                "output_tokens": 1,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
-            "context_management": None,
-        }
-        obj: dict[str, object] = {
-            "type": "assistant",
-            "message": message,
-            "parent_tool_use_id": None,
-            "session_id": self.session_id,
-            "uuid": str(uuid.uuid4()),
-        }
-        if error:
-            obj["error"] = error
-        self.emit(obj)
-
-    def init(self) -> None:
-        project = re.sub(r"[^A-Za-z0-9]", "-", str(self.cwd))
+    def _assistant(self, content: dict[str, object]) -> None:
         self.emit(
-            {
-                "type": "system",
-                "subtype": "init",
-                "cwd": str(self.cwd),
-                "session_id": self.session_id,
-                "tools": _TOOLS,
-                "mcp_servers": [],
-                "model": f"{self.model}[1m]" if self.model == MODEL else self.model,
-                "permissionMode": self.mode,
-                "slash_commands": _SKILLS + _COMMANDS,
-                "apiKeySource": "ANTHROPIC_API_KEY"
-                if os.environ.get("ANTHROPIC_API_KEY")
-                else "none",
-                "claude_code_version": VERSION,
-                "output_style": "default",
-                "agents": _agents(),
-                "skills": _SKILLS,
-                "plugins": [],
-                "analytics_disabled": True,
-                "product_feedback_disabled": True,
-                "uuid": str(uuid.uuid4()),
-                "memory_paths": {"auto": f"{Path.home()}/.claude/projects/{project}/memory/"},
-                "fast_mode_state": "off",
-            }
+            msgs.assistant_record(self.session_id, self.model, content, request=msgs.request_id())
         )
+
+    def init(self, agents: list[str]) -> None:
+        self.emit(msgs.init_record(self.session_id, self.cwd, self.model, self.mode, agents))
 
     def text(self, text: str) -> None:
         self.last_text = text
@@ -225,17 +111,7 @@ class Session:
         }
         if is_error or name == "Bash":
             block["is_error"] = is_error
-        self.emit(
-            {
-                "type": "user",
-                "message": {"role": "user", "content": [block]},
-                "parent_tool_use_id": None,
-                "session_id": self.session_id,
-                "uuid": str(uuid.uuid4()),
-                "timestamp": _now(),
-                "tool_use_result": detail,
-            }
-        )
+        self.emit(msgs.tool_result_record(self.session_id, block, detail))
         if self.max_turns is not None and self.turns >= self.max_turns:
             self.max_turns_result()
         return not is_error
@@ -244,51 +120,19 @@ class Session:
         self, text: str, *, is_error: bool = False, status: int | None = None, api: bool = True
     ) -> NoReturn:
         """The final record; `api=False` for failures before any model call (cost 0)."""
-        turns = self.turns + 1 if api else 1
-        obj: dict[str, object] = {
-            "type": "result",
-            "subtype": "success",
-            "is_error": is_error,
-            "api_error_status": status,
-            "duration_ms": self._ms(),
-            "duration_api_ms": self._ms() if api else 0,
-        }
-        if api:  # the real CLI reports latencies only when the model answered
-            obj.update(ttft_ms=1, ttft_stream_ms=1, time_to_request_ms=1)
-        obj.update(
-            {
-                "num_turns": turns,
-                "result": text,
-                "stop_reason": "stop_sequence" if not api else "end_turn",
-                "session_id": self.session_id,
-                **self._usage(turns if api else 0),
-                "permission_denials": self.denials,
-                "terminal_reason": "completed",
-                "fast_mode_state": "off",
-                "uuid": str(uuid.uuid4()),
-            }
-        )
+        obj = msgs.result_record(
+            self.session_id, self.model, text, ms=self._ms(), turns=self.turns + 1 if api else 1,
+            is_error=is_error, status=status, api=api, denials=self.denials,
+        )  # fmt: skip
         self._final(obj, text, 1 if is_error else 0)
 
     def max_turns_result(self) -> NoReturn:
-        turns = self.turns + 1
-        obj: dict[str, object] = {
-            "type": "result",
-            "subtype": "error_max_turns",
-            "duration_ms": self._ms(),
-            "duration_api_ms": 0,
-            "is_error": True,
-            "num_turns": turns,
-            "stop_reason": "tool_use",
-            "session_id": self.session_id,
-            **self._usage(turns),
-            "permission_denials": self.denials,
-            "terminal_reason": "max_turns",
-            "fast_mode_state": "off",
-            "uuid": str(uuid.uuid4()),
-            "errors": [f"Reached maximum number of turns ({self.max_turns or self.turns})"],
-        }
-        self._final(obj, f"Error: Reached max turns ({self.max_turns or self.turns})", 1)
+        limit = self.max_turns or self.turns
+        obj = msgs.max_turns_record(
+            self.session_id, self.model, limit, ms=self._ms(), turns=self.turns + 1,
+            denials=self.denials,
+        )  # fmt: skip
+        self._final(obj, f"Error: Reached max turns ({limit})", 1)
 
     def _final(self, obj: dict[str, object], text: str, code: int) -> NoReturn:
         if self.fmt == "stream-json":
@@ -299,63 +143,41 @@ class Session:
             _write(text)
         raise Stop(code)
 
-    def _usage(self, turns: int) -> dict[str, object]:
-        cost = round(turns * _COST, 6)
-        model_usage = (
-            {
-                f"{self.model}[1m]": {
-                    "inputTokens": turns * _IN,
-                    "outputTokens": turns * _OUT,
-                    "cacheReadInputTokens": 0,
-                    "cacheCreationInputTokens": 0,
-                    "webSearchRequests": 0,
-                    "costUSD": cost,
-                    "contextWindow": 1000000,
-                    "maxOutputTokens": 64000,
-                }
-            }
-            if turns
-            else {}
-        )
-        usage = dict(_USAGE0, input_tokens=turns * _IN, output_tokens=turns * _OUT)
-        return {"total_cost_usd": cost, "usage": usage, "modelUsage": model_usage}
-
     def _ms(self) -> int:
         return int((time.monotonic() - self.start) * 1000)
 
-    # -- the canned failures ----------------------------------------------------------
-    def api_failure(self, text: str, code: str, status: int | None) -> NoReturn:
-        self._assistant({"type": "text", "text": text}, error=code)
+    # -- the API's failures -------------------------------------------------------------
+    def api_failure(
+        self, text: str, code: str, status: int | None, *, requested: bool = True
+    ) -> NoReturn:
+        """The CLI's synthetic error turn, then its result; `requested=False` when the
+        CLI failed before sending any request (no request id to report)."""
+        request = msgs.request_id() if requested else None
+        self.emit(msgs.synthetic_record(self.session_id, text, code, request=request))
         self.result(text, is_error=True, status=status, api=False)
 
-    def overloaded(self) -> NoReturn:
-        retries = _int_env("CLAUDE_CODE_MAX_RETRIES", 2, cap=10)
-        for attempt in range(1, retries + 1):
+    def retries(self, status: int, count: int, *, max_retries: int, pause: float | None) -> None:
+        """`count` api_retry records. With `pause` each is followed by that wait (and says
+        so); without, they report the CLI's own back-off (0.5 s doubling) and do not wait."""
+        for attempt in range(1, count + 1):
+            delay = 0.5 * 2 ** (attempt - 1) if pause is None else pause
             self.emit(
-                {
-                    "type": "system",
-                    "subtype": "api_retry",
-                    "attempt": attempt,
-                    "max_retries": retries,
-                    "retry_delay_ms": 500.0 * 2 ** (attempt - 1),
-                    "error_status": 529,
-                    "error": "overloaded",
-                    "session_id": self.session_id,
-                    "uuid": str(uuid.uuid4()),
-                }
+                msgs.api_retry_record(self.session_id, attempt, max_retries, delay * 1000, status)
             )
-        self.api_failure(_OVERLOADED_TEXT, "server_error", 529)
+            if pause:
+                time.sleep(pause)
+
+    def exhausted(self, status: int, text: str, code: str) -> NoReturn:
+        """Every retry failed the same way: the records, then the failure."""
+        retries = _int_env("CLAUDE_CODE_MAX_RETRIES", 2, cap=10)
+        self.retries(status, retries, max_retries=retries, pause=None)
+        self.api_failure(text, code, status)
 
     # -- tools ----------------------------------------------------------------------
     def write(self, rel: str, content: str, *, append: bool = False) -> None:
         path = self.cwd / rel
         if append and path.exists():
             content = path.read_text(encoding="utf-8", errors="replace") + content
-        denied = None
-        if self.mode in ("default", "plan", "dontAsk"):
-            denied = (
-                f"Claude requested permissions to write to {path}, but you haven't granted it yet."
-            )
 
         def run() -> tuple[str, bool, object]:
             existed = path.exists()
@@ -384,12 +206,15 @@ class Session:
                 },
             )
 
-        self.tool("Write", {"file_path": str(path), "content": content}, run, denied_text=denied)
+        self.tool(
+            "Write",
+            {"file_path": str(path), "content": content},
+            run,
+            denied_text=msgs.write_denied(self.mode, path),
+        )
 
-    def bash(self, command: str, argvs: list[list[str]], description: str) -> bool:
-        denied = None
-        if self.mode != "bypassPermissions":
-            denied = "Claude requested permissions to use Bash, but you haven't granted it yet."
+    def bash(self, parts: list[str], argvs: list[list[str]], description: str) -> bool:
+        """A Bash call of the command `parts` joined by `&&`, run as `argvs`."""
 
         def run() -> tuple[str, bool, object]:
             out, err, code = "", "", 0
@@ -409,7 +234,10 @@ class Session:
             return (f"Exit code {code}\n{text}" if code else text), bool(code), detail
 
         return self.tool(
-            "Bash", {"command": command, "description": description}, run, denied_text=denied
+            "Bash",
+            {"command": " && ".join(parts), "description": description},
+            run,
+            denied_text=msgs.bash_denied(self.mode, parts),
         )
 
     def require(self, rel: str) -> None:
@@ -431,17 +259,16 @@ def _write(line: str) -> None:
     sys.stdout.buffer.flush()
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _agents() -> list[str]:
-    return [a.strip() for a in os.environ.get("CPO_FAKE_AGENTS", DEFAULT_AGENTS).split(",") if a]
-
-
 def _int_env(name: str, default: int, *, cap: int) -> int:
     value = os.environ.get(name, "")
     return min(int(value), cap) if value.isdigit() else default
+
+
+def _float_env(name: str, default: float) -> float:
+    try:
+        return max(float(os.environ.get(name, "")), 0.0)
+    except ValueError:
+        return default
 
 
 def _bump_counter(cwd: Path) -> int:
@@ -479,7 +306,7 @@ def run_script(s: Session, prompt: str) -> NoReturn:
         elif verb == "commit":
             msg = rest or "scripted change"
             s.bash(
-                f"git add -A && git commit -m {json.dumps(msg)}",
+                ["git add -A", f"git commit -m {json.dumps(msg)}"],
                 [["git", "add", "-A"], ["git", "commit", "-m", msg]],
                 "Commit the work",
             )
@@ -508,12 +335,19 @@ def run_script(s: Session, prompt: str) -> NoReturn:
         elif verb == "error":
             s.result(rest or "scripted error", is_error=True)
         elif verb == "auth":
-            s.api_failure("Not logged in · Please run /login", "authentication_failed", None)
+            s.api_failure(msgs.NOT_LOGGED_IN, "authentication_failed", None, requested=False)
+        elif verb == "auth-401":
+            s.exhausted(401, msgs.INVALID_KEY, "authentication_failed")
         elif verb == "overloaded":
-            s.overloaded()
+            s.exhausted(529, msgs.overloaded_text(), "server_error")
         elif verb == "overloaded-first" and args:
             if _bump_counter(s.cwd) <= int(args[0]):
-                s.overloaded()
+                s.exhausted(529, msgs.overloaded_text(), "server_error")
+        elif verb == "api-retry" and len(args) == 2 and args[0].isdigit() and args[1].isdigit():
+            count = int(args[1])
+            most = max(count, _int_env("CLAUDE_CODE_MAX_RETRIES", 10, cap=100))
+            pause = _float_env("CPO_FAKE_RETRY_DELAY", 0.3)
+            s.retries(int(args[0]), count, max_retries=most, pause=pause)
         elif verb == "usage-limit" and args:
             s.api_failure(f"Claude AI usage limit reached|{args[0]}", "rate_limit", None)
         elif verb == "max-turns":
@@ -542,30 +376,10 @@ def main(argv: list[str] | None = None) -> int:
         if opts.get("--version") or opts.get("-v"):
             _write(f"{VERSION} (Claude Code)")
             return 0
-        if not (opts.get("-p") or opts.get("--print")):
-            _fail("scripted claude: only print mode is scripted; pass -p/--print")
-        if opts.get("--output-format") == "stream-json" and not opts.get("--verbose"):
-            _fail("Error: When using --print, --output-format=stream-json requires --verbose")
-        bypass = opts.get("--permission-mode") == "bypassPermissions" or opts.get(
-            "--dangerously-skip-permissions"
-        )
-        if bypass and os.geteuid() == 0 and os.environ.get("IS_SANDBOX") != "1":
-            _fail(
-                "--dangerously-skip-permissions cannot be used with root/sudo privileges "
-                "for security reasons"
-            )
-        agent = opts.get("--agent")
-        if isinstance(agent, str) and "CPO_FAKE_AGENTS" in os.environ and agent not in _agents():
-            _fail(f"--agent '{agent}' not found. Available agents: {', '.join(_agents())}")
-        parts = [] if sys.stdin is None or sys.stdin.isatty() else [sys.stdin.read()]
-        prompt = "\n".join(parts + positional)
-        if not prompt.strip():
-            _fail(
-                "Error: Input must be provided either through stdin or as a prompt argument "
-                "when using --print"
-            )
-        session = Session(opts, Path.cwd())
-        session.init()
+        cwd = Path.cwd()
+        prompt, agents = check_invocation(opts, positional, cwd)
+        session = Session(opts, cwd)
+        session.init(agents)
         run_script(session, prompt)
     except Stop as stop:
         return stop.code
@@ -574,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return 1
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # The real CLI catches SIGTERM and leaves at once with 128+15, printing no result.
+    # Every line is flushed as it is written, so nothing is lost by skipping cleanup.
+    os._exit(143)
 
 
 def install_shim(bin_dir: Path) -> Path:
@@ -589,4 +409,6 @@ def install_shim(bin_dir: Path) -> Path:
 
 
 if __name__ == "__main__":
+    # Only as a program: main() called in-process must not take over the caller's SIGTERM.
+    signal.signal(signal.SIGTERM, _on_sigterm)
     sys.exit(main())

@@ -69,8 +69,14 @@ def test_unknown_option(git_repo: Path) -> None:
 def test_print_mode_required_and_bad_choice(git_repo: Path) -> None:
     assert claude(git_repo, "hi", flags=["--verbose"]).returncode == 1
     proc = claude(git_repo, "hi", flags=[*FLAGS, "--permission-mode", "yolo"])
-    assert proc.returncode == 1 and "argument 'yolo' is invalid" in proc.stderr
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "error: option '--permission-mode <mode>' argument 'yolo' is invalid. Allowed choices "
+        "are acceptEdits, auto, bypassPermissions, default, dontAsk, plan."
+    )
     assert outcome(proc).error_class == "bad_flag"
+    missing = claude(git_repo, "hi", flags=[*FLAGS, "--model"])
+    assert missing.stderr.strip() == "error: option '--model <model>' argument missing"
 
 
 def test_empty_prompt_is_refused(git_repo: Path) -> None:
@@ -96,17 +102,36 @@ def test_root_needs_is_sandbox(git_repo: Path, monkeypatch: pytest.MonkeyPatch) 
     assert claude(git_repo, "hi").returncode == 0
 
 
+def _agent_file(folder: Path, stem: str, front: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}.md").write_text(f"---\n{front}\n---\nYou are an agent.\n")
+
+
 def test_agent_lookup(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert claude(git_repo, "hi", "--agent", "python-experts:django-expert").returncode == 0
-    monkeypatch.setenv("CPO_FAKE_AGENTS", "claude,Plan,reviewer")
-    assert claude(git_repo, "hi", "--agent", "reviewer").returncode == 0
-    proc = claude(git_repo, "hi", "--agent", "nope")
+    assert claude(git_repo, "hi", "--agent", "general-purpose").returncode == 0
+    project = git_repo / ".claude" / "agents"
+    _agent_file(project, "file-stem", "name: mine\ndescription: d")
+    _agent_file(project / "nested", "deep", "name: Deep\ndescription: d")
+    _agent_file(project, "no-description", "name: nodesc")
+    _agent_file(Path.home() / ".claude" / "agents", "u", "name: 'user one'\ndescription: d")
+    (project / "broken.md").write_text("---\nname: [unclosed\n---\n")
+    assert claude(git_repo, "hi", "--agent", "mine").returncode == 0
+    assert claude(git_repo, "hi", "--agent", "user one").returncode == 0
+    proc = claude(git_repo, "hi", "--agent", "file-stem")  # the frontmatter name counts
     assert proc.returncode == 1 and proc.stdout == ""
-    assert (
-        proc.stderr.strip() == "--agent 'nope' not found. Available agents: claude, Plan, reviewer"
-    )
+    listed = "claude, Deep, Explore, general-purpose, mine, Plan, statusline-setup, user one"
+    assert proc.stderr.strip() == f"--agent 'file-stem' not found. Available agents: {listed}"
     out = outcome(proc)
     assert out.error_class == "agent_error" and out.error_text == proc.stderr.strip()
+    ok = claude(git_repo, "hi")
+    assert lines(ok.stdout)[0]["agents"] == listed.split(", ")
+    # CPO_FAKE_AGENTS adds names (e.g. plugin agents) to the ones found
+    monkeypatch.setenv("CPO_FAKE_AGENTS", "python-experts:django-expert, reviewer")
+    assert claude(git_repo, "hi", "--agent", "python-experts:django-expert").returncode == 0
+    assert (
+        "python-experts:django-expert, reviewer, statusline-setup"
+        in claude(git_repo, "hi", "--agent", "nope").stderr
+    )
 
 
 def test_backend_argv_is_accepted(git_repo: Path) -> None:
@@ -124,10 +149,12 @@ def test_backend_argv_is_accepted(git_repo: Path) -> None:
 
 # -- output shape ---------------------------------------------------------------------
 def _keys_by_kind(records: list[dict[str, object]]) -> dict[str, set[str]]:
+    # `request_id` is left out: some captures were recorded before the CLI added it to
+    # assistant records (test_request_ids checks it against the real CLI's rule).
     out: dict[str, set[str]] = {}
     for rec in records:
         kind = f"{rec['type']}/{rec.get('subtype', '')}"
-        out.setdefault(kind, set()).update(rec)
+        out.setdefault(kind, set()).update(set(rec) - {"request_id"})
     return out
 
 
@@ -259,6 +286,80 @@ def test_overloaded_first_then_success(git_repo: Path) -> None:
     assert (git_repo / "a.txt").exists()
 
 
+def test_overloaded_names_the_gateway(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    plain = outcome(claude(git_repo, script("overloaded"))).error_text
+    assert plain == (
+        "API Error: 529 Overloaded. This is a server-side issue, usually temporary — "
+        "try again in a moment."
+    )
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:8080")
+    proc = claude(git_repo, script("overloaded"))
+    assert lines(proc.stdout)[-1]["result"] == (
+        f"{plain} If it persists, check your inference gateway (127.0.0.1:8080)."
+    )
+
+
+def test_api_retry_then_success(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CPO_FAKE_RETRY_DELAY", "0.01")
+    proc = claude(
+        git_repo, script("api-retry 529 2", "write b.txt hi", "api-retry 429 1", "text ok")
+    )
+    assert proc.returncode == 0, proc.stderr
+    ours = lines(proc.stdout)
+    real = lines((CAPTURES / "stream-json-api-retry-then-success.jsonl").read_text())
+    assert _keys_by_kind(ours) == _keys_by_kind(real)
+    retries = [(r["attempt"], r["error_status"], r["error"]) for r in ours if r.get("attempt")]
+    assert retries == [(1, 529, "overloaded"), (2, 529, "overloaded"), (1, 429, "rate_limit")]
+    first = ours[1]
+    assert (first["max_retries"], first["retry_delay_ms"]) == (10, 10.0)  # the pause it takes
+    kinds = ["system", "system", "system", "assistant", "user", "system", "assistant", "result"]
+    assert [r["type"] for r in ours] == kinds
+    out = outcome(proc)
+    assert not out.is_error and out.final_text == "ok" and (git_repo / "b.txt").exists()
+
+
+def test_api_retry_reports_auth_and_server_errors(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CPO_FAKE_RETRY_DELAY", "0")
+    monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "3")
+    proc = claude(git_repo, script("api-retry 401 1", "api-retry 503 4"))
+    records = [r for r in lines(proc.stdout) if r.get("subtype") == "api_retry"]
+    assert [(r["error"], r["max_retries"]) for r in records] == [
+        ("authentication_failed", 3)] + [("server_error", 4)] * 4  # fmt: skip
+    # cpo gives up on a rejected key at its first 401 retry, and only on that one
+    parser = ClaudeParser()
+    fatal = [e.fatal for line in proc.stdout.splitlines() for e in parser.feed(line) if e.fatal]
+    assert fatal == ["auth"]
+
+
+def test_auth_401(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "1")
+    proc = claude(git_repo, script("write a.txt x", "auth-401", "marker"))
+    assert proc.returncode == 1
+    ours = lines(proc.stdout)
+    assert [r.get("subtype") for r in ours[-3:]] == ["api_retry", None, "success"]
+    assert ours[-3]["error_status"] == 401 and ours[-2]["error"] == "authentication_failed"
+    result = ours[-1]
+    assert result["is_error"] is True and result["api_error_status"] == 401
+    assert result["result"] == "Invalid API key · Fix external API key"
+    assert outcome(proc).error_class == "auth"
+    assert not (git_repo / ".claude-task-complete").exists()
+
+
+def test_request_ids(git_repo: Path) -> None:
+    # The real CLI copies the API's request-id onto each assistant record, synthetic error
+    # turns included, unless no request was made (not logged in).
+    ok = [r for r in lines(claude(git_repo, script("write a.txt x", "text hi")).stdout)
+          if r["type"] == "assistant"]  # fmt: skip
+    assert len(ok) == 2 and all(str(r["request_id"]).startswith("req_") for r in ok)
+    assert ok[0]["request_id"] != ok[1]["request_id"]
+    failed = lines(claude(git_repo, script("overloaded")).stdout)[-2]
+    assert failed["error"] == "server_error" and "request_id" in failed
+    assert "request_id" not in lines(claude(git_repo, script("auth")).stdout)[-2]
+
+
 def test_max_turns_flag(git_repo: Path) -> None:
     proc = claude(git_repo, script("write a.txt 1", "write b.txt 2", "marker"), "--max-turns", "1")
     assert proc.returncode == 1
@@ -289,14 +390,41 @@ def test_print_large_output(git_repo: Path) -> None:
     assert len(texts) > 2 and sum(len(t) for t in texts[:-1]) == 100000
 
 
+def _denials(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return [
+        r["message"]["content"][0]["content"]  # type: ignore[index]
+        for r in lines(proc.stdout)
+        if r["type"] == "user"
+    ]
+
+
 def test_permission_modes_deny_like_headless_claude(git_repo: Path) -> None:
     flags = [*FLAGS, "--permission-mode", "acceptEdits"]
     proc = claude(git_repo, script("write a.txt x", "commit add a", "marker"), flags=flags)
     assert proc.returncode == 0 and (git_repo / "a.txt").exists()
     assert git(git_repo, "log", "-1", "--format=%s") == "initial"  # Bash was refused
     assert [d["tool_name"] for d in lines(proc.stdout)[-1]["permission_denials"]] == ["Bash"]  # type: ignore[union-attr]
+    assert _denials(proc)[1] == (
+        "This Bash command contains multiple operations. The following parts require "
+        'approval: git add -A, git commit -m "add a"'
+    )
     flags = [*FLAGS, "--permission-mode", "default"]
     proc = claude(git_repo, script("write b.txt x"), flags=flags)
+    assert not (git_repo / "b.txt").exists()
+    assert _denials(proc) == [
+        f"Claude requested permissions to write to {git_repo / 'b.txt'}, but you haven't "
+        "granted it yet."
+    ]
+
+
+def test_plan_and_dont_ask_denials(git_repo: Path) -> None:
+    plan = claude(git_repo, script("write b.txt x"), flags=[*FLAGS, "--permission-mode", "plan"])
+    assert _denials(plan) == [f"Cannot write to {git_repo / 'b.txt'} while in plan mode."]
+    flags = [*FLAGS, "--permission-mode", "dontAsk"]
+    dont = _denials(claude(git_repo, script("write b.txt x", "commit c"), flags=flags))
+    assert [d.split(" has been denied")[0] for d in dont] == [
+        "Permission to use Write", "Permission to use Bash"]  # fmt: skip
+    assert all(d.endswith("Let the user decide how to proceed.") for d in dont)
     assert not (git_repo / "b.txt").exists()
 
 
@@ -317,7 +445,8 @@ def test_sleep_then_finish(git_repo: Path) -> None:
 
 def test_hang_is_stopped_by_sigterm(git_repo: Path) -> None:
     code, out, result = _run(git_repo, script("hang"), timeout=1.0, registry=ProcessRegistry(0.5))
-    assert result.timed_out and code == -15  # type: ignore[attr-defined]
+    # Like the real CLI: SIGTERM is caught, the exit is 128+15 and no result is printed.
+    assert result.timed_out and code == 143  # type: ignore[attr-defined]
     assert len(out) == 1  # the init line only: hang prints nothing
 
 
