@@ -329,3 +329,29 @@ def test_resume_after_a_crash_mid_merge_and_a_deleted_worktree(git_repo: Path) -
     proc = cpo("run", str(root), "--resume", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert integ.is_dir()
+
+
+def test_rejected_key_stops_the_agent_at_the_first_retry(git_repo: Path) -> None:
+    root = make_spec(
+        git_repo,
+        [{"task-001": "@script api-retry 401 10\n@script auth-401", "task-002": ok("b.txt")}],
+    )
+    proc = cpo(
+        "run", str(root), "--max-concurrent", "1", cwd=git_repo, env={"CPO_FAKE_RETRY_DELAY": "2"}
+    )
+    assert proc.returncode == 1
+    tasks = report(root)["tasks"]
+    assert tasks["task-001"]["reason"] == "auth"
+    assert "401" in tasks["task-001"]["error"]
+    assert tasks["task-002"]["reason"] == "auth"  # not launched
+    log = (root / "logs" / "task-001.log").read_text()
+    assert log.count("API retry") == 1 and "stopping the agent: auth" in log
+
+
+def test_api_retries_inside_one_run_then_success(git_repo: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": "@script api-retry 529 2\n" + ok("a.txt")}])
+    proc = cpo("run", str(root), cwd=git_repo, env={"CPO_FAKE_RETRY_DELAY": "0.05"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    t = report(root)["tasks"]["task-001"]
+    assert len(t["attempts"]) == 1
+    assert (root / "logs" / "task-001.log").read_text().count("API retry") == 2
