@@ -103,12 +103,19 @@ def run_po(
         repo, {**env, "PO_BENCH_AGENT": agent},
     )
     if m.returncode != 0:
-        raise RuntimeError(f"parallel-orchestra failed ({m.returncode}):\n"
-                           f"{m.stdout[-2000:]}\n{m.stderr[-2000:]}")
+        # A failed run is a result too (it is reported, with its reason, not timed).
+        lines = [ln for ln in (m.stderr + m.stdout).splitlines() if "Error" in ln]
+        why = (lines[0] if lines else f"exit {m.returncode}")[:300]
+        raise PeerFailed(f"exit {m.returncode}: {why}")
     files = sh(["git", "ls-tree", "-r", "--name-only", "HEAD"], repo, env).splitlines()
     got = sum(f.startswith("out-task-") for f in files)
-    assert got == len(deps), f"parallel-orchestra merged {got} of {len(deps)} tasks"
+    if got != len(deps):
+        raise PeerFailed(f"merged {got} of {len(deps)} tasks")
     return m.seconds
+
+
+class PeerFailed(Exception):
+    pass
 
 
 def run_cpo_on(
@@ -151,6 +158,7 @@ def main() -> None:
         small = make_template(tmp / "small", 20, env)
         ratios: dict[str, list[float]] = {"overhead": [], "makespan": []}
         times: dict[str, list[float]] = {"cpo-o": [], "po-o": [], "cpo-m": [], "po-m": []}
+        failures: dict[str, list[str]] = {"po-o": [], "po-m": []}
         for r in range(rounds):
             flat = {t: [] for t in task_ids(n)}
             dag: Dag = random_dag(a.seed + r, lo, hi, dag_n)
@@ -165,30 +173,40 @@ def main() -> None:
                     got["cpo-m"] = run_cpo_on(base / "m", small, dag.deps, agent_m,
                                               a.dag_concurrency, env, "dag")
                 else:
-                    got["po-o"] = run_po(po, base / "o", big, flat, TRIVIAL_AGENT,
-                                         a.concurrency, env)
-                    got["po-m"] = run_po(po, base / "m", small, dag.deps, agent_m,
-                                         a.dag_concurrency, env)
+                    for key, args in (
+                        ("po-o", (base / "o", big, flat, TRIVIAL_AGENT, a.concurrency)),
+                        ("po-m", (base / "m", small, dag.deps, agent_m, a.dag_concurrency)),
+                    ):
+                        try:
+                            got[key] = run_po(po, *args, env)  # type: ignore[arg-type]
+                        except PeerFailed as exc:
+                            failures[key].append(str(exc))
                 sh(["rm", "-rf", str(base)], tmp, env)
             for k, v in got.items():
                 times[k].append(v)
-            ratios["overhead"].append(got["po-o"] / got["cpo-o"])
-            ratios["makespan"].append(got["po-m"] / got["cpo-m"])
+            for kind, k in (("overhead", "o"), ("makespan", "m")):
+                if f"po-{k}" in got:
+                    ratios[kind].append(got[f"po-{k}"] / got[f"cpo-{k}"])
+            po_o = f"{got['po-o']:.1f} s" if "po-o" in got else "FAILED"
+            po_m = f"{got['po-m']:.1f} s" if "po-m" in got else "FAILED"
             print(
                 f"  round {r + 1}: overhead N={n}: cpo {got['cpo-o']:.1f} s, "
-                f"parallel-orchestra {got['po-o']:.1f} s; makespan ({len(dag.deps)} tasks, "
+                f"parallel-orchestra {po_o}; makespan ({len(dag.deps)} tasks, "
                 f"bound {dag.bound(a.dag_concurrency):.1f} s): cpo dag {got['cpo-m']:.1f} s, "
-                f"parallel-orchestra {got['po-m']:.1f} s",
+                f"parallel-orchestra {po_m}",
                 flush=True,
             )
-    rows = [
-        [f"overhead, {n} trivial tasks, {files} files, -j {a.concurrency}",
-         f"{median(times['cpo-o']):.1f}", f"{median(times['po-o']):.1f}",
-         fmt_ratio(ratios["overhead"])],
-        [f"makespan, random DAG, -j {a.dag_concurrency} (cpo --schedule dag)",
-         f"{median(times['cpo-m']):.1f}", f"{median(times['po-m']):.1f}",
-         fmt_ratio(ratios["makespan"])],
-    ]
+    rows = []
+    for kind, k, label in (
+        ("overhead", "o", f"overhead, {n} trivial tasks, {files} files, -j {a.concurrency}"),
+        ("makespan", "m", f"makespan, random DAG, -j {a.dag_concurrency} (cpo --schedule dag)"),
+    ):
+        fails = failures[f"po-{k}"]
+        po_t = f"{median(times[f'po-{k}']):.1f}" if times[f"po-{k}"] else "—"
+        ratio = fmt_ratio(ratios[kind]) if ratios[kind] else "n/a"
+        if fails:
+            ratio += f"; parallel-orchestra failed {len(fails)} of {rounds} rounds ({fails[0]})"
+        rows.append([label, f"{median(times[f'cpo-{k}']):.1f}", po_t, ratio])
     text = table(["workload", "cpo s", "parallel-orchestra s", "parallel-orchestra / cpo"], rows)
     print(text)
     if a.write_readme and not a.quick:
