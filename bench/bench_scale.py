@@ -121,7 +121,7 @@ def main() -> None:
                 f"one agent printing {big / 1e6:g} MB ({name})",
                 f"{s:.1f} s (trivial agent {base_s:.1f} s)",
                 f"cpo peak {kb / 1024:.1f} MB vs {base_kb / 1024:.1f} MB with a trivial agent "
-                f"(+{(kb - base_kb) / 1024:.1f} MB)",
+                f"({(kb - base_kb) / 1024:+.1f} MB)",
             ])
             print("  " + " · ".join(rows[-1]), flush=True)
         cpo_exe = str(Path(PY).parent / "cpo")
