@@ -59,6 +59,7 @@ class Engine:
         self.progress = progress
         self.registry = registry
         self.validation_registry = ProcessRegistry(grace=registry.grace)
+        self.integration_head: str | None = None
         self.logs_dir = ctx.plan.root / "logs"
         integ = ctx.integration_worktree
         self.runner = TaskRunner(
@@ -75,19 +76,26 @@ class Engine:
             on_action=self._on_action,
             on_started=lambda t: self.progress.task_started(writer.report.tasks[t.id]),
             masker=Masker(os.environ),
+            fail_fast=ctx.fail_fast,
         )
         self.integration = integ
 
     def _integration_head(self) -> str:
-        head = self.ctx.git.rev(self.ctx.plan.integration_branch)
-        assert head is not None
-        return head
+        # Kept in memory: only merge_task moves the branch, on the scheduler's thread,
+        # before it launches anything that depends on the merge.
+        if self.integration_head is None:
+            self.integration_head = self.ctx.git.rev(self.ctx.plan.integration_branch)
+        assert self.integration_head is not None
+        return self.integration_head
 
     def _on_action(self, task: TaskSpec, action: str) -> None:
         self.writer.note_action(task.id, action)
         self.progress.task_action(self.writer.report.tasks[task.id])
 
     # hooks -------------------------------------------------------------------------
+    def task_launched(self, task: TaskSpec) -> None:
+        self.runner.tickets[task.id] = self.registry.ticket()
+
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         outcome = self.runner.run(task)
         self.progress.task_finished(self.writer.report.tasks[task.id])
@@ -104,6 +112,7 @@ class Engine:
             if result.ok:
                 rec.merged, rec.merge_commit = True, result.commit
                 self.writer.report.integration_commit = result.commit
+                self.integration_head = result.commit
             else:
                 rec.status, rec.reason = "failed", "conflict"
                 rec.conflict_files = list(result.conflict_files)
@@ -252,7 +261,7 @@ def execute(
             f"took over the run lock of pid {lock.taken_over.pid} (started "
             f"{lock.taken_over.started_at}), which is no longer running"
         )
-    registry = ProcessRegistry(grace=opts.grace)
+    registry = ProcessRegistry(grace=opts.grace, slots=ctx.max_concurrent)
     progress: Progress | None = None
     writer: ReportWriter | None = None
     restore: dict[int, Any] = {}
@@ -295,7 +304,9 @@ def execute(
         result = run_schedule(
             plan,
             engine,
-            max_concurrent=ctx.max_concurrent,
+            # Twice as many tasks in hand as agent slots: the extra ones prepare their
+            # worktrees (and the finished ones do their bookkeeping) while agents work.
+            max_concurrent=2 * ctx.max_concurrent,
             mode=opts.schedule,
             fail_fast=ctx.fail_fast,
             selected=selected,

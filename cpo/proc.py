@@ -70,14 +70,79 @@ class ProcResult:
 
 
 class ProcessRegistry:
-    """The live agent process groups of this cpo process, for interrupt and watchdog."""
+    """The live agent process groups of this cpo process, for interrupt and watchdog.
 
-    def __init__(self, grace: float = DEFAULT_GRACE) -> None:
+    It also owns the agent slots: at most `slots` agents run at once. Tasks take a slot
+    only around the agent itself, so their worktree set-up and bookkeeping overlap with
+    other agents' work instead of holding a slot idle.
+    """
+
+    def __init__(self, grace: float = DEFAULT_GRACE, slots: int | None = None) -> None:
         self.grace = grace
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._watchdog: subprocess.Popen[bytes] | None = None
         self.cancelled = threading.Event()
+        self._slots_free = slots
+        self._slots_changed = threading.Condition(self._lock)
+        self._held = False
+        self.hold_reason: str | None = None
+        self._next_ticket = 0
+        self._tickets: list[int] = []  # issued, not yet served or dropped; ascending
+
+    # -- agent slots --------------------------------------------------------------------
+    # Slots go to tasks in the order they were launched (their tickets), not in the order
+    # their worktrees happen to be ready: runs stay predictable, and nothing launched
+    # after a failure can overtake it.
+    def ticket(self) -> int:
+        with self._lock:
+            number = self._next_ticket
+            self._next_ticket += 1
+            self._tickets.append(number)
+            return number
+
+    def drop_ticket(self, number: int) -> None:
+        with self._slots_changed:
+            if number in self._tickets:
+                self._tickets.remove(number)
+                self._slots_changed.notify_all()
+
+    def acquire_slot(self, ticket: int | None = None) -> bool:
+        """Wait for a free agent slot (and our turn); False when launches were stopped."""
+        if ticket is None:
+            ticket = self.ticket()
+        with self._slots_changed:
+            try:
+                while not (
+                    (self._slots_free is None or self._slots_free > 0)
+                    and self._tickets
+                    and self._tickets[0] == ticket
+                ):
+                    if self.cancelled.is_set() or self._held:
+                        return False
+                    self._slots_changed.wait()
+                if self.cancelled.is_set() or self._held:
+                    return False
+                if self._slots_free is not None:
+                    self._slots_free -= 1
+                return True
+            finally:
+                if ticket in self._tickets:
+                    self._tickets.remove(ticket)
+                self._slots_changed.notify_all()
+
+    def hold_launches(self, reason: str) -> None:
+        """No agent starts from now on; the running ones go on (fail-fast, auth)."""
+        with self._slots_changed:
+            self._held = True
+            self.hold_reason = self.hold_reason or reason
+            self._slots_changed.notify_all()
+
+    def release_slot(self) -> None:
+        with self._slots_changed:
+            if self._slots_free is not None:
+                self._slots_free += 1
+            self._slots_changed.notify_all()
 
     # -- watchdog -----------------------------------------------------------------
     def start_watchdog(self) -> None:
@@ -132,6 +197,7 @@ class ProcessRegistry:
         self.cancelled.set()
         with self._lock:
             procs = list(self._procs.values())
+            self._slots_changed.notify_all()  # tasks waiting for a slot give up
         for p in procs:
             kill_group(p.pid, signal.SIGKILL if immediately else signal.SIGTERM)
         if immediately:

@@ -50,9 +50,16 @@ class TaskOutcome:
     # Set when no further task should start (e.g. "auth": every task would fail the same
     # way); tasks already running go on.
     halt: str | None = None
+    # False when the task was stopped before its agent started (it waited for a slot):
+    # it is then skipped like a task never launched, or left pending on an interrupt.
+    started: bool = True
 
 
 class Hooks(Protocol):
+    def task_launched(self, task: TaskSpec) -> None:
+        """Called on the scheduler's thread, in launch order, just before run_task."""
+        ...
+
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         """Run one task to the end (on a worker thread)."""
         ...
@@ -106,6 +113,7 @@ class _Run:
         self.reasons: dict[str, str] = {}
         self.waves: dict[int, WaveState] = {w.number: WaveState.PENDING for w in plan.waves}
         self.halted: str | None = None  # why no more tasks start: fail_fast | validation
+        self.agents_stopped = False
         self.running: dict[Future[TaskOutcome], TaskSpec] = {}
 
     # -- small state helpers ---------------------------------------------------------
@@ -141,6 +149,7 @@ class _Run:
         if self.waves[wave.number] == WaveState.PENDING:
             self._set_wave(wave, WaveState.RUNNING)
         self.states[task.id] = TaskState.RUNNING
+        self.hooks.task_launched(task)
         self.running[pool.submit(self.hooks.run_task, task)] = task
 
     def _collect(self) -> list[TaskSpec]:
@@ -150,7 +159,16 @@ class _Run:
         for fut in finished:
             task = self.running.pop(fut)
             outcome = fut.result()
-            if outcome.ok:
+            if not outcome.started:
+                # Launches were held (fail-fast, auth) or stopped before its agent began.
+                self.states[task.id] = TaskState.PENDING
+                if not self.stop.is_set():
+                    reason = outcome.reason or self.halted or "interrupted"
+                    self.halted = self.halted or reason
+                    self._skip(task, reason)
+                    if reason == "fail_fast":
+                        self._after_failure()
+            elif outcome.ok:
                 self.states[task.id] = TaskState.COMPLETED
             elif outcome.interrupted:
                 self.states[task.id] = TaskState.INTERRUPTED
@@ -160,9 +178,7 @@ class _Run:
                 self.reasons[task.id] = outcome.reason or "failed"
                 if outcome.halt and self.halted is None:
                     self.halted = outcome.halt
-                if self.fail_fast and self.halted is None:
-                    self.halted = "fail_fast"
-                    self.hooks.stop_running()
+                self._after_failure()
             tasks.append(task)
         return tasks
 
@@ -172,9 +188,14 @@ class _Run:
         else:
             self.states[task.id] = TaskState.FAILED
             self.reasons[task.id] = "conflict"
-            if self.fail_fast and self.halted is None:
-                self.halted = "fail_fast"
-                self.hooks.stop_running()
+            self._after_failure()
+
+    def _after_failure(self) -> None:
+        """Fail-fast: at the first failure nothing more starts and running agents stop."""
+        if self.fail_fast and not self.agents_stopped:
+            self.agents_stopped = True
+            self.halted = self.halted or "fail_fast"
+            self.hooks.stop_running()
 
     def _chosen_skip(self, task_id: str) -> bool:
         return (
@@ -249,7 +270,12 @@ class _Run:
             self._finish_wave(wave)
 
     def run_dag(self, pool: ThreadPoolExecutor) -> None:
-        order = self.plan.ordered_tasks()
+        # Among ready tasks, those heading the longest chains start first (list scheduling
+        # by height): durations are unknown, but a long chain left for last sets the
+        # makespan. Ties keep manifest order.
+        height = chain_heights(self.plan)
+        position = {t.id: i for i, t in enumerate(self.plan.ordered_tasks())}
+        order = sorted(self.plan.ordered_tasks(), key=lambda t: (-height[t.id], position[t.id]))
         for task in order:
             if self.states[task.id] == TaskState.PENDING and task.id not in self.selected:
                 self._skip(task, "not_selected")
@@ -298,6 +324,19 @@ class _Run:
         else:
             status = "failed"
         return ScheduleResult(status, dict(self.states), dict(self.reasons), dict(self.waves))
+
+
+def chain_heights(plan: Plan) -> dict[str, int]:
+    """For each task, the number of tasks in the longest chain it starts (itself included)."""
+    dependents: dict[str, list[str]] = {t: [] for t in plan.tasks}
+    for task in plan.tasks.values():
+        for dep in task.deps:
+            if dep in dependents:
+                dependents[dep].append(task.id)
+    height: dict[str, int] = {}
+    for task in reversed(plan.ordered_tasks()):  # dependents come in later waves
+        height[task.id] = 1 + max((height[d] for d in dependents[task.id]), default=0)
+    return height
 
 
 def run_schedule(

@@ -20,7 +20,7 @@ from typing import IO
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentOutcome, AgentRequest
-from cpo.errors import CpoError
+from cpo.errors import CpoError, GitError
 from cpo.logfile import log
 from cpo.plan import TaskSpec
 from cpo.proc import ProcessRegistry, ProcResult, run_streaming
@@ -79,6 +79,7 @@ class TaskRunner:
         on_action: Callable[[TaskSpec, str], None],
         on_started: Callable[[TaskSpec], None],
         masker: Masker,
+        fail_fast: bool = False,
     ) -> None:
         self.git = git
         self.writer = writer
@@ -91,12 +92,23 @@ class TaskRunner:
         self.on_action = on_action
         self.on_started = on_started
         self.masker = masker
+        self.fail_fast = fail_fast
+        # task id -> its place in the queue for an agent slot (taken at launch)
+        self.tickets: dict[str, int] = {}
         # A usage limit pauses every launch until it lifts (epoch seconds; 0: no pause).
         self.paused_until = 0.0
         self._pause_lock = threading.Lock()
 
     # -- the hook -------------------------------------------------------------------
     def run(self, task: TaskSpec) -> TaskOutcome:
+        try:
+            return self._run_safely(task)
+        finally:
+            ticket = self.tickets.pop(task.id, None)
+            if ticket is not None:  # it never asked for its agent slot: let others pass
+                self.registry.drop_ticket(ticket)
+
+    def _run_safely(self, task: TaskSpec) -> TaskOutcome:
         rec = self.writer.report.tasks[task.id]
         if rec.status == "completed" and rec.content_hash == task.content_hash and rec.head:
             # Resumed: the work is done and unchanged; only the merge is missing.
@@ -121,14 +133,11 @@ class TaskRunner:
         worktree = self.workspace_root / task.id
         started = time.monotonic()
         with self.writer.lock:
-            rec.status, rec.reason, rec.error = "running", None, None
-            rec.started_at, rec.finished_at = now_iso(), None
+            rec.reason, rec.error, rec.finished_at = None, None, None
             rec.backend, rec.agent = settings.backend, task.agent
             rec.worktree, rec.branch = str(worktree), task.branch
             rec.content_hash = task.content_hash
             rec.log = str(self.logs_dir / f"{task.id}.log")
-            self.writer.save()
-        self.on_started(task)
 
         attempt_no = len(rec.attempts)
         result: AttemptResult | None = None
@@ -143,6 +152,8 @@ class TaskRunner:
                 rec.start_point = start
                 self.writer.save()
             result = self._attempt(task, settings, worktree, attempt_no)
+            if result.reason == "not_started":
+                break
             self._record_attempt(task, rec, attempt, result, worktree, start)
             if result.ok or result.reason not in RETRYABLE or retry == settings.retries:
                 break
@@ -156,10 +167,16 @@ class TaskRunner:
             if self.registry.cancelled.wait(delay):
                 break
 
-        if result is None:  # stopped while waiting for a usage limit to lift
-            result = AttemptResult(
-                False, "interrupted", "stopped before it started", AgentOutcome(), None
-            )
+        if result is None or result.reason == "not_started":
+            # Stopped before its agent ever started (waiting for a slot or a usage limit):
+            # nothing ran, so the scheduler decides (skipped, or pending for --resume).
+            with self.writer.lock:
+                if result is not None and rec.attempts:
+                    rec.attempts.pop()
+                rec.status = "pending"
+                self.writer.save()
+            why = None if self.registry.cancelled.is_set() else self.registry.hold_reason
+            return TaskOutcome(ok=False, reason=why, started=False)
         with self.writer.lock:
             rec.duration_seconds = round(time.monotonic() - started, 3)
             rec.finished_at = now_iso()
@@ -178,6 +195,17 @@ class TaskRunner:
             interrupted=result.reason == "interrupted",
             halt="auth" if result.reason == "auth" else None,
         )
+
+    def _mark_running(self, task: TaskSpec) -> None:
+        """The agent got its slot: from now on the task is running (once per task)."""
+        rec = self.writer.report.tasks[task.id]
+        if rec.status == "running":
+            return
+        with self.writer.lock:
+            rec.status = "running"
+            rec.started_at = now_iso()
+            self.writer.save()
+        self.on_started(task)
 
     # -- usage-limit pause -------------------------------------------------------------
     def _pause(self, reset_at: float | None) -> None:
@@ -215,6 +243,15 @@ class TaskRunner:
         `<branch>-attempt-N` before the reset, and the report names it.
         """
         git = self.git
+        if not rec.attempts and not rec.start_point:
+            # First attempt (preflight saw no such branch): one git call, no look-ups.
+            start = self.start_point()
+            try:
+                git.add_worktree(worktree, task.branch, start)
+                return start
+            except GitError as exc:
+                if "already exists" not in exc.message:
+                    raise
         if not git.branch_exists(task.branch):
             start = self.start_point()
             git.add_worktree(worktree, task.branch, start)
@@ -283,27 +320,48 @@ class TaskRunner:
                     logf.write(f"[stderr] {self.masker.mask(line)}\n")
                     logf.flush()
 
+            ticket = self.tickets.pop(task.id, None)
+            if not self.registry.acquire_slot(ticket):
+                return AttemptResult(False, "not_started", None, AgentOutcome(), None)
+            self._mark_running(task)
+            log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
             try:
-                proc = run_streaming(
-                    argv,
-                    cwd=worktree,
-                    env=env,
-                    stdin_text=task.prompt,
-                    on_stdout=on_stdout,
-                    on_stderr=on_stderr,
-                    timeout=settings.timeout,
-                    idle_timeout=settings.idle_timeout,
-                    registry=self.registry,
-                    abort=abort,
-                )
-            except OSError as exc:
-                text = f"could not start {argv[0]}: {exc.strerror or exc}"
-                logf.write(f"[cpo] {text}\n")
-                return AttemptResult(False, "crashed", text, AgentOutcome(), None)
-        outcome = parser.finish(proc.returncode, proc.stderr_tail)
-        marker = read_marker(worktree)
-        reason, error = verdict(proc, outcome, marker.present, marker.says_incomplete, marker.data)
-        return AttemptResult(reason is None, reason, error, outcome, proc)
+                try:
+                    proc = run_streaming(
+                        argv,
+                        cwd=worktree,
+                        env=env,
+                        stdin_text=task.prompt,
+                        on_stdout=on_stdout,
+                        on_stderr=on_stderr,
+                        timeout=settings.timeout,
+                        idle_timeout=settings.idle_timeout,
+                        registry=self.registry,
+                        abort=abort,
+                    )
+                except OSError as exc:
+                    text = f"could not start {argv[0]}: {exc.strerror or exc}"
+                    logf.write(f"[cpo] {text}\n")
+                    result = AttemptResult(False, "crashed", text, AgentOutcome(), None)
+                else:
+                    outcome = parser.finish(proc.returncode, proc.stderr_tail)
+                    marker = read_marker(worktree)
+                    reason, error = verdict(
+                        proc, outcome, marker.present, marker.says_incomplete, marker.data
+                    )
+                    result = AttemptResult(reason is None, reason, error, outcome, proc)
+                if self._stops_launches(result):
+                    # Before our slot is free: no other agent may start after this failure.
+                    self.registry.hold_launches("auth" if result.reason == "auth" else "fail_fast")
+            finally:
+                self.registry.release_slot()
+                log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
+        return result
+
+    def _stops_launches(self, result: AttemptResult) -> bool:
+        if result.ok or result.reason in ("interrupted", "not_started"):
+            return False
+        return result.reason == "auth" or (self.fail_fast and result.reason not in RETRYABLE)
 
     def _record_attempt(
         self,
@@ -320,7 +378,7 @@ class TaskRunner:
         )
         if leftovers:
             self._log_line(task, "[cpo] committed changes the agent left uncommitted")
-        head = self.git.rev(task.branch) or start
+        head, commits, files = self.git.work_since(start, worktree)
         marker = read_marker(worktree)
         o = result.outcome
         with self.writer.lock:
@@ -336,8 +394,7 @@ class TaskRunner:
             attempt.session_id, attempt.cost_usd, attempt.head = o.session_id, o.cost_usd, head
             rec.leftovers_committed = rec.leftovers_committed or leftovers
             rec.head = head
-            rec.commits = self.git.commits_between(start, head)
-            rec.files_changed = self.git.files_changed(start, head)
+            rec.commits, rec.files_changed = commits, files
             rec.marker = marker.data if marker.present else None
             rec.exit_code = attempt.exit_code
             rec.session_id = o.session_id or rec.session_id

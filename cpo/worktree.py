@@ -155,6 +155,30 @@ class Git:
         out = self.run("diff", "--name-only", start, end)
         return [line for line in out.splitlines() if line]
 
+    def work_since(self, start: str, worktree: Path) -> tuple[str, int, list[str]]:
+        """(head, number of commits, files touched) of a worktree's branch since `start`.
+
+        One git call: commits newest first, each followed by the files it touched.
+        """
+        out = self.run(
+            "log",
+            "--format=%x00%H",
+            "--name-only",
+            "--no-renames",
+            f"{start}..HEAD",
+            cwd=worktree,
+        )
+        commits: list[str] = []
+        files: dict[str, None] = {}
+        for line in out.splitlines():
+            if line.startswith("\0"):
+                commits.append(line[1:])
+            elif line:
+                files.setdefault(line)
+        if not commits:
+            return start, 0, []
+        return commits[0], len(commits), sorted(files)
+
     def common_dir(self) -> Path:
         return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir"))
 

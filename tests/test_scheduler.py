@@ -47,6 +47,9 @@ class FakeHooks:
         with self.lock:
             self.events.append((kind, what))
 
+    def task_launched(self, task: TaskSpec) -> None:
+        self._log("launch", task.id)
+
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         with self.lock:
             self.active += 1
@@ -195,3 +198,15 @@ def test_stop_leaves_unstarted_tasks_pending() -> None:
     assert result.tasks["a"] == TaskState.INTERRUPTED
     assert result.tasks["b"] == TaskState.PENDING
     assert result.tasks["c"] == TaskState.PENDING
+
+
+def test_dag_starts_the_head_of_the_longest_chain_first() -> None:
+    plan = make_plan(
+        {"a": (1, []), "b": (1, []), "c": (1, []), "x": (2, ["c"]), "y": (3, ["x"])},
+        validation=False,
+    )
+    hooks = FakeHooks()
+    run_schedule(plan, hooks, max_concurrent=1, mode="dag")
+    launches = [what for kind, what in hooks.events if kind == "launch"]
+    assert launches[0] == "c"  # it heads c -> x -> y
+    assert launches.index("x") < launches.index("a")  # the chain goes on before the rest
