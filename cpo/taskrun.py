@@ -173,6 +173,8 @@ class TaskRunner:
             with self.writer.lock:
                 if result is not None and rec.attempts:
                     rec.attempts.pop()
+                    # Its branch holds nothing yet: a later run starts it afresh.
+                    rec.start_point = rec.attempts[-1].start_point if rec.attempts else None
                 rec.status = "pending"
                 self.writer.save()
             why = None if self.registry.cancelled.is_set() else self.registry.hold_reason
@@ -264,7 +266,7 @@ class TaskRunner:
             git.add_worktree(worktree, task.branch)
         git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
         head = git.rev(task.branch)
-        if head and head != start:
+        if head and head != start and not git.is_ancestor(head, start):  # it holds work
             saved = f"{task.branch}-attempt-{attempt_no - 1}"
             if not git.branch_exists(saved):
                 git.create_branch(saved, head)
@@ -276,6 +278,25 @@ class TaskRunner:
 
     # -- one agent run ------------------------------------------------------------------
     def _attempt(
+        self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
+    ) -> AttemptResult:
+        """One agent run, inside an agent slot (taken in launch order)."""
+        if not self.registry.acquire_slot(self.tickets.pop(task.id, None)):
+            return AttemptResult(False, "not_started", None, AgentOutcome(), None)
+        self._mark_running(task)
+        log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
+        result = AttemptResult(False, "crashed", "no result", AgentOutcome(), None)
+        try:
+            result = self._run_agent(task, settings, worktree, attempt_no)
+            if self._stops_launches(result):
+                # Before our slot is free: no other agent may start after this failure.
+                self.registry.hold_launches("auth" if result.reason == "auth" else "fail_fast")
+        finally:
+            self.registry.release_slot()
+            log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
+        return result
+
+    def _run_agent(
         self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
     ) -> AttemptResult:
         backend = get_backend(settings.backend)
@@ -320,43 +341,27 @@ class TaskRunner:
                     logf.write(f"[stderr] {self.masker.mask(line)}\n")
                     logf.flush()
 
-            ticket = self.tickets.pop(task.id, None)
-            if not self.registry.acquire_slot(ticket):
-                return AttemptResult(False, "not_started", None, AgentOutcome(), None)
-            self._mark_running(task)
-            log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
             try:
-                try:
-                    proc = run_streaming(
-                        argv,
-                        cwd=worktree,
-                        env=env,
-                        stdin_text=task.prompt,
-                        on_stdout=on_stdout,
-                        on_stderr=on_stderr,
-                        timeout=settings.timeout,
-                        idle_timeout=settings.idle_timeout,
-                        registry=self.registry,
-                        abort=abort,
-                    )
-                except OSError as exc:
-                    text = f"could not start {argv[0]}: {exc.strerror or exc}"
-                    logf.write(f"[cpo] {text}\n")
-                    result = AttemptResult(False, "crashed", text, AgentOutcome(), None)
-                else:
-                    outcome = parser.finish(proc.returncode, proc.stderr_tail)
-                    marker = read_marker(worktree)
-                    reason, error = verdict(
-                        proc, outcome, marker.present, marker.says_incomplete, marker.data
-                    )
-                    result = AttemptResult(reason is None, reason, error, outcome, proc)
-                if self._stops_launches(result):
-                    # Before our slot is free: no other agent may start after this failure.
-                    self.registry.hold_launches("auth" if result.reason == "auth" else "fail_fast")
-            finally:
-                self.registry.release_slot()
-                log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
-        return result
+                proc = run_streaming(
+                    argv,
+                    cwd=worktree,
+                    env=env,
+                    stdin_text=task.prompt,
+                    on_stdout=on_stdout,
+                    on_stderr=on_stderr,
+                    timeout=settings.timeout,
+                    idle_timeout=settings.idle_timeout,
+                    registry=self.registry,
+                    abort=abort,
+                )
+            except OSError as exc:
+                text = f"could not start {argv[0]}: {exc.strerror or exc}"
+                logf.write(f"[cpo] {text}\n")
+                return AttemptResult(False, "crashed", text, AgentOutcome(), None)
+        outcome = parser.finish(proc.returncode, proc.stderr_tail)
+        marker = read_marker(worktree)
+        reason, error = verdict(proc, outcome, marker.present, marker.says_incomplete, marker.data)
+        return AttemptResult(reason is None, reason, error, outcome, proc)
 
     def _stops_launches(self, result: AttemptResult) -> bool:
         if result.ok or result.reason in ("interrupted", "not_started"):

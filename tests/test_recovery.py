@@ -140,6 +140,7 @@ def test_changed_task_runs_again_on_resume(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": ok("a.txt", "one"), "task-002": ok("b.txt")}])
     assert cpo("run", str(root), cwd=git_repo).returncode == 0
     head_2 = git(git_repo, "rev-parse", "feature/task-002")
+    old_1 = git(git_repo, "rev-parse", "feature/task-001")
     task_file = root / "tasks" / "task-001.md"
     task_file.write_text(task_file.read_text().replace("a.txt one", "a2.txt two"))
     git(git_repo, "commit", "-qam", "change task-001")
@@ -149,7 +150,20 @@ def test_changed_task_runs_again_on_resume(git_repo: Path) -> None:
     assert "task=task-001 status=started" in proc.stdout
     assert "task=task-002 status=started" not in proc.stdout
     assert git(git_repo, "rev-parse", "feature/task-002") == head_2
-    assert report(root)["tasks"]["task-001"]["attempts"][0]["saved_branch"]
+    # The first version's work was merged already, so the new run builds on top of it.
+    assert git(git_repo, "merge-base", "--is-ancestor", old_1, "feature/task-001") == ""
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/TS-0042").split()
+    assert {"a.txt", "a2.txt", "b.txt"} <= set(files)
+
+
+def test_failed_attempt_work_is_kept_on_an_attempt_branch(git_repo: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": "@script write a.txt one\n@script commit a"}])
+    assert cpo("run", str(root), cwd=git_repo).returncode == 1  # no marker
+    first = git(git_repo, "rev-parse", "feature/task-001")
+    proc = cpo("run", str(root), "--retry-failed", cwd=git_repo)
+    assert proc.returncode == 1
+    saved = report(root)["tasks"]["task-001"]["attempts"][0]["saved_branch"]
+    assert saved and git(git_repo, "rev-parse", saved) == first
 
 
 def test_retry_failed_reruns_only_failed_and_blocked(git_repo: Path) -> None:
