@@ -262,12 +262,25 @@ class _Run:
                     queue = []
                 if self.running:
                     self._collect()
+                    if not self.stop.is_set():
+                        self._merge_ready_prefix(tasks)
             if self.stop.is_set():
                 continue
-            for task in tasks:  # merge in manifest order
-                if self.states[task.id] == TaskState.COMPLETED:
-                    self._merge(task)
+            self._merge_ready_prefix(tasks)
             self._finish_wave(wave)
+
+    def _merge_ready_prefix(self, tasks: list[TaskSpec]) -> None:
+        """Merge, in manifest order, every completed task whose predecessors are final.
+
+        Merging while the rest of the wave still runs keeps the wave's end short; the
+        order of the merges is the manifest order all the same.
+        """
+        for task in tasks:
+            state = self.states[task.id]
+            if state == TaskState.COMPLETED:
+                self._merge(task)
+            elif state in (TaskState.PENDING, TaskState.RUNNING):
+                return  # an earlier task is not done yet: later ones wait for it
 
     def run_dag(self, pool: ThreadPoolExecutor) -> None:
         # Among ready tasks, those heading the longest chains start first (list scheduling

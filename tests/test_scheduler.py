@@ -210,3 +210,12 @@ def test_dag_starts_the_head_of_the_longest_chain_first() -> None:
     launches = [what for kind, what in hooks.events if kind == "launch"]
     assert launches[0] == "c"  # it heads c -> x -> y
     assert launches.index("x") < launches.index("a")  # the chain goes on before the rest
+
+
+def test_waves_merge_a_done_prefix_while_the_wave_still_runs() -> None:
+    plan = make_plan({"a": (1, []), "b": (1, []), "slow": (1, [])}, validation=False)
+    hooks = FakeHooks(delays={"a": 0.01, "b": 0.05, "slow": 0.5})
+    run_schedule(plan, hooks, max_concurrent=3)
+    ev = hooks.events
+    assert index(ev, "merge", "a") < index(ev, "merge", "b") < index(ev, "end", "slow")
+    assert index(ev, "end", "slow") < index(ev, "merge", "slow")
