@@ -60,6 +60,7 @@ class Engine:
         self.registry = registry
         self.validation_registry = ProcessRegistry(grace=registry.grace)
         self.integration_head: str | None = None
+        self.wave_base: dict[int, str] = {}
         self.logs_dir = ctx.plan.root / "logs"
         integ = ctx.integration_worktree
         self.runner = TaskRunner(
@@ -70,15 +71,23 @@ class Engine:
             workspace_root=ctx.workspace_root,
             registry=registry,
             settings_for=lambda t: task_settings(ctx, t),
-            start_point=(
-                (lambda: ctx.base_commit) if ctx.opts.no_integration else self._integration_head
-            ),
+            start_point=self._start_point,
             on_action=self._on_action,
             on_started=lambda t: self.progress.task_started(writer.report.tasks[t.id]),
             masker=Masker(os.environ),
             fail_fast=ctx.fail_fast,
         )
         self.integration = integ
+
+    def _start_point(self, task: TaskSpec) -> str:
+        """Where a task branches from: the base with --no-integration; with waves, the
+        integration head when its wave began (its wave-mates' merges, which happen while
+        the wave runs, are not in it); with a DAG, the head once its dependencies merged."""
+        if self.ctx.opts.no_integration:
+            return self.ctx.base_commit
+        if self.ctx.opts.schedule == "waves" and task.wave in self.wave_base:
+            return self.wave_base[task.wave]
+        return self._integration_head()
 
     def _integration_head(self) -> str:
         # Kept in memory: only merge_task moves the branch, on the scheduler's thread,
@@ -163,6 +172,8 @@ class Engine:
             rec.status = state.value
             if state == WaveState.RUNNING and rec.started_at is None:
                 rec.started_at = now_iso()
+            if state == WaveState.RUNNING and not self.ctx.opts.no_integration:
+                self.wave_base.setdefault(wave.number, self._integration_head())
             if state in (WaveState.COMPLETED, WaveState.FAILED):
                 rec.finished_at = now_iso()
                 if note:

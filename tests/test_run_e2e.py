@@ -48,3 +48,16 @@ def test_two_waves_wave2_sees_wave1_work(git_repo: Path) -> None:
     assert "[PROGRESS] wave=1 task=task-001 status=completed commits=1" in lines
     assert "[PROGRESS] wave=1 status=completed tasks=2/2" in lines
     assert lines[-1] == "[PROGRESS] execution status=completed"
+
+
+def test_wave_tasks_all_branch_from_the_wave_start(git_repo: Path) -> None:
+    """Merges made while a wave runs are not in its later-started tasks' start points."""
+    wave1 = {
+        f"task-{i:03d}": f"@script write f{i}.txt {i}\n@script commit add\n@script marker"
+        for i in range(6)
+    }
+    root = make_spec(git_repo, [wave1])
+    proc = cpo("run", str(root), "--max-concurrent", "1", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    starts = {t["attempts"][0]["start_point"] for t in report(root)["tasks"].values()}
+    assert starts == {git(git_repo, "rev-parse", "main")}
