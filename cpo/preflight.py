@@ -75,11 +75,12 @@ def _foreign_leftovers(ctx: RunContext, report: Report | None) -> list[str]:
     if report is not None and (ctx.opts.resume or ctx.opts.retry_failed or ctx.opts.wave):
         owned = {t.id for t in report.tasks.values() if t.branch}
     registered = ctx.git.worktrees()
+    branches = ctx.git.local_branches()
     for task in ctx.plan.ordered_tasks():
         if task.id in owned:
             continue
         path = (ctx.workspace_root / task.id).resolve()
-        if ctx.git.branch_exists(task.branch):
+        if task.branch in branches:
             problems.append(
                 f"branch {task.branch} already exists: continue the earlier run with --resume, "
                 f"or remove it (`cpo clean {ctx.plan.root}`, or git branch -D if it is not ours)"
@@ -90,7 +91,7 @@ def _foreign_leftovers(ctx: RunContext, report: Report | None) -> list[str]:
             )
     integ = ctx.plan.integration_branch
     continuing = ctx.opts.resume or ctx.opts.retry_failed or ctx.opts.wave is not None
-    if ctx.git.branch_exists(integ) and not continuing and not ctx.opts.no_integration:
+    if integ in branches and not continuing and not ctx.opts.no_integration:
         problems.append(
             f"branch {integ} already exists from an earlier run: continue it with --resume, "
             f"or remove it with `cpo clean {ctx.plan.root}`"

@@ -183,6 +183,11 @@ class Git:
         return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir"))
 
     # -- used by status / clean / integrate -----------------------------------------------
+    def local_branches(self) -> set[str]:
+        """Every local branch name, in one git call (preflight checks hundreds)."""
+        out = self.run("for-each-ref", "--format=%(refname)", "refs/heads/")
+        return {line.removeprefix("refs/heads/") for line in out.splitlines() if line}
+
     def branches_matching(self, pattern: str) -> list[str]:
         """Local branch names matching a for-each-ref glob such as `feature/x-attempt-*`."""
         out = self.run("for-each-ref", "--format=%(refname:short)", f"refs/heads/{pattern}")
