@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
 from cpo.agents.jsonsafe import as_dict, as_int, as_list, as_str, parse_json_line
-from cpo.agents.modes import flags_in, missing_words, read_help
+from cpo.agents.modes import flags_in, read_help, unknown_flags_problem
 
 INSTALL_HINT = "npm install -g @openai/codex"
 ACTION_WIDTH = 80
@@ -313,18 +313,8 @@ class CodexBackend:
         code, text = read_help([exe, "exec", "--help"], env)
         if code != 0:
             return [f"`{exe} exec --help` failed (exit {code}): {shorten(text, 200)}"]
-        wanted: list[str] = []
-        for req in reqs:
-            for flag in flags_in(self.argv(req)):
-                if flag not in wanted:
-                    wanted.append(flag)
-        missing = missing_words(wanted, text)
-        if missing:
-            return [
-                f"this codex version does not know {', '.join(missing)} (checked with "
-                f"`{exe} exec --help`): upgrade it with `{INSTALL_HINT}`"
-            ]
-        return []
+        wanted = [flag for req in reqs for flag in flags_in(self.argv(req))]
+        return unknown_flags_problem("codex", f"{exe} exec --help", wanted, text, INSTALL_HINT)
 
     def parser(self) -> EventParser:
         return CodexParser()

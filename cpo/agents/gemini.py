@@ -32,7 +32,7 @@ from cpo.agents.codex import (
     shorten,
 )
 from cpo.agents.jsonsafe import as_dict, as_int, as_str, parse_json_line
-from cpo.agents.modes import flags_in, missing_words, read_help
+from cpo.agents.modes import flags_in, read_help, unknown_flags_problem
 
 INSTALL_HINT = "npm install -g @google/gemini-cli"
 TRUST_ENV = "GEMINI_CLI_TRUST_WORKSPACE"
@@ -275,19 +275,13 @@ class GeminiBackend:
         code, text = read_help([exe, "--help"], env)
         if code != 0:
             return [f"`{exe} --help` failed (exit {code}): {shorten(text, 200)}"]
-        wanted: list[str] = []
-        for req in reqs:
-            # flags, and the choices this run needs from them
-            for word in [*flags_in(self.argv(req)), "stream-json", _approval_mode(req)]:
-                if word not in wanted:
-                    wanted.append(word)
-        missing = missing_words(wanted, text)
-        if missing:
-            return [
-                f"this gemini version does not know {', '.join(missing)} (checked with "
-                f"`{exe} --help`): upgrade it with `{INSTALL_HINT}`"
-            ]
-        return []
+        # flags, and the choices this run needs from them
+        wanted = [
+            word
+            for req in reqs
+            for word in [*flags_in(self.argv(req)), "stream-json", _approval_mode(req)]
+        ]
+        return unknown_flags_problem("gemini", f"{exe} --help", wanted, text, INSTALL_HINT)
 
     def parser(self) -> EventParser:
         return GeminiParser()

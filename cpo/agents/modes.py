@@ -101,6 +101,19 @@ def missing_words(words: Iterable[str], help_text: str) -> list[str]:
     return missing
 
 
+def unknown_flags_problem(
+    cli: str, help_command: str, words: Iterable[str], help_text: str, install_hint: str
+) -> list[str]:
+    """One preflight line naming the words the installed CLI's help does not know."""
+    missing = missing_words(dict.fromkeys(words), help_text)
+    if not missing:
+        return []
+    return [
+        f"this {cli} version does not know {', '.join(missing)} (checked with "
+        f"`{help_command}`): upgrade it with `{install_hint}`"
+    ]
+
+
 def read_help(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int | None, str]:
     """Run a CLI's help (e.g. `codex exec --help`), returning (exit code, output)."""
     from cpo.proc import run_capture  # late: backends are pure and import nothing heavy
