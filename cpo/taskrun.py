@@ -75,7 +75,7 @@ class TaskRunner:
         workspace_root: Path,
         registry: ProcessRegistry,
         settings_for: Callable[[TaskSpec], TaskSettings],
-        start_point: Callable[[], str],
+        start_point: Callable[[TaskSpec], str],
         on_action: Callable[[TaskSpec, str], None],
         on_started: Callable[[TaskSpec], None],
         masker: Masker,
@@ -247,7 +247,7 @@ class TaskRunner:
         git = self.git
         if not rec.attempts and not rec.start_point:
             # First attempt (preflight saw no such branch): one git call, no look-ups.
-            start = self.start_point()
+            start = self.start_point(task)
             try:
                 git.add_worktree(worktree, task.branch, start)
                 return start
@@ -255,12 +255,12 @@ class TaskRunner:
                 if "already exists" not in exc.message:
                     raise
         if not git.branch_exists(task.branch):
-            start = self.start_point()
+            start = self.start_point(task)
             git.add_worktree(worktree, task.branch, start)
             return start
         # No recorded start point (a changed task whose old work is already merged):
         # start again from the integration head, on top of that work.
-        start = rec.start_point or self.start_point()
+        start = rec.start_point or self.start_point(task)
         if not worktree.is_dir() or worktree.resolve() not in git.worktrees():
             git.prune_worktrees()  # its folder may have been deleted by hand
             git.add_worktree(worktree, task.branch)
