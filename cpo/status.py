@@ -171,6 +171,12 @@ def report_mtime(parallel_dir: Path) -> float | None:
         return None
 
 
+def clock_for(report: Report, state: str) -> datetime | None:
+    """The "now" to measure running tasks against: for a run whose cpo is gone, the last
+    time it recorded anything (its tasks stopped then); otherwise the real now (None)."""
+    return parse_time(_last_time(report)) if state == "stopped" else None
+
+
 def task_elapsed(report: Report, now: datetime | None = None) -> dict[str, float]:
     """Seconds each started task has run (so far, for running ones)."""
     result: dict[str, float] = {}

@@ -268,7 +268,7 @@ def status_renderable(st: Status) -> Any:
     from rich.text import Text
 
     from cpo.progress import STATUS_STYLE, render_table, render_waves
-    from cpo.status import task_elapsed
+    from cpo.status import clock_for, task_elapsed
 
     r, live = st.report, st.live
     style = {"stopped": "magenta", "starting": "cyan"}.get(live.state) or STATUS_STYLE.get(
@@ -278,7 +278,8 @@ def status_renderable(st: Status) -> Any:
     head.append(live.message, style=f"bold {style}")
     head.append(f" · elapsed {_duration(live.elapsed_seconds)}")
     now = time.monotonic()
-    started = {tid: now - secs for tid, secs in task_elapsed(r).items()}
+    elapsed = task_elapsed(r, clock_for(r, live.state))
+    started = {tid: now - secs for tid, secs in elapsed.items()}
     t = r.totals()
     commits = sum(rec.commits for rec in r.tasks.values())
     totals = (

@@ -126,9 +126,8 @@ def test_killed_run_is_shown_stopped_with_resume_hint(git_repo: Path) -> None:
     assert report(root)["status"] == "running"
     proc = cpo("status", str(root), cwd=git_repo)
     assert proc.returncode == 1
-    assert (
-        f"stopped (cpo process gone) — continue with cpo run {root} --resume"
-        in " ".join(proc.stdout.split())
+    assert f"stopped (cpo process gone) — continue with cpo run {root} --resume" in " ".join(
+        proc.stdout.split()
     )
     live = json.loads(cpo("status", str(root), "--json", cwd=git_repo).stdout)["live"]
     assert live["state"] == "stopped"
@@ -160,3 +159,30 @@ def test_watch_follows_the_run_to_its_end(git_repo: Path) -> None:
     # --watch --json waits for the end too, then prints one document
     data = json.loads(cpo("status", str(root), "--watch", "--json", cwd=git_repo).stdout)
     assert data["live"]["state"] == "completed"
+
+
+def test_a_stopped_runs_tasks_stop_counting_at_its_last_record() -> None:
+    from cpo.report import Report, TaskRecord
+    from cpo.status import clock_for, task_elapsed
+
+    report = Report(
+        cpo_version="0",
+        spec_id="TS",
+        parallel_dir="/x",
+        started_at="2026-01-01T00:00:00+00:00",
+        tasks={
+            "a": TaskRecord(
+                id="a", wave=1, status="running", started_at="2026-01-01T00:00:00+00:00"
+            ),
+            "b": TaskRecord(
+                id="b",
+                wave=1,
+                status="completed",
+                duration_seconds=5.0,
+                started_at="2026-01-01T00:00:00+00:00",
+                finished_at="2026-01-01T00:00:05+00:00",
+            ),
+        },
+    )
+    assert task_elapsed(report, clock_for(report, "stopped"))["a"] == 5.0
+    assert task_elapsed(report, clock_for(report, "running"))["a"] > 3600  # real now
