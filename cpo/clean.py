@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpo.errors import ExitCode, UsageError
-from cpo.report import Report, load_report
+from cpo.errors import ExitCode
+from cpo.report import Report
 from cpo.worktree import Git, find_repo
 
 Kind = Literal["remove_worktree", "prune_worktree", "delete_branch"]
@@ -51,18 +51,14 @@ class _Unit:
 
 def plan_clean(parallel_dir: Path, *, force: bool = False) -> CleanPlan:
     """Decide what to remove; change nothing."""
-    from cpo.status import compute_live
+    from cpo.status import finished_report
 
     parallel_dir = parallel_dir.resolve()
-    report = load_report(parallel_dir)
-    if report is None:
-        raise UsageError(f"no run in {parallel_dir}: nothing to clean")
-    live = compute_live(parallel_dir, report)
-    if live.active:
-        raise UsageError(
-            f"{parallel_dir} is being run right now ({live.message})",
-            hint="wait for the run to end, or stop it with Ctrl-C, before cleaning",
-        )
+    report = finished_report(
+        parallel_dir,
+        no_run=f"no run in {parallel_dir}: nothing to clean",
+        wait_hint="wait for the run to end, or stop it with Ctrl-C, before cleaning",
+    )
     repo = Path(report.repository) if report.repository else find_repo(parallel_dir)
     return _plan(Git(repo), report, force)
 
@@ -151,9 +147,7 @@ def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
         elif merged:
             plan.actions.append(Action("delete_branch", integ, f"merged into {base}"))
         elif force:
-            plan.actions.append(
-                Action("delete_branch", integ, f"--force: not merged into {base}")
-            )
+            plan.actions.append(Action("delete_branch", integ, f"--force: not merged into {base}"))
         else:
             plan.kept.append(
                 f"branch {integ}: not merged into {base} yet "

@@ -143,15 +143,14 @@ class Engine:
             timeout=self.ctx.settings.timeouts.task,
             registry=self.validation_registry,
         )
+        tail = self.runner.masker.mask(result.output_tail)
         with self.writer.lock:
             rec = self.writer.report.wave(wave.number)
             rec.validation_exit_code = result.exit_code
             rec.validation_duration_seconds = round(result.duration, 3)
-            rec.validation_output_tail = Masker(os.environ).mask(result.output_tail)
+            rec.validation_output_tail = tail
             self.writer.save()
-        (self.logs_dir / f"wave-{wave.number}-validation.log").write_text(
-            Masker(os.environ).mask(result.output_tail) + "\n"
-        )
+        (self.logs_dir / f"wave-{wave.number}-validation.log").write_text(tail + "\n")
         return result.ok
 
     def _wave_note(self, wave: WaveSpec, note: str) -> None:

@@ -28,7 +28,7 @@ from typing import Literal
 
 from cpo.errors import CpoError, ExitCode, GitError, UsageError
 from cpo.plan import ValidationStep
-from cpo.report import Report, atomic_write, load_report, now_iso
+from cpo.report import Report, atomic_write, now_iso
 from cpo.secrets import Masker
 from cpo.validation import run_validation
 from cpo.worktree import Git, find_repo
@@ -83,18 +83,14 @@ class IntegrateResult:
 
 
 def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
-    from cpo.status import compute_live
+    from cpo.status import finished_report
 
     parallel_dir = parallel_dir.resolve()
-    report = load_report(parallel_dir)
-    if report is None:
-        raise UsageError(f"no run in {parallel_dir}: start one with cpo run {parallel_dir}")
-    live = compute_live(parallel_dir, report)
-    if live.active:
-        raise UsageError(
-            f"{parallel_dir} is being run right now ({live.message})",
-            hint="wait for the run to end (cpo status --watch) before integrating",
-        )
+    report = finished_report(
+        parallel_dir,
+        no_run=f"no run in {parallel_dir}: start one with cpo run {parallel_dir}",
+        wait_hint="wait for the run to end (cpo status --watch) before integrating",
+    )
     integ = report.integration_branch
     if not integ:
         raise UsageError(
@@ -311,8 +307,11 @@ def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]
     lines += [f"- `{f}`" for f in files] or ["- none"]
     lines += ["", "## Validation", ""]
     if result.outcome in ("already_merged", "conflict"):
-        lines.append("not run (" + ("nothing to merge" if result.outcome != "conflict"
-                                     else "the merge conflicted") + ")")
+        lines.append(
+            "not run ("
+            + ("nothing to merge" if result.outcome != "conflict" else "the merge conflicted")
+            + ")"
+        )
     elif not result.validated:
         lines.append("skipped (--no-validate)")
     elif not result.checks:

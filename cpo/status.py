@@ -104,6 +104,17 @@ def lock_state(parallel_dir: Path) -> tuple[LockInfo | None, bool | None]:
     return lock, pid_alive(lock.pid)
 
 
+def finished_report(parallel_dir: Path, *, no_run: str, wait_hint: str) -> Report:
+    """The report of a run that is not going on now (clean and integrate need one)."""
+    report = load_report(parallel_dir)
+    if report is None:
+        raise UsageError(no_run)
+    live = compute_live(parallel_dir, report)
+    if live.active:
+        raise UsageError(f"{parallel_dir} is being run right now ({live.message})", hint=wait_hint)
+    return report
+
+
 def compute_live(parallel_dir: Path, report: Report) -> Live:
     lock, alive = lock_state(parallel_dir)
     holder_there = alive is not False and lock is not None

@@ -66,9 +66,8 @@ class Git:
         return code == 0 and bool(out.strip())
 
     def _raw(self, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
-        env = getattr(self, "_env", None) or {**os.environ, **NO_GC_ENV}
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+            ["git", *args], cwd=cwd, env=self._env, capture_output=True, text=True, check=False
         )
         return proc.returncode, proc.stdout, proc.stderr
 
