@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.agents import backend_names
 from cpo.errors import UsageError
+from cpo.models import parse_duration
 
 APPROVAL_MODES = ("default", "auto", "none", "always")
 SANDBOX_MODES = ("default", "read-only", "workspace", "full")
@@ -55,26 +55,6 @@ ApprovalMode = Literal["default", "auto", "none", "always"]
 SandboxMode = Literal["default", "read-only", "workspace", "full"]
 
 REPO_CONFIG = Path(".cpo") / "config.yaml"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
-_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: object) -> float | None:
-    """Seconds from a number or a string like "90", "30s", "15m", "2h"; None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError("expected seconds, or a number with s/m/h such as 90s, 15m, 2h")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT[m.group(2)]
-    else:
-        raise ValueError("expected seconds, or a number with s/m/h such as 90s, 15m, 2h")
-    if seconds <= 0:
-        raise ValueError("must be more than 0 seconds")
-    return seconds
 
 
 # -- the file layer: everything optional, so "set in this file" is knowable -----------

@@ -102,8 +102,9 @@ class Engine:
         self.progress.task_action(self.writer.report.tasks[task.id])
 
     # hooks -------------------------------------------------------------------------
-    def task_launched(self, task: TaskSpec) -> None:
-        self.runner.tickets[task.id] = self.registry.ticket()
+    def task_launched(self, task: TaskSpec, rank: int) -> None:
+        self.runner.ranks[task.id] = rank
+        self.runner.tickets[task.id] = self.registry.ticket(rank)
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         outcome = self.runner.run(task)

@@ -21,7 +21,7 @@ from cpo.taskfile import RawTaskFile
 
 # Per-task options that manifest entry and frontmatter may both set; both must agree.
 OPTION_FIELDS = (
-    "component", "agent", "backend", "model", "timeout", "max_turns", "permission_mode",
+    "component", "agent", "backend", "model", "timeout", "estimate", "max_turns", "permission_mode",
     "prompt_file", "skills", "contracts",
 )
 

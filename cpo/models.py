@@ -6,9 +6,18 @@ keys are reported by the loader. Nothing past `cpo.manifest` sees these models.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 
 class _Model(BaseModel):
@@ -33,9 +42,44 @@ class ShellValidation(BaseModel):
 ValidationItem = str | PythonValidation | ShellValidation
 ValidationField = ValidationItem | list[ValidationItem] | None
 
-_VALIDATION_SHAPE = (
-    'must be a string, a list of strings, or {"python": "..."} / {"shell": "..."}'
-)
+_VALIDATION_SHAPE = 'must be a string, a list of strings, or {"python": "..."} / {"shell": "..."}'
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds from a number or a string like "90", "30s", "15m", "2h"; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected seconds, or a number with s/m/h such as 90s, 15m, 2h")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    else:
+        raise ValueError("expected seconds, or a number with s/m/h such as 90s, 15m, 2h")
+    if seconds <= 0:
+        raise ValueError("must be more than 0 seconds")
+    return seconds
+
+
+# A duration in a task file or manifest: seconds, or "90s", "15m", "2h".
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": _DURATION.pattern},
+            ],
+            "description": 'seconds, or a number with s/m/h such as "90s", "15m", "2h"',
+        }
+    ),
+]
 
 
 def _check_validation_item(item: Any) -> None:
@@ -69,6 +113,8 @@ class TaskOptions(_Model):
     backend: str | None = None
     model: str | None = None
     timeout: Annotated[float, Field(gt=0)] | None = None
+    # How long the agent is expected to take: only orders launches (cpo.priority).
+    estimate: Duration | None = None
     max_turns: PositiveInt | None = None
     permission_mode: str | None = None
     prompt_file: str | None = None

@@ -45,6 +45,7 @@ class TaskSpec:
     backend: str | None = None
     model: str | None = None
     timeout: float | None = None
+    estimate: float | None = None  # seconds; orders launches only (cpo.priority)
     max_turns: int | None = None
     permission_mode: str | None = None
     task_file: str | None = None  # relative to the parallel directory

@@ -15,6 +15,7 @@ registered: no agent process outlives cpo.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import signal
@@ -88,26 +89,28 @@ class ProcessRegistry:
         self._held = False
         self.hold_reason: str | None = None
         self._next_ticket = 0
-        self._tickets: list[int] = []  # issued, not yet served or dropped; ascending
+        # Issued, not yet served or dropped: (rank, number), kept sorted; [0] goes next.
+        self._tickets: list[tuple[int, int]] = []
 
     # -- agent slots --------------------------------------------------------------------
-    # Slots go to tasks in the order they were launched (their tickets), not in the order
-    # their worktrees happen to be ready: runs stay predictable, and nothing launched
-    # after a failure can overtake it.
-    def ticket(self) -> int:
+    # Slots go to tasks by ticket: by the rank the scheduler gave them (a task heading
+    # the critical path overtakes waiting ones launched before it was ready), then in
+    # launch order. Not in the order their worktrees happen to be ready: runs stay
+    # predictable. A failure holds launches before its slot is freed (hold_launches).
+    def ticket(self, rank: int = 0) -> tuple[int, int]:
         with self._lock:
-            number = self._next_ticket
+            ticket = (rank, self._next_ticket)
             self._next_ticket += 1
-            self._tickets.append(number)
-            return number
+            bisect.insort(self._tickets, ticket)
+            return ticket
 
-    def drop_ticket(self, number: int) -> None:
+    def drop_ticket(self, ticket: tuple[int, int]) -> None:
         with self._slots_changed:
-            if number in self._tickets:
-                self._tickets.remove(number)
+            if ticket in self._tickets:
+                self._tickets.remove(ticket)
                 self._slots_changed.notify_all()
 
-    def acquire_slot(self, ticket: int | None = None) -> bool:
+    def acquire_slot(self, ticket: tuple[int, int] | None = None) -> bool:
         """Wait for a free agent slot (and our turn); False when launches were stopped."""
         if ticket is None:
             ticket = self.ticket()
@@ -174,8 +177,7 @@ class ProcessRegistry:
             with contextlib.suppress(OSError, ValueError):
                 if wd.stdin:
                     wd.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                wd.wait(timeout=self.grace + 2)
+            exit_event(wd).wait(self.grace + 2)
 
     # -- registry -----------------------------------------------------------------
     def add(self, proc: subprocess.Popen[bytes]) -> None:
@@ -225,10 +227,27 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def _stop_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+def exit_event(proc: subprocess.Popen[bytes]) -> threading.Event:
+    """An event set the moment `proc` exits (its return code is then set).
+
+    `Popen.wait(timeout)` polls with sleeps growing to 50 ms, so it notices an exit ~25 ms
+    late on average: every agent's slot would idle that long. A thread blocked in waitpid
+    wakes at once.
+    """
+    exited = threading.Event()
+
+    def wait() -> None:
+        with contextlib.suppress(Exception):
+            proc.wait()
+        exited.set()
+
+    threading.Thread(target=wait, name=f"wait-{proc.pid}", daemon=True).start()
+    return exited
+
+
+def _stop_group(proc: subprocess.Popen[bytes], grace: float, exited: threading.Event) -> None:
     kill_group(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
+    exited.wait(grace)
     kill_group(proc.pid, signal.SIGKILL)
 
 
@@ -292,7 +311,9 @@ def run_streaming(
         # reader keeps draining the pipe while the group gets TERM, then KILL.
         if abort is not None and abort.is_set() and not stopping.is_set():
             stopping.set()
-            threading.Thread(target=_stop_group, args=(proc, registry.grace), daemon=True).start()
+            threading.Thread(
+                target=_stop_group, args=(proc, registry.grace, exited), daemon=True
+            ).start()
 
     def stdout_sink(line: str) -> None:
         on_stdout(line)
@@ -311,6 +332,7 @@ def run_streaming(
         close_fds=True,
     )
     registry.add(proc)
+    exited = exit_event(proc)
     assert proc.stdout is not None and proc.stderr is not None
     threads = [
         threading.Thread(target=_write_stdin, args=(proc.stdin, stdin_text.encode()), daemon=True),
@@ -330,26 +352,24 @@ def run_streaming(
             if idle_timeout is not None:
                 deadlines.append(last_output[0] + idle_timeout)
             wait_for = max(0.0, min(deadlines) - now) if deadlines else None
-            try:
-                proc.wait(timeout=wait_for)
+            if exited.wait(wait_for):
                 break
-            except subprocess.TimeoutExpired:
-                now = time.monotonic()
-                if timeout is not None and now >= start + timeout:
-                    timed_out = True
-                elif idle_timeout is not None and now >= last_output[0] + idle_timeout:
-                    idle_out = True
-                else:
-                    continue  # output arrived meanwhile: the idle deadline moved
-                _stop_group(proc, registry.grace)
-                proc.wait()
-                break
+            now = time.monotonic()
+            if timeout is not None and now >= start + timeout:
+                timed_out = True
+            elif idle_timeout is not None and now >= last_output[0] + idle_timeout:
+                idle_out = True
+            else:
+                continue  # output arrived meanwhile: the idle deadline moved
+            _stop_group(proc, registry.grace, exited)
+            exited.wait()
+            break
     finally:
         # Sweep stragglers (background children) so they neither outlive the task
         # nor hold our pipes open.
-        if proc.poll() is None:
-            _stop_group(proc, registry.grace)
-            proc.wait()
+        if not exited.is_set():
+            _stop_group(proc, registry.grace, exited)
+            exited.wait()
         kill_group(proc.pid, signal.SIGKILL)
         for t in threads[1:]:
             t.join(timeout=registry.grace)

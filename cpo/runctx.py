@@ -13,7 +13,7 @@ from cpo.config import APPROVAL_MODES, SANDBOX_MODES, Settings, load_settings
 from cpo.errors import PreflightError, UsageError
 from cpo.manifest import load_plan
 from cpo.plan import Plan, TaskSpec
-from cpo.scheduler import Mode
+from cpo.priority import Mode
 from cpo.taskrun import TaskSettings
 from cpo.worktree import Git, find_repo
 

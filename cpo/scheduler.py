@@ -16,9 +16,7 @@ from enum import Enum
 from typing import Literal, Protocol
 
 from cpo.plan import Plan, TaskSpec, WaveSpec
-
-Mode = Literal["waves", "dag"]
-
+from cpo.priority import Mode, launch_ranks
 
 # Skips the user asked for (--skip, --wave): they do not make a run fail.
 _CHOSEN_SKIPS = ("not_selected", "dependency_skipped")
@@ -56,8 +54,12 @@ class TaskOutcome:
 
 
 class Hooks(Protocol):
-    def task_launched(self, task: TaskSpec) -> None:
-        """Called on the scheduler's thread, in launch order, just before run_task."""
+    def task_launched(self, task: TaskSpec, rank: int) -> None:
+        """Called on the scheduler's thread, in launch order, just before run_task.
+
+        `rank`: the task's launch priority (lower first, see cpo.priority); when tasks
+        wait for agent slots, the slots should go by rank.
+        """
         ...
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
@@ -93,6 +95,7 @@ class _Run:
         plan: Plan,
         hooks: Hooks,
         *,
+        mode: Mode,
         max_concurrent: int,
         fail_fast: bool,
         selected: Collection[str],
@@ -102,6 +105,7 @@ class _Run:
     ) -> None:
         self.plan = plan
         self.hooks = hooks
+        self.rank = launch_ranks(plan, mode)
         self.max_concurrent = max(1, max_concurrent)
         self.fail_fast = fail_fast
         self.selected = set(selected)
@@ -149,7 +153,7 @@ class _Run:
         if self.waves[wave.number] == WaveState.PENDING:
             self._set_wave(wave, WaveState.RUNNING)
         self.states[task.id] = TaskState.RUNNING
-        self.hooks.task_launched(task)
+        self.hooks.task_launched(task, self.rank[task.id])
         self.running[pool.submit(self.hooks.run_task, task)] = task
 
     def _collect(self) -> list[TaskSpec]:
@@ -238,7 +242,7 @@ class _Run:
     # -- the two schedules -------------------------------------------------------------
     def run_waves(self, pool: ThreadPoolExecutor) -> None:
         for wave in self.plan.waves:
-            tasks = [self.plan.tasks[t] for t in wave.task_ids]
+            tasks = [self.plan.tasks[t] for t in wave.task_ids]  # manifest (merge) order
             if self.halted or self.stop.is_set():
                 self._skip_remaining(tasks)
                 continue
@@ -252,6 +256,7 @@ class _Run:
                     self._skip(task, why or "dependency_failed")
                 else:
                     queue.append(task)
+            queue.sort(key=lambda t: self.rank[t.id])  # longest estimate first
             while queue or self.running:
                 while queue and len(self.running) < self.max_concurrent:
                     if self.halted or self.stop.is_set():
@@ -283,12 +288,8 @@ class _Run:
                 return  # an earlier task is not done yet: later ones wait for it
 
     def run_dag(self, pool: ThreadPoolExecutor) -> None:
-        # Among ready tasks, those heading the longest chains start first (list scheduling
-        # by height): durations are unknown, but a long chain left for last sets the
-        # makespan. Ties keep manifest order.
-        height = chain_heights(self.plan)
-        position = {t.id: i for i, t in enumerate(self.plan.ordered_tasks())}
-        order = sorted(self.plan.ordered_tasks(), key=lambda t: (-height[t.id], position[t.id]))
+        # Among ready tasks, those heading the longest (estimated) chains start first.
+        order = sorted(self.plan.ordered_tasks(), key=lambda t: self.rank[t.id])
         for task in order:
             if self.states[task.id] == TaskState.PENDING and task.id not in self.selected:
                 self._skip(task, "not_selected")
@@ -339,19 +340,6 @@ class _Run:
         return ScheduleResult(status, dict(self.states), dict(self.reasons), dict(self.waves))
 
 
-def chain_heights(plan: Plan) -> dict[str, int]:
-    """For each task, the number of tasks in the longest chain it starts (itself included)."""
-    dependents: dict[str, list[str]] = {t: [] for t in plan.tasks}
-    for task in plan.tasks.values():
-        for dep in task.deps:
-            if dep in dependents:
-                dependents[dep].append(task.id)
-    height: dict[str, int] = {}
-    for task in reversed(plan.ordered_tasks()):  # dependents come in later waves
-        height[task.id] = 1 + max((height[d] for d in dependents[task.id]), default=0)
-    return height
-
-
 def run_schedule(
     plan: Plan,
     hooks: Hooks,
@@ -374,6 +362,7 @@ def run_schedule(
     run = _Run(
         plan,
         hooks,
+        mode=mode,
         max_concurrent=max_concurrent,
         fail_fast=fail_fast,
         selected=plan.tasks.keys() if selected is None else selected,

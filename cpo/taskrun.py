@@ -93,8 +93,10 @@ class TaskRunner:
         self.on_started = on_started
         self.masker = masker
         self.fail_fast = fail_fast
-        # task id -> its place in the queue for an agent slot (taken at launch)
-        self.tickets: dict[str, int] = {}
+        # task id -> its place in the queue for an agent slot (taken at launch), and its
+        # launch rank, which a retry's new ticket keeps
+        self.tickets: dict[str, tuple[int, int]] = {}
+        self.ranks: dict[str, int] = {}
         # A usage limit pauses every launch until it lifts (epoch seconds; 0: no pause).
         self.paused_until = 0.0
         self._pause_lock = threading.Lock()
@@ -280,8 +282,9 @@ class TaskRunner:
     def _attempt(
         self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
     ) -> AttemptResult:
-        """One agent run, inside an agent slot (taken in launch order)."""
-        if not self.registry.acquire_slot(self.tickets.pop(task.id, None)):
+        """One agent run, inside an agent slot (taken by rank, then launch order)."""
+        ticket = self.tickets.pop(task.id, None) or self.registry.ticket(self.ranks.get(task.id, 0))
+        if not self.registry.acquire_slot(ticket):
             return AttemptResult(False, "not_started", None, AgentOutcome(), None)
         self._mark_running(task)
         log.info("task %s: agent started (attempt %d)", task.id, attempt_no)

@@ -91,7 +91,8 @@ def plan_lines(plan: Plan) -> list[str]:
                     ("agent", t.agent),
                     ("backend", t.backend),
                     ("model", t.model),
-                    ("timeout", t.timeout),
+                    ("timeout", _spelled(t.timeout)),
+                    ("estimate", _spelled(t.estimate)),
                     ("max_turns", t.max_turns),
                     ("permission_mode", t.permission_mode),
                 )
@@ -106,6 +107,16 @@ def plan_lines(plan: Plan) -> list[str]:
         for step in wave.validation:
             lines.append(f"  validation ({step.kind}): {step.source}")
     return lines
+
+
+def _spelled(secs: float | None) -> str | None:
+    """Seconds as the input files write them: 2h, 15m, 90s, 2.5s."""
+    if secs is None:
+        return None
+    for unit, size in (("h", 3600), ("m", 60)):
+        if secs >= size and secs % size == 0:
+            return f"{secs / size:g}{unit}"
+    return f"{secs:g}s"
 
 
 def problem_data(p: Problem) -> dict[str, str]:
@@ -143,6 +154,7 @@ def plan_data(plan: Plan) -> dict[str, Any]:
                 "backend": t.backend,
                 "model": t.model,
                 "timeout": t.timeout,
+                "estimate": t.estimate,
                 "max_turns": t.max_turns,
                 "permission_mode": t.permission_mode,
                 "contracts": list(t.contracts),

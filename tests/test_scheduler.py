@@ -42,12 +42,14 @@ class FakeHooks:
         self.active = 0
         self.max_active = 0
         self.stopped = threading.Event()
+        self.ranks: dict[str, int] = {}
 
     def _log(self, kind: str, what: str) -> None:
         with self.lock:
             self.events.append((kind, what))
 
-    def task_launched(self, task: TaskSpec) -> None:
+    def task_launched(self, task: TaskSpec, rank: int) -> None:
+        self.ranks[task.id] = rank
         self._log("launch", task.id)
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
