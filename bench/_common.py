@@ -110,8 +110,11 @@ def write_spec(
     spec_id: str = "TS-BENCH",
     commit: bool = True,
     env: Mapping[str, str] | None = None,
+    estimates: Mapping[str, float] | None = None,
 ) -> Path:
-    """A cpo parallel directory for tasks `deps` (id -> dependency ids), waves by depth."""
+    """A cpo parallel directory for tasks `deps` (id -> dependency ids), waves by depth.
+
+    `estimates` (id -> seconds) go into the task files' `estimate` key."""
     waves = wave_numbers(deps)
     root = repo / "parallel" / spec_id
     (root / "tasks").mkdir(parents=True)
@@ -127,6 +130,8 @@ def write_spec(
     }
     for tid, ds in deps.items():
         front = f"id: {tid}\nwave: {waves[tid]}\ndeps: [{', '.join(ds)}]\n"
+        if estimates is not None:
+            front += f"estimate: {estimates[tid]}\n"
         (root / "tasks" / f"{tid}.md").write_text(
             f"---\n{front}---\n# {tid}\n\n## Requirements\nDo {tid}.\n"
         )

@@ -9,9 +9,13 @@ repository is small (20 files): the git cost of a large one is the overhead benc
 subject; this one measures scheduling. The bound no schedule can beat is
 max(critical path, total work / concurrency); with `--schedule waves` the wave barrier
 adds its own bound: the sum over waves of max(longest task of the wave, the wave's work /
-concurrency). cpo's makespan is the wall
-time of the whole `cpo run` process (start-up, integration branch and merges included).
-Modes alternate every round; each round uses a new random DAG (seed + round).
+concurrency). cpo's makespan is the wall time of the whole `cpo run` process (start-up,
+integration branch and merges included).
+
+Each schedule runs twice: with every task's sleep written as its `estimate` (cpo then
+ranks launches by estimated chain length, see cpo/priority.py) and with no estimates
+(chains counted in tasks). Contenders rotate every round; each round uses a new random
+DAG (seed + round).
 """
 
 from __future__ import annotations
@@ -67,22 +71,24 @@ class Dag:
         return total
 
 
-def ideal_schedule(dag: Dag, j: int) -> float:
+def ideal_schedule(dag: Dag, j: int, estimates: bool) -> float:
     """The makespan of cpo's launch rule with no overhead at all, simulated.
 
-    Ready tasks start by the height of the chain they head (then manifest order), as
-    `scheduler.run_dag` does; durations are unknown to it. The lower bound assumes a
-    clairvoyant scheduler, so this tells how much of cpo's ratio is the rule itself.
+    Ready tasks start by the longest chain they head (then manifest order), as
+    `cpo.priority` ranks them for `--schedule dag`: chains weighted by the tasks'
+    estimates when given, else counted in tasks. This tells how much of cpo's ratio is
+    the rule itself (the bound assumes a scheduler that knows the future).
     """
     ids = list(dag.deps)
     dependents: dict[str, list[str]] = {t: [] for t in ids}
     for t, ds in dag.deps.items():
         for d in ds:
             dependents[d].append(t)
-    height: dict[str, int] = {}
+    level: dict[str, float] = {}
     for t in reversed(ids):
-        height[t] = 1 + max((height[d] for d in dependents[t]), default=0)
-    priority = {t: (-height[t], i) for i, t in enumerate(ids)}
+        weight = dag.durations[t] if estimates else 1.0
+        level[t] = weight + max((level[d] for d in dependents[t]), default=0.0)
+    priority = {t: (-level[t], i) for i, t in enumerate(ids)}
     done: set[str] = set()
     started: set[str] = set()
     running: list[tuple[float, str]] = []
@@ -128,11 +134,12 @@ def write_durations(dag: Dag, path: Path) -> Path:
 
 
 def run_cpo_dag(
-    base: Path, template: Path, dag: Dag, j: int, mode: str, env: dict[str, str]
+    base: Path, template: Path, dag: Dag, j: int, mode: str, estimates: bool,
+    env: dict[str, str],
 ) -> float:
     base.mkdir(parents=True, exist_ok=True)
     repo = clone(template, base / "repo", env)
-    pdir = write_spec(repo, dag.deps, env=env)
+    pdir = write_spec(repo, dag.deps, env=env, estimates=dag.durations if estimates else None)
     agent = sleeping_agent(write_durations(dag, base / "durations"))
     m = run_cpo(
         repo, pdir, env, "--backend", "command", "--agent-command", agent,
@@ -157,10 +164,12 @@ def main() -> None:
         rounds, lo, hi, n = 1, 0.05, 0.1, 4
     print(f"makespan: {machine()}\n  concurrency {a.concurrency}, sleeps {lo}–{hi} s, "
           f"{rounds} rounds", flush=True)
-    ratio: dict[str, list[float]] = {"dag": [], "waves": []}
+    # (schedule, tasks carry their sleep as `estimate`): both schedules with and without
+    contenders = [("dag", True), ("dag", False), ("waves", True), ("waves", False)]
+    ratio: dict[tuple[str, bool], list[float]] = {c: [] for c in contenders}
     wave_ratio: list[float] = []
     wave_bound_ratio: list[float] = []
-    ideal_ratio: list[float] = []
+    ideal_ratio: dict[bool, list[float]] = {True: [], False: []}
     dag_vs_ideal: list[float] = []
     sizes: list[int] = []
     with scratch("makespan") as tmp:
@@ -170,36 +179,45 @@ def main() -> None:
             dag = random_dag(a.seed + r, lo, hi, n)
             sizes.append(len(dag.deps))
             bound, wbound = dag.bound(a.concurrency), dag.wave_bound(a.concurrency)
-            modes = ["dag", "waves"] if r % 2 == 0 else ["waves", "dag"]
-            got: dict[str, float] = {}
-            for mode in modes:
-                got[mode] = run_cpo_dag(tmp / f"r{r}-{mode}", template, dag, a.concurrency,
-                                        mode, env)
-                ratio[mode].append(got[mode] / bound)
-            wave_ratio.append(got["waves"] / wbound)
+            shift = r % len(contenders)  # a different contender goes first every round
+            got: dict[tuple[str, bool], float] = {}
+            for mode, est in contenders[shift:] + contenders[:shift]:
+                where = tmp / f"r{r}-{mode}-{'est' if est else 'none'}"
+                got[mode, est] = run_cpo_dag(where, template, dag, a.concurrency, mode, est, env)
+                ratio[mode, est].append(got[mode, est] / bound)
+            wave_ratio.append(got["waves", True] / wbound)
             wave_bound_ratio.append(wbound / bound)
-            ideal = ideal_schedule(dag, a.concurrency)
-            ideal_ratio.append(ideal / bound)
-            dag_vs_ideal.append(got["dag"] / ideal)
+            for est in (True, False):
+                ideal_ratio[est].append(ideal_schedule(dag, a.concurrency, est) / bound)
+            dag_vs_ideal.append(got["dag", True] / ideal_schedule(dag, a.concurrency, True))
             print(
                 f"  round {r + 1}: {len(dag.deps)} tasks, critical path "
                 f"{dag.critical_path():.1f} s, work/j {dag.work / a.concurrency:.1f} s, "
-                f"bound {bound:.1f} s, wave bound {wbound:.1f} s, ideal rule {ideal:.1f} s; "
-                f"dag {got['dag']:.1f} s ({got['dag'] / bound:.3f}), "
-                f"waves {got['waves']:.1f} s ({got['waves'] / bound:.3f})",
+                f"bound {bound:.1f} s, wave bound {wbound:.1f} s; "
+                + ", ".join(
+                    f"{m}{'+est' if e else ''} {got[m, e]:.1f} s ({got[m, e] / bound:.3f})"
+                    for m, e in contenders
+                ),
                 flush=True,
             )
     rows = [
-        ["`--schedule dag` / bound", fmt_ratio(ratio["dag"])],
-        ["`--schedule waves` / bound", fmt_ratio(ratio["waves"])],
+        ["`--schedule dag`, tasks with `estimate` / bound", fmt_ratio(ratio["dag", True])],
+        ["`--schedule dag`, no estimates / bound", fmt_ratio(ratio["dag", False])],
+        ["`--schedule waves`, tasks with `estimate` / bound", fmt_ratio(ratio["waves", True])],
+        ["`--schedule waves`, no estimates / bound", fmt_ratio(ratio["waves", False])],
         ["wave-barrier bound / bound", fmt_ratio(wave_bound_ratio)],
-        ["`--schedule waves` / wave-barrier bound", fmt_ratio(wave_ratio)],
-        ["cpo's launch rule with zero overhead (simulated) / bound", fmt_ratio(ideal_ratio)],
-        ["`--schedule dag` / that simulation (cpo's own overhead)", fmt_ratio(dag_vs_ideal)],
+        ["`--schedule waves` with estimates / wave-barrier bound", fmt_ratio(wave_ratio)],
+        ["dag launch rule, zero overhead (simulated), estimates / bound",
+         fmt_ratio(ideal_ratio[True])],
+        ["dag launch rule, zero overhead (simulated), no estimates / bound",
+         fmt_ratio(ideal_ratio[False])],
+        ["`--schedule dag` with estimates / its simulation (cpo's own overhead)",
+         fmt_ratio(dag_vs_ideal)],
     ]
     text = table(["makespan ratio", "median"], rows)
     print(text)
-    print(f"  dag median {median(ratio['dag']):.3f}, waves median {median(ratio['waves']):.3f}")
+    print(f"  dag median {median(ratio['dag', True]):.3f} (no estimates "
+          f"{median(ratio['dag', False]):.3f}), waves median {median(ratio['waves', True]):.3f}")
     if a.write_readme and not a.quick:
         update_readme(
             "makespan",

@@ -19,7 +19,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     ("script", "expect"),
     [
         ("bench_overhead.py", "cpo / baseline"),
-        ("bench_makespan.py", "`--schedule dag` / bound"),
+        ("bench_makespan.py", "`--schedule dag`, tasks with `estimate` / bound"),
         ("bench_scale.py", "cold start `cpo --help`"),
         # Installs parallel-orchestra with pip; prints why when it cannot.
         pytest.param("bench_peer.py", "parallel-orchestra", marks=pytest.mark.slow),
