@@ -20,6 +20,7 @@ from cpo.interrupt import install_interrupt_handlers, restore_handlers
 from cpo.logfile import log, use_log_file
 from cpo.plan import TaskSpec, WaveSpec
 from cpo.preflight import preflight, unsupported_options
+from cpo.priority import launch_ranks
 from cpo.proc import ProcessRegistry
 from cpo.progress import Progress, SilentProgress
 from cpo.report import (
@@ -78,6 +79,27 @@ class Engine:
             fail_fast=ctx.fail_fast,
         )
         self.integration = integ
+        # --schedule dag: a finished task's agent slot is kept for the task its merge
+        # unblocks when that one outranks every waiting task (cpo.slots).
+        self.ranks = launch_ranks(ctx.plan, "dag")
+        self.dependents: dict[str, list[str]] = {t: [] for t in ctx.plan.tasks}
+        for t in ctx.plan.tasks.values():
+            for dep in t.deps:
+                self.dependents[dep].append(t.id)
+        if ctx.opts.schedule == "dag" and not ctx.opts.no_integration:
+            self.runner.successor_rank = self._successor_rank
+
+    def _successor_rank(self, task: TaskSpec) -> int | None:
+        """The best rank among pending tasks whose only unmerged dependency is `task`."""
+        plan, tasks = self.ctx.plan, self.writer.report.tasks
+        with self.writer.lock:
+            ready_after = [
+                d
+                for d in self.dependents[task.id]
+                if tasks[d].status == "pending"
+                and all(x == task.id or tasks[x].merged for x in plan.tasks[d].deps)
+            ]
+        return min((self.ranks[d] for d in ready_after), default=None)
 
     def _start_point(self, task: TaskSpec) -> str:
         """Where a task branches from: the base with --no-integration; with waves, the
@@ -132,6 +154,8 @@ class Engine:
             self.writer.save()
         if not result.ok:
             self.progress.task_finished(rec)
+            for dep in self.dependents[task.id]:  # they will not come for a kept slot
+                self.registry.slots.unreserve(self.ranks[dep])
         return result.ok
 
     def validate_wave(self, wave: WaveSpec) -> bool:

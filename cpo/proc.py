@@ -15,7 +15,6 @@ registered: no agent process outlives cpo.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 import signal
@@ -28,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from cpo.slots import Slots, Ticket
 
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
 # when an agent prints megabytes without a newline.
@@ -73,9 +74,7 @@ class ProcResult:
 class ProcessRegistry:
     """The live agent process groups of this cpo process, for interrupt and watchdog.
 
-    It also owns the agent slots: at most `slots` agents run at once. Tasks take a slot
-    only around the agent itself, so their worktree set-up and bookkeeping overlap with
-    other agents' work instead of holding a slot idle.
+    It also owns the agent slots (cpo.slots): at most `slots` agents run at once.
     """
 
     def __init__(self, grace: float = DEFAULT_GRACE, slots: int | None = None) -> None:
@@ -84,68 +83,29 @@ class ProcessRegistry:
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._watchdog: subprocess.Popen[bytes] | None = None
         self.cancelled = threading.Event()
-        self._slots_free = slots
-        self._slots_changed = threading.Condition(self._lock)
-        self._held = False
-        self.hold_reason: str | None = None
-        self._next_ticket = 0
-        # Issued, not yet served or dropped: (rank, number), kept sorted; [0] goes next.
-        self._tickets: list[tuple[int, int]] = []
+        self.slots = Slots(slots, self.cancelled)
 
-    # -- agent slots --------------------------------------------------------------------
-    # Slots go to tasks by ticket: by the rank the scheduler gave them (a task heading
-    # the critical path overtakes waiting ones launched before it was ready), then in
-    # launch order. Not in the order their worktrees happen to be ready: runs stay
-    # predictable. A failure holds launches before its slot is freed (hold_launches).
-    def ticket(self, rank: int = 0) -> tuple[int, int]:
-        with self._lock:
-            ticket = (rank, self._next_ticket)
-            self._next_ticket += 1
-            bisect.insort(self._tickets, ticket)
-            return ticket
+    # -- agent slots (cpo.slots) ------------------------------------------------------
+    def ticket(self, rank: int = 0) -> Ticket:
+        return self.slots.ticket(rank)
 
-    def drop_ticket(self, ticket: tuple[int, int]) -> None:
-        with self._slots_changed:
-            if ticket in self._tickets:
-                self._tickets.remove(ticket)
-                self._slots_changed.notify_all()
+    def drop_ticket(self, ticket: Ticket) -> None:
+        self.slots.drop(ticket)
 
-    def acquire_slot(self, ticket: tuple[int, int] | None = None) -> bool:
+    def acquire_slot(self, ticket: Ticket | None = None) -> bool:
         """Wait for a free agent slot (and our turn); False when launches were stopped."""
-        if ticket is None:
-            ticket = self.ticket()
-        with self._slots_changed:
-            try:
-                while not (
-                    (self._slots_free is None or self._slots_free > 0)
-                    and self._tickets
-                    and self._tickets[0] == ticket
-                ):
-                    if self.cancelled.is_set() or self._held:
-                        return False
-                    self._slots_changed.wait()
-                if self.cancelled.is_set() or self._held:
-                    return False
-                if self._slots_free is not None:
-                    self._slots_free -= 1
-                return True
-            finally:
-                if ticket in self._tickets:
-                    self._tickets.remove(ticket)
-                self._slots_changed.notify_all()
+        return self.slots.acquire(ticket)
+
+    def release_slot(self, keep_for: int | None = None) -> None:
+        self.slots.release(keep_for)
 
     def hold_launches(self, reason: str) -> None:
         """No agent starts from now on; the running ones go on (fail-fast, auth)."""
-        with self._slots_changed:
-            self._held = True
-            self.hold_reason = self.hold_reason or reason
-            self._slots_changed.notify_all()
+        self.slots.hold(reason)
 
-    def release_slot(self) -> None:
-        with self._slots_changed:
-            if self._slots_free is not None:
-                self._slots_free += 1
-            self._slots_changed.notify_all()
+    @property
+    def hold_reason(self) -> str | None:
+        return self.slots.hold_reason
 
     # -- watchdog -----------------------------------------------------------------
     def start_watchdog(self) -> None:
@@ -199,7 +159,7 @@ class ProcessRegistry:
         self.cancelled.set()
         with self._lock:
             procs = list(self._procs.values())
-            self._slots_changed.notify_all()  # tasks waiting for a slot give up
+        self.slots.wake()  # tasks waiting for a slot give up
         for p in procs:
             kill_group(p.pid, signal.SIGKILL if immediately else signal.SIGTERM)
         if immediately:

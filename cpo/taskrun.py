@@ -97,6 +97,9 @@ class TaskRunner:
         # launch rank, which a retry's new ticket keeps
         self.tickets: dict[str, tuple[int, int]] = {}
         self.ranks: dict[str, int] = {}
+        # The rank of a task the given one's merge will make ready, if any: its agent slot
+        # is kept for that task (cpo.slots). Set by the engine for --schedule dag.
+        self.successor_rank: Callable[[TaskSpec], int | None] = lambda _task: None
         # A usage limit pauses every launch until it lifts (epoch seconds; 0: no pause).
         self.paused_until = 0.0
         self._pause_lock = threading.Lock()
@@ -295,7 +298,7 @@ class TaskRunner:
                 # Before our slot is free: no other agent may start after this failure.
                 self.registry.hold_launches("auth" if result.reason == "auth" else "fail_fast")
         finally:
-            self.registry.release_slot()
+            self.registry.release_slot(keep_for=self.successor_rank(task) if result.ok else None)
             log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
         return result
 

@@ -24,6 +24,7 @@ def make_spec(
     name: str = "spec",
     extra: dict[str, Any] | None = None,
     commit: bool = True,
+    estimates: dict[str, str] | None = None,
 ) -> Path:
     """A cpo-style parallel dir at repo/parallel/<spec_id>, committed.
 
@@ -39,6 +40,8 @@ def make_spec(
         manifest["waves"].append(wave)
         for tid, prompt in tasks.items():
             meta = {"id": tid, "wave": number, "deps": (deps or {}).get(tid, [])}
+            if estimates and tid in estimates:
+                meta["estimate"] = estimates[tid]
             body = f"# {tid}\n\n## Requirements\n{prompt}\n"
             (root / "tasks" / f"{tid}.md").write_text(
                 "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n" + body

@@ -16,6 +16,8 @@ from cpo.plan import Plan, TaskSpec
 from cpo.priority import bottom_levels, estimates, launch_ranks
 from cpo.proc import ProcessRegistry
 from cpo.scheduler import run_schedule
+from cpo.slots import Slots
+from tests.runkit import cpo, make_spec
 
 
 def with_estimates(plan: Plan, est: dict[str, float]) -> Plan:
@@ -148,3 +150,90 @@ def test_equal_ranks_keep_launch_order() -> None:
     assert registry.acquire_slot(first)
     registry.release_slot()
     assert registry.acquire_slot(second)
+
+
+# -- a finished task's slot is kept for the task its merge unblocks ------------------------
+def waiter(slots: Slots, ticket: tuple[int, int], got: list[str], name: str) -> threading.Thread:
+    def run() -> None:
+        if slots.acquire(ticket):
+            got.append(name)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_kept_slot_waits_for_its_ticket_not_for_lower_ranks() -> None:
+    slots = Slots(1, threading.Event())
+    assert slots.acquire(slots.ticket(0))
+    got: list[str] = []
+    low = waiter(slots, slots.ticket(5), got, "low")
+    slots.release(keep_for=1)  # the finished task's dependent, rank 1, is on its way
+    time.sleep(0.2)
+    assert got == []  # rank 5 may not take the slot kept for rank 1
+    dependent = waiter(slots, slots.ticket(1), got, "dependent")
+    dependent.join(timeout=10)
+    assert got == ["dependent"]
+    slots.release()
+    low.join(timeout=10)
+    assert got == ["dependent", "low"]
+
+
+def test_no_slot_is_kept_when_a_waiting_task_outranks_the_dependent() -> None:
+    slots = Slots(1, threading.Event())
+    assert slots.acquire(slots.ticket(0))
+    got: list[str] = []
+    best = waiter(slots, slots.ticket(2), got, "best")
+    slots.release(keep_for=7)
+    best.join(timeout=10)
+    assert got == ["best"]
+
+
+def test_an_unneeded_reservation_is_dropped_or_lapses(monkeypatch: pytest.MonkeyPatch) -> None:
+    slots = Slots(1, threading.Event())
+    assert slots.acquire(slots.ticket(0))
+    got: list[str] = []
+    low = waiter(slots, slots.ticket(5), got, "low")
+    slots.release(keep_for=1)
+    slots.unreserve(1)  # e.g. the finished task's merge conflicted
+    low.join(timeout=10)
+    assert got == ["low"]
+
+    monkeypatch.setattr("cpo.slots.RESERVATION_SECONDS", 0.3)
+    later = waiter(slots, slots.ticket(6), got, "later")
+    slots.release(keep_for=2)  # nobody comes for it: the waiter gets it when it lapses
+    later.join(timeout=10)
+    assert got == ["low", "later"]
+
+
+def test_a_reservation_holds_one_slot_only() -> None:
+    slots = Slots(2, threading.Event())
+    assert slots.acquire(slots.ticket(0)) and slots.acquire(slots.ticket(0))
+    slots.release(keep_for=1)
+    slots.release()
+    got: list[str] = []
+    waiter(slots, slots.ticket(5), got, "low").join(timeout=10)
+    assert got == ["low"]
+
+
+@pytest.mark.usefixtures("fake_claude")
+def test_dag_run_gives_the_freed_slot_to_the_unblocked_critical_task(git_repo: Path) -> None:
+    def ok(name: str) -> str:
+        return f"@script write {name} x\n@script commit add {name}\n@script marker"
+
+    root = make_spec(
+        git_repo,
+        [{"task-a": ok("a.txt"), "task-b": ok("b.txt")}, {"task-c": ok("c.txt")}],
+        deps={"task-c": ["task-a"]},
+        estimates={"task-a": "1m", "task-b": "1s", "task-c": "10m"},
+    )
+    proc = cpo("run", str(root), "--schedule", "dag", "-j", "1", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    started = [
+        line.split("task=")[1].split()[0]
+        for line in proc.stdout.splitlines()
+        if line.startswith("[PROGRESS]") and "status=started" in line
+    ]
+    # task-b was waiting for the only slot when task-a ended, but task-c (unblocked by
+    # task-a's merge, estimated 10 minutes) outranks it.
+    assert started == ["task-a", "task-c", "task-b"]
