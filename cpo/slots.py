@@ -62,6 +62,8 @@ class Slots:
         if ticket is None:
             ticket = self.ticket()
         with self._changed:
+            if ticket not in self._tickets:  # dropped meanwhile: queue it again
+                bisect.insort(self._tickets, ticket)
             try:
                 while not self._turn(ticket):
                     if self._cancelled.is_set() or self._held:
