@@ -6,12 +6,12 @@ import importlib
 import os
 from collections.abc import Iterator
 
+from cpo.agentrun import agent_request
 from cpo.agents import get_backend
 from cpo.agents.base import AgentRequest
 from cpo.errors import UsageError
 from cpo.report import Report
 from cpo.runctx import RunContext, task_settings
-from cpo.taskrun import agent_request
 
 
 def _requests(ctx: RunContext) -> Iterator[tuple[AgentRequest, str]]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpo.agentrun import TaskSettings
 from cpo.agents import backend_names
 from cpo.config import APPROVAL_MODES, SANDBOX_MODES, Settings, load_settings
 from cpo.errors import PreflightError, UsageError
 from cpo.manifest import load_plan
 from cpo.plan import Plan, TaskSpec
 from cpo.priority import Mode
-from cpo.taskrun import TaskSettings
 from cpo.worktree import Git, find_repo
 
 

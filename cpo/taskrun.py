@@ -2,64 +2,34 @@
 
 Called on a scheduler worker thread. Each attempt: make or reset the worktree at the
 task's start point (saving any earlier work on an attempt branch first), run the agent
-with the prompt on stdin, stream its output to the logs, then apply the success rule of
-DESIGN 4 and commit whatever the agent left uncommitted.
+once in an agent slot (cpo.agentrun: logs and the success rule of DESIGN 4), then commit
+whatever the agent left uncommitted and record the attempt.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
 
-from cpo.agents import get_backend
-from cpo.agents.base import AgentOutcome, AgentRequest
+from cpo.agentrun import AgentRun, AttemptResult, TaskSettings
+from cpo.agents.base import AgentOutcome
 from cpo.errors import CpoError, GitError
 from cpo.logfile import log
 from cpo.plan import TaskSpec
-from cpo.proc import ProcessRegistry, ProcResult, run_streaming
-from cpo.protocol import COMPLETION_PROTOCOL, read_marker, verdict
+from cpo.proc import ProcessRegistry
+from cpo.protocol import read_marker
 from cpo.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.scheduler import TaskOutcome
 from cpo.secrets import Masker
-from cpo.worktree import Git, agent_git_env
+from cpo.worktree import Git
 
 RETRYABLE = ("rate_limited", "overloaded", "usage_limit")
 # A usage limit that names no reset time is retried after this long.
 USAGE_LIMIT_DEFAULT_WAIT = 300.0
-
-
-@dataclass(frozen=True)
-class TaskSettings:
-    """Options for one task after precedence (flag > task > manifest > config > default)."""
-
-    backend: str
-    model: str | None
-    max_turns: int | None
-    permission_mode: str | None
-    timeout: float | None
-    idle_timeout: float | None
-    retries: int
-    agent_command: str | None
-    backoff_base: float = 5.0
-    approval_mode: str | None = None
-    sandbox_mode: str | None = None
-    extra_args: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    ok: bool
-    reason: str | None
-    error: str | None
-    outcome: AgentOutcome
-    proc: ProcResult | None
 
 
 class TaskRunner:
@@ -83,15 +53,14 @@ class TaskRunner:
     ) -> None:
         self.git = git
         self.writer = writer
-        self.parallel_dir = parallel_dir
         self.logs_dir = logs_dir
         self.workspace_root = workspace_root
         self.registry = registry
         self.settings_for = settings_for
         self.start_point = start_point
-        self.on_action = on_action
         self.on_started = on_started
         self.masker = masker
+        self.agents = AgentRun(parallel_dir, logs_dir, registry, masker, on_action)
         self.fail_fast = fail_fast
         # task id -> its place in the queue for an agent slot (taken at launch), and its
         # launch rank, which a retry's new ticket keeps
@@ -293,7 +262,7 @@ class TaskRunner:
         log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
         result = AttemptResult(False, "crashed", "no result", AgentOutcome(), None)
         try:
-            result = self._run_agent(task, settings, worktree, attempt_no)
+            result = self.agents.run(task, settings, worktree, attempt_no)
             if self._stops_launches(result):
                 # Before our slot is free: no other agent may start after this failure.
                 self.registry.hold_launches("auth" if result.reason == "auth" else "fail_fast")
@@ -301,73 +270,6 @@ class TaskRunner:
             self.registry.release_slot(keep_for=self.successor_rank(task) if result.ok else None)
             log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
         return result
-
-    def _run_agent(
-        self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
-    ) -> AttemptResult:
-        backend = get_backend(settings.backend)
-        req = agent_request(task, settings, worktree, self.parallel_dir, task.prompt)
-        base = dict(os.environ)
-        base.update(
-            CPO_TASK_ID=task.id,
-            CPO_WAVE=str(task.wave),
-            CPO_PARALLEL_DIR=str(self.parallel_dir),
-            CPO_WORKTREE=str(worktree),
-            CPO_ATTEMPT=str(attempt_no),
-        )
-        env = agent_git_env(backend.env(req, base))
-        argv = backend.argv(req)
-        parser = backend.parser()
-        log_path = self.logs_dir / f"{task.id}.log"
-        raw_path = self.logs_dir / f"{task.id}.jsonl"
-        with (
-            log_path.open("a", encoding="utf-8") as logf,
-            raw_path.open("a", encoding="utf-8") as rawf,
-        ):
-            self._write_header(logf, task, worktree, attempt_no, settings)
-            lock = threading.Lock()
-            abort = threading.Event()
-
-            def on_stdout(line: str) -> None:
-                with lock:
-                    rawf.write(self.masker.mask(line) + "\n")
-                    for event in parser.feed(line):
-                        if event.fatal and not abort.is_set():
-                            logf.write(f"[cpo] stopping the agent: {event.fatal}\n")
-                            abort.set()
-                        if event.log:
-                            logf.write(self.masker.mask(event.log) + "\n")
-                        if event.action:
-                            self.on_action(task, self.masker.mask(event.action))
-                    logf.flush()
-                    rawf.flush()
-
-            def on_stderr(line: str) -> None:
-                with lock:
-                    logf.write(f"[stderr] {self.masker.mask(line)}\n")
-                    logf.flush()
-
-            try:
-                proc = run_streaming(
-                    argv,
-                    cwd=worktree,
-                    env=env,
-                    stdin_text=task.prompt,
-                    on_stdout=on_stdout,
-                    on_stderr=on_stderr,
-                    timeout=settings.timeout,
-                    idle_timeout=settings.idle_timeout,
-                    registry=self.registry,
-                    abort=abort,
-                )
-            except OSError as exc:
-                text = f"could not start {argv[0]}: {exc.strerror or exc}"
-                logf.write(f"[cpo] {text}\n")
-                return AttemptResult(False, "crashed", text, AgentOutcome(), None)
-        outcome = parser.finish(proc.returncode, proc.stderr_tail)
-        marker = read_marker(worktree)
-        reason, error = verdict(proc, outcome, marker.present, marker.says_incomplete, marker.data)
-        return AttemptResult(reason is None, reason, error, outcome, proc)
 
     def _stops_launches(self, result: AttemptResult) -> bool:
         if result.ok or result.reason in ("interrupted", "not_started"):
@@ -417,18 +319,6 @@ class TaskRunner:
             self.writer.save()
 
     # -- logs ---------------------------------------------------------------------------
-    def _write_header(
-        self, logf: IO[str], task: TaskSpec, worktree: Path, attempt: int, s: TaskSettings
-    ) -> None:
-        logf.write(
-            f"=== task {task.id} (wave {task.wave}) attempt {attempt} ===\n"
-            f"worktree: {worktree}\nbranch:   {task.branch}\nbackend:  {s.backend}"
-            f"{f' agent={task.agent}' if task.agent else ''}"
-            f"{f' model={s.model}' if s.model else ''}\n"
-            f"prompt:   {task.prompt_source}\nstart:    {now_iso()}\n\n"
-        )
-        logf.flush()
-
     def _log_line(self, task: TaskSpec, text: str) -> None:
         with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
             fh.write(text + "\n")
@@ -440,28 +330,6 @@ class TaskRunner:
             f"\n=== {rec.status}{reason} · commits {rec.commits} · "
             f"{rec.duration_seconds or 0:.1f} s ===",
         )
-
-
-def agent_request(
-    task: TaskSpec, settings: TaskSettings, worktree: Path, parallel_dir: Path, prompt: str
-) -> AgentRequest:
-    """The backend-neutral request for one task under its effective settings."""
-    return AgentRequest(
-        task_id=task.id,
-        wave=task.wave,
-        prompt=prompt,
-        worktree=worktree,
-        parallel_dir=parallel_dir,
-        system_prompt=COMPLETION_PROTOCOL,
-        agent=task.agent,
-        model=settings.model,
-        max_turns=settings.max_turns,
-        permission_mode=settings.permission_mode,
-        approval_mode=settings.approval_mode,
-        sandbox_mode=settings.sandbox_mode,
-        command=settings.agent_command,
-        extra_args=settings.extra_args,
-    )
 
 
 def _add(a: int | None, b: int | None) -> int | None:
