@@ -11,8 +11,20 @@ from typing import Any
 
 from cpo.engine import RunResult
 from cpo.preflight import preflight
+from cpo.priority import launch_ranks
 from cpo.report import Report, load_report
 from cpo.runctx import RunContext, task_settings
+
+
+def launch_order_line(ctx: RunContext) -> str:
+    """Which tasks start first when more are ready than there are agents (cpo.priority)."""
+    ranks = launch_ranks(ctx.plan, ctx.opts.schedule)
+    order = sorted(ranks, key=ranks.__getitem__)
+    basis = "estimates" if any(t.estimate for t in ctx.plan.tasks.values()) else "chain length"
+    if ctx.opts.schedule == "waves":
+        basis = "estimates" if basis == "estimates" else "manifest order"
+        return f"launch order within each wave (by {basis}): {', '.join(order)}"
+    return f"launch order among ready tasks (by {basis}): {', '.join(order)}"
 
 
 def dry_run_lines(ctx: RunContext) -> list[str]:
@@ -43,6 +55,7 @@ def dry_run_lines(ctx: RunContext) -> list[str]:
                 f"  {tid} → {ctx.workspace_root / tid} → {task.branch}"
                 f" ({s.backend}{', agent ' + task.agent if task.agent else ''}){deps}{skip}"
             )
+    lines.append(launch_order_line(ctx))
     problems = preflight(ctx, load_report(plan.root))
     for p in problems:
         lines.append(f"would stop the run: {p}")

@@ -45,7 +45,8 @@ component: example
 wave: 1
 deps: []
 # optional: agent, model, backend, timeout, max_turns, permission_mode, prompt_file,
-# contracts: [contracts/...], blocks: [task-002]
+# contracts: [contracts/...], blocks: [task-002],
+# estimate: 20m (expected agent time; the longest chains and tasks start first)
 ---
 # task-001: Example task
 

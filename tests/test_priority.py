@@ -237,3 +237,17 @@ def test_dag_run_gives_the_freed_slot_to_the_unblocked_critical_task(git_repo: P
     # task-b was waiting for the only slot when task-a ended, but task-c (unblocked by
     # task-a's merge, estimated 10 minutes) outranks it.
     assert started == ["task-a", "task-c", "task-b"]
+
+
+@pytest.mark.usefixtures("fake_claude")
+def test_dry_run_shows_the_launch_order(git_repo: Path) -> None:
+    root = make_spec(
+        git_repo,
+        [{"task-a": "a", "task-b": "b"}, {"task-c": "c"}],
+        deps={"task-c": ["task-a"]},
+        estimates={"task-a": "1m", "task-b": "5m", "task-c": "10m"},
+    )
+    dag = cpo("run", str(root), "--dry-run", "--schedule", "dag", cwd=git_repo)
+    assert "launch order among ready tasks (by estimates): task-a, task-c, task-b" in dag.stdout
+    waves = cpo("run", str(root), "--dry-run", cwd=git_repo)
+    assert "launch order within each wave (by estimates): task-b, task-a, task-c" in waves.stdout
