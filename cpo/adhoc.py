@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
-import re
 import shlex
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,68 +33,12 @@ from cpo.adhocfile import (
     parse_task_file,
     read_task_source,
 )
+from cpo.adhocresult import AdhocResult, AdhocSummary, safe_name, write_output_dir
 from cpo.agents import get_backend
 from cpo.agents.base import AgentOutcome, AgentRequest, Backend
 from cpo.config import Settings
 from cpo.errors import CpoError, PreflightError
 from cpo.proc import ProcessRegistry, ProcResult, run_streaming
-
-
-# -- results ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AdhocResult:
-    index: int
-    task_id: str
-    task_name: str
-    backend: str
-    success: bool
-    output: str = ""
-    duration_seconds: float = 0.0
-    exit_code: int | None = None
-    error: str | None = None
-    tags: tuple[str, ...] = ()
-    meta: Mapping[str, Any] = field(default_factory=dict)
-    worktree: str | None = None  # a kept worktree (it holds the agent's changes)
-    session_id: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "task_id": self.task_id,
-            "task_name": self.task_name,
-            "backend": self.backend,
-            "output": self.output,
-            "content": self.output,
-            "duration_seconds": round(self.duration_seconds, 3),
-            "exit_code": self.exit_code,
-            "error": self.error,
-            "tags": list(self.tags),
-            "meta": dict(self.meta),
-            "worktree": self.worktree,
-        }
-
-
-@dataclass(frozen=True)
-class AdhocSummary:
-    results: tuple[AdhocResult, ...]
-    duration_seconds: float
-
-    @property
-    def completed(self) -> int:
-        return sum(1 for r in self.results if r.success)
-
-    @property
-    def failed(self) -> int:
-        return len(self.results) - self.completed
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "total_tasks": len(self.results),
-            "completed": self.completed,
-            "failed": self.failed,
-            "total_duration_seconds": round(self.duration_seconds, 3),
-            "results": [r.to_json() for r in self.results],
-        }
 
 
 @dataclass(frozen=True)
@@ -206,7 +148,7 @@ class _Worktrees:
     def add(self, workdir: Path, task_id: str) -> tuple[Any, Path, str, Path]:
         git = self._git(workdir)
         head = git.run("rev-parse", "HEAD")
-        holder = Path(tempfile.mkdtemp(prefix=f"cpo-parallel-{_safe(task_id)}-"))
+        holder = Path(tempfile.mkdtemp(prefix=f"cpo-parallel-{safe_name(task_id)}-"))
         path = holder / "worktree"
         with git.lock:
             git.run("worktree", "add", "-q", "--detach", str(path), head)
@@ -225,10 +167,6 @@ class _Worktrees:
         with contextlib.suppress(OSError):
             path.parent.rmdir()
         return True
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "task"
 
 
 def run_plan(
@@ -406,23 +344,6 @@ def _judge(proc: ProcResult, outcome: AgentOutcome, p: Prepared) -> tuple[bool, 
     if proc.returncode != 0:
         return False, f"exit code {proc.returncode}"
     return True, None
-
-
-# -- output_dir ------------------------------------------------------------------------
-def write_output_dir(directory: Path, plan: AdhocPlan, summary: AdhocSummary) -> list[Path]:
-    """`summary.json` and one `<NN>-<id>.json` per task ({"task": ..., "result": ...})."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for r in summary.results:
-        path = directory / f"{r.index + 1:02d}-{_safe(r.task_id)}.json"
-        doc = {"task": plan.raw_tasks[r.index], "result": r.to_json()}
-        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        written.append(path)
-    summary_path = directory / "summary.json"
-    summary_path.write_text(
-        json.dumps(summary.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    return [summary_path, *written]
 
 
 def run_adhoc(

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from cpo.adhoc import AdhocResult, AdhocSummary
+    from cpo.adhocresult import AdhocResult, AdhocSummary
     from cpo.errors import Problem
     from cpo.plan import Plan
     from cpo.progress import Progress
