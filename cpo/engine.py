@@ -90,9 +90,14 @@ class Engine:
             self.runner.successor_rank = self._successor_rank
 
     def _successor_rank(self, task: TaskSpec) -> int | None:
-        """The best rank among pending tasks whose only unmerged dependency is `task`."""
+        """The best rank among pending tasks whose only unmerged dependency is `task`.
+
+        None while a wave validates: merges wait for it, so the slot would idle.
+        """
         plan, tasks = self.ctx.plan, self.writer.report.tasks
         with self.writer.lock:
+            if any(w.status == "validating" for w in self.writer.report.waves):
+                return None
             ready_after = [
                 d
                 for d in self.dependents[task.id]

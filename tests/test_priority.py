@@ -251,3 +251,29 @@ def test_dry_run_shows_the_launch_order(git_repo: Path) -> None:
     assert "launch order among ready tasks (by estimates): task-a, task-c, task-b" in dag.stdout
     waves = cpo("run", str(root), "--dry-run", cwd=git_repo)
     assert "launch order within each wave (by estimates): task-b, task-a, task-c" in waves.stdout
+
+
+def test_successor_rank_names_the_task_a_merge_unblocks_unless_a_wave_validates() -> None:
+    # The engine's oracle alone, on a report as the run keeps it.
+    from types import SimpleNamespace
+
+    from cpo.engine import Engine
+    from cpo.report import TaskRecord, WaveRecord
+
+    plan = make_plan({"a": (1, []), "b": (1, []), "c": (2, ["a", "b"]), "d": (2, ["a"])})
+    tasks = {t: TaskRecord(id=t, wave=plan.tasks[t].wave) for t in plan.tasks}
+    waves = [WaveRecord(number=1, status="running"), WaveRecord(number=2)]
+    report = SimpleNamespace(tasks=tasks, waves=waves)
+    engine = SimpleNamespace(
+        ctx=SimpleNamespace(plan=plan),
+        writer=SimpleNamespace(report=report, lock=threading.RLock()),
+        ranks=launch_ranks(plan, "dag"),
+        dependents={"a": ["c", "d"], "b": ["c"], "c": [], "d": []},
+    )
+    rank = launch_ranks(plan, "dag")
+    # a's merge unblocks d only (c still needs b).
+    assert Engine._successor_rank(engine, plan.tasks["a"]) == rank["d"]  # type: ignore[arg-type]
+    tasks["b"].merged = True
+    assert Engine._successor_rank(engine, plan.tasks["a"]) == min(rank["c"], rank["d"])  # type: ignore[arg-type]
+    waves[0].status = "validating"  # merges wait for the validation: keep no slot
+    assert Engine._successor_rank(engine, plan.tasks["a"]) is None  # type: ignore[arg-type]
