@@ -131,7 +131,7 @@ class Engine:
     # hooks -------------------------------------------------------------------------
     def task_launched(self, task: TaskSpec, rank: int) -> None:
         self.runner.ranks[task.id] = rank
-        self.runner.tickets[task.id] = self.registry.ticket(rank)
+        self.runner.tickets[task.id] = self.registry.slots.ticket(rank)
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         outcome = self.runner.run(task)

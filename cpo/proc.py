@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from cpo.slots import Slots, Ticket
+from cpo.slots import Slots
 
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
 # when an agent prints megabytes without a newline.
@@ -74,7 +74,7 @@ class ProcResult:
 class ProcessRegistry:
     """The live agent process groups of this cpo process, for interrupt and watchdog.
 
-    It also owns the agent slots (cpo.slots): at most `slots` agents run at once.
+    It also owns the agent slots (`.slots`, cpo.slots): at most `slots` agents at once.
     """
 
     def __init__(self, grace: float = DEFAULT_GRACE, slots: int | None = None) -> None:
@@ -84,28 +84,6 @@ class ProcessRegistry:
         self._watchdog: subprocess.Popen[bytes] | None = None
         self.cancelled = threading.Event()
         self.slots = Slots(slots, self.cancelled)
-
-    # -- agent slots (cpo.slots) ------------------------------------------------------
-    def ticket(self, rank: int = 0) -> Ticket:
-        return self.slots.ticket(rank)
-
-    def drop_ticket(self, ticket: Ticket) -> None:
-        self.slots.drop(ticket)
-
-    def acquire_slot(self, ticket: Ticket | None = None) -> bool:
-        """Wait for a free agent slot (and our turn); False when launches were stopped."""
-        return self.slots.acquire(ticket)
-
-    def release_slot(self, keep_for: int | None = None) -> None:
-        self.slots.release(keep_for)
-
-    def hold_launches(self, reason: str) -> None:
-        """No agent starts from now on; the running ones go on (fail-fast, auth)."""
-        self.slots.hold(reason)
-
-    @property
-    def hold_reason(self) -> str | None:
-        return self.slots.hold_reason
 
     # -- watchdog -----------------------------------------------------------------
     def start_watchdog(self) -> None:

@@ -80,7 +80,7 @@ class TaskRunner:
         finally:
             ticket = self.tickets.pop(task.id, None)
             if ticket is not None:  # it never asked for its agent slot: let others pass
-                self.registry.drop_ticket(ticket)
+                self.registry.slots.drop(ticket)
 
     def _run_safely(self, task: TaskSpec) -> TaskOutcome:
         rec = self.writer.report.tasks[task.id]
@@ -151,7 +151,7 @@ class TaskRunner:
                     rec.start_point = rec.attempts[-1].start_point if rec.attempts else None
                 rec.status = "pending"
                 self.writer.save()
-            why = None if self.registry.cancelled.is_set() else self.registry.hold_reason
+            why = None if self.registry.cancelled.is_set() else self.registry.slots.hold_reason
             return TaskOutcome(ok=False, reason=why, started=False)
         with self.writer.lock:
             rec.duration_seconds = round(time.monotonic() - started, 3)
@@ -255,8 +255,9 @@ class TaskRunner:
         self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
     ) -> AttemptResult:
         """One agent run, inside an agent slot (taken by rank, then launch order)."""
-        ticket = self.tickets.pop(task.id, None) or self.registry.ticket(self.ranks.get(task.id, 0))
-        if not self.registry.acquire_slot(ticket):
+        slots = self.registry.slots
+        ticket = self.tickets.pop(task.id, None) or slots.ticket(self.ranks.get(task.id, 0))
+        if not slots.acquire(ticket):
             return AttemptResult(False, "not_started", None, AgentOutcome(), None)
         self._mark_running(task)
         log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
@@ -265,9 +266,9 @@ class TaskRunner:
             result = self.agents.run(task, settings, worktree, attempt_no)
             if self._stops_launches(result):
                 # Before our slot is free: no other agent may start after this failure.
-                self.registry.hold_launches("auth" if result.reason == "auth" else "fail_fast")
+                slots.hold("auth" if result.reason == "auth" else "fail_fast")
         finally:
-            self.registry.release_slot(keep_for=self.successor_rank(task) if result.ok else None)
+            slots.release(keep_for=self.successor_rank(task) if result.ok else None)
             log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
         return result
 

@@ -120,36 +120,36 @@ def test_the_scheduler_launches_ready_tasks_by_rank_and_passes_the_rank() -> Non
 
 # -- agent slots go by rank ---------------------------------------------------------------
 def test_a_better_ranked_ticket_overtakes_waiting_ones() -> None:
-    registry = ProcessRegistry(slots=1)
-    assert registry.acquire_slot(registry.ticket(0))  # the only slot is busy now
+    slots = ProcessRegistry(slots=1).slots
+    assert slots.acquire(slots.ticket(0))  # the only slot is busy now
     got: list[str] = []
 
     def wait_for_slot(name: str, ticket: tuple[int, int]) -> None:
-        if registry.acquire_slot(ticket):
+        if slots.acquire(ticket):
             got.append(name)
-            registry.release_slot()
+            slots.release()
 
-    late_tickets = [("low", registry.ticket(9)), ("mid", registry.ticket(5))]
-    best = ("best", registry.ticket(1))  # issued last, ranked first
+    late_tickets = [("low", slots.ticket(9)), ("mid", slots.ticket(5))]
+    best = ("best", slots.ticket(1))  # issued last, ranked first
     threads = [
         threading.Thread(target=wait_for_slot, args=item) for item in [*late_tickets, best]
     ]
     for t in threads:
         t.start()
     time.sleep(0.1)  # all three are waiting (a wrong order would show whatever the timing)
-    registry.release_slot()
+    slots.release()
     for t in threads:
         t.join(timeout=10)
     assert got == ["best", "mid", "low"]
 
 
 def test_equal_ranks_keep_launch_order() -> None:
-    registry = ProcessRegistry(slots=1)
-    first, second = registry.ticket(3), registry.ticket(3)
+    slots = ProcessRegistry(slots=1).slots
+    first, second = slots.ticket(3), slots.ticket(3)
     assert first < second
-    assert registry.acquire_slot(first)
-    registry.release_slot()
-    assert registry.acquire_slot(second)
+    assert slots.acquire(first)
+    slots.release()
+    assert slots.acquire(second)
 
 
 # -- a finished task's slot is kept for the task its merge unblocks ------------------------
