@@ -79,14 +79,12 @@ class Engine:
             fail_fast=ctx.fail_fast,
         )
         self.integration = integ
-        # --schedule dag: a finished task's agent slot is kept for the task its merge
-        # unblocks when that one outranks every waiting task (cpo.slots).
-        self.ranks = launch_ranks(ctx.plan, "dag")
-        self.dependents: dict[str, list[str]] = {t: [] for t in ctx.plan.tasks}
-        for t in ctx.plan.tasks.values():
-            for dep in t.deps:
-                self.dependents[dep].append(t.id)
+        self.dependents = ctx.plan.dependents()
+        self.ranks: dict[str, int] = {}
         if ctx.opts.schedule == "dag" and not ctx.opts.no_integration:
+            # A finished task's agent slot is kept for the task its merge unblocks when
+            # that one outranks every waiting task (cpo.slots).
+            self.ranks = launch_ranks(ctx.plan, "dag")
             self.runner.successor_rank = self._successor_rank
 
     def _successor_rank(self, task: TaskSpec) -> int | None:
@@ -160,7 +158,8 @@ class Engine:
         if not result.ok:
             self.progress.task_finished(rec)
             for dep in self.dependents[task.id]:  # they will not come for a kept slot
-                self.registry.slots.unreserve(self.ranks[dep])
+                if dep in self.ranks:
+                    self.registry.slots.unreserve(self.ranks[dep])
         return result.ok
 
     def validate_wave(self, wave: WaveSpec) -> bool:

@@ -94,3 +94,12 @@ class Plan:
     def ordered_tasks(self) -> list[TaskSpec]:
         """Tasks wave by wave, each wave in manifest order."""
         return [self.tasks[t] for w in self.waves for t in w.task_ids]
+
+    def dependents(self) -> dict[str, list[str]]:
+        """Task id -> the ids of the tasks that depend on it, in manifest order."""
+        result: dict[str, list[str]] = {t: [] for t in self.tasks}
+        for task in self.ordered_tasks():
+            for dep in task.deps:
+                if dep in result:
+                    result[dep].append(task.id)
+        return result

@@ -36,11 +36,7 @@ def estimates(plan: Plan) -> dict[str, float]:
 
 def bottom_levels(plan: Plan, weight: dict[str, float]) -> dict[str, float]:
     """For each task, its weight plus the heaviest chain of tasks that depend on it."""
-    dependents: dict[str, list[str]] = {t: [] for t in plan.tasks}
-    for task in plan.tasks.values():
-        for dep in task.deps:
-            if dep in dependents:
-                dependents[dep].append(task.id)
+    dependents = plan.dependents()
     level: dict[str, float] = {}
     for task in reversed(plan.ordered_tasks()):  # dependents come in later waves
         level[task.id] = weight[task.id] + max((level[d] for d in dependents[task.id]), default=0)
