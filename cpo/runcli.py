@@ -19,12 +19,13 @@ from cpo.runctx import RunContext, task_settings
 def launch_order_line(ctx: RunContext) -> str:
     """Which tasks start first when more are ready than there are agents (cpo.priority)."""
     ranks = launch_ranks(ctx.plan, ctx.opts.schedule)
-    order = sorted(ranks, key=ranks.__getitem__)
-    basis = "estimates" if any(t.estimate for t in ctx.plan.tasks.values()) else "chain length"
+    order = ", ".join(sorted(ranks, key=ranks.__getitem__))
+    estimated = any(t.estimate is not None for t in ctx.plan.tasks.values())
     if ctx.opts.schedule == "waves":
-        basis = "estimates" if basis == "estimates" else "manifest order"
-        return f"launch order within each wave (by {basis}): {', '.join(order)}"
-    return f"launch order among ready tasks (by {basis}): {', '.join(order)}"
+        basis = "estimates" if estimated else "manifest order"
+        return f"launch order within each wave (by {basis}): {order}"
+    basis = "estimates" if estimated else "chain length"
+    return f"launch order among ready tasks (by {basis}): {order}"
 
 
 def dry_run_lines(ctx: RunContext) -> list[str]:
