@@ -45,8 +45,7 @@ class Slots:
         with self._changed:
             ticket = (rank, self._next)
             self._next += 1
-            if (rank, _RESERVED) in self._tickets:  # the task a slot was kept for
-                self._unreserve(rank)
+            self._unreserve(rank)  # if a slot was kept for this rank, this task takes it
             bisect.insort(self._tickets, ticket)
             self._changed.notify_all()
             return ticket
