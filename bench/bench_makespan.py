@@ -187,9 +187,10 @@ def main() -> None:
                 ratio[mode, est].append(got[mode, est] / bound)
             wave_ratio.append(got["waves", True] / wbound)
             wave_bound_ratio.append(wbound / bound)
-            for est in (True, False):
-                ideal_ratio[est].append(ideal_schedule(dag, a.concurrency, est) / bound)
-            dag_vs_ideal.append(got["dag", True] / ideal_schedule(dag, a.concurrency, True))
+            ideal = {est: ideal_schedule(dag, a.concurrency, est) for est in (True, False)}
+            for est, makespan in ideal.items():
+                ideal_ratio[est].append(makespan / bound)
+            dag_vs_ideal.append(got["dag", True] / ideal[True])
             print(
                 f"  round {r + 1}: {len(dag.deps)} tasks, critical path "
                 f"{dag.critical_path():.1f} s, work/j {dag.work / a.concurrency:.1f} s, "
