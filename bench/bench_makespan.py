@@ -75,7 +75,7 @@ def ideal_schedule(dag: Dag, j: int, estimates: bool) -> float:
     """The makespan of cpo's launch rule with no overhead at all, simulated.
 
     Ready tasks start by the longest chain they head (then manifest order), as
-    `cpo.priority` ranks them for `--schedule dag`: chains weighted by the tasks'
+    `cpo.run.priority` ranks them for `--schedule dag`: chains weighted by the tasks'
     estimates when given, else counted in tasks. This tells how much of cpo's ratio is
     the rule itself (the bound assumes a scheduler that knows the future).
     """

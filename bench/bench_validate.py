@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cpo.manifest import load_plan
+from cpo.plan.load import load_plan
 
 TASKS_PER_WAVE = 50
 ROUNDS = 5

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 
 from cpo import cli
-from cpo.worktree import Git
+from cpo.git import Git
 
 calls: dict[str, list[float]] = defaultdict(list)
 lock = threading.Lock()

@@ -126,7 +126,7 @@ def validate(
     with quick_imports():
         from cpo import ui
         from cpo.errors import PlanError, UsageError
-        from cpo.manifest import load_plan
+        from cpo.plan.load import load_plan
 
     try:
         plan = load_plan(parallel_dir, strict=strict)
@@ -161,7 +161,7 @@ def init(
 ) -> None:
     """Create a parallel directory (manifest, sample task and prompt); never overwrites."""
     from cpo import ui
-    from cpo.scaffold import init_directory
+    from cpo.commands.init import init_directory
 
     result = init_directory(parallel_dir, tech_spec_id, name)
     for line in ui.init_lines(result.created, result.kept):
@@ -170,8 +170,8 @@ def init(
 
 # Name -> "module:function" returning a JSON Schema dict; adding a schema is one line here.
 SCHEMAS: dict[str, str] = {
-    "manifest": "cpo.models:manifest_json_schema",
-    "report": "cpo.report:report_schema",
+    "manifest": "cpo.plan.models:manifest_json_schema",
+    "report": "cpo.run.report:report_schema",
 }
 
 
@@ -269,13 +269,16 @@ def run(
 ) -> None:
     """Run every task of a parallel directory with agents, wave after wave."""
     with quick_imports():
-        from cpo import engine, runcli, runctx, ui
+        from cpo import ui
         from cpo.errors import UsageError
+        from cpo.run import engine
+        from cpo.run import options as runctx
+        from cpo.run import output as runcli
 
     if schedule not in ("waves", "dag"):
         raise UsageError(f"--schedule {schedule}: choose waves or dag")
     if generate_only:
-        from cpo.scripts import generate_scripts
+        from cpo.run.scripts import generate_scripts
 
         for path in generate_scripts(parallel_dir.resolve()):
             typer.echo(f"wrote {path}")
@@ -342,7 +345,8 @@ def parallel(
 ) -> None:
     """Run ad-hoc prompts at once, each with its own agent (claude, codex, gemini, command)."""
     with quick_imports():
-        from cpo import adhoc, ui
+        from cpo import ui
+        from cpo.adhoc import run as adhoc
         from cpo.config import load_settings
 
     text, source = adhoc.read_task_source(file, sys.stdin.read)
@@ -417,10 +421,10 @@ def status(
     """
     with quick_imports():
         from cpo import ui
-        from cpo.status import read_status
+        from cpo.commands.status import read_status
 
     if watch and json_out:
-        from cpo.status import wait_for_end
+        from cpo.commands.status import wait_for_end
 
         st = wait_for_end(parallel_dir)
         ui.show_json(st.data())
@@ -445,8 +449,8 @@ def demo(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
     """A complete two-wave run in a throwaway repository with a scripted agent (no account)."""
-    from cpo import demo as demo_mod
     from cpo import ui
+    from cpo.commands import demo as demo_mod
 
     mode = "json" if json_out else ("live" if sys.stdout.isatty() else "plain")
     root, code, report = demo_mod.run_demo(directory, ui.progress_factory(mode))
@@ -464,7 +468,7 @@ def demo(
             )
         )
     else:
-        from cpo import runcli
+        from cpo.run import output as runcli
 
         ui.summary(runcli.summary_lines(report), report.status)
         ui.notes([])
@@ -496,7 +500,7 @@ def clean(
     and your own working tree are never touched. Exit 0 done, 1 something was refused.
     """
     from cpo import ui
-    from cpo.clean import apply_clean, clean_lines, plan_clean
+    from cpo.commands.clean import apply_clean, clean_lines, plan_clean
 
     plan = plan_clean(parallel_dir, force=force)
     done = None if dry_run else apply_clean(plan)
@@ -537,8 +541,8 @@ def integrate(
     --force. Exit 0 merged (or command printed), 1 refused, conflict or validation failed.
     """
     from cpo import ui
-    from cpo.integrate import IntegrateOptions, outcome_line
-    from cpo.integrate import integrate as do_integrate
+    from cpo.commands.integrate import IntegrateOptions, outcome_line
+    from cpo.commands.integrate import integrate as do_integrate
 
     result = do_integrate(
         parallel_dir,
@@ -581,7 +585,7 @@ def templates_install(
     Existing files are never overwritten without --force; the skipped ones are listed.
     """
     from cpo import ui
-    from cpo.templates import destination, install_lines, install_templates
+    from cpo.commands.templates import destination, install_lines, install_templates
 
     result = install_templates(destination(user, Path.cwd()), force=force)
     ui.print_lines(install_lines(result))

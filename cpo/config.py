@@ -47,7 +47,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.agents import backend_names
 from cpo.errors import UsageError
-from cpo.models import parse_duration
+from cpo.plan.models import parse_duration
 
 APPROVAL_MODES = ("default", "auto", "none", "always")
 SANDBOX_MODES = ("default", "read-only", "workspace", "full")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from cpo.slots import Slots
+from cpo.run.slots import Slots
 
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
 # when an agent prints megabytes without a newline.
@@ -74,7 +74,7 @@ class ProcResult:
 class ProcessRegistry:
     """The live agent process groups of this cpo process, for interrupt and watchdog.
 
-    It also owns the agent slots (`.slots`, cpo.slots): at most `slots` agents at once.
+    It also owns the agent slots (`.slots`, cpo.run.slots): at most `slots` agents at once.
     """
 
     def __init__(self, grace: float = DEFAULT_GRACE, slots: int | None = None) -> None:

@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from cpo.adhocresult import AdhocResult, AdhocSummary
+    from cpo.adhoc.result import AdhocResult, AdhocSummary
+    from cpo.commands.status import Status
     from cpo.errors import Problem
-    from cpo.plan import Plan
-    from cpo.progress import Progress
-    from cpo.report import Report
-    from cpo.status import Status
+    from cpo.plan.model import Plan
+    from cpo.run.progress import Progress
+    from cpo.run.report import Report
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
@@ -41,7 +41,7 @@ def warning_lines(lines: Iterable[str]) -> None:
 # -- run ------------------------------------------------------------------------------------
 def progress_factory(mode: str) -> Callable[[Callable[[], Report]], Progress]:
     """A maker of the run's progress display for the output mode."""
-    from cpo import progress
+    from cpo.run import progress
 
     def make(get_report: Callable[[], Report]) -> progress.Progress:
         if mode == "live":
@@ -279,8 +279,8 @@ def status_renderable(st: Status) -> Any:
     from rich.console import Group
     from rich.text import Text
 
-    from cpo.progress import STATUS_STYLE, render_table, render_waves
-    from cpo.status import clock_for, task_elapsed
+    from cpo.commands.status import clock_for, task_elapsed
+    from cpo.run.progress import STATUS_STYLE, render_table, render_waves
 
     r, live = st.report, st.live
     style = {"stopped": "magenta", "starting": "cyan"}.get(live.state) or STATUS_STYLE.get(
@@ -329,8 +329,8 @@ def watch_status(parallel_dir: Path, interval: float = 0.5) -> Status:
 
     from rich.live import Live
 
+    from cpo.commands.status import Status, compute_live, read_status, report_mtime
     from cpo.errors import UsageError
-    from cpo.status import Status, compute_live, read_status, report_mtime
 
     st = read_status(parallel_dir)
     seen = report_mtime(st.parallel_dir)

@@ -54,8 +54,8 @@ def git_repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake_claude(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The scripted `claude` (cpo.scripted_agent) first on PATH; returns its bin dir."""
-    from cpo.scripted_agent import install_shim
+    """The scripted `claude` (cpo.scripted.agent) first on PATH; returns its bin dir."""
+    from cpo.scripted.agent import install_shim
 
     bin_dir = tmp_path / "bin"
     install_shim(bin_dir)

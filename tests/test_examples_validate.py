@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cpo.manifest import load_plan
+from cpo.plan.load import load_plan
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DIRS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir() and (

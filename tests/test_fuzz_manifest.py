@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cpo.errors import CpoError, PlanError
-from cpo.manifest import load_plan
-from cpo.plan import Plan
+from cpo.plan.load import load_plan
+from cpo.plan.model import Plan
 
 settings.register_profile(
     "cpo-ci", max_examples=2000, deadline=None,
@@ -225,7 +225,7 @@ fm_lines = st.one_of(
 @PROFILE
 @given(st.lists(fm_lines, max_size=6))
 def test_fast_frontmatter_agrees_with_pyyaml(lines: list[str]) -> None:
-    from cpo.taskfile import fast_frontmatter
+    from cpo.plan.taskfile import fast_frontmatter
 
     text = "\n".join(lines) + "\n"
     fast = fast_frontmatter(text)

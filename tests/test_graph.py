@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from cpo.graph import compute_waves, find_cycles, topological_order, wave_order_violations
+from cpo.plan.graph import compute_waves, find_cycles, topological_order, wave_order_violations
 
 
 def test_waves_are_longest_path_plus_one() -> None:

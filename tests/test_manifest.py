@@ -10,8 +10,8 @@ import pytest
 from plandirs import cpo_manifest, task_md, write_dir
 
 from cpo.errors import PlanError, UsageError
-from cpo.manifest import load_plan
-from cpo.plan import ScopeEntry, ValidationStep
+from cpo.plan.load import load_plan
+from cpo.plan.model import ScopeEntry, ValidationStep
 
 
 def problems(root: Path, strict: bool = False) -> list[str]:

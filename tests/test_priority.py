@@ -11,12 +11,12 @@ from plandirs import cpo_manifest, write_dir
 from test_scheduler import FakeHooks, make_plan
 
 from cpo.errors import PlanError
-from cpo.manifest import load_plan
-from cpo.plan import Plan, TaskSpec
-from cpo.priority import bottom_levels, estimates, launch_ranks
+from cpo.plan.load import load_plan
+from cpo.plan.model import Plan, TaskSpec
 from cpo.proc import ProcessRegistry
-from cpo.scheduler import run_schedule
-from cpo.slots import Slots
+from cpo.run.priority import bottom_levels, estimates, launch_ranks
+from cpo.run.scheduler import run_schedule
+from cpo.run.slots import Slots
 from tests.runkit import cpo, make_spec
 
 
@@ -199,7 +199,7 @@ def test_an_unneeded_reservation_is_dropped_or_lapses(monkeypatch: pytest.Monkey
     low.join(timeout=10)
     assert got == ["low"]
 
-    monkeypatch.setattr("cpo.slots.RESERVATION_SECONDS", 0.3)
+    monkeypatch.setattr("cpo.run.slots.RESERVATION_SECONDS", 0.3)
     later = waiter(slots, slots.ticket(6), got, "later")
     slots.release(keep_for=2)  # nobody comes for it: the waiter gets it when it lapses
     later.join(timeout=10)
@@ -257,8 +257,8 @@ def test_successor_rank_names_the_task_a_merge_unblocks_unless_a_wave_validates(
     # The engine's oracle alone, on a report as the run keeps it.
     from types import SimpleNamespace
 
-    from cpo.engine import Engine
-    from cpo.report import TaskRecord, WaveRecord
+    from cpo.run.engine import Engine
+    from cpo.run.report import TaskRecord, WaveRecord
 
     plan = make_plan({"a": (1, []), "b": (1, []), "c": (2, ["a", "b"]), "d": (2, ["a"])})
     tasks = {t: TaskRecord(id=t, wave=plan.tasks[t].wave) for t in plan.tasks}

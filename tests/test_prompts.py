@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cpo.prompts import REQUIRED_SECTIONS, missing_sections, resolve_prompt, section_names
+from cpo.plan.prompts import REQUIRED_SECTIONS, missing_sections, resolve_prompt, section_names
 
 
 def choose(root: Path, task_id: str, prompt_file: str | None = None, body: str | None = None):  # type: ignore[no-untyped-def]

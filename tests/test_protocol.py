@@ -8,7 +8,7 @@ import pytest
 
 from cpo.agents.base import AgentOutcome
 from cpo.proc import ProcResult
-from cpo.protocol import COMPLETION_PROTOCOL, read_marker, verdict
+from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker, verdict
 
 DONE = ProcResult(returncode=0, duration=1.0)
 

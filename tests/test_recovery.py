@@ -284,8 +284,8 @@ def test_usage_limit_pauses_launches_until_reset(git_repo: Path) -> None:
     reset = int(time.time()) + 1
     root = make_spec(git_repo, [{"task-001": f"@script usage-limit {reset}"}])
     versions: list[dict] = []  # type: ignore[type-arg]
-    from cpo.engine import execute
-    from cpo.runctx import RunOptions
+    from cpo.run.engine import execute
+    from cpo.run.options import RunOptions
 
     result = execute(
         root,

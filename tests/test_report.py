@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from cpo.errors import UsageError
-from cpo.report import Report, ReportWriter, TaskRecord, load_report, report_schema
+from cpo.run.report import Report, ReportWriter, TaskRecord, load_report, report_schema
 
 
 def sample() -> Report:

@@ -11,9 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cpo.engine import execute
-from cpo.report import report_schema
-from cpo.runctx import RunOptions
+from cpo.run.engine import execute
+from cpo.run.options import RunOptions
+from cpo.run.report import report_schema
 from tests.conftest import git
 from tests.runkit import cpo, make_spec, repo_state, report
 

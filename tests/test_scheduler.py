@@ -6,8 +6,8 @@ import threading
 import time
 from pathlib import Path
 
-from cpo.plan import Plan, TaskSpec, ValidationStep, WaveSpec
-from cpo.scheduler import TaskOutcome, TaskState, WaveState, run_schedule
+from cpo.plan.model import Plan, TaskSpec, ValidationStep, WaveSpec
+from cpo.run.scheduler import TaskOutcome, TaskState, WaveState, run_schedule
 
 
 def make_plan(spec: dict[str, tuple[int, list[str]]], validation: bool = True) -> Plan:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from cpo.plan import ScopeEntry
-from cpo.scope import ScopedTask, parse_scope, scope_conflicts
+from cpo.plan.model import ScopeEntry
+from cpo.plan.scope import ScopedTask, parse_scope, scope_conflicts
 
 
 def test_parse_inline_lists_bullets_notes_and_backticks() -> None:

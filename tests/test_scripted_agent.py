@@ -495,6 +495,7 @@ def test_shim_ignores_a_cpo_package_in_cwd(git_repo: Path) -> None:
     # A worktree of cpo itself holds a `cpo/` package; the shim must still run ours.
     (git_repo / "cpo").mkdir()
     (git_repo / "cpo" / "__init__.py").write_text("raise SystemExit('wrong cpo imported')\n")
-    (git_repo / "cpo" / "scripted_agent.py").write_text("raise SystemExit('wrong cpo')\n")
+    (git_repo / "cpo" / "scripted").mkdir()
+    (git_repo / "cpo" / "scripted" / "agent.py").write_text("raise SystemExit('wrong cpo')\n")
     proc = claude(git_repo, "x")
     assert proc.returncode == 0, proc.stderr

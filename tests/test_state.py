@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cpo.errors import LockedError
-from cpo.state import LOCK_FILE, RunLock, read_lock
+from cpo.run.lock import LOCK_FILE, RunLock, read_lock
 
 
 def test_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path: Path) -> None:

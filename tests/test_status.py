@@ -162,8 +162,8 @@ def test_watch_follows_the_run_to_its_end(git_repo: Path) -> None:
 
 
 def test_a_stopped_runs_tasks_stop_counting_at_its_last_record() -> None:
-    from cpo.report import Report, TaskRecord
-    from cpo.status import clock_for, task_elapsed
+    from cpo.commands.status import clock_for, task_elapsed
+    from cpo.run.report import Report, TaskRecord
 
     report = Report(
         cpo_version="0",

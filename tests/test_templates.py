@@ -97,7 +97,7 @@ def test_packaged_templates_are_found_first(tmp_path: Path) -> None:
         text = (TEMPLATES / name).read_text() + "<!-- packaged -->\n"
         (site / "cpo" / "_templates" / name).write_text(text)
     code = (
-        "from cpo.templates import template_files\n"
+        "from cpo.commands.templates import template_files\n"
         "files = template_files()\n"
         "print(sorted(files), all(t.endswith('<!-- packaged -->\\n') for t in files.values()))"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cpo.errors import GitError, PreflightError
-from cpo.worktree import Git, agent_git_env, find_repo
+from cpo.git import Git, agent_git_env, find_repo
 from tests.conftest import git
 
 

@@ -1,4 +1,4 @@
-"""The fake `claude` of the fast tests (cpo.scripted_agent) against the real CLI.
+"""The fake `claude` of the fast tests (cpo.scripted.agent) against the real CLI.
 
 Each scenario runs twice: the real CLI driven by the scripted API server, and the fake
 driven by the equivalent `@script` directives. They must agree on what cpo depends on:
@@ -45,9 +45,9 @@ DONE = '{"task_completed": true, "summary": "scripted"}'
 
 @pytest.fixture
 def fake_argv0() -> list[str]:
-    if importlib.util.find_spec("cpo.scripted_agent") is None:
-        pytest.skip("cpo.scripted_agent (the fake claude) is not available")
-    return [sys.executable, "-P", "-m", "cpo.scripted_agent"]
+    if importlib.util.find_spec("cpo.scripted.agent") is None:
+        pytest.skip("cpo.scripted.agent (the fake claude) is not available")
+    return [sys.executable, "-P", "-m", "cpo.scripted.agent"]
 
 
 def fresh_repo(path: Path) -> Path:

@@ -1,0 +1,231 @@
+"""`cpo clean`: remove a run's worktrees and the branches whose work is already merged.
+
+Nothing that holds work is lost without `--force`: a branch whose head is not in the
+integration branch (or in the base branch, once the integration branch is gone) is kept,
+with its worktree; a worktree with uncommitted changes is kept. The base branch and the
+user's own working tree are never touched. The integration branch is the run's product:
+it stays until it is merged into the base branch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cpo.errors import ExitCode
+from cpo.git import Git, find_repo
+from cpo.run.report import Report
+
+Kind = Literal["remove_worktree", "prune_worktree", "delete_branch"]
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Kind
+    target: str  # a worktree path or a branch name
+    why: str
+
+
+@dataclass
+class CleanPlan:
+    repo: Path
+    force: bool
+    actions: list[Action] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # what would lose work, and why
+    kept: list[str] = field(default_factory=list)  # left on purpose (not a refusal)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.FAILED if self.refused else ExitCode.OK
+
+
+@dataclass
+class _Unit:
+    """One task (or the integration branch): a worktree and the branches that go with it."""
+
+    name: str
+    worktree: Path | None
+    branches: list[str]
+
+
+def plan_clean(parallel_dir: Path, *, force: bool = False) -> CleanPlan:
+    """Decide what to remove; change nothing."""
+    from cpo.commands.status import finished_report
+
+    parallel_dir = parallel_dir.resolve()
+    report = finished_report(
+        parallel_dir,
+        no_run=f"no run in {parallel_dir}: nothing to clean",
+        wait_hint="wait for the run to end, or stop it with Ctrl-C, before cleaning",
+    )
+    repo = Path(report.repository) if report.repository else find_repo(parallel_dir)
+    return _plan(Git(repo), report, force)
+
+
+def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
+    plan = CleanPlan(repo=git.root, force=force)
+    registered = git.worktrees()
+    main = git.main_worktree()
+    protected = {b for b in (report.base_branch, registered.get(main)) if b}
+    integ = report.integration_branch
+    integ_alive = bool(integ) and git.branch_exists(integ or "")
+    if integ_alive:
+        reference: str | None = integ
+    elif report.base_branch and git.branch_exists(report.base_branch):
+        reference = report.base_branch
+    else:
+        reference = None
+
+    removed_worktrees: set[Path] = set()
+
+    def consider_worktree(path: Path | None, unmerged: list[str]) -> None:
+        if path is None or path not in registered or path == main:
+            return
+        if not path.exists():
+            plan.actions.append(Action("prune_worktree", str(path), "its folder is gone"))
+            removed_worktrees.add(path)
+            return
+        dirty = git.dirty_paths(path)
+        problems = []
+        if dirty:
+            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            problems.append(f"has uncommitted changes ({shown})")
+        holder = registered.get(path)
+        if holder in unmerged:
+            problems.append(f"its branch {holder} holds unmerged commits")
+        if problems and not force:
+            plan.refused.append(f"worktree {path}: {'; '.join(problems)}")
+            return
+        why = "clean" if not problems else "--force: " + "; ".join(problems)
+        plan.actions.append(Action("remove_worktree", str(path), why))
+        removed_worktrees.add(path)
+
+    def checked_out_elsewhere(branch: str) -> Path | None:
+        for path, b in registered.items():
+            if b == branch and path not in removed_worktrees:
+                return path
+        return None
+
+    units = [_task_unit(git, report, tid) for tid in report.tasks]
+    for unit in units:
+        unmerged = [b for b in unit.branches if not _merged(git, b, reference)]
+        consider_worktree(unit.worktree, unmerged)
+        for branch in unit.branches:
+            if branch in protected:
+                plan.kept.append(f"branch {branch}: the base branch or the user's; never touched")
+                continue
+            where = checked_out_elsewhere(branch)
+            if where is not None and where != unit.worktree:
+                plan.kept.append(f"branch {branch}: checked out in {where}, not by this run")
+                continue
+            if branch in unmerged:
+                ahead = _ahead(git, branch, reference)
+                if not force or where is not None:
+                    plan.refused.append(
+                        f"branch {branch}: {ahead} not merged into {reference or 'any branch'}"
+                    )
+                    continue
+                plan.actions.append(Action("delete_branch", branch, f"--force: {ahead} dropped"))
+            elif where is not None:
+                plan.kept.append(f"branch {branch}: kept with its worktree {where}")
+            else:
+                plan.actions.append(Action("delete_branch", branch, f"merged into {reference}"))
+
+    # The integration worktree goes (its branch keeps everything); the branch stays
+    # until it is merged into the base branch.
+    if report.integration_worktree:
+        consider_worktree(Path(report.integration_worktree).resolve(), [])
+    if integ and integ_alive:
+        base = report.base_branch
+        merged = bool(base) and git.branch_exists(base or "") and git.is_ancestor(integ, base or "")
+        where = checked_out_elsewhere(integ)
+        if integ in protected:
+            plan.kept.append(f"branch {integ}: checked out in {main}")
+        elif where is not None:
+            plan.kept.append(f"branch {integ}: checked out in {where}")
+        elif merged:
+            plan.actions.append(Action("delete_branch", integ, f"merged into {base}"))
+        elif force:
+            plan.actions.append(Action("delete_branch", integ, f"--force: not merged into {base}"))
+        else:
+            plan.kept.append(
+                f"branch {integ}: not merged into {base} yet "
+                f"(cpo integrate {report.parallel_dir}, or cpo clean --force to drop it)"
+            )
+    return plan
+
+
+def _task_unit(git: Git, report: Report, task_id: str) -> _Unit:
+    rec = report.tasks[task_id]
+    branches: list[str] = []
+    if rec.branch:
+        if git.branch_exists(rec.branch):
+            branches.append(rec.branch)
+        # Attempt branches keep an earlier attempt's work: treated like the task branch.
+        branches += git.branches_matching(f"{rec.branch}-attempt-*")
+    for attempt in rec.attempts:
+        saved = attempt.saved_branch
+        if saved and saved not in branches and git.branch_exists(saved):
+            branches.append(saved)
+    worktree = Path(rec.worktree).resolve() if rec.worktree else None
+    return _Unit(task_id, worktree, branches)
+
+
+def _merged(git: Git, branch: str, reference: str | None) -> bool:
+    head = git.rev(f"refs/heads/{branch}")
+    return head is not None and reference is not None and git.is_ancestor(head, reference)
+
+
+def _ahead(git: Git, branch: str, reference: str | None) -> str:
+    if reference is None:
+        return "its commits are"
+    n = git.commits_between(reference, f"refs/heads/{branch}")
+    return f"{n} commit{'s' if n != 1 else ''} {'is' if n == 1 else 'are'}"
+
+
+def apply_clean(plan: CleanPlan) -> list[str]:
+    """Carry out the plan's actions, worktrees first; return one line per thing done."""
+    git = Git(plan.repo)
+    done: list[str] = []
+    if any(a.kind == "prune_worktree" for a in plan.actions):
+        git.prune_worktrees()
+    for action in plan.actions:
+        if action.kind == "remove_worktree":
+            git.remove_worktree(Path(action.target), force=plan.force)
+            done.append(f"removed worktree {action.target}")
+        elif action.kind == "prune_worktree":
+            done.append(f"pruned worktree {action.target} ({action.why})")
+    for action in plan.actions:
+        if action.kind == "delete_branch":
+            git.delete_branch(action.target, force=True)
+            done.append(f"deleted branch {action.target} ({action.why})")
+    return done
+
+
+def clean_lines(plan: CleanPlan, done: list[str] | None) -> list[str]:
+    """What was done (or, for --dry-run with `done` None, would be), kept and refused."""
+    if done is None:
+        lines = [f"would {_verb(a)} {a.target} ({a.why})" for a in plan.actions]
+        if not plan.actions:
+            lines.append("nothing to remove")
+    else:
+        lines = done or ["nothing to remove"]
+    lines += [f"kept {k}" for k in plan.kept]
+    lines += [f"refused {r}" for r in plan.refused]
+    if plan.refused:
+        lines.append(
+            f"{len(plan.refused)} refused: merge or save that work, or cpo clean --force to "
+            "remove it anyway (unmerged commits and uncommitted changes are then lost)"
+        )
+    if done is None:
+        lines.append("dry run: nothing was changed")
+    return lines
+
+
+def _verb(action: Action) -> str:
+    return {
+        "remove_worktree": "remove worktree",
+        "prune_worktree": "prune worktree",
+        "delete_branch": "delete branch",
+    }[action.kind]

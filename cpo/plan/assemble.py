@@ -1,0 +1,235 @@
+"""The last step of loading: joined task drafts become frozen `TaskSpec`s, waves and a `Plan`.
+
+Per task: id and branch-name checks, prompt resolution and section checks, contracts,
+scope, content hash. Per plan: wave layout, validation commands, scope conflicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cpo.plan.join import (
+    Draft,
+    assign_waves,
+    index_files,
+    join_deps,
+    join_manifest,
+    merge_options,
+)
+from cpo.plan.manifest import MANIFEST, ManifestFile, Report
+from cpo.plan.model import Plan, TaskSpec, ValidationStep, WaveSpec
+from cpo.plan.models import CpoManifest, Frontmatter, LegacyManifest, ValidationField
+from cpo.plan.names import ref_name_problem
+from cpo.plan.paths import exists, inside
+from cpo.plan.prompts import missing_sections, resolve_prompt, uses_sections
+from cpo.plan.scope import ScopedTask, parse_scope, scope_conflicts
+from cpo.plan.taskfile import RawTaskFile
+
+
+def build_plan(
+    *, root: Path, root_real: str, manifest: ManifestFile | None,
+    task_files: Sequence[tuple[RawTaskFile, Frontmatter]], report: Report, strict: bool,
+) -> Plan | None:
+    """The Plan, or None when the problems already reported make one impossible."""
+    by_id, aliases = index_files(task_files, report)
+    model = manifest.model if manifest is not None else None
+    if manifest is not None and model is None:
+        return None  # the manifest itself is invalid; its problems are reported
+    if isinstance(model, CpoManifest):
+        assert manifest is not None
+        order = join_manifest(model, manifest.raw, by_id, aliases, report)
+        drafts = {d.id: d for d in order}
+        for d in by_id.values():  # files in no wave: reported, still checked
+            drafts.setdefault(d.id, d)
+    elif isinstance(model, LegacyManifest):
+        drafts = dict(by_id)
+    else:
+        drafts = dict(sorted(by_id.items()))
+    if not drafts:
+        report.error(MANIFEST if manifest else "tasks", "", "no tasks found")
+        return None
+    for d in drafts.values():
+        merge_options(d, report)
+    join_deps(drafts, aliases, report)
+    waves = assign_waves(drafts, report)
+
+    prompt_names = _list_prompts(root)
+    tasks: dict[str, TaskSpec] = {}
+    for d in drafts.values():
+        spec = build_task(d, waves[d.id], root_real, prompt_names, report, strict)
+        if spec is not None:
+            tasks[d.id] = spec
+    report.problems.extend(scope_conflicts(
+        [ScopedTask(t.id, t.wave, t.task_file or MANIFEST, t.scope) for t in tasks.values()
+         if t.scope]
+    ))
+    wave_specs = _waves(model, tasks, report)
+    spec_id, name = _identity(root, model, report)
+    if isinstance(model, LegacyManifest):
+        _check_legacy_counts(model, len(tasks), len(wave_specs), report)
+    max_parallel = None
+    if model is not None:
+        meta = model.metadata.max_parallel if model.metadata is not None else None
+        max_parallel = model.max_parallel or meta
+    return Plan(
+        root=root, spec_id=spec_id, waves=wave_specs, tasks=tasks, name=name,
+        technology=model.technology if model is not None else None, max_parallel=max_parallel,
+        manifest_style="none" if model is None else (
+            "cpo" if isinstance(model, CpoManifest) else "legacy"),
+        warnings=tuple(report.warnings),
+    )
+
+
+def _list_prompts(root: Path) -> set[str]:
+    try:
+        return {n for n in os.listdir(root / "prompts") if n.endswith(".txt")}
+    except OSError:
+        return set()
+
+
+def _identity(root: Path, model: CpoManifest | LegacyManifest | None,
+              report: Report) -> tuple[str, str | None]:
+    if isinstance(model, CpoManifest):
+        spec_id, name, where = model.tech_spec_id, model.name, "tech_spec_id"
+    elif isinstance(model, LegacyManifest):
+        ts = model.tech_spec
+        spec_id, name, where = ts.id, model.name or ts.name or ts.title, "tech_spec.id"
+    else:
+        spec_id, name, where = root.name, None, ""
+        report.warn(
+            "tasks", "",
+            f"no {MANIFEST}: spec id {spec_id!r} taken from the directory name and waves "
+            "inferred from the task files; add a manifest.json to set them",
+        )
+    why = ref_name_problem(spec_id)
+    if why:
+        file = MANIFEST if model is not None else root.name
+        report.error(file, where, f"spec id {spec_id!r} cannot be part of the branch name "
+                     f"integration/{spec_id}: {why}")
+    return spec_id, name
+
+
+def _waves(model: CpoManifest | LegacyManifest | None, tasks: dict[str, TaskSpec],
+           report: Report) -> tuple[WaveSpec, ...]:
+    by_wave: dict[int, list[str]] = {}
+    for t in tasks.values():
+        by_wave.setdefault(t.wave, []).append(t.id)
+    if isinstance(model, CpoManifest):
+        seen: dict[int, int] = {}
+        out = []
+        for wi, wave in enumerate(model.waves):
+            number = wave.number or wi + 1
+            if number in seen:
+                report.error(MANIFEST, f"waves[{wi}].number", f"wave {number} appears twice "
+                             f"(also waves[{seen[number]}]); give each wave its own number")
+                continue
+            seen[number] = wi
+            ids = tuple(by_wave.get(number, ()))
+            if not ids and not wave.tasks:
+                report.warn(MANIFEST, f"waves[{wi}].tasks", f"wave {number} has no tasks")
+                continue
+            steps = validation_steps(wave.validation)
+            for si, step in enumerate(steps):
+                if not step.source.strip():
+                    report.error(MANIFEST, f"waves[{wi}].validation",
+                                 f"validation command {si + 1} is empty")
+            out.append(WaveSpec(number, ids, steps))
+        return tuple(sorted(out, key=lambda w: w.number))
+    return tuple(WaveSpec(n, tuple(by_wave[n])) for n in sorted(by_wave))
+
+
+def _check_legacy_counts(model: LegacyManifest, n_tasks: int, n_waves: int,
+                         report: Report) -> None:
+    index = model.tasks
+    if index.total is not None and index.total != n_tasks:
+        report.warn(MANIFEST, "tasks.total", f"says {index.total} but there are {n_tasks} tasks")
+    if index.waves is not None and index.waves != n_waves:
+        report.warn(MANIFEST, "tasks.waves", f"says {index.waves} but the tasks form "
+                    f"{n_waves} wave(s)")
+
+
+def validation_steps(value: ValidationField) -> tuple[ValidationStep, ...]:
+    """A wave's `validation` as steps; plain strings starting `from `/`import ` are Python."""
+    items = value if isinstance(value, list) else ([] if value is None else [value])
+    steps = []
+    for item in items:
+        if isinstance(item, str):
+            is_python = item.lstrip().startswith(("from ", "import "))
+            steps.append(ValidationStep("python" if is_python else "shell", item))
+        elif hasattr(item, "python"):
+            steps.append(ValidationStep("python", item.python))
+        else:
+            steps.append(ValidationStep("shell", item.shell))
+    return tuple(steps)
+
+
+def content_hash(d: Draft, prompt: str) -> str:
+    """sha256 of what defines the task's work, so resume re-runs a task that changed."""
+    h = hashlib.sha256()
+    h.update(d.file.data if d.file is not None else b"")
+    h.update(b"\0")
+    h.update(prompt.encode("utf-8", "surrogatepass"))
+    h.update(b"\0")
+    try:
+        entry = json.dumps(d.entry_raw, sort_keys=True, default=str)
+    except (RecursionError, ValueError):  # absurdly nested extra keys: hash their shape only
+        entry = f"unserialisable entry of {d.id}"
+    h.update(entry.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def build_task(d: Draft, wave: int, root_real: str, prompt_names: set[str],
+               report: Report, strict: bool) -> TaskSpec | None:
+    o = d.options
+    why = ref_name_problem(d.id)
+    if why:
+        file, where = d.place("id")
+        report.error(file, where, f"id {d.id!r} cannot be a git branch or folder name: {why}")
+    component = o["component"]
+    if component is not None:
+        why = ref_name_problem(component) or ref_name_problem(f"{d.id}-{component}")
+        if why:
+            file, where = d.place("component")
+            report.error(file, where, f"component {component!r} cannot be part of the branch "
+                         f"name feature/{d.id}-{component}: {why}")
+    pf_where = (MANIFEST, f"{d.entry_where}.prompt_file") if (
+        d.entry is not None and d.entry.prompt_file is not None) else d.place("prompt_file")
+    choice = resolve_prompt(
+        root_real=root_real, task_id=d.id, prompt_file=o["prompt_file"],
+        prompt_file_where=pf_where, body=d.file.body if d.file else None,
+        task_file=d.file.rel if d.file else None, prompt_names=prompt_names,
+    )
+    if choice.text is None:
+        file, where = choice.where if choice.where[0] else d.place("")
+        report.error(file, where, f"missing prompt: {choice.error}")
+        return None
+    # Prompts in the `=== SECTION ===` format are checked for missing sections; with
+    # --strict every prompt file must use that format (task bodies are free markdown).
+    if uses_sections(choice.text) or (strict and choice.from_file):
+        missing = missing_sections(choice.text)
+        if missing:
+            names = ", ".join(f"=== {m} ===" for m in missing)
+            file = choice.source.removesuffix(" (body)")
+            msg = f"prompt of {d.id} lacks section(s) {names}"
+            (report.error if strict else report.warn)(file, "", msg)
+    for i, c in enumerate(o["contracts"] or ()):
+        file, where = d.place(f"contracts[{i}]")
+        path, why = inside(root_real, c)
+        if path is None:
+            report.error(file, where, f"contract {why}")
+        elif not exists(path):
+            report.warn(file, where, f"contract {c} does not exist (yet)")
+    return TaskSpec(
+        id=d.id, wave=wave, prompt=choice.text, prompt_source=choice.source,
+        component=component, deps=tuple(d.deps), agent=o["agent"], backend=o["backend"],
+        model=o["model"], timeout=o["timeout"], estimate=o["estimate"],
+        max_turns=o["max_turns"],
+        permission_mode=o["permission_mode"], task_file=d.file.rel if d.file else None,
+        contracts=tuple(o["contracts"] or ()), skills=tuple(o["skills"] or ()),
+        scope=parse_scope(d.file.body) if d.file else (),
+        content_hash=content_hash(d, choice.text),
+    )

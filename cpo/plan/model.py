@@ -1,0 +1,105 @@
+"""The checked plan: frozen, typed objects that every command after loading works on.
+
+`manifest.load_plan` builds these from the user's files; nothing downstream sees raw
+dicts or pydantic models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cpo.errors import Problem
+
+ValidationKind = Literal["python", "shell"]
+
+
+@dataclass(frozen=True)
+class ValidationStep:
+    """One validation command of a wave: Python source or a shell command line."""
+
+    kind: ValidationKind
+    source: str
+
+
+@dataclass(frozen=True)
+class ScopeEntry:
+    """A path in a task's Scope section; `symbol` is the ``::Name`` part of a scoped MODIFY."""
+
+    action: Literal["CREATE", "MODIFY", "BOUNDARY"]
+    path: str
+    symbol: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    id: str
+    wave: int
+    prompt: str
+    prompt_source: str  # relative path of the prompt file, or "<task-file> (body)"
+    component: str | None = None
+    deps: tuple[str, ...] = ()
+    agent: str | None = None
+    backend: str | None = None
+    model: str | None = None
+    timeout: float | None = None
+    estimate: float | None = None  # seconds; orders launches only (cpo.run.priority)
+    max_turns: int | None = None
+    permission_mode: str | None = None
+    task_file: str | None = None  # relative to the parallel directory
+    contracts: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    scope: tuple[ScopeEntry, ...] = ()
+    # sha256 of everything that defines the task's work (task file, prompt, options);
+    # resume re-runs a task whose hash changed since it ran.
+    content_hash: str = ""
+
+    @property
+    def branch(self) -> str:
+        """`feature/<id>`, with `-<component>` appended when the id does not already end in it."""
+        if self.component and not self.id.endswith(f"-{self.component}"):
+            return f"feature/{self.id}-{self.component}"
+        return f"feature/{self.id}"
+
+
+@dataclass(frozen=True)
+class WaveSpec:
+    number: int
+    task_ids: tuple[str, ...]  # in manifest order: the merge order
+    validation: tuple[ValidationStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    root: Path  # the parallel directory, absolute
+    spec_id: str
+    waves: tuple[WaveSpec, ...]
+    tasks: Mapping[str, TaskSpec]  # insertion order = manifest order
+    name: str | None = None
+    technology: str | None = None
+    max_parallel: int | None = None
+    manifest_style: Literal["cpo", "legacy", "none"] = "cpo"
+    warnings: tuple[Problem, ...] = field(default=())
+
+    @property
+    def integration_branch(self) -> str:
+        return f"integration/{self.spec_id}"
+
+    def wave_of(self, task_id: str) -> WaveSpec:
+        number = self.tasks[task_id].wave
+        return next(w for w in self.waves if w.number == number)
+
+    def ordered_tasks(self) -> list[TaskSpec]:
+        """Tasks wave by wave, each wave in manifest order."""
+        return [self.tasks[t] for w in self.waves for t in w.task_ids]
+
+    def dependents(self) -> dict[str, list[str]]:
+        """Task id -> the ids of the tasks that depend on it, in manifest order."""
+        result: dict[str, list[str]] = {t: [] for t in self.tasks}
+        for task in self.ordered_tasks():
+            for dep in task.deps:
+                if dep in result:
+                    result[dep].append(task.id)
+        return result

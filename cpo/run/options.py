@@ -1,0 +1,149 @@
+"""The settings of one `cpo run`: options from the command line, the loaded plan, the
+repository, and each task's effective settings by precedence
+(flag > task > manifest > repo config > user config > default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpo.agents import backend_names
+from cpo.config import APPROVAL_MODES, SANDBOX_MODES, Settings, load_settings
+from cpo.errors import PreflightError, UsageError
+from cpo.git import Git, find_repo
+from cpo.plan.load import load_plan
+from cpo.plan.model import Plan, TaskSpec
+from cpo.run.agentrun import TaskSettings
+from cpo.run.priority import Mode
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    max_concurrent: int | None = None
+    wave: int | None = None
+    skip: tuple[str, ...] = ()
+    retry_failed: bool = False
+    resume: bool = False
+    dry_run: bool = False
+    fail_fast: bool | None = None
+    timeout: float | None = None
+    idle_timeout: float | None = None
+    schedule: Mode = "waves"
+    no_integration: bool = False
+    backend: str | None = None
+    model: str | None = None
+    permission_mode: str | None = None
+    max_turns: int | None = None
+    agent_command: str | None = None
+    approval_mode: str | None = None
+    sandbox_mode: str | None = None
+    allow_dirty: bool = False
+    retries: int = 2
+    workspace_root: Path | None = None
+    grace: float = 5.0
+    backoff_base: float = 5.0
+
+
+@dataclass
+class RunContext:
+    plan: Plan
+    opts: RunOptions
+    settings: Settings
+    git: Git
+    repo: Path
+    workspace_root: Path
+    max_concurrent: int
+    base_branch: str
+    base_commit: str
+    fail_fast: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def integration_worktree(self) -> Path:
+        return self.workspace_root / f"{self.plan.spec_id}-integration"
+
+
+def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
+    """Load the plan and check everything that would make the run fail before it starts."""
+    parallel_dir = parallel_dir.resolve()
+    plan = load_plan(parallel_dir)
+    repo = find_repo(parallel_dir)
+    settings = load_settings(repo)
+    git = Git(repo)
+    known = backend_names()
+    for name in filter(None, [opts.backend, *(t.backend for t in plan.tasks.values())]):
+        if name not in known:
+            raise UsageError(f"unknown backend {name!r}", hint=f"choose one of: {', '.join(known)}")
+    for flag, value, allowed in (
+        ("--approval-mode", opts.approval_mode, APPROVAL_MODES),
+        ("--sandbox-mode", opts.sandbox_mode, SANDBOX_MODES),
+    ):
+        if value is not None and value not in allowed:
+            raise UsageError(f"{flag} {value}: choose one of {', '.join(allowed)}")
+    for name in opts.skip:
+        if name not in plan.tasks:
+            raise UsageError(f"--skip: no task {name!r} in {parallel_dir.name}")
+    if opts.wave is not None and opts.wave not in {w.number for w in plan.waves}:
+        raise UsageError(
+            f"--wave {opts.wave}: the plan has waves {', '.join(str(w.number) for w in plan.waves)}"
+        )
+    branch = git.current_branch()
+    if branch is None:
+        raise PreflightError(
+            "HEAD is detached: cpo needs a base branch to build on",
+            hint="check out the branch the feature should start from (git switch main)",
+        )
+    base_commit = git.rev("HEAD")
+    if base_commit is None:
+        raise PreflightError(
+            f"branch {branch} has no commits yet", hint="make a first commit, then run again"
+        )
+    root_setting, _ = settings.resolve("workspace_root", flag=opts.workspace_root)
+    workspace_root = (repo / Path(str(root_setting))).resolve()
+    concurrency, _ = settings.resolve(
+        "parallel.max_workers", flag=opts.max_concurrent, manifest=plan.max_parallel
+    )
+    fail_fast, _ = settings.resolve("parallel.fail_fast", flag=opts.fail_fast)
+    return RunContext(
+        plan=plan,
+        opts=opts,
+        settings=settings,
+        git=git,
+        repo=repo,
+        workspace_root=workspace_root,
+        max_concurrent=max(1, int(concurrency)),
+        base_branch=branch,
+        base_commit=base_commit,
+        fail_fast=bool(fail_fast),
+    )
+
+
+def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
+    s, o = ctx.settings, ctx.opts
+    backend, _ = s.resolve("default_backend", flag=o.backend, task=task.backend)
+    b = str(backend)
+    model, _ = s.resolve(f"backends.{b}.model", flag=o.model, task=task.model)
+    turns, _ = s.resolve(f"backends.{b}.max_turns", flag=o.max_turns, task=task.max_turns)
+    mode, _ = s.resolve(
+        f"backends.{b}.permission_mode", flag=o.permission_mode, task=task.permission_mode
+    )
+    timeout, _ = s.resolve("timeouts.task", flag=o.timeout, task=task.timeout)
+    idle, _ = s.resolve("timeouts.idle", flag=o.idle_timeout)
+    approval, _ = s.resolve(f"backends.{b}.approval_mode", flag=o.approval_mode)
+    sandbox, _ = s.resolve(f"backends.{b}.sandbox_mode", flag=o.sandbox_mode)
+    extra, _ = s.resolve(f"backends.{b}.extra_args")
+    return TaskSettings(
+        backend=b,
+        model=model,
+        max_turns=turns,
+        permission_mode=mode,
+        timeout=timeout,
+        idle_timeout=idle,
+        retries=o.retries,
+        agent_command=o.agent_command,
+        backoff_base=o.backoff_base,
+        approval_mode=approval,
+        sandbox_mode=sandbox,
+        extra_args=tuple(extra or ()),
+    )

@@ -1,0 +1,149 @@
+"""How a run shows its progress: a live table on a terminal, `[PROGRESS]` lines otherwise.
+
+The plain lines are an interface (tools parse them); their form is fixed by DESIGN 5:
+  [PROGRESS] wave=1 task=task-001 status=started
+  [PROGRESS] wave=1 task=task-001 status=completed commits=5
+  [PROGRESS] wave=1 task=task-002 status=failed error=timeout
+  [PROGRESS] wave=1 status=completed tasks=3/3
+  [PROGRESS] execution status=completed
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from cpo.run.report import Report, TaskRecord
+
+STATUS_STYLE = {
+    "pending": "dim",
+    "running": "cyan",
+    "completed": "green",
+    "failed": "red",
+    "skipped": "yellow",
+    "interrupted": "magenta",
+    "validating": "cyan",
+}
+
+
+class Progress(Protocol):
+    def start(self) -> None: ...
+    def task_started(self, rec: TaskRecord) -> None: ...
+    def task_action(self, rec: TaskRecord) -> None: ...
+    def task_finished(self, rec: TaskRecord) -> None: ...
+    def wave_changed(self, number: int, status: str, done: int, total: int) -> None: ...
+    def finished(self, status: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class SilentProgress:
+    def start(self) -> None: ...
+    def task_started(self, rec: TaskRecord) -> None: ...
+    def task_action(self, rec: TaskRecord) -> None: ...
+    def task_finished(self, rec: TaskRecord) -> None: ...
+    def wave_changed(self, number: int, status: str, done: int, total: int) -> None: ...
+    def finished(self, status: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+class PlainProgress(SilentProgress):
+    """One line per event, flushed at once, for tools reading a pipe."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.lock = threading.Lock()
+
+    def _emit(self, line: str) -> None:
+        with self.lock:
+            self.out.write(f"[PROGRESS] {line}\n")
+            self.out.flush()
+
+    def task_started(self, rec: TaskRecord) -> None:
+        self._emit(f"wave={rec.wave} task={rec.id} status=started")
+
+    def task_finished(self, rec: TaskRecord) -> None:
+        if rec.status == "completed":
+            self._emit(f"wave={rec.wave} task={rec.id} status=completed commits={rec.commits}")
+        else:
+            self._emit(f"wave={rec.wave} task={rec.id} status={rec.status} error={rec.reason}")
+
+    def wave_changed(self, number: int, status: str, done: int, total: int) -> None:
+        if status in ("completed", "failed"):
+            self._emit(f"wave={number} status={status} tasks={done}/{total}")
+        else:
+            self._emit(f"wave={number} status={status}")
+
+    def finished(self, status: str) -> None:
+        self._emit(f"execution status={status}")
+
+
+def _elapsed(rec: TaskRecord, now: float, started: dict[str, float]) -> str:
+    if rec.duration_seconds is not None and rec.status != "running":
+        secs = rec.duration_seconds
+    elif rec.id in started:
+        secs = now - started[rec.id]
+    else:
+        return ""
+    return f"{int(secs) // 60}:{int(secs) % 60:02d}"
+
+
+def render_table(report: Report, started: dict[str, float] | None = None) -> Table:
+    """The task table shared by the live view and `cpo status`."""
+    started = started or {}
+    now = time.monotonic()
+    table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
+    for col in ("task", "wave", "status", "elapsed", "commits", "cost", "last action"):
+        table.add_column(col, no_wrap=col != "last action", overflow="ellipsis")
+    for rec in report.tasks.values():
+        status = rec.status + (f" ({rec.reason})" if rec.reason else "")
+        table.add_row(
+            rec.id,
+            str(rec.wave),
+            Text(status, style=STATUS_STYLE.get(rec.status, "")),
+            _elapsed(rec, now, started),
+            str(rec.commits) if rec.commits else "",
+            f"${rec.cost_usd:.2f}" if rec.cost_usd else "",
+            (rec.last_action or "")[:60],
+        )
+    return table
+
+
+def render_waves(report: Report) -> Text:
+    parts = []
+    for w in report.waves:
+        parts.append(Text(f"wave {w.number}: {w.status}", style=STATUS_STYLE.get(w.status, "")))
+    return Text("  ").join(parts)
+
+
+class LiveProgress(SilentProgress):
+    """A table redrawn a few times a second from the live report."""
+
+    def __init__(self, get_report: Callable[[], Report], console: Console | None = None) -> None:
+        self.get_report = get_report
+        self.console = console or Console()
+        self.started: dict[str, float] = {}
+        self.live = Live(
+            get_renderable=self._render, console=self.console, refresh_per_second=4, transient=False
+        )
+
+    def _render(self) -> Group:
+        report = self.get_report()
+        title = Text(f"cpo · {report.spec_id} · {report.status}", style="bold")
+        return Group(title, render_waves(report), render_table(report, self.started))
+
+    def start(self) -> None:
+        self.live.start()
+
+    def task_started(self, rec: TaskRecord) -> None:
+        self.started[rec.id] = time.monotonic()
+
+    def stop(self) -> None:
+        self.live.stop()

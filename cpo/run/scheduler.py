@@ -1,0 +1,378 @@
+"""Which task runs when: waves in order (or a DAG), a concurrency limit, failure cascades.
+
+Pure scheduling. Running a task, merging it, validating a wave and stopping agents are
+hooks passed in, so this module is tested alone with fake hooks (no git, no processes).
+Tasks run on a thread pool; merges and validations run on the calling thread, one at a
+time, so the integration branch only ever moves from one place.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal, Protocol
+
+from cpo.plan.model import Plan, TaskSpec, WaveSpec
+from cpo.run.priority import Mode, launch_ranks
+
+# Skips the user asked for (--skip, --wave): they do not make a run fail.
+_CHOSEN_SKIPS = ("not_selected", "dependency_skipped")
+
+
+class TaskState(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"  # the agent succeeded; not merged yet
+    MERGED = "merged"  # completed and merged into the integration branch
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
+class WaveState(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    VALIDATING = "validating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    ok: bool
+    reason: str | None = None
+    interrupted: bool = False
+    # Set when no further task should start (e.g. "auth": every task would fail the same
+    # way); tasks already running go on.
+    halt: str | None = None
+    # False when the task was stopped before its agent started (it waited for a slot):
+    # it is then skipped like a task never launched, or left pending on an interrupt.
+    started: bool = True
+
+
+class Hooks(Protocol):
+    def task_launched(self, task: TaskSpec, rank: int) -> None:
+        """Called on the scheduler's thread, in launch order, just before run_task.
+
+        `rank`: the task's launch priority (lower first, see cpo.run.priority); when tasks
+        wait for agent slots, the slots should go by rank.
+        """
+        ...
+
+    def run_task(self, task: TaskSpec) -> TaskOutcome:
+        """Run one task to the end (on a worker thread)."""
+        ...
+
+    def merge_task(self, task: TaskSpec) -> bool:
+        """Merge a completed task; False on conflict (the hook records the details)."""
+        ...
+
+    def validate_wave(self, wave: WaveSpec) -> bool: ...
+
+    def task_skipped(self, task: TaskSpec, reason: str) -> None: ...
+
+    def wave_changed(self, wave: WaveSpec, state: WaveState, note: str | None) -> None: ...
+
+    def stop_running(self) -> None:
+        """Fail-fast: stop the agents running now (their run_task returns interrupted)."""
+        ...
+
+
+@dataclass
+class ScheduleResult:
+    status: Literal["completed", "failed", "interrupted"]
+    tasks: dict[str, TaskState]
+    reasons: dict[str, str] = field(default_factory=dict)
+    waves: dict[int, WaveState] = field(default_factory=dict)
+
+
+class _Run:
+    def __init__(
+        self,
+        plan: Plan,
+        hooks: Hooks,
+        *,
+        mode: Mode,
+        max_concurrent: int,
+        fail_fast: bool,
+        selected: Collection[str],
+        done: Collection[str],
+        validated: Collection[int],
+        stop: threading.Event,
+    ) -> None:
+        self.plan = plan
+        self.hooks = hooks
+        self.rank = launch_ranks(plan, mode)
+        self.max_concurrent = max(1, max_concurrent)
+        self.fail_fast = fail_fast
+        self.selected = set(selected)
+        self.validated = set(validated)
+        self.stop = stop
+        self.states: dict[str, TaskState] = {
+            t: (TaskState.MERGED if t in done else TaskState.PENDING) for t in plan.tasks
+        }
+        self.reasons: dict[str, str] = {}
+        self.waves: dict[int, WaveState] = {w.number: WaveState.PENDING for w in plan.waves}
+        self.halted: str | None = None  # why no more tasks start: fail_fast | validation
+        self.agents_stopped = False
+        self.running: dict[Future[TaskOutcome], TaskSpec] = {}
+
+    # -- small state helpers ---------------------------------------------------------
+    def _set_wave(self, wave: WaveSpec, state: WaveState, note: str | None = None) -> None:
+        if self.waves[wave.number] != state:
+            self.waves[wave.number] = state
+            self.hooks.wave_changed(wave, state, note)
+
+    def _skip(self, task: TaskSpec, reason: str) -> None:
+        self.states[task.id] = TaskState.SKIPPED
+        self.reasons[task.id] = reason
+        self.hooks.task_skipped(task, reason)
+
+    def _blocker(self, task: TaskSpec) -> str | None:
+        """Why a task cannot run: a dependency that did not make it, or None."""
+        for dep in task.deps:
+            state = self.states.get(dep)
+            if state in (TaskState.FAILED, TaskState.INTERRUPTED):
+                return "dependency_failed"
+            if state == TaskState.SKIPPED:
+                return (
+                    "dependency_skipped"
+                    if self.reasons.get(dep) in ("not_selected", "dependency_skipped")
+                    else "dependency_failed"
+                )
+        return None
+
+    def _deps_merged(self, task: TaskSpec) -> bool:
+        return all(self.states.get(d) == TaskState.MERGED for d in task.deps)
+
+    def _launch(self, pool: ThreadPoolExecutor, task: TaskSpec) -> None:
+        wave = self.plan.wave_of(task.id)
+        if self.waves[wave.number] == WaveState.PENDING:
+            self._set_wave(wave, WaveState.RUNNING)
+        self.states[task.id] = TaskState.RUNNING
+        self.hooks.task_launched(task, self.rank[task.id])
+        self.running[pool.submit(self.hooks.run_task, task)] = task
+
+    def _collect(self) -> list[TaskSpec]:
+        """Wait for at least one running task to end; record outcomes; return the finished."""
+        finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+        tasks = []
+        for fut in finished:
+            task = self.running.pop(fut)
+            outcome = fut.result()
+            if not outcome.started:
+                # Launches were held (fail-fast, auth) or stopped before its agent began.
+                self.states[task.id] = TaskState.PENDING
+                if not self.stop.is_set():
+                    reason = outcome.reason or self.halted or "interrupted"
+                    self.halted = self.halted or reason
+                    self._skip(task, reason)
+                    if reason == "fail_fast":
+                        self._after_failure()
+            elif outcome.ok:
+                self.states[task.id] = TaskState.COMPLETED
+            elif outcome.interrupted:
+                self.states[task.id] = TaskState.INTERRUPTED
+                self.reasons[task.id] = outcome.reason or "interrupted"
+            else:
+                self.states[task.id] = TaskState.FAILED
+                self.reasons[task.id] = outcome.reason or "failed"
+                if outcome.halt and self.halted is None:
+                    self.halted = outcome.halt
+                self._after_failure()
+            tasks.append(task)
+        return tasks
+
+    def _merge(self, task: TaskSpec) -> None:
+        if self.hooks.merge_task(task):
+            self.states[task.id] = TaskState.MERGED
+        else:
+            self.states[task.id] = TaskState.FAILED
+            self.reasons[task.id] = "conflict"
+            self._after_failure()
+
+    def _after_failure(self) -> None:
+        """Fail-fast: at the first failure nothing more starts and running agents stop."""
+        if self.fail_fast and not self.agents_stopped:
+            self.agents_stopped = True
+            self.halted = self.halted or "fail_fast"
+            self.hooks.stop_running()
+
+    def _chosen_skip(self, task_id: str) -> bool:
+        return (
+            self.states[task_id] == TaskState.SKIPPED and self.reasons.get(task_id) in _CHOSEN_SKIPS
+        )
+
+    def _finish_wave(self, wave: WaveSpec) -> None:
+        """All of the wave's tasks are final: validate it if all merged, else fail it.
+
+        Tasks the user chose to skip (--skip, --wave) do not fail a wave; a wave whose
+        tasks were all skipped that way stays pending.
+        """
+        if self.stop.is_set():
+            return  # interrupted: the wave stays open for --resume
+        states = [self.states[t] for t in wave.task_ids]
+        if all(self._chosen_skip(t) for t in wave.task_ids):
+            return
+        if all(self.states[t] == TaskState.MERGED or self._chosen_skip(t) for t in wave.task_ids):
+            if wave.number in self.validated or not wave.validation:
+                self._set_wave(wave, WaveState.COMPLETED)
+                return
+            self._set_wave(wave, WaveState.VALIDATING)
+            if self.hooks.validate_wave(wave):
+                self.validated.add(wave.number)
+                self._set_wave(wave, WaveState.COMPLETED)
+            else:
+                self._set_wave(wave, WaveState.FAILED, "validation")
+                if self.halted is None:
+                    self.halted = "validation"
+        else:
+            merged = sum(s == TaskState.MERGED for s in states)
+            self._set_wave(wave, WaveState.FAILED, f"tasks {merged}/{len(states)}")
+
+    def _skip_remaining(self, tasks: Iterable[TaskSpec]) -> None:
+        reason = self.halted or "interrupted"
+        for task in tasks:
+            if self.states[task.id] == TaskState.PENDING and not self.stop.is_set():
+                self._skip(task, reason)
+
+    # -- the two schedules -------------------------------------------------------------
+    def run_waves(self, pool: ThreadPoolExecutor) -> None:
+        for wave in self.plan.waves:
+            tasks = [self.plan.tasks[t] for t in wave.task_ids]  # manifest (merge) order
+            if self.halted or self.stop.is_set():
+                self._skip_remaining(tasks)
+                continue
+            queue: list[TaskSpec] = []
+            for task in tasks:
+                if self.states[task.id] == TaskState.MERGED:
+                    continue
+                if task.id not in self.selected:
+                    self._skip(task, "not_selected")
+                elif (why := self._blocker(task)) or not self._deps_merged(task):
+                    self._skip(task, why or "dependency_failed")
+                else:
+                    queue.append(task)
+            queue.sort(key=lambda t: self.rank[t.id])  # longest estimate first
+            while queue or self.running:
+                while queue and len(self.running) < self.max_concurrent:
+                    if self.halted or self.stop.is_set():
+                        break
+                    self._launch(pool, queue.pop(0))
+                if (self.halted or self.stop.is_set()) and queue:
+                    self._skip_remaining(queue)
+                    queue = []
+                if self.running:
+                    self._collect()
+                    if not self.stop.is_set():
+                        self._merge_ready_prefix(tasks)
+            if self.stop.is_set():
+                continue
+            self._merge_ready_prefix(tasks)
+            self._finish_wave(wave)
+
+    def _merge_ready_prefix(self, tasks: list[TaskSpec]) -> None:
+        """Merge, in manifest order, every completed task whose predecessors are final.
+
+        Merging while the rest of the wave still runs keeps the wave's end short; the
+        order of the merges is the manifest order all the same.
+        """
+        for task in tasks:
+            state = self.states[task.id]
+            if state == TaskState.COMPLETED:
+                self._merge(task)
+            elif state in (TaskState.PENDING, TaskState.RUNNING):
+                return  # an earlier task is not done yet: later ones wait for it
+
+    def run_dag(self, pool: ThreadPoolExecutor) -> None:
+        # Among ready tasks, those heading the longest (estimated) chains start first.
+        order = sorted(self.plan.ordered_tasks(), key=lambda t: self.rank[t.id])
+        for task in order:
+            if self.states[task.id] == TaskState.PENDING and task.id not in self.selected:
+                self._skip(task, "not_selected")
+        open_waves = [w for w in self.plan.waves]
+        while True:
+            progressed = True
+            while progressed:  # cascade skips, then launch what is ready
+                progressed = False
+                for task in order:
+                    if self.states[task.id] != TaskState.PENDING:
+                        continue
+                    if why := self._blocker(task):
+                        self._skip(task, why)
+                        progressed = True
+                    elif (
+                        self._deps_merged(task)
+                        and len(self.running) < self.max_concurrent
+                        and not (self.halted or self.stop.is_set())
+                    ):
+                        self._launch(pool, task)
+            if self.halted or self.stop.is_set():
+                self._skip_remaining(order)
+            for wave in list(open_waves):
+                if all(
+                    self.states[t]
+                    not in (TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED)
+                    for t in wave.task_ids
+                ):
+                    open_waves.remove(wave)
+                    self._finish_wave(wave)
+            if not self.running:
+                break  # everything ready was launched above: nothing left can start
+            for task in self._collect():
+                if self.states[task.id] == TaskState.COMPLETED and not self.stop.is_set():
+                    self._merge(task)
+
+    def result(self) -> ScheduleResult:
+        if self.stop.is_set():
+            status: Literal["completed", "failed", "interrupted"] = "interrupted"
+        elif all(
+            s in (TaskState.MERGED,)
+            or (s == TaskState.SKIPPED and self.reasons.get(t) in _CHOSEN_SKIPS)
+            for t, s in self.states.items()
+        ) and all(s in (WaveState.COMPLETED, WaveState.PENDING) for s in self.waves.values()):
+            status = "completed"
+        else:
+            status = "failed"
+        return ScheduleResult(status, dict(self.states), dict(self.reasons), dict(self.waves))
+
+
+def run_schedule(
+    plan: Plan,
+    hooks: Hooks,
+    *,
+    max_concurrent: int,
+    mode: Mode = "waves",
+    fail_fast: bool = False,
+    selected: Collection[str] | None = None,
+    done: Collection[str] = (),
+    validated: Collection[int] = (),
+    stop: threading.Event | None = None,
+) -> ScheduleResult:
+    """Run the plan's tasks through the hooks; return every task's and wave's final state.
+
+    `selected`: tasks to run (default all); others not `done` are skipped with reason
+    "not_selected", and their dependents with "dependency_skipped". `done`: tasks already
+    merged by an earlier run. `validated`: waves whose validation already passed.
+    `stop`: set by an interrupt; nothing new starts, and unstarted tasks stay pending.
+    """
+    run = _Run(
+        plan,
+        hooks,
+        mode=mode,
+        max_concurrent=max_concurrent,
+        fail_fast=fail_fast,
+        selected=plan.tasks.keys() if selected is None else selected,
+        done=done,
+        validated=validated,
+        stop=stop or threading.Event(),
+    )
+    with ThreadPoolExecutor(max_workers=run.max_concurrent, thread_name_prefix="task") as pool:
+        if mode == "dag":
+            run.run_dag(pool)
+        else:
+            run.run_waves(pool)
+    return run.result()
