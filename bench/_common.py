@@ -124,9 +124,7 @@ def write_spec(
     manifest = {
         "tech_spec_id": spec_id,
         "name": "bench",
-        "waves": [
-            {"number": n, "tasks": [{"id": t} for t in by_wave[n]]} for n in sorted(by_wave)
-        ],
+        "waves": [{"number": n, "tasks": [{"id": t} for t in by_wave[n]]} for n in sorted(by_wave)],
     }
     for tid, ds in deps.items():
         front = f"id: {tid}\nwave: {waves[tid]}\ndeps: [{', '.join(ds)}]\n"

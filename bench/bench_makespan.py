@@ -134,7 +134,12 @@ def write_durations(dag: Dag, path: Path) -> Path:
 
 
 def run_cpo_dag(
-    base: Path, template: Path, dag: Dag, j: int, mode: str, estimates: bool,
+    base: Path,
+    template: Path,
+    dag: Dag,
+    j: int,
+    mode: str,
+    estimates: bool,
     env: dict[str, str],
 ) -> float:
     base.mkdir(parents=True, exist_ok=True)
@@ -142,8 +147,17 @@ def run_cpo_dag(
     pdir = write_spec(repo, dag.deps, env=env, estimates=dag.durations if estimates else None)
     agent = sleeping_agent(write_durations(dag, base / "durations"))
     m = run_cpo(
-        repo, pdir, env, "--backend", "command", "--agent-command", agent,
-        "-j", str(j), "--schedule", mode,
+        repo,
+        pdir,
+        env,
+        "--backend",
+        "command",
+        "--agent-command",
+        agent,
+        "-j",
+        str(j),
+        "--schedule",
+        mode,
     )
     return m.seconds
 
@@ -162,8 +176,11 @@ def main() -> None:
     rounds, lo, hi, n = a.rounds, a.min, a.max, None
     if a.quick:
         rounds, lo, hi, n = 1, 0.05, 0.1, 4
-    print(f"makespan: {machine()}\n  concurrency {a.concurrency}, sleeps {lo}–{hi} s, "
-          f"{rounds} rounds", flush=True)
+    print(
+        f"makespan: {machine()}\n  concurrency {a.concurrency}, sleeps {lo}–{hi} s, "
+        f"{rounds} rounds",
+        flush=True,
+    )
     # (schedule, tasks carry their sleep as `estimate`): both schedules with and without
     contenders = [("dag", True), ("dag", False), ("waves", True), ("waves", False)]
     ratio: dict[tuple[str, bool], list[float]] = {c: [] for c in contenders}
@@ -208,17 +225,25 @@ def main() -> None:
         ["`--schedule waves`, no estimates / bound", fmt_ratio(ratio["waves", False])],
         ["wave-barrier bound / bound", fmt_ratio(wave_bound_ratio)],
         ["`--schedule waves` with estimates / wave-barrier bound", fmt_ratio(wave_ratio)],
-        ["dag launch rule, zero overhead (simulated), estimates / bound",
-         fmt_ratio(ideal_ratio[True])],
-        ["dag launch rule, zero overhead (simulated), no estimates / bound",
-         fmt_ratio(ideal_ratio[False])],
-        ["`--schedule dag` with estimates / its simulation (cpo's own overhead)",
-         fmt_ratio(dag_vs_ideal)],
+        [
+            "dag launch rule, zero overhead (simulated), estimates / bound",
+            fmt_ratio(ideal_ratio[True]),
+        ],
+        [
+            "dag launch rule, zero overhead (simulated), no estimates / bound",
+            fmt_ratio(ideal_ratio[False]),
+        ],
+        [
+            "`--schedule dag` with estimates / its simulation (cpo's own overhead)",
+            fmt_ratio(dag_vs_ideal),
+        ],
     ]
     text = table(["makespan ratio", "median"], rows)
     print(text)
-    print(f"  dag median {median(ratio['dag', True]):.3f} (no estimates "
-          f"{median(ratio['dag', False]):.3f}), waves median {median(ratio['waves', True]):.3f}")
+    print(
+        f"  dag median {median(ratio['dag', True]):.3f} (no estimates "
+        f"{median(ratio['dag', False]):.3f}), waves median {median(ratio['waves', True]):.3f}"
+    )
     if a.write_readme and not a.quick:
         update_readme(
             "makespan",

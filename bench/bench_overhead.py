@@ -52,8 +52,15 @@ def run_baseline_round(base: Path, template: Path, n: int, j: int, env: dict[str
     ids = base / "sh" / "ids"
     ids.write_text("\n".join(task_ids(n)) + "\n")
     m = measure(
-        ["bash", str(BENCH / "baseline.sh"), str(repo), str(base / "sh" / "workspaces"),
-         str(j), TRIVIAL_AGENT, str(ids)],
+        [
+            "bash",
+            str(BENCH / "baseline.sh"),
+            str(repo),
+            str(base / "sh" / "workspaces"),
+            str(j),
+            TRIVIAL_AGENT,
+            str(ids),
+        ],
         repo,
         env,
     )
@@ -107,12 +114,14 @@ def main() -> None:
     rounds, files = a.rounds, a.files
     if a.quick:
         sizes, rounds, files = [3], 1, 20
-    print(f"overhead: {machine()}\n  sizes {sizes}, concurrency {a.concurrency}, "
-          f"{files} files, {rounds} rounds", flush=True)
+    print(
+        f"overhead: {machine()}\n  sizes {sizes}, concurrency {a.concurrency}, "
+        f"{files} files, {rounds} rounds",
+        flush=True,
+    )
     results = measure_overhead(sizes, rounds, a.concurrency, files)
     rows = [
-        [str(n), f"{median(c):.2f}", f"{median(s):.2f}", fmt_ratio(r)]
-        for n, r, c, s in results
+        [str(n), f"{median(c):.2f}", f"{median(s):.2f}", fmt_ratio(r)] for n, r, c, s in results
     ]
     text = table(["N tasks", "cpo s (median)", "baseline s (median)", "cpo / baseline"], rows)
     print(text)

@@ -54,7 +54,9 @@ def install_po(where: Path) -> tuple[Path | None, str]:
         subprocess.run(["python3", "-m", "venv", str(venv)], check=True, capture_output=True)
         pip = subprocess.run(
             [str(venv / "bin" / "pip"), "install", "-q", "parallel-orchestra"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except (OSError, subprocess.CalledProcessError) as exc:
         return None, f"could not create a virtual environment: {exc}"
@@ -69,21 +71,34 @@ def po_manifest(path: Path, repo: Path, deps: dict[str, list[str]]) -> Path:
     tasks = []
     for tid, ds in deps.items():
         task: dict[str, object] = {
-            "id": tid, "agent": "bench", "read_only": False, "prompt": f"Do {tid}.",
-            "env": {"CPO_TASK_ID": tid}, "max_retries": 0,
+            "id": tid,
+            "agent": "bench",
+            "read_only": False,
+            "prompt": f"Do {tid}.",
+            "env": {"CPO_TASK_ID": tid},
+            "max_retries": 0,
         }
         if ds:
             task["depends_on"] = ds
         tasks.append(task)
     # YAML is a superset of JSON: the front matter is written as JSON, no YAML library needed.
-    front = {"po_plan_version": "0.1", "name": "bench", "cwd": os.path.relpath(repo, path.parent),
-             "tasks": tasks}
+    front = {
+        "po_plan_version": "0.1",
+        "name": "bench",
+        "cwd": os.path.relpath(repo, path.parent),
+        "tasks": tasks,
+    }
     path.write_text(f"---\n{json.dumps(front, indent=1)}\n---\n\n# bench plan\n")
     return path
 
 
 def run_po(
-    po: Path, base: Path, template: Path, deps: dict[str, list[str]], agent: str, j: int,
+    po: Path,
+    base: Path,
+    template: Path,
+    deps: dict[str, list[str]],
+    agent: str,
+    j: int,
     env: dict[str, str],
 ) -> float:
     base.mkdir(parents=True, exist_ok=True)
@@ -98,9 +113,19 @@ def run_po(
     (bindir / "claude").chmod(0o755)
     plan = po_manifest(base / "plan.md", repo, deps)
     m = measure(
-        [str(po), "run", str(plan), "--max-workers", str(j), "--no-dashboard", "--quiet",
-         "--claude-exe", str(bindir / "claude")],
-        repo, {**env, "PO_BENCH_AGENT": agent},
+        [
+            str(po),
+            "run",
+            str(plan),
+            "--max-workers",
+            str(j),
+            "--no-dashboard",
+            "--quiet",
+            "--claude-exe",
+            str(bindir / "claude"),
+        ],
+        repo,
+        {**env, "PO_BENCH_AGENT": agent},
     )
     if m.returncode != 0:
         # A failed run is a result too (it is reported, with its reason, not timed).
@@ -119,14 +144,30 @@ class PeerFailed(Exception):
 
 
 def run_cpo_on(
-    base: Path, template: Path, deps: dict[str, list[str]], agent: str, j: int,
-    env: dict[str, str], mode: str,
+    base: Path,
+    template: Path,
+    deps: dict[str, list[str]],
+    agent: str,
+    j: int,
+    env: dict[str, str],
+    mode: str,
 ) -> float:
     base.mkdir(parents=True, exist_ok=True)
     repo = clone(template, base / "repo", env)
     pdir = write_spec(repo, deps, env=env)
-    m = run_cpo(repo, pdir, env, "--backend", "command", "--agent-command", agent,
-                "-j", str(j), "--schedule", mode)
+    m = run_cpo(
+        repo,
+        pdir,
+        env,
+        "--backend",
+        "command",
+        "--agent-command",
+        agent,
+        "-j",
+        str(j),
+        "--schedule",
+        mode,
+    )
     return m.seconds
 
 
@@ -168,10 +209,12 @@ def main() -> None:
             for who in order:
                 base = tmp / f"r{r}-{who}"
                 if who == 0:
-                    got["cpo-o"] = run_cpo_on(base / "o", big, flat, TRIVIAL_AGENT,
-                                              a.concurrency, env, "waves")
-                    got["cpo-m"] = run_cpo_on(base / "m", small, dag.deps, agent_m,
-                                              a.dag_concurrency, env, "dag")
+                    got["cpo-o"] = run_cpo_on(
+                        base / "o", big, flat, TRIVIAL_AGENT, a.concurrency, env, "waves"
+                    )
+                    got["cpo-m"] = run_cpo_on(
+                        base / "m", small, dag.deps, agent_m, a.dag_concurrency, env, "dag"
+                    )
                 else:
                     for key, args in (
                         ("po-o", (base / "o", big, flat, TRIVIAL_AGENT, a.concurrency)),

@@ -60,8 +60,16 @@ def run_many(tmp: Path, template: Path, n: int, j: int, env: dict[str, str]) -> 
     repo = clone(template, tmp / f"many-{n}" / "repo", env)
     pdir = write_spec(repo, {t: [] for t in task_ids(n)}, env=env)
     m = run_cpo(
-        repo, pdir, env, "--backend", "command", "--agent-command", TRIVIAL_AGENT,
-        "-j", str(j), peak=True,
+        repo,
+        pdir,
+        env,
+        "--backend",
+        "command",
+        "--agent-command",
+        TRIVIAL_AGENT,
+        "-j",
+        str(j),
+        peak=True,
     )
     tasks = load_report(pdir)["tasks"].values()
     done = sum(t["status"] == "completed" and t["merged"] for t in tasks)
@@ -110,32 +118,46 @@ def main() -> None:
             print("  " + " · ".join(rows[-1]), flush=True)
         template = make_template(tmp / "template", 200, env)
         secs, peak = run_many(tmp, template, many, j, env)
-        rows.append([f"run {many} tasks at concurrency {j}", f"{secs:.1f} s, all merged",
-                     f"cpo peak memory {peak / 1024:.1f} MB"])
+        rows.append(
+            [
+                f"run {many} tasks at concurrency {j}",
+                f"{secs:.1f} s, all merged",
+                f"cpo peak memory {peak / 1024:.1f} MB",
+            ]
+        )
         print("  " + " · ".join(rows[-1]), flush=True)
         status_dir = tmp / f"many-{many}" / "repo" / "parallel" / "TS-BENCH"
         base_s, base_kb = run_one(tmp, template, "trivial", TRIVIAL_AGENT, env)
         for name, cmd in (("lines", BIG_LINES), ("one line", BIG_ONE_LINE)):
             s, kb = run_one(tmp, template, name.replace(" ", "-"), cmd.format(size=big), env)
-            rows.append([
-                f"one agent printing {big / 1e6:g} MB ({name})",
-                f"{s:.1f} s (trivial agent {base_s:.1f} s)",
-                f"cpo peak {kb / 1024:.1f} MB vs {base_kb / 1024:.1f} MB with a trivial agent "
-                f"({(kb - base_kb) / 1024:+.1f} MB)",
-            ])
+            rows.append(
+                [
+                    f"one agent printing {big / 1e6:g} MB ({name})",
+                    f"{s:.1f} s (trivial agent {base_s:.1f} s)",
+                    f"cpo peak {kb / 1024:.1f} MB vs {base_kb / 1024:.1f} MB with a trivial agent "
+                    f"({(kb - base_kb) / 1024:+.1f} MB)",
+                ]
+            )
             print("  " + " · ".join(rows[-1]), flush=True)
         cpo_exe = str(Path(PY).parent / "cpo")
         helps = cold_start([cpo_exe, "--help"], tmp, env, starts)
-        rows.append(["cold start `cpo --help`", f"{median(helps):.3f} s",
-                     f"spread {spread(helps)} s"])
+        rows.append(
+            ["cold start `cpo --help`", f"{median(helps):.3f} s", f"spread {spread(helps)} s"]
+        )
         bare = cold_start([PY, "-c", "pass"], tmp, env, starts)
-        rows.append(["for scale: `python -c pass`", f"{median(bare):.3f} s",
-                     f"spread {spread(bare)} s"])
+        rows.append(
+            ["for scale: `python -c pass`", f"{median(bare):.3f} s", f"spread {spread(bare)} s"]
+        )
         has_status = measure([cpo_exe, "status", "--help"], tmp, env).returncode == 0
         if has_status:
             st = cold_start([cpo_exe, "status", str(status_dir)], tmp, env, starts)
-            rows.append([f"cold start `cpo status` ({many} tasks)", f"{median(st):.3f} s",
-                         f"spread {spread(st)} s"])
+            rows.append(
+                [
+                    f"cold start `cpo status` ({many} tasks)",
+                    f"{median(st):.3f} s",
+                    f"spread {spread(st)} s",
+                ]
+            )
         else:
             rows.append(["cold start `cpo status`", "n/a", "this cpo has no `status` command yet"])
         for r in rows[-3:]:

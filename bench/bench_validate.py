@@ -41,16 +41,24 @@ def generate(root: Path, n: int) -> Path:
             waves.append({"number": wave, "tasks": [], "validation": "python -m pytest -q"})
         entry: dict[str, object] = {"id": tid, "agent": "general-purpose"}
         waves[wave - 1]["tasks"].append(entry)  # type: ignore[attr-defined]
-        meta = (f"---\nid: {tid}\ncomponent: part{i}\nwave: {wave}\ndeps: [{', '.join(deps)}]\n"
-                f"model: sonnet\ntimeout: 3600\n---\n")
-        body = (f"# {tid}: Part {i}\n\n## Scope\nCREATE: pkg/part{i}.py, tests/test_part{i}.py\n"
-                f"MODIFY: pkg/registry.py::register_{i}\nBOUNDARY: pkg/core.py\n\n"
-                "## Requirements\n- Implement the part.\n\n## Checklist\n- [ ] tests pass\n")
+        meta = (
+            f"---\nid: {tid}\ncomponent: part{i}\nwave: {wave}\ndeps: [{', '.join(deps)}]\n"
+            f"model: sonnet\ntimeout: 3600\n---\n"
+        )
+        body = (
+            f"# {tid}: Part {i}\n\n## Scope\nCREATE: pkg/part{i}.py, tests/test_part{i}.py\n"
+            f"MODIFY: pkg/registry.py::register_{i}\nBOUNDARY: pkg/core.py\n\n"
+            "## Requirements\n- Implement the part.\n\n## Checklist\n- [ ] tests pass\n"
+        )
         (root / "tasks" / f"{tid}-part{i}.md").write_text(meta + body)
         if i % 10 == 0:
             (root / "prompts" / f"{tid}.txt").write_text(f"Implement part {i}.\n" * 20)
-    manifest = {"tech_spec_id": "TS-9999", "name": "bench", "waves": waves,
-                "metadata": {"max_parallel": 8}}
+    manifest = {
+        "tech_spec_id": "TS-9999",
+        "name": "bench",
+        "waves": waves,
+        "metadata": {"max_parallel": 8},
+    }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return root
 
@@ -68,8 +76,10 @@ def main() -> None:
                 load_plan(root)
                 times.append(time.perf_counter() - start)
             med = statistics.median(times)
-            print(f"{n:>5} tasks: median {med * 1000:7.1f} ms  ({med / n * 1e6:6.1f} µs/task, "
-                  f"{len(plan.waves)} waves)")
+            print(
+                f"{n:>5} tasks: median {med * 1000:7.1f} ms  ({med / n * 1e6:6.1f} µs/task, "
+                f"{len(plan.waves)} waves)"
+            )
 
 
 if __name__ == "__main__":

@@ -74,9 +74,7 @@ def test_refuses_to_drop_unmerged_commits(git_repo: Path) -> None:
 
     proc = cpo("clean", str(root), cwd=git_repo)
     assert proc.returncode == 1
-    assert (
-        f"refused branch feature/task-001: 1 commit is not merged into {INTEG}" in proc.stdout
-    )
+    assert f"refused branch feature/task-001: 1 commit is not merged into {INTEG}" in proc.stdout
     assert f"refused worktree {wt}: its branch feature/task-001 holds unmerged commits" in (
         proc.stdout
     )
@@ -126,8 +124,12 @@ def test_dry_run_changes_nothing(git_repo: Path) -> None:
 def test_attempt_branches_are_treated_like_task_branches(git_repo: Path) -> None:
     root = make_spec(
         git_repo,
-        [{"task-001": "@script write a.txt a\n@script commit add a\n"
-          "@script overloaded-first 1\n@script marker"}],
+        [
+            {
+                "task-001": "@script write a.txt a\n@script commit add a\n"
+                "@script overloaded-first 1\n@script marker"
+            }
+        ],
     )
     proc = cpo("run", str(root), "--retry-delay", "0", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -9,8 +9,11 @@ import pytest
 from cpo.plan.load import load_plan
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DIRS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir() and (
-    (p / "manifest.json").exists() or (p / "tasks").is_dir()))
+DIRS = sorted(
+    p
+    for p in EXAMPLES.iterdir()
+    if p.is_dir() and ((p / "manifest.json").exists() or (p / "tasks").is_dir())
+)
 
 
 def test_both_manifest_styles_are_shipped() -> None:

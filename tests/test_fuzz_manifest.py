@@ -22,11 +22,15 @@ from cpo.plan.load import load_plan
 from cpo.plan.model import Plan
 
 settings.register_profile(
-    "cpo-ci", max_examples=2000, deadline=None,
+    "cpo-ci",
+    max_examples=2000,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "cpo-dev", max_examples=75, deadline=None,
+    "cpo-dev",
+    max_examples=75,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 PROFILE = settings.get_profile("cpo-ci" if os.environ.get("CI") == "true" else "cpo-dev")
@@ -34,23 +38,61 @@ PROFILE = settings.get_profile("cpo-ci" if os.environ.get("CI") == "true" else "
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cpo-style"
 BASE_MANIFEST: dict[str, Any] = json.loads((EXAMPLE / "manifest.json").read_text())
 BASE_TASKS = {p.name: p.read_text() for p in (EXAMPLE / "tasks").iterdir()}
-KNOWN_KEYS = ["id", "wave", "deps", "depends_on", "blocks", "component", "prompt_file",
-              "timeout", "max_turns", "agent", "model", "contracts", "tech_spec_id", "waves",
-              "tasks", "number", "validation", "metadata", "max_parallel", "files", "python",
-              "shell", "tech_spec", "task_file"]
+KNOWN_KEYS = [
+    "id",
+    "wave",
+    "deps",
+    "depends_on",
+    "blocks",
+    "component",
+    "prompt_file",
+    "timeout",
+    "max_turns",
+    "agent",
+    "model",
+    "contracts",
+    "tech_spec_id",
+    "waves",
+    "tasks",
+    "number",
+    "validation",
+    "metadata",
+    "max_parallel",
+    "files",
+    "python",
+    "shell",
+    "tech_spec",
+    "task_file",
+]
 
 HUGE = "__huge_int__"
 keys = st.sampled_from(KNOWN_KEYS) | st.text(max_size=12)
 scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats()
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
     | st.text(max_size=30)
-    | st.sampled_from([*KNOWN_KEYS, "task-001", "task-002", "../x", "/etc/passwd",
-                       "prompts/task-001.txt", "a b", "\ud800", "ü" * 3, ""])
+    | st.sampled_from(
+        [
+            *KNOWN_KEYS,
+            "task-001",
+            "task-002",
+            "../x",
+            "/etc/passwd",
+            "prompts/task-001.txt",
+            "a b",
+            "\ud800",
+            "ü" * 3,
+            "",
+        ]
+    )
     | st.just(HUGE)  # replaced by an integer literal past Python's 4,300-digit limit
     | st.just("x" * 200_000)
 )
 values = st.recursive(
-    scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=4),
+    scalars,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=4),
     max_leaves=12,
 )
 
@@ -69,8 +111,11 @@ def mutated_manifest(draw: st.DrawFn) -> str:
         # walk to a random container and change one thing in it
         node = doc
         for _ in range(draw(st.integers(0, 4))):
-            children = list(node.values()) if isinstance(node, dict) else (
-                node if isinstance(node, list) else [])
+            children = (
+                list(node.values())
+                if isinstance(node, dict)
+                else (node if isinstance(node, list) else [])
+            )
             children = [c for c in children if isinstance(c, (dict, list))]
             if not children:
                 break
@@ -104,12 +149,31 @@ def damaged(draw: st.DrawFn, text: str) -> str:
     if kind == "cut":
         return text[:at]
     if kind == "insert":
-        junk = draw(st.text(min_size=1, max_size=8) | st.sampled_from(
-            ["{", "]", ",", '"', ":", "\n---\n", "\t", "\x00", "&a", "*a",
-             "!!python/object:os.system", "- ", "? ", "|", ">"]))
+        junk = draw(
+            st.text(min_size=1, max_size=8)
+            | st.sampled_from(
+                [
+                    "{",
+                    "]",
+                    ",",
+                    '"',
+                    ":",
+                    "\n---\n",
+                    "\t",
+                    "\x00",
+                    "&a",
+                    "*a",
+                    "!!python/object:os.system",
+                    "- ",
+                    "? ",
+                    "|",
+                    ">",
+                ]
+            )
+        )
         return text[:at] + junk + text[at:]
     if kind == "delete":
-        return text[:at] + text[at + draw(st.integers(1, 10)):]
+        return text[:at] + text[at + draw(st.integers(1, 10)) :]
     n = draw(st.integers(100, 5000))
     return text[:at] + "[" * n + text[at:]
 
@@ -208,16 +272,60 @@ def test_random_bytes_give_plan_or_cpo_error(manifest: bytes, task: bytes) -> No
     run_with({"manifest.json": manifest, "tasks/task-002-format.md": task})
 
 
-fm_words = st.sampled_from(["task-001", "a", "yes", "No", "on", "null", "~", "1", "012", "0",
-                            "1.5", "x:y", "a: b", "[a]", "'q'", "#c", "", " ", "y", "é", "a#b",
-                            "python-experts:django-expert", "contracts/x.py", "-", "9" * 12])
+fm_words = st.sampled_from(
+    [
+        "task-001",
+        "a",
+        "yes",
+        "No",
+        "on",
+        "null",
+        "~",
+        "1",
+        "012",
+        "0",
+        "1.5",
+        "x:y",
+        "a: b",
+        "[a]",
+        "'q'",
+        "#c",
+        "",
+        " ",
+        "y",
+        "é",
+        "a#b",
+        "python-experts:django-expert",
+        "contracts/x.py",
+        "-",
+        "9" * 12,
+    ]
+)
 fm_lines = st.one_of(
-    st.builds(lambda k, v: f"{k}: {v}", st.sampled_from(["id", "wave", "deps", "on", "y", "a-b"]),
-              fm_words),
-    st.builds(lambda k, vs, sep: f"{k}: [{sep.join(vs)}]", st.sampled_from(["deps", "blocks"]),
-              st.lists(fm_words, max_size=3), st.sampled_from([", ", ",", " , "])),
-    st.sampled_from(["# comment", "", "  # indented", "deps:", "- a", "  - b", "key:value",
-                     "k:  spaced  ", "k:\tv"]),
+    st.builds(
+        lambda k, v: f"{k}: {v}",
+        st.sampled_from(["id", "wave", "deps", "on", "y", "a-b"]),
+        fm_words,
+    ),
+    st.builds(
+        lambda k, vs, sep: f"{k}: [{sep.join(vs)}]",
+        st.sampled_from(["deps", "blocks"]),
+        st.lists(fm_words, max_size=3),
+        st.sampled_from([", ", ",", " , "]),
+    ),
+    st.sampled_from(
+        [
+            "# comment",
+            "",
+            "  # indented",
+            "deps:",
+            "- a",
+            "  - b",
+            "key:value",
+            "k:  spaced  ",
+            "k:\tv",
+        ]
+    ),
     st.text(max_size=10),
 )
 

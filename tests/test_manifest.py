@@ -41,8 +41,13 @@ def test_cpo_style_manifest_with_task_files(tmp_path: Path) -> None:
         tasks={
             "task-001-users.md": {"id": "task-001", "component": "users", "wave": 1},
             "task-002.md": {"id": "task-002"},
-            "task-003.md": {"id": "task-003", "deps": ["task-001", "task-002"], "max_turns": 5,
-                            "permission_mode": "acceptEdits", "backend": "command"},
+            "task-003.md": {
+                "id": "task-003",
+                "deps": ["task-001", "task-002"],
+                "max_turns": 5,
+                "permission_mode": "acceptEdits",
+                "backend": "command",
+            },
         },
         prompts={"task-001.txt": "Build users."},
     )
@@ -50,7 +55,9 @@ def test_cpo_style_manifest_with_task_files(tmp_path: Path) -> None:
     assert plan.spec_id == "TS-0001" and plan.manifest_style == "cpo"
     assert plan.max_parallel == 2
     assert [(w.number, w.task_ids) for w in plan.waves] == [
-        (1, ("task-001", "task-002")), (2, ("task-003",))]
+        (1, ("task-001", "task-002")),
+        (2, ("task-003",)),
+    ]
     t1, t3 = plan.tasks["task-001"], plan.tasks["task-003"]
     assert t1.agent == "django-expert" and t1.prompt == "Build users."
     assert t1.prompt_source == "prompts/task-001.txt"
@@ -65,8 +72,10 @@ def test_cpo_style_manifest_with_task_files(tmp_path: Path) -> None:
 def test_manifest_only_tasks_with_prompt_files(tmp_path: Path) -> None:
     root = write_dir(
         tmp_path / "p",
-        manifest=cpo_manifest(["task-001-a"], [{"id": "task-002", "deps": ["task-001-a"],
-                                               "prompt_file": "custom/two.txt"}]),
+        manifest=cpo_manifest(
+            ["task-001-a"],
+            [{"id": "task-002", "deps": ["task-001-a"], "prompt_file": "custom/two.txt"}],
+        ),
         prompts={"task-001.txt": "one"},
     )
     (root / "custom").mkdir()
@@ -80,11 +89,16 @@ def test_manifest_only_tasks_with_prompt_files(tmp_path: Path) -> None:
 def test_legacy_manifest_takes_waves_from_frontmatter(tmp_path: Path) -> None:
     root = write_dir(
         tmp_path / "p",
-        manifest={"version": "1.0.0", "tech_spec": {"id": "TS-0042", "name": "inv"},
-                  "tasks": {"total": 2, "waves": 2, "files": ["tasks/b.md", "tasks/a.md"]},
-                  "metadata": {"max_parallel": 4}},
-        tasks={"b.md": {"id": "task-b", "wave": 1}, "a.md": {"id": "task-a", "wave": 2,
-                                                              "depends_on": ["task-b"]}},
+        manifest={
+            "version": "1.0.0",
+            "tech_spec": {"id": "TS-0042", "name": "inv"},
+            "tasks": {"total": 2, "waves": 2, "files": ["tasks/b.md", "tasks/a.md"]},
+            "metadata": {"max_parallel": 4},
+        },
+        tasks={
+            "b.md": {"id": "task-b", "wave": 1},
+            "a.md": {"id": "task-a", "wave": 2, "depends_on": ["task-b"]},
+        },
     )
     plan = load_plan(root)
     assert plan.manifest_style == "legacy" and plan.spec_id == "TS-0042" and plan.name == "inv"
@@ -105,7 +119,10 @@ def test_waves_computed_from_deps_without_manifest(tmp_path: Path) -> None:
     plan = load_plan(root)
     assert plan.manifest_style == "none" and plan.spec_id == "TS-0009-x"
     assert [(w.number, w.task_ids) for w in plan.waves] == [
-        (1, ("task-a", "task-d")), (2, ("task-b",)), (3, ("task-c",))]
+        (1, ("task-a", "task-d")),
+        (2, ("task-b",)),
+        (3, ("task-c",)),
+    ]
     assert any("inferred" in str(w) for w in plan.warnings)
 
 
@@ -117,9 +134,11 @@ def test_validation_kinds(tmp_path: Path) -> None:
     root = write_dir(tmp_path / "p", manifest=m, prompts={f"t{i}.txt": "x" for i in (1, 2, 3)})
     waves = load_plan(root).waves
     assert waves[0].validation == (ValidationStep("python", "from app import x; print('ok')"),)
-    assert waves[1].validation == (ValidationStep("shell", "pytest -q"),
-                                   ValidationStep("python", "import app"),
-                                   ValidationStep("shell", "make"))
+    assert waves[1].validation == (
+        ValidationStep("shell", "pytest -q"),
+        ValidationStep("python", "import app"),
+        ValidationStep("shell", "make"),
+    )
     assert waves[2].validation == (ValidationStep("python", "print(1)"),)
 
 
@@ -131,29 +150,45 @@ def test_bad_validation_shape(tmp_path: Path) -> None:
 
 
 def test_extra_keys_are_accepted(tmp_path: Path) -> None:
-    m = cpo_manifest([{"id": "t1", "estimated_minutes": 30, "owner": {"x": [1]}}],
-                     created_by="other-tool", metadata={"critical_path": ["t1"], "x": 1})
+    m = cpo_manifest(
+        [{"id": "t1", "estimated_minutes": 30, "owner": {"x": [1]}}],
+        created_by="other-tool",
+        metadata={"critical_path": ["t1"], "x": 1},
+    )
     m["waves"][0]["parallel"] = True
-    root = write_dir(tmp_path / "p", manifest=m, prompts={"t1.txt": "x"},
-                     tasks={"t1.md": {"id": "t1", "priority": "high", "estimate": 3}})
+    root = write_dir(
+        tmp_path / "p",
+        manifest=m,
+        prompts={"t1.txt": "x"},
+        tasks={"t1.md": {"id": "t1", "priority": "high", "estimate": 3}},
+    )
     plan = load_plan(root)
     assert list(plan.tasks) == ["t1"] and plan.warnings == ()
 
 
 def test_misspelt_key_gets_did_you_mean(tmp_path: Path) -> None:
     m = cpo_manifest([{"id": "t1", "promt_file": "prompts/t1.txt"}], max_paralel=3)
-    root = write_dir(tmp_path / "p", manifest=m, prompts={"t1.txt": "x"},
-                     tasks={"t1.md": {"id": "t1", "dependencies": [], "depends_om": []}})
+    root = write_dir(
+        tmp_path / "p",
+        manifest=m,
+        prompts={"t1.txt": "x"},
+        tasks={"t1.md": {"id": "t1", "dependencies": [], "depends_om": []}},
+    )
     warnings = [str(w) for w in load_plan(root).warnings]
-    assert "manifest.json: max_paralel: unknown key 'max_paralel'; did you mean " \
+    assert (
+        "manifest.json: max_paralel: unknown key 'max_paralel'; did you mean "
         "'max_parallel'?" in warnings
+    )
     assert any("waves[0].tasks[0].promt_file" in w and "'prompt_file'" in w for w in warnings)
     assert any("tasks/t1.md: depends_om" in w and "'depends_on'" in w for w in warnings)
 
 
 def test_content_hash_changes_with_task_file_prompt_and_entry(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", manifest=cpo_manifest([{"id": "t1"}], ["t2"]),
-                     tasks={"t1.md": {"id": "t1"}, "t2.md": {"id": "t2", "deps": ["t1"]}})
+    root = write_dir(
+        tmp_path / "p",
+        manifest=cpo_manifest([{"id": "t1"}], ["t2"]),
+        tasks={"t1.md": {"id": "t1"}, "t2.md": {"id": "t2", "deps": ["t1"]}},
+    )
     h0 = {t.id: t.content_hash for t in load_plan(root).tasks.values()}
     (root / "tasks" / "t1.md").write_text(task_md({"id": "t1"}, "# other body\n"))
     h1 = {t.id: t.content_hash for t in load_plan(root).tasks.values()}
@@ -170,33 +205,44 @@ def test_scope_entries_are_parsed(tmp_path: Path) -> None:
     body = "# t\n## Scope\nCREATE: a.py, b/*.py\nMODIFY: c.py::C.m\nBOUNDARY: d/\n## Other\n"
     root = write_dir(tmp_path / "p", tasks={"t.md": task_md({"id": "t1"}, body)})
     assert load_plan(root).tasks["t1"].scope == (
-        ScopeEntry("CREATE", "a.py"), ScopeEntry("CREATE", "b/*.py"),
-        ScopeEntry("MODIFY", "c.py", "C.m"), ScopeEntry("BOUNDARY", "d/"))
+        ScopeEntry("CREATE", "a.py"),
+        ScopeEntry("CREATE", "b/*.py"),
+        ScopeEntry("MODIFY", "c.py", "C.m"),
+        ScopeEntry("BOUNDARY", "d/"),
+    )
 
 
 # ------------------------------------------------------------------ one test per check
 
 
 def test_unknown_dependency(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", tasks={"a.md": {"id": "task-001"},
-                                            "b.md": {"id": "task-002", "deps": ["task-010"]}})
+    root = write_dir(
+        tmp_path / "p",
+        tasks={"a.md": {"id": "task-001"}, "b.md": {"id": "task-002", "deps": ["task-010"]}},
+    )
     msg = one_problem(root, "tasks/b.md: deps", "'task-010'")
     assert "unknown" in msg and "did you mean 'task-001'" in msg
 
 
 def test_unknown_dependency_in_manifest(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", manifest=cpo_manifest([{"id": "t1", "deps": ["nope"]}]),
-                     prompts={"t1.txt": "x"})
+    root = write_dir(
+        tmp_path / "p",
+        manifest=cpo_manifest([{"id": "t1", "deps": ["nope"]}]),
+        prompts={"t1.txt": "x"},
+    )
     one_problem(root, "manifest.json: waves[0].tasks[0].deps", "unknown", "'nope'")
 
 
 def test_dependency_cycle_names_every_task(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", tasks={
-        "a.md": {"id": "alpha", "deps": ["gamma"]},
-        "b.md": {"id": "beta", "deps": ["alpha"]},
-        "c.md": {"id": "gamma", "deps": ["beta"]},
-        "d.md": {"id": "delta", "deps": ["delta"]},
-    })
+    root = write_dir(
+        tmp_path / "p",
+        tasks={
+            "a.md": {"id": "alpha", "deps": ["gamma"]},
+            "b.md": {"id": "beta", "deps": ["alpha"]},
+            "c.md": {"id": "gamma", "deps": ["beta"]},
+            "d.md": {"id": "delta", "deps": ["delta"]},
+        },
+    )
     msg = one_problem(root, "cycle")
     for name in ("alpha", "beta", "gamma"):
         assert name in msg
@@ -204,14 +250,19 @@ def test_dependency_cycle_names_every_task(tmp_path: Path) -> None:
 
 
 def test_wave_not_after_dependency(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", tasks={"a.md": {"id": "t1", "wave": 2},
-                                            "b.md": {"id": "t2", "wave": 2, "deps": ["t1"]}})
+    root = write_dir(
+        tmp_path / "p",
+        tasks={"a.md": {"id": "t1", "wave": 2}, "b.md": {"id": "t2", "wave": 2, "deps": ["t1"]}},
+    )
     one_problem(root, "tasks/b.md: wave", "t2 is in wave 2", "t1 in wave 2")
 
 
 def test_wave_not_after_dependency_in_manifest(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", manifest=cpo_manifest(["t1", {"id": "t2", "deps": ["t1"]}]),
-                     prompts={"t1.txt": "x", "t2.txt": "y"})
+    root = write_dir(
+        tmp_path / "p",
+        manifest=cpo_manifest(["t1", {"id": "t2", "deps": ["t1"]}]),
+        prompts={"t1.txt": "x", "t2.txt": "y"},
+    )
     one_problem(root, "manifest.json: waves[0].tasks[1]", "t2 is in wave 1", "t1 in wave 1")
 
 
@@ -221,27 +272,31 @@ def test_duplicate_ids_in_task_files(tmp_path: Path) -> None:
 
 
 def test_duplicate_ids_in_manifest(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", manifest=cpo_manifest(["t1"], ["t1"]),
-                     prompts={"t1.txt": "x"})
-    one_problem(root, "manifest.json: waves[1].tasks[0].id", "duplicate id 't1'",
-                "waves[0].tasks[0]")
+    root = write_dir(tmp_path / "p", manifest=cpo_manifest(["t1"], ["t1"]), prompts={"t1.txt": "x"})
+    one_problem(
+        root, "manifest.json: waves[1].tasks[0].id", "duplicate id 't1'", "waves[0].tasks[0]"
+    )
 
 
 def test_blocks_contradicting_deps(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", tasks={"a.md": {"id": "t1", "blocks": ["t2"]},
-                                            "b.md": {"id": "t2"}})
+    root = write_dir(
+        tmp_path / "p", tasks={"a.md": {"id": "t1", "blocks": ["t2"]}, "b.md": {"id": "t2"}}
+    )
     one_problem(root, "tasks/a.md: blocks", "t1 blocks t2", "t2 does not depend on t1")
 
 
 def test_blocks_agreeing_with_deps_is_fine(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", tasks={"a.md": {"id": "t1", "blocks": ["t2"]},
-                                            "b.md": {"id": "t2", "deps": ["t1"]}})
+    root = write_dir(
+        tmp_path / "p",
+        tasks={"a.md": {"id": "t1", "blocks": ["t2"]}, "b.md": {"id": "t2", "deps": ["t1"]}},
+    )
     assert load_plan(root).tasks["t2"].wave == 2
 
 
 def test_manifest_and_frontmatter_disagree_on_wave(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", manifest=cpo_manifest(["t1"]),
-                     tasks={"a.md": {"id": "t1", "wave": 3}})
+    root = write_dir(
+        tmp_path / "p", manifest=cpo_manifest(["t1"]), tasks={"a.md": {"id": "t1", "wave": 3}}
+    )
     one_problem(root, "manifest.json: waves[0].tasks[0]", "wave 1", "tasks/a.md says wave: 3")
 
 
@@ -256,8 +311,11 @@ def test_manifest_and_frontmatter_disagree_on_option_and_deps(tmp_path: Path) ->
 
 
 def test_task_file_missing_from_manifest_waves(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", manifest=cpo_manifest(["t1"]),
-                     tasks={"a.md": {"id": "t1"}, "b.md": {"id": "t2"}})
+    root = write_dir(
+        tmp_path / "p",
+        manifest=cpo_manifest(["t1"]),
+        tasks={"a.md": {"id": "t1"}, "b.md": {"id": "t2"}},
+    )
     one_problem(root, "tasks/b.md: id", "'t2' is in no wave")
 
 
@@ -303,10 +361,24 @@ def test_task_file_and_contract_paths_escaping(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("bad", "why"),
-    [("task 1", "' '"), ("a..b", "'..'"), ("-x", "'-'"), (".x", "'.'"), ("x.lock", ".lock"),
-     ("a~b", "'~'"), ("a^b", "'^'"), ("a:b", "':'"), ("a?b", "'?'"), ("a*b", "'*'"),
-     ("a[b", "'['"), ("a\\b", "'\\\\'"), ("a/b", "'/'"), ("a\tb", "'\\t'"), ("a@{b", "@{"),
-     ("x.", "ends with '.'")],
+    [
+        ("task 1", "' '"),
+        ("a..b", "'..'"),
+        ("-x", "'-'"),
+        (".x", "'.'"),
+        ("x.lock", ".lock"),
+        ("a~b", "'~'"),
+        ("a^b", "'^'"),
+        ("a:b", "':'"),
+        ("a?b", "'?'"),
+        ("a*b", "'*'"),
+        ("a[b", "'['"),
+        ("a\\b", "'\\\\'"),
+        ("a/b", "'/'"),
+        ("a\tb", "'\\t'"),
+        ("a@{b", "@{"),
+        ("x.", "ends with '.'"),
+    ],
 )
 def test_bad_ids(tmp_path: Path, bad: str, why: str) -> None:
     root = write_dir(tmp_path / "p", tasks={"a.md": {"id": bad}})
@@ -320,15 +392,20 @@ def test_bad_component_breaks_branch_name(tmp_path: Path) -> None:
 
 
 def test_bad_spec_id(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", manifest={"tech_spec_id": "TS 1", "waves": [
-        {"tasks": ["t1"]}]}, prompts={"t1.txt": "x"})
+    root = write_dir(
+        tmp_path / "p",
+        manifest={"tech_spec_id": "TS 1", "waves": [{"tasks": ["t1"]}]},
+        prompts={"t1.txt": "x"},
+    )
     one_problem(root, "manifest.json: tech_spec_id", "integration/TS 1")
 
 
 def test_scope_conflict_in_plan(tmp_path: Path) -> None:
     body = "# t\n## Scope\nCREATE: app/models.py\n"
-    root = write_dir(tmp_path / "p", tasks={"a.md": task_md({"id": "t1"}, body),
-                                            "b.md": task_md({"id": "t2"}, body)})
+    root = write_dir(
+        tmp_path / "p",
+        tasks={"a.md": task_md({"id": "t1"}, body), "b.md": task_md({"id": "t2"}, body)},
+    )
     one_problem(root, "tasks/b.md: Scope", "CREATE app/models.py", "t1 (tasks/a.md)")
 
 
@@ -350,8 +427,10 @@ def test_yaml_wrong_types_named(tmp_path: Path) -> None:
 
 
 def test_missing_frontmatter_and_required_keys(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", tasks={"a.md": "# no frontmatter\n",
-                                            "b.md": "---\ncomponent: x\n---\nbody\n"})
+    root = write_dir(
+        tmp_path / "p",
+        tasks={"a.md": "# no frontmatter\n", "b.md": "---\ncomponent: x\n---\nbody\n"},
+    )
     one_problem(root, "tasks/a.md", "no YAML frontmatter")
     one_problem(root, "tasks/b.md: id", "required key is missing")
 
@@ -364,11 +443,14 @@ def test_manifest_missing_required_and_not_object(tmp_path: Path) -> None:
 
 
 def test_all_problems_reported_at_once(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", tasks={
-        "a.md": {"id": "t1", "deps": ["nope"]},
-        "b.md": {"id": "bad id"},
-        "c.md": "---\nid: [\n---\n",
-    })
+    root = write_dir(
+        tmp_path / "p",
+        tasks={
+            "a.md": {"id": "t1", "deps": ["nope"]},
+            "b.md": {"id": "bad id"},
+            "c.md": "---\nid: [\n---\n",
+        },
+    )
     found = problems(root)
     assert any("nope" in p for p in found)
     assert any("'bad id'" in p for p in found)
@@ -404,17 +486,27 @@ def test_unreadable_directory(tmp_path: Path) -> None:
         root.chmod(0o755)
 
 
-SECTIONS = ["CONTEXT", "OBJECTIVE", "CONTRACTS", "FILES TO CREATE", "FILES TO MODIFY",
-            "DO NOT MODIFY", "IMPLEMENTATION REQUIREMENTS", "ACCEPTANCE CRITERIA",
-            "EXECUTION INSTRUCTIONS", "IMPORTANT RULES"]
+SECTIONS = [
+    "CONTEXT",
+    "OBJECTIVE",
+    "CONTRACTS",
+    "FILES TO CREATE",
+    "FILES TO MODIFY",
+    "DO NOT MODIFY",
+    "IMPLEMENTATION REQUIREMENTS",
+    "ACCEPTANCE CRITERIA",
+    "EXECUTION INSTRUCTIONS",
+    "IMPORTANT RULES",
+]
 
 
 def test_missing_prompt_sections_warn_then_fail_when_strict(tmp_path: Path) -> None:
     text = "\n".join(f"=== {s} ===\nx\n" for s in SECTIONS if s != "IMPORTANT RULES")
     root = write_dir(tmp_path / "p", tasks={"a.md": {"id": "t1"}}, prompts={"t1.txt": text})
     plan = load_plan(root)
-    assert any("prompts/t1.txt" in str(w) and "=== IMPORTANT RULES ===" in str(w)
-               for w in plan.warnings)
+    assert any(
+        "prompts/t1.txt" in str(w) and "=== IMPORTANT RULES ===" in str(w) for w in plan.warnings
+    )
     found = problems(root, strict=True)
     assert any("prompts/t1.txt" in p and "IMPORTANT RULES" in p for p in found)
 
@@ -434,18 +526,24 @@ def test_duplicate_wave_numbers(tmp_path: Path) -> None:
 
 def test_unscoped_modify_twice_in_a_wave_on_files(tmp_path: Path) -> None:
     body = "# t\n## Scope\nMODIFY: config/urls.py\n"
-    root = write_dir(tmp_path / "p", tasks={"a.md": task_md({"id": "t1"}, body),
-                                            "b.md": task_md({"id": "t2"}, body)})
-    one_problem(root, "tasks/b.md: Scope", "MODIFY config/urls.py conflicts with t1",
-                "wave 1", "whole file")
+    root = write_dir(
+        tmp_path / "p",
+        tasks={"a.md": task_md({"id": "t1"}, body), "b.md": task_md({"id": "t2"}, body)},
+    )
+    one_problem(
+        root, "tasks/b.md: Scope", "MODIFY config/urls.py conflicts with t1", "wave 1", "whole file"
+    )
 
 
 def test_nested_scoped_modify_on_files(tmp_path: Path) -> None:
-    root = write_dir(tmp_path / "p", tasks={
-        "a.md": task_md({"id": "t1"}, "## Scope\nMODIFY: app/views.py::View\n"),
-        "b.md": task_md({"id": "t2"}, "## Scope\nMODIFY: app/views.py::View.get\n"),
-        "c.md": task_md({"id": "t3", "deps": ["t1"]}, "## Scope\nMODIFY: app/views.py\n"),
-    })
+    root = write_dir(
+        tmp_path / "p",
+        tasks={
+            "a.md": task_md({"id": "t1"}, "## Scope\nMODIFY: app/views.py::View\n"),
+            "b.md": task_md({"id": "t2"}, "## Scope\nMODIFY: app/views.py::View.get\n"),
+            "c.md": task_md({"id": "t3", "deps": ["t1"]}, "## Scope\nMODIFY: app/views.py\n"),
+        },
+    )
     found = problems(root)
     assert len(found) == 1 and "tasks/b.md: Scope" in found[0]
     assert "::View and ::View.get overlap" in found[0]

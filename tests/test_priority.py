@@ -131,9 +131,7 @@ def test_a_better_ranked_ticket_overtakes_waiting_ones() -> None:
 
     late_tickets = [("low", slots.ticket(9)), ("mid", slots.ticket(5))]
     best = ("best", slots.ticket(1))  # issued last, ranked first
-    threads = [
-        threading.Thread(target=wait_for_slot, args=item) for item in [*late_tickets, best]
-    ]
+    threads = [threading.Thread(target=wait_for_slot, args=item) for item in [*late_tickets, best]]
     for t in threads:
         t.start()
     time.sleep(0.1)  # all three are waiting (a wrong order would show whatever the timing)

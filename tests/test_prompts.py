@@ -9,9 +9,13 @@ from cpo.plan.prompts import REQUIRED_SECTIONS, missing_sections, resolve_prompt
 def choose(root: Path, task_id: str, prompt_file: str | None = None, body: str | None = None):  # type: ignore[no-untyped-def]
     names = set(os.listdir(root / "prompts")) if (root / "prompts").is_dir() else set()
     return resolve_prompt(
-        root_real=os.path.realpath(root), task_id=task_id, prompt_file=prompt_file,
-        prompt_file_where=("manifest.json", "prompt_file"), body=body,
-        task_file="tasks/t.md" if body is not None else None, prompt_names=names,
+        root_real=os.path.realpath(root),
+        task_id=task_id,
+        prompt_file=prompt_file,
+        prompt_file_where=("manifest.json", "prompt_file"),
+        body=body,
+        task_file="tasks/t.md" if body is not None else None,
+        prompt_names=names,
     )
 
 

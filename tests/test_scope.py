@@ -37,54 +37,95 @@ def task(id: str, wave: int, *entries: ScopeEntry) -> ScopedTask:
 
 
 def test_create_twice_across_waves() -> None:
-    probs = scope_conflicts([task("t1", 1, ScopeEntry("CREATE", "a.py")),
-                             task("t2", 2, ScopeEntry("CREATE", "a.py"))])
+    probs = scope_conflicts(
+        [task("t1", 1, ScopeEntry("CREATE", "a.py")), task("t2", 2, ScopeEntry("CREATE", "a.py"))]
+    )
     assert [str(p) for p in probs] == [
         "tasks/t2.md: Scope: CREATE a.py is also created by t1 (tasks/t1.md); a path may be "
-        "created by one task only: make one of them MODIFY it in a later wave"]
+        "created by one task only: make one of them MODIFY it in a later wave"
+    ]
 
 
 def test_unscoped_modify_twice_in_one_wave() -> None:
-    probs = scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py")),
-                             task("t2", 1, ScopeEntry("MODIFY", "u.py"))])
+    probs = scope_conflicts(
+        [task("t1", 1, ScopeEntry("MODIFY", "u.py")), task("t2", 1, ScopeEntry("MODIFY", "u.py"))]
+    )
     assert len(probs) == 1 and "MODIFY u.py conflicts with t1" in str(probs[0])
     assert "tasks/t2.md" in str(probs[0]) and "whole file" in str(probs[0])
 
 
 def test_unscoped_modify_in_different_waves_is_fine() -> None:
-    assert scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py")),
-                            task("t2", 2, ScopeEntry("MODIFY", "u.py"))]) == []
+    assert (
+        scope_conflicts(
+            [
+                task("t1", 1, ScopeEntry("MODIFY", "u.py")),
+                task("t2", 2, ScopeEntry("MODIFY", "u.py")),
+            ]
+        )
+        == []
+    )
 
 
 def test_unscoped_against_scoped_modify_conflicts() -> None:
-    probs = scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py", "A")),
-                             task("t2", 1, ScopeEntry("MODIFY", "u.py"))])
+    probs = scope_conflicts(
+        [
+            task("t1", 1, ScopeEntry("MODIFY", "u.py", "A")),
+            task("t2", 1, ScopeEntry("MODIFY", "u.py")),
+        ]
+    )
     assert len(probs) == 1 and "one modifies the whole file" in str(probs[0])
 
 
 def test_nested_scoped_modify_conflicts() -> None:
-    probs = scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py", "A")),
-                             task("t2", 1, ScopeEntry("MODIFY", "u.py", "A.m"))])
+    probs = scope_conflicts(
+        [
+            task("t1", 1, ScopeEntry("MODIFY", "u.py", "A")),
+            task("t2", 1, ScopeEntry("MODIFY", "u.py", "A.m")),
+        ]
+    )
     assert len(probs) == 1 and "::A and ::A.m overlap" in str(probs[0])
 
 
 def test_disjoint_scoped_modify_is_fine() -> None:
-    assert scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py", "A")),
-                            task("t2", 1, ScopeEntry("MODIFY", "u.py", "AB")),
-                            task("t3", 1, ScopeEntry("MODIFY", "u.py", "B.m"))]) == []
+    assert (
+        scope_conflicts(
+            [
+                task("t1", 1, ScopeEntry("MODIFY", "u.py", "A")),
+                task("t2", 1, ScopeEntry("MODIFY", "u.py", "AB")),
+                task("t3", 1, ScopeEntry("MODIFY", "u.py", "B.m")),
+            ]
+        )
+        == []
+    )
 
 
 def test_same_task_twice_is_not_a_conflict() -> None:
-    assert scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py"),
-                                 ScopeEntry("MODIFY", "u.py", "A"),
-                                 ScopeEntry("CREATE", "n.py"), ScopeEntry("CREATE", "n.py"))]) == []
+    assert (
+        scope_conflicts(
+            [
+                task(
+                    "t1",
+                    1,
+                    ScopeEntry("MODIFY", "u.py"),
+                    ScopeEntry("MODIFY", "u.py", "A"),
+                    ScopeEntry("CREATE", "n.py"),
+                    ScopeEntry("CREATE", "n.py"),
+                )
+            ]
+        )
+        == []
+    )
 
 
 def test_nesting_found_in_either_order_and_at_depth() -> None:
-    probs = scope_conflicts([task("t1", 1, ScopeEntry("MODIFY", "u.py", "A.b.c")),
-                             task("t2", 1, ScopeEntry("MODIFY", "u.py", "A")),
-                             task("t3", 1, ScopeEntry("MODIFY", "u.py", "A.b.c")),
-                             task("t4", 1, ScopeEntry("MODIFY", "u.py", "B"))])
+    probs = scope_conflicts(
+        [
+            task("t1", 1, ScopeEntry("MODIFY", "u.py", "A.b.c")),
+            task("t2", 1, ScopeEntry("MODIFY", "u.py", "A")),
+            task("t3", 1, ScopeEntry("MODIFY", "u.py", "A.b.c")),
+            task("t4", 1, ScopeEntry("MODIFY", "u.py", "B")),
+        ]
+    )
     text = [str(p) for p in probs]
     assert len(text) == 3  # t2 vs t1; t3 vs t1 (same symbol) and vs t2 (ancestor)
     assert "tasks/t2.md" in text[0] and "::A and ::A.b.c overlap" in text[0]

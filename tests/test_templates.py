@@ -38,8 +38,16 @@ def test_templates_are_claude_code_commands(name: str) -> None:
 
 def test_run_template_covers_run_validate_status() -> None:
     body = (TEMPLATES / "parallel-run.md").read_text()
-    for text in ("cpo run <dir>", "cpo validate <dir>", "cpo status <dir>", "report.json",
-                 "logs/<task-id>.log", "--resume", "--retry-failed", "`130`"):
+    for text in (
+        "cpo run <dir>",
+        "cpo validate <dir>",
+        "cpo status <dir>",
+        "report.json",
+        "logs/<task-id>.log",
+        "--resume",
+        "--retry-failed",
+        "`130`",
+    ):
         assert text in body, text
 
 

@@ -35,8 +35,9 @@ def test_validate_valid_prints_compact_plan(capsys: pytest.CaptureFixture[str]) 
 def test_validate_invalid_lists_every_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = write_dir(tmp_path / "p", tasks={"a.md": {"id": "t1", "deps": ["ghost"]},
-                                            "b.md": {"id": "bad id"}})
+    root = write_dir(
+        tmp_path / "p", tasks={"a.md": {"id": "t1", "deps": ["ghost"]}, "b.md": {"id": "bad id"}}
+    )
     code, out, err = cpo(capsys, "validate", str(root))
     assert code == 1
     assert "error: tasks/a.md: deps: unknown dependency 'ghost'" in err
@@ -72,8 +73,11 @@ def test_validate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_validate_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    root = write_dir(tmp_path / "p", tasks={"a.md": {"id": "t1"}},
-                     prompts={"t1.txt": "=== OBJECTIVE ===\nDo it.\n"})
+    root = write_dir(
+        tmp_path / "p",
+        tasks={"a.md": {"id": "t1"}},
+        prompts={"t1.txt": "=== OBJECTIVE ===\nDo it.\n"},
+    )
     code, _, err = cpo(capsys, "validate", str(root))
     assert code == 0 and "warning: prompts/t1.txt" in err and "IMPORTANT RULES" in err
     code, _, err = cpo(capsys, "validate", "--strict", str(root))
@@ -86,8 +90,7 @@ def test_init_scaffolds_a_valid_directory_and_never_overwrites(
     root = tmp_path / "parallel" / "TS-0042-inventory"
     code, out, _ = cpo(capsys, "init", str(root), "-t", "TS-0042", "-n", "inventory")
     assert code == 0 and out.count("created") == 4
-    for rel in ("manifest.json", "tasks/task-001-example.md", "prompts/task-001.txt",
-                "README.md"):
+    for rel in ("manifest.json", "tasks/task-001-example.md", "prompts/task-001.txt", "README.md"):
         assert (root / rel).is_file()
     code, out, _ = cpo(capsys, "validate", "--strict", str(root))
     assert code == 0, out
@@ -108,8 +111,7 @@ def test_schema_manifest_accepts_the_examples(capsys: pytest.CaptureFixture[str]
     assert code == 0
     schema = json.loads(out)
     for example in ("cpo-style", "legacy-style"):
-        jsonschema.validate(json.loads((EXAMPLES / example / "manifest.json").read_text()),
-                            schema)
+        jsonschema.validate(json.loads((EXAMPLES / example / "manifest.json").read_text()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"tech_spec_id": "x", "waves": [{"tasks": [{"id": 3}]}]}, schema)
 

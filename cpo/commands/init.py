@@ -78,8 +78,10 @@ _SECTION_TEXT = {
 
 
 def _prompt(spec_id: str, name: str) -> str:
-    parts = [f"=== {s} ===\n{_SECTION_TEXT[s].format(spec_id=spec_id, name=name)}\n"
-             for s in REQUIRED_SECTIONS]
+    parts = [
+        f"=== {s} ===\n{_SECTION_TEXT[s].format(spec_id=spec_id, name=name)}\n"
+        for s in REQUIRED_SECTIONS
+    ]
     return "\n".join(parts)
 
 

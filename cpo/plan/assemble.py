@@ -31,8 +31,13 @@ from cpo.plan.taskfile import RawTaskFile
 
 
 def build_plan(
-    *, root: Path, root_real: str, manifest: ManifestFile | None,
-    task_files: Sequence[tuple[RawTaskFile, Frontmatter]], report: Report, strict: bool,
+    *,
+    root: Path,
+    root_real: str,
+    manifest: ManifestFile | None,
+    task_files: Sequence[tuple[RawTaskFile, Frontmatter]],
+    report: Report,
+    strict: bool,
 ) -> Plan | None:
     """The Plan, or None when the problems already reported make one impossible."""
     by_id, aliases = index_files(task_files, report)
@@ -63,10 +68,15 @@ def build_plan(
         spec = build_task(d, waves[d.id], root_real, prompt_names, report, strict)
         if spec is not None:
             tasks[d.id] = spec
-    report.problems.extend(scope_conflicts(
-        [ScopedTask(t.id, t.wave, t.task_file or MANIFEST, t.scope) for t in tasks.values()
-         if t.scope]
-    ))
+    report.problems.extend(
+        scope_conflicts(
+            [
+                ScopedTask(t.id, t.wave, t.task_file or MANIFEST, t.scope)
+                for t in tasks.values()
+                if t.scope
+            ]
+        )
+    )
     wave_specs = _waves(model, tasks, report)
     spec_id, name = _identity(root, model, report)
     if isinstance(model, LegacyManifest):
@@ -76,10 +86,16 @@ def build_plan(
         meta = model.metadata.max_parallel if model.metadata is not None else None
         max_parallel = model.max_parallel or meta
     return Plan(
-        root=root, spec_id=spec_id, waves=wave_specs, tasks=tasks, name=name,
-        technology=model.technology if model is not None else None, max_parallel=max_parallel,
-        manifest_style="none" if model is None else (
-            "cpo" if isinstance(model, CpoManifest) else "legacy"),
+        root=root,
+        spec_id=spec_id,
+        waves=wave_specs,
+        tasks=tasks,
+        name=name,
+        technology=model.technology if model is not None else None,
+        max_parallel=max_parallel,
+        manifest_style="none"
+        if model is None
+        else ("cpo" if isinstance(model, CpoManifest) else "legacy"),
         warnings=tuple(report.warnings),
     )
 
@@ -91,8 +107,9 @@ def _list_prompts(root: Path) -> set[str]:
         return set()
 
 
-def _identity(root: Path, model: CpoManifest | LegacyManifest | None,
-              report: Report) -> tuple[str, str | None]:
+def _identity(
+    root: Path, model: CpoManifest | LegacyManifest | None, report: Report
+) -> tuple[str, str | None]:
     if isinstance(model, CpoManifest):
         spec_id, name, where = model.tech_spec_id, model.name, "tech_spec_id"
     elif isinstance(model, LegacyManifest):
@@ -101,20 +118,25 @@ def _identity(root: Path, model: CpoManifest | LegacyManifest | None,
     else:
         spec_id, name, where = root.name, None, ""
         report.warn(
-            "tasks", "",
+            "tasks",
+            "",
             f"no {MANIFEST}: spec id {spec_id!r} taken from the directory name and waves "
             "inferred from the task files; add a manifest.json to set them",
         )
     why = ref_name_problem(spec_id)
     if why:
         file = MANIFEST if model is not None else root.name
-        report.error(file, where, f"spec id {spec_id!r} cannot be part of the branch name "
-                     f"integration/{spec_id}: {why}")
+        report.error(
+            file,
+            where,
+            f"spec id {spec_id!r} cannot be part of the branch name integration/{spec_id}: {why}",
+        )
     return spec_id, name
 
 
-def _waves(model: CpoManifest | LegacyManifest | None, tasks: dict[str, TaskSpec],
-           report: Report) -> tuple[WaveSpec, ...]:
+def _waves(
+    model: CpoManifest | LegacyManifest | None, tasks: dict[str, TaskSpec], report: Report
+) -> tuple[WaveSpec, ...]:
     by_wave: dict[int, list[str]] = {}
     for t in tasks.values():
         by_wave.setdefault(t.wave, []).append(t.id)
@@ -124,8 +146,12 @@ def _waves(model: CpoManifest | LegacyManifest | None, tasks: dict[str, TaskSpec
         for wi, wave in enumerate(model.waves):
             number = wave.number or wi + 1
             if number in seen:
-                report.error(MANIFEST, f"waves[{wi}].number", f"wave {number} appears twice "
-                             f"(also waves[{seen[number]}]); give each wave its own number")
+                report.error(
+                    MANIFEST,
+                    f"waves[{wi}].number",
+                    f"wave {number} appears twice "
+                    f"(also waves[{seen[number]}]); give each wave its own number",
+                )
                 continue
             seen[number] = wi
             ids = tuple(by_wave.get(number, ()))
@@ -135,21 +161,22 @@ def _waves(model: CpoManifest | LegacyManifest | None, tasks: dict[str, TaskSpec
             steps = validation_steps(wave.validation)
             for si, step in enumerate(steps):
                 if not step.source.strip():
-                    report.error(MANIFEST, f"waves[{wi}].validation",
-                                 f"validation command {si + 1} is empty")
+                    report.error(
+                        MANIFEST, f"waves[{wi}].validation", f"validation command {si + 1} is empty"
+                    )
             out.append(WaveSpec(number, ids, steps))
         return tuple(sorted(out, key=lambda w: w.number))
     return tuple(WaveSpec(n, tuple(by_wave[n])) for n in sorted(by_wave))
 
 
-def _check_legacy_counts(model: LegacyManifest, n_tasks: int, n_waves: int,
-                         report: Report) -> None:
+def _check_legacy_counts(model: LegacyManifest, n_tasks: int, n_waves: int, report: Report) -> None:
     index = model.tasks
     if index.total is not None and index.total != n_tasks:
         report.warn(MANIFEST, "tasks.total", f"says {index.total} but there are {n_tasks} tasks")
     if index.waves is not None and index.waves != n_waves:
-        report.warn(MANIFEST, "tasks.waves", f"says {index.waves} but the tasks form "
-                    f"{n_waves} wave(s)")
+        report.warn(
+            MANIFEST, "tasks.waves", f"says {index.waves} but the tasks form {n_waves} wave(s)"
+        )
 
 
 def validation_steps(value: ValidationField) -> tuple[ValidationStep, ...]:
@@ -182,8 +209,9 @@ def content_hash(d: Draft, prompt: str) -> str:
     return h.hexdigest()
 
 
-def build_task(d: Draft, wave: int, root_real: str, prompt_names: set[str],
-               report: Report, strict: bool) -> TaskSpec | None:
+def build_task(
+    d: Draft, wave: int, root_real: str, prompt_names: set[str], report: Report, strict: bool
+) -> TaskSpec | None:
     o = d.options
     why = ref_name_problem(d.id)
     if why:
@@ -194,14 +222,25 @@ def build_task(d: Draft, wave: int, root_real: str, prompt_names: set[str],
         why = ref_name_problem(component) or ref_name_problem(f"{d.id}-{component}")
         if why:
             file, where = d.place("component")
-            report.error(file, where, f"component {component!r} cannot be part of the branch "
-                         f"name feature/{d.id}-{component}: {why}")
-    pf_where = (MANIFEST, f"{d.entry_where}.prompt_file") if (
-        d.entry is not None and d.entry.prompt_file is not None) else d.place("prompt_file")
+            report.error(
+                file,
+                where,
+                f"component {component!r} cannot be part of the branch "
+                f"name feature/{d.id}-{component}: {why}",
+            )
+    pf_where = (
+        (MANIFEST, f"{d.entry_where}.prompt_file")
+        if (d.entry is not None and d.entry.prompt_file is not None)
+        else d.place("prompt_file")
+    )
     choice = resolve_prompt(
-        root_real=root_real, task_id=d.id, prompt_file=o["prompt_file"],
-        prompt_file_where=pf_where, body=d.file.body if d.file else None,
-        task_file=d.file.rel if d.file else None, prompt_names=prompt_names,
+        root_real=root_real,
+        task_id=d.id,
+        prompt_file=o["prompt_file"],
+        prompt_file_where=pf_where,
+        body=d.file.body if d.file else None,
+        task_file=d.file.rel if d.file else None,
+        prompt_names=prompt_names,
     )
     if choice.text is None:
         file, where = choice.where if choice.where[0] else d.place("")
@@ -224,12 +263,22 @@ def build_task(d: Draft, wave: int, root_real: str, prompt_names: set[str],
         elif not exists(path):
             report.warn(file, where, f"contract {c} does not exist (yet)")
     return TaskSpec(
-        id=d.id, wave=wave, prompt=choice.text, prompt_source=choice.source,
-        component=component, deps=tuple(d.deps), agent=o["agent"], backend=o["backend"],
-        model=o["model"], timeout=o["timeout"], estimate=o["estimate"],
+        id=d.id,
+        wave=wave,
+        prompt=choice.text,
+        prompt_source=choice.source,
+        component=component,
+        deps=tuple(d.deps),
+        agent=o["agent"],
+        backend=o["backend"],
+        model=o["model"],
+        timeout=o["timeout"],
+        estimate=o["estimate"],
         max_turns=o["max_turns"],
-        permission_mode=o["permission_mode"], task_file=d.file.rel if d.file else None,
-        contracts=tuple(o["contracts"] or ()), skills=tuple(o["skills"] or ()),
+        permission_mode=o["permission_mode"],
+        task_file=d.file.rel if d.file else None,
+        contracts=tuple(o["contracts"] or ()),
+        skills=tuple(o["skills"] or ()),
         scope=parse_scope(d.file.body) if d.file else (),
         content_hash=content_hash(d, choice.text),
     )

@@ -36,13 +36,14 @@ def find_cycles(deps: Mapping[str, Sequence[str]]) -> list[list[str]]:
 
 def topological_order(deps: Mapping[str, Sequence[str]]) -> list[str]:
     """Tasks with every dependency before its dependents. The graph must be acyclic."""
-    return list(TopologicalSorter({t: [d for d in ds if d in deps] for t, ds in deps.items()})
-                .static_order())
+    return list(
+        TopologicalSorter(
+            {t: [d for d in ds if d in deps] for t, ds in deps.items()}
+        ).static_order()
+    )
 
 
-def compute_waves(
-    deps: Mapping[str, Sequence[str]], fixed: Mapping[str, int]
-) -> dict[str, int]:
+def compute_waves(deps: Mapping[str, Sequence[str]], fixed: Mapping[str, int]) -> dict[str, int]:
     """The wave of every task: `fixed[t]` when given, else one more than its deepest dependency.
 
     Tasks without dependencies are in wave 1. The graph must be acyclic; unknown

@@ -21,8 +21,17 @@ from cpo.plan.taskfile import RawTaskFile
 
 # Per-task options that manifest entry and frontmatter may both set; both must agree.
 OPTION_FIELDS = (
-    "component", "agent", "backend", "model", "timeout", "estimate", "max_turns", "permission_mode",
-    "prompt_file", "skills", "contracts",
+    "component",
+    "agent",
+    "backend",
+    "model",
+    "timeout",
+    "estimate",
+    "max_turns",
+    "permission_mode",
+    "prompt_file",
+    "skills",
+    "contracts",
 )
 
 
@@ -55,7 +64,8 @@ def index_files(
         other = by_id.get(fm.id)
         if other is not None and other.file is not None:
             report.error(
-                raw.rel, "id",
+                raw.rel,
+                "id",
                 f"duplicate id {fm.id!r}: {other.file.rel} has it too; ids must be unique",
             )
             continue
@@ -73,8 +83,11 @@ def index_files(
 
 
 def join_manifest(
-    model: CpoManifest, raw: dict[str, Any], by_id: dict[str, Draft],
-    aliases: dict[str, str], report: Report,
+    model: CpoManifest,
+    raw: dict[str, Any],
+    by_id: dict[str, Draft],
+    aliases: dict[str, str],
+    report: Report,
 ) -> list[Draft]:
     """Manifest entries matched to task files, in manifest order."""
     order: list[Draft] = []
@@ -86,12 +99,24 @@ def join_manifest(
             cid = entry.id if entry.id in by_id else aliases.get(entry.id)
             if entry.task_file:
                 fid = aliases.get(os.path.normpath(entry.task_file))
-                fid = fid if fid is not None else (
-                    next((i for i, d in by_id.items()
-                          if d.file and d.file.rel == os.path.normpath(entry.task_file)), None))
+                fid = (
+                    fid
+                    if fid is not None
+                    else (
+                        next(
+                            (
+                                i
+                                for i, d in by_id.items()
+                                if d.file and d.file.rel == os.path.normpath(entry.task_file)
+                            ),
+                            None,
+                        )
+                    )
+                )
                 if fid is not None and cid is not None and fid != cid:
                     report.error(
-                        MANIFEST, f"{where}.id",
+                        MANIFEST,
+                        f"{where}.id",
                         f"id {entry.id!r} disagrees with {entry.task_file}, whose id is {fid!r}",
                     )
                 cid = fid if fid is not None else cid
@@ -99,24 +124,36 @@ def join_manifest(
             if draft is None:
                 if entry.id in manifest_only:
                     first = manifest_only[entry.id]
-                    report.error(MANIFEST, f"{where}.id", f"duplicate id {entry.id!r}: "
-                                 f"{first.entry_where} has it too; ids must be unique")
+                    report.error(
+                        MANIFEST,
+                        f"{where}.id",
+                        f"duplicate id {entry.id!r}: "
+                        f"{first.entry_where} has it too; ids must be unique",
+                    )
                     continue
                 draft = manifest_only[entry.id] = Draft(id=entry.id)
             elif draft.entry is not None:
-                report.error(MANIFEST, f"{where}.id", f"duplicate id {entry.id!r}: "
-                             f"{draft.entry_where} names the same task; list it once")
+                report.error(
+                    MANIFEST,
+                    f"{where}.id",
+                    f"duplicate id {entry.id!r}: "
+                    f"{draft.entry_where} names the same task; list it once",
+                )
                 continue
             draft.entry, draft.entry_where, draft.manifest_wave = entry, where, number
             draft.entry_raw = raw["waves"][wi]["tasks"][ti]
             if entry.wave is not None and entry.wave != number:
-                report.error(MANIFEST, f"{where}.wave",
-                             f"wave {entry.wave} disagrees with the enclosing wave {number}")
+                report.error(
+                    MANIFEST,
+                    f"{where}.wave",
+                    f"wave {entry.wave} disagrees with the enclosing wave {number}",
+                )
             order.append(draft)
     for d in by_id.values():
         if d.entry is None and d.file is not None:
             report.error(
-                d.file.rel, "id",
+                d.file.rel,
+                "id",
                 f"task {d.id!r} is in no wave of {MANIFEST}: add it to a wave there "
                 "or delete the file",
             )
@@ -130,7 +167,8 @@ def merge_options(d: Draft, report: Report) -> None:
         if m is not None and f is not None and m != f:
             assert d.file is not None
             report.error(
-                MANIFEST, f"{d.entry_where}.{name}",
+                MANIFEST,
+                f"{d.entry_where}.{name}",
                 f"{m!r} disagrees with {d.file.rel}: {name}: {f!r}; make them agree "
                 "or set it in one place only",
             )
@@ -169,13 +207,17 @@ def join_deps(drafts: dict[str, Draft], aliases: dict[str, str], report: Report)
             resolved.append(got)
         if len(resolved) == 2 and resolved[0] != resolved[1]:
             report.error(
-                MANIFEST, f"{d.entry_where}.deps",
+                MANIFEST,
+                f"{d.entry_where}.deps",
                 f"{sorted(resolved[0])} disagrees with {sources[1][0]}: deps: "
                 f"{sorted(resolved[1])}; make them agree or set deps in one place only",
             )
     for d in drafts.values():
-        blocks = [(MANIFEST, f"{d.entry_where}.blocks", d.entry.blocks)] if (
-            d.entry is not None and d.entry.blocks) else []
+        blocks = (
+            [(MANIFEST, f"{d.entry_where}.blocks", d.entry.blocks)]
+            if (d.entry is not None and d.entry.blocks)
+            else []
+        )
         if d.fm is not None and d.fm.blocks and d.file is not None:
             blocks.append((d.file.rel, "blocks", d.fm.blocks))
         for file, where, names in blocks:
@@ -185,7 +227,8 @@ def join_deps(drafts: dict[str, Draft], aliases: dict[str, str], report: Report)
                     report.error(file, where, _unknown("task", name, ids, d.id))
                 elif d.id not in drafts[cid].deps:
                     report.error(
-                        file, where,
+                        file,
+                        where,
                         f"{d.id} blocks {cid}, but {cid} does not depend on {d.id}: add "
                         f"{d.id} to the deps of {cid} or remove {cid} from blocks",
                     )
@@ -198,7 +241,8 @@ def assign_waves(drafts: dict[str, Draft], report: Report) -> dict[str, int]:
         if d.manifest_wave is not None and fw is not None and fw != d.manifest_wave:
             assert d.file is not None
             report.error(
-                MANIFEST, f"{d.entry_where}",
+                MANIFEST,
+                f"{d.entry_where}",
                 f"{d.id} is in wave {d.manifest_wave} here but {d.file.rel} says wave: {fw}",
             )
         wave = d.manifest_wave if d.manifest_wave is not None else fw
@@ -210,8 +254,11 @@ def assign_waves(drafts: dict[str, Draft], report: Report) -> dict[str, int]:
         cyclic.update(cycle)
         file, where = drafts[cycle[0]].place("deps")
         chain = " -> ".join(cycle)
-        message = (f"{cycle[0]} depends on itself" if len(cycle) == 2 else
-                   f"dependency cycle: {chain} (each needs the next)")
+        message = (
+            f"{cycle[0]} depends on itself"
+            if len(cycle) == 2
+            else f"dependency cycle: {chain} (each needs the next)"
+        )
         report.error(file, where, f"{message}; remove one of these dependencies")
     acyclic = {t: [x for x in ds if x not in cyclic] for t, ds in deps.items() if t not in cyclic}
     waves = compute_waves(acyclic, fixed)
@@ -220,7 +267,8 @@ def assign_waves(drafts: dict[str, Draft], report: Report) -> dict[str, int]:
     for t, dep in wave_order_violations(acyclic, waves):
         file, where = drafts[t].place("wave" if drafts[t].file else "")
         report.error(
-            file, where,
+            file,
+            where,
             f"{t} is in wave {waves[t]} but depends on {dep} in wave {waves[dep]}: "
             f"a task's wave must be after its dependencies' (move {t} to wave "
             f"{waves[dep] + 1} or later)",

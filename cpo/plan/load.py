@@ -40,8 +40,12 @@ def load_plan(path: Path, *, strict: bool = False) -> Plan:
         if fm is not None:
             task_files.append((raw, fm))
     plan = build_plan(
-        root=root, root_real=root_real, manifest=manifest, task_files=task_files,
-        report=report, strict=strict,
+        root=root,
+        root_real=root_real,
+        manifest=manifest,
+        task_files=task_files,
+        report=report,
+        strict=strict,
     )
     if report.problems or plan is None:
         raise PlanError(report.problems, report.warnings)

@@ -163,7 +163,8 @@ def read_manifest(root: Path, report: Report) -> ManifestFile | None:
         style, model = "legacy", LegacyManifest
     else:
         report.error(
-            MANIFEST, "",
+            MANIFEST,
+            "",
             "has neither 'waves' (cpo style) nor 'tasks.files' (legacy style); "
             "see `cpo schema manifest`",
         )

@@ -93,16 +93,17 @@ def resolve_prompt(
         if body.strip():
             return PromptChoice(body, f"{task_file} (body)", where=(task_file, ""))
         return PromptChoice(
-            None, task_file,
+            None,
+            task_file,
             "no prompt: the task file body is empty and there is no prompts/"
             f"{task_id}.txt; write the task in the body or add a prompt file",
             (task_file, ""),
         )
     tried = ", ".join(f"prompts/{c}" for c in candidates)
     return PromptChoice(
-        None, "",
-        f"no prompt for {task_id}: no prompt_file, no {tried}, and no task file; "
-        "add one of them",
+        None,
+        "",
+        f"no prompt for {task_id}: no prompt_file, no {tried}, and no task file; add one of them",
         prompt_file_where,
     )
 

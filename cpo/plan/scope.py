@@ -126,11 +126,14 @@ def _modify_conflicts(
         if other.id == task.id or (other.id, task.id) in reported:
             return
         reported.add((other.id, task.id))
-        problems.append(Problem(
-            task.file, "Scope",
-            f"MODIFY {path} conflicts with {other.id} ({other.file}) in wave {wave}: {why}; "
-            "move one task to a later wave or scope each to its own ::Class or ::function",
-        ))
+        problems.append(
+            Problem(
+                task.file,
+                "Scope",
+                f"MODIFY {path} conflicts with {other.id} ({other.file}) in wave {wave}: {why}; "
+                "move one task to a later wave or scope each to its own ::Class or ::function",
+            )
+        )
 
     seen: dict[str, ScopedTask] = {}  # task id -> task, in order
     wholes: dict[str, ScopedTask] = {}  # tasks modifying the whole file
@@ -138,8 +141,11 @@ def _modify_conflicts(
         if symbol is None:
             other = _first_other(seen, task.id)
             if other is not None:
-                why = "both modify the whole file" if other.id in wholes else \
-                    "one modifies the whole file"
+                why = (
+                    "both modify the whole file"
+                    if other.id in wholes
+                    else "one modifies the whole file"
+                )
                 clash(task, other, why)
             wholes.setdefault(task.id, task)
         else:
@@ -172,12 +178,15 @@ def scope_conflicts(tasks: Sequence[ScopedTask]) -> list[Problem]:
             if entry.action == "CREATE":
                 first = creators.setdefault(entry.path, task)
                 if first.id != task.id:
-                    problems.append(Problem(
-                        task.file, "Scope",
-                        f"CREATE {entry.path} is also created by {first.id} ({first.file}); "
-                        "a path may be created by one task only: make one of them MODIFY it "
-                        "in a later wave",
-                    ))
+                    problems.append(
+                        Problem(
+                            task.file,
+                            "Scope",
+                            f"CREATE {entry.path} is also created by {first.id} ({first.file}); "
+                            "a path may be created by one task only: make one of them MODIFY it "
+                            "in a later wave",
+                        )
+                    )
             elif entry.action == "MODIFY":
                 modifiers[(task.wave, entry.path)].append((task, entry.symbol))
     for (wave, path), users in modifiers.items():

@@ -29,7 +29,8 @@ _NOT_PLAIN = re.compile(r"[^\x20-\x7e\n]")
 _INT = re.compile(r"0|[1-9][0-9]{0,8}")
 # Words PyYAML (YAML 1.1) reads as booleans or null rather than strings.
 _SPECIAL = {
-    w for base in ("yes", "no", "true", "false", "on", "off", "null", "y", "n")
+    w
+    for base in ("yes", "no", "true", "false", "on", "off", "null", "y", "n")
     for w in (base, base.capitalize(), base.upper())
 }
 
@@ -96,7 +97,8 @@ def yaml_error(rel: str, exc: Exception, line_offset: int = 0) -> Problem:
         if exc.context:
             what = f"{exc.context}, {what}"
         return Problem(
-            rel, "",
+            rel,
+            "",
             f"line {mark.line + 1 + line_offset}, column {mark.column + 1}: invalid YAML: {what}",
         )
     if isinstance(exc, RecursionError):
@@ -112,7 +114,8 @@ def split_frontmatter(rel: str, text: str) -> tuple[str, str, int] | Problem:
         start += 1
     if start == len(lines) or lines[start].rstrip() != "---":
         return Problem(
-            rel, "",
+            rel,
+            "",
             "no YAML frontmatter: a task file must start with a '---' line, then 'id: ...', "
             "then '---'",
         )
@@ -141,7 +144,9 @@ def parse_task_file(rel: str, data: bytes, text: str) -> RawTaskFile | Problem:
         meta = {}
     if not isinstance(meta, dict):
         return Problem(
-            rel, "", f"frontmatter must be a mapping of keys (id: ..., deps: ...), "
+            rel,
+            "",
+            f"frontmatter must be a mapping of keys (id: ..., deps: ...), "
             f"not a {type(meta).__name__}",
         )
     bad = [k for k in meta if not isinstance(k, str)]

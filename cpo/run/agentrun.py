@@ -165,4 +165,3 @@ def _write_header(
         f"prompt:   {task.prompt_source}\nstart:    {now_iso()}\n\n"
     )
     logf.flush()
-

@@ -55,7 +55,10 @@ def locate_cli() -> tuple[str | None, str]:
         return None, f"real claude CLI not found at {path} ({where})"
     try:
         out = subprocess.run(
-            [str(path), "--version"], capture_output=True, text=True, timeout=60,
+            [str(path), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={**os.environ, **OFFLINE_ENV},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -63,7 +66,8 @@ def locate_cli() -> tuple[str | None, str]:
     if out.returncode != 0:
         # e.g. npm ran without install scripts: "Error: claude native binary not installed."
         return None, f"real claude CLI at {path} --version exited {out.returncode}: " + (
-            out.stderr.strip().splitlines() or ["(no stderr)"])[0]
+            out.stderr.strip().splitlines() or ["(no stderr)"]
+        )[0]
     return str(path), out.stdout.strip()
 
 
@@ -108,7 +112,8 @@ def cli_env(server: ScriptedServer | None, **extra: str) -> dict[str, str]:
     the CLI (2.1.197) spends ~6 s on api.anthropic.com before printing even a flag error
     when that host is unreachable."""
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith(("ANTHROPIC_", "CLAUDE_CODE_", "CLAUDE_CONFIG"))
         and k not in ("CLAUDECODE", "IS_SANDBOX")
     }
@@ -141,12 +146,17 @@ class CliRun:
         return next(e for e in self.events if e.get("subtype") == "init")
 
     def of_type(self, kind: str, subtype: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.events
-                if e.get("type") == kind and (subtype is None or e.get("subtype") == subtype)]
+        return [
+            e
+            for e in self.events
+            if e.get("type") == kind and (subtype is None or e.get("subtype") == subtype)
+        ]
 
     def describe(self) -> str:
-        return (f"argv: {self.argv}\nstdout (tail): {self.stdout[-3000:]}\n"
-                f"stderr (tail): {self.stderr[-2000:]}")
+        return (
+            f"argv: {self.argv}\nstdout (tail): {self.stdout[-3000:]}\n"
+            f"stderr (tail): {self.stderr[-2000:]}"
+        )
 
 
 def parse_lines(stdout: str) -> list[dict[str, Any]]:
@@ -162,21 +172,33 @@ def parse_lines(stdout: str) -> list[dict[str, Any]]:
 
 
 def run_cli(
-    argv: list[str], *, cwd: Path, env: Mapping[str, str], prompt: str = "do the task",
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    prompt: str = "do the task",
     timeout: float = CLI_TIMEOUT,
 ) -> CliRun:
     """Run the CLI to completion in its own process group; the prompt goes on stdin."""
     proc = subprocess.Popen(
-        argv, cwd=cwd, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         out, err = proc.communicate(prompt, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(proc.pid)
         out, err = proc.communicate()
-        pytest.fail(f"claude did not finish in {timeout}s\nargv: {argv}\nstdout: {out[-2000:]}"
-                    f"\nstderr: {err[-2000:]}")
+        pytest.fail(
+            f"claude did not finish in {timeout}s\nargv: {argv}\nstdout: {out[-2000:]}"
+            f"\nstderr: {err[-2000:]}"
+        )
     return CliRun(argv, proc.returncode, out, err, parse_lines(out))
 
 
@@ -191,8 +213,9 @@ def kill_group(pgid: int) -> None:
 
 def group_members(pgid: int) -> list[str]:
     """Live (non-zombie) processes of a process group, as `pid comm` strings."""
-    out = subprocess.run(["ps", "-e", "-o", "pid=,pgid=,stat=,comm="], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["ps", "-e", "-o", "pid=,pgid=,stat=,comm="], capture_output=True, text=True, check=True
+    ).stdout
     alive = []
     for line in out.splitlines():
         parts = line.split(None, 3)
@@ -203,5 +226,4 @@ def group_members(pgid: int) -> list[str]:
 
 def base_argv(claude: str, mode: str = "bypassPermissions") -> list[str]:
     """What the claude backend always passes (DESIGN 4), before the optional flags."""
-    return [claude, "-p", "--output-format", "stream-json", "--verbose",
-            "--permission-mode", mode]
+    return [claude, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", mode]

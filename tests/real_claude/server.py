@@ -98,8 +98,6 @@ class Request:
     answer: str  # what we answered, for debugging
 
 
-
-
 class ScriptedServer:
     """Run with `start()`; `url` is the ANTHROPIC_BASE_URL to give the CLI."""
 
@@ -230,12 +228,13 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path.startswith("/v1/models"):
                 server._record(Request("GET", self.path, None, None, "models"))
-                self._json(200, {"data": [], "has_more": False, "first_id": None,
-                                 "last_id": None})
+                self._json(200, {"data": [], "has_more": False, "first_id": None, "last_id": None})
                 return
             server._record(Request("GET", self.path, None, None, "404"))
-            self._json(404, {"type": "error",
-                             "error": {"type": "not_found_error", "message": "not scripted"}})
+            self._json(
+                404,
+                {"type": "error", "error": {"type": "not_found_error", "message": "not scripted"}},
+            )
 
         def do_POST(self) -> None:
             body = self._read_body() or {}
@@ -246,8 +245,13 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
                 return
             if path != "/v1/messages":
                 server._record(Request("POST", self.path, body, None, "404"))
-                self._json(404, {"type": "error",
-                                 "error": {"type": "not_found_error", "message": "not scripted"}})
+                self._json(
+                    404,
+                    {
+                        "type": "error",
+                        "error": {"type": "not_found_error", "message": "not scripted"},
+                    },
+                )
                 return
             if not is_main_loop(body):
                 server._record(Request("POST", self.path, body, None, "side text"))
@@ -262,8 +266,7 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             server._record(Request("POST", self.path, body, name, turn.kind))
             if turn.kind == "error":
                 etype, msg = ERROR_TYPES.get(turn.status, ("api_error", "scripted error"))
-                self._json(turn.status, {"type": "error",
-                                         "error": {"type": etype, "message": msg}})
+                self._json(turn.status, {"type": "error", "error": {"type": etype, "message": msg}})
             elif turn.kind == "stall":
                 server.stalled += 1
                 server._stop.wait(600)
@@ -277,19 +280,36 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             if turn.kind == "tool":
                 found = CWD_RE.search(_system_text(body))
                 cwd = found.group(1) if found else "."
-                tool_input = {k: v.replace("{cwd}", cwd) if isinstance(v, str) else v
-                              for k, v in turn.tool_input.items()}
-                block: dict[str, Any] = {"type": "tool_use", "id": server._new_id("toolu"),
-                                         "name": turn.tool_name, "input": tool_input}
+                tool_input = {
+                    k: v.replace("{cwd}", cwd) if isinstance(v, str) else v
+                    for k, v in turn.tool_input.items()
+                }
+                block: dict[str, Any] = {
+                    "type": "tool_use",
+                    "id": server._new_id("toolu"),
+                    "name": turn.tool_name,
+                    "input": tool_input,
+                }
                 stop_reason = "tool_use"
             else:
                 block = {"type": "text", "text": turn.text}
                 stop_reason = "end_turn"
-            usage = {"input_tokens": 1000, "output_tokens": 100,
-                     "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-            msg = {"id": server._new_id("msg"), "type": "message", "role": "assistant",
-                   "model": model, "content": [block], "stop_reason": stop_reason,
-                   "stop_sequence": None, "usage": usage}
+            usage = {
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            }
+            msg = {
+                "id": server._new_id("msg"),
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [block],
+                "stop_reason": stop_reason,
+                "stop_sequence": None,
+                "usage": usage,
+            }
             if not body.get("stream"):
                 self._json(200, msg)
                 return
@@ -300,31 +320,64 @@ def _handler_for(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("request-id", server._new_id("req"))
             self.end_headers()
             self.close_connection = True
-            start = dict(msg, content=[], stop_reason=None,
-                         usage=dict(usage, output_tokens=1))
+            start = dict(msg, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
             events = [_sse("message_start", {"type": "message_start", "message": start})]
             if block["type"] == "tool_use":
-                events.append(_sse("content_block_start", {
-                    "type": "content_block_start", "index": 0,
-                    "content_block": dict(block, input={})}))
+                events.append(
+                    _sse(
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": 0,
+                            "content_block": dict(block, input={}),
+                        },
+                    )
+                )
                 raw = json.dumps(block["input"])
                 mid = len(raw) // 2  # two deltas: the CLI must join partial JSON
                 for part in (raw[:mid], raw[mid:]):
-                    events.append(_sse("content_block_delta", {
-                        "type": "content_block_delta", "index": 0,
-                        "delta": {"type": "input_json_delta", "partial_json": part}}))
+                    events.append(
+                        _sse(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": 0,
+                                "delta": {"type": "input_json_delta", "partial_json": part},
+                            },
+                        )
+                    )
             else:
-                events.append(_sse("content_block_start", {
-                    "type": "content_block_start", "index": 0,
-                    "content_block": {"type": "text", "text": ""}}))
-                events.append(_sse("content_block_delta", {
-                    "type": "content_block_delta", "index": 0,
-                    "delta": {"type": "text_delta", "text": block["text"]}}))
+                events.append(
+                    _sse(
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": 0,
+                            "content_block": {"type": "text", "text": ""},
+                        },
+                    )
+                )
+                events.append(
+                    _sse(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": 0,
+                            "delta": {"type": "text_delta", "text": block["text"]},
+                        },
+                    )
+                )
             events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
-            events.append(_sse("message_delta", {
-                "type": "message_delta",
-                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                "usage": {"output_tokens": usage["output_tokens"]}}))
+            events.append(
+                _sse(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                        "usage": {"output_tokens": usage["output_tokens"]},
+                    },
+                )
+            )
             events.append(_sse("message_stop", {"type": "message_stop"}))
             for ev in events:
                 self.wfile.write(ev)

@@ -64,8 +64,9 @@ def test_print_mode_reads_the_prompt_from_stdin(
     claude_bin: str, api: ScriptedServer, git_repo: Path
 ) -> None:
     api.script([text("answered")])
-    run = run_cli(base_argv(claude_bin), cwd=git_repo, env=cli_env(api),
-                  prompt="PROMPT-ON-STDIN-7f3a")
+    run = run_cli(
+        base_argv(claude_bin), cwd=git_repo, env=cli_env(api), prompt="PROMPT-ON-STDIN-7f3a"
+    )
     assert run.returncode == 0, run.describe()
     assert "PROMPT-ON-STDIN-7f3a" in messages_text(api)
     assert run.result["result"] == "answered"
@@ -115,8 +116,9 @@ def test_accept_edits_denies_bash_so_the_agent_cannot_commit(
 ) -> None:
     """In print mode nobody approves: acceptEdits allows Write but not Bash (`git commit`),
     so cpo must commit what such an agent leaves behind."""
-    api.script([write("{cwd}/a.txt", "a\n"), bash("git add -A && git commit -q -m 'add a'"),
-                text("done")])
+    api.script(
+        [write("{cwd}/a.txt", "a\n"), bash("git add -A && git commit -q -m 'add a'"), text("done")]
+    )
     run = run_cli(base_argv(claude_bin, "acceptEdits"), cwd=git_repo, env=cli_env(api))
     assert run.returncode == 0, run.describe()
     assert (git_repo / "a.txt").exists()
@@ -141,8 +143,9 @@ def test_bypass_permissions_as_root_needs_is_sandbox(
 
 # A full name is passed through as is (even a misspelt one: only the API can refuse it);
 # an alias such as `opus`, cpo's config example, is resolved by the CLI.
-@pytest.mark.parametrize(("model", "sent"), [("claude-sonnet-4-5", "claude-sonnet-4-5"),
-                                             ("opus", "claude-opus-")])
+@pytest.mark.parametrize(
+    ("model", "sent"), [("claude-sonnet-4-5", "claude-sonnet-4-5"), ("opus", "claude-opus-")]
+)
 def test_model_flag_selects_the_requested_model(
     claude_bin: str, api: ScriptedServer, git_repo: Path, model: str, sent: str
 ) -> None:
@@ -158,8 +161,7 @@ def test_max_turns_reached_is_error_max_turns(
     claude_bin: str, api: ScriptedServer, git_repo: Path
 ) -> None:
     api.script([write("{cwd}/a.txt", "a\n"), write("{cwd}/b.txt", "b\n"), text("done")])
-    run = run_cli([*base_argv(claude_bin), "--max-turns", "1"], cwd=git_repo,
-                  env=cli_env(api))
+    run = run_cli([*base_argv(claude_bin), "--max-turns", "1"], cwd=git_repo, env=cli_env(api))
     assert run.returncode == 1, run.describe()
     res = run.result
     assert res["subtype"] == "error_max_turns"
@@ -175,8 +177,7 @@ def test_max_turns_not_reached_is_success(
     claude_bin: str, api: ScriptedServer, git_repo: Path
 ) -> None:
     api.script([write("{cwd}/a.txt", "a\n"), text("done")])
-    run = run_cli([*base_argv(claude_bin), "--max-turns", "5"], cwd=git_repo,
-                  env=cli_env(api))
+    run = run_cli([*base_argv(claude_bin), "--max-turns", "5"], cwd=git_repo, env=cli_env(api))
     assert run.returncode == 0, run.describe()
     assert run.result["subtype"] == "success"
 
@@ -196,8 +197,9 @@ def test_agent_flag_with_an_installed_agent(
     agents.mkdir(parents=True)
     (agents / "cpo-contract-agent.md").write_text(AGENT_MD)
     api.script([text("hi")])
-    run = run_cli([*base_argv(claude_bin), "--agent", "cpo-contract-agent"], cwd=git_repo,
-                  env=cli_env(api))
+    run = run_cli(
+        [*base_argv(claude_bin), "--agent", "cpo-contract-agent"], cwd=git_repo, env=cli_env(api)
+    )
     assert run.returncode == 0, run.describe()
     assert "cpo-contract-agent" in run.init["agents"]
     system = "\n".join(json.dumps(r.body.get("system")) for r in api.main_requests if r.body)
@@ -208,8 +210,9 @@ def test_agent_flag_with_an_unknown_agent_exits_1_at_once(
     claude_bin: str, api: ScriptedServer, git_repo: Path
 ) -> None:
     api.script([text("must not be asked")])
-    run = run_cli([*base_argv(claude_bin), "--agent", "no-such-agent"], cwd=git_repo,
-                  env=cli_env(api))
+    run = run_cli(
+        [*base_argv(claude_bin), "--agent", "no-such-agent"], cwd=git_repo, env=cli_env(api)
+    )
     assert run.returncode == 1, run.describe()
     assert "--agent 'no-such-agent' not found. Available agents:" in run.stderr
     assert api.main_requests == []
@@ -223,8 +226,9 @@ def test_append_system_prompt_reaches_the_model(
     claude_bin: str, api: ScriptedServer, git_repo: Path, prompt: str
 ) -> None:
     api.script([text("hi")])
-    run = run_cli([*base_argv(claude_bin), "--append-system-prompt", prompt], cwd=git_repo,
-                  env=cli_env(api))
+    run = run_cli(
+        [*base_argv(claude_bin), "--append-system-prompt", prompt], cwd=git_repo, env=cli_env(api)
+    )
     assert run.returncode == 0, run.describe()
     body = api.main_requests[0].body or {}
     system = json.dumps(body.get("system"))
@@ -234,16 +238,19 @@ def test_append_system_prompt_reaches_the_model(
 
 
 def test_unknown_flag_is_refused(claude_bin: str, api: ScriptedServer, git_repo: Path) -> None:
-    run = run_cli([*base_argv(claude_bin), "--no-such-flag"], cwd=git_repo,
-                  env=cli_env(api))
+    run = run_cli([*base_argv(claude_bin), "--no-such-flag"], cwd=git_repo, env=cli_env(api))
     assert run.returncode == 1
     assert "error: unknown option '--no-such-flag'" in run.stderr
 
 
 def _request(worktree: Path, **kw: object) -> AgentRequest:
     fields: dict[str, object] = {
-        "task_id": "task-001", "wave": 1, "prompt": "do it", "worktree": worktree,
-        "parallel_dir": worktree, "system_prompt": "Commit, then write .claude-task-complete.",
+        "task_id": "task-001",
+        "wave": 1,
+        "prompt": "do it",
+        "worktree": worktree,
+        "parallel_dir": worktree,
+        "system_prompt": "Commit, then write .claude-task-complete.",
     }
     fields.update(kw)
     return AgentRequest(**fields)  # type: ignore[arg-type]
@@ -257,11 +264,24 @@ def test_the_backends_full_argv_is_accepted(
     agents.mkdir(parents=True)
     (agents / "cpo-contract-agent.md").write_text(AGENT_MD)
     monkeypatch.setenv("CPO_CLAUDE_BIN", claude_bin)
-    req = _request(git_repo, model="claude-sonnet-4-5", max_turns=7,
-                   agent="cpo-contract-agent", permission_mode="bypassPermissions")
+    req = _request(
+        git_repo,
+        model="claude-sonnet-4-5",
+        max_turns=7,
+        agent="cpo-contract-agent",
+        permission_mode="bypassPermissions",
+    )
     argv = BACKEND.argv(req)
-    for flag in ("-p", "--verbose", "--model", "--max-turns", "--agent",
-                 "--append-system-prompt", "--permission-mode", "--output-format"):
+    for flag in (
+        "-p",
+        "--verbose",
+        "--model",
+        "--max-turns",
+        "--agent",
+        "--append-system-prompt",
+        "--permission-mode",
+        "--output-format",
+    ):
         assert flag in argv
     api.script([write("{cwd}/" + MARKER, "done\n"), text("done")])
     env = BACKEND.env(req, cli_env(api, CLAUDECODE="1"))
@@ -273,15 +293,15 @@ def test_the_backends_full_argv_is_accepted(
 
 
 # -- tools really run in the cwd ------------------------------------------------------------
-def test_write_bash_commit_and_marker(
-    claude_bin: str, api: ScriptedServer, git_repo: Path
-) -> None:
-    api.script([
-        write("{cwd}/src/a.txt", "hello\n"),
-        bash("git add src && git commit -q -m 'add a' && git log --oneline -1"),
-        write("{cwd}/" + MARKER, '{"task_completed": true, "summary": "added a"}'),
-        text("All done."),
-    ])
+def test_write_bash_commit_and_marker(claude_bin: str, api: ScriptedServer, git_repo: Path) -> None:
+    api.script(
+        [
+            write("{cwd}/src/a.txt", "hello\n"),
+            bash("git add src && git commit -q -m 'add a' && git log --oneline -1"),
+            write("{cwd}/" + MARKER, '{"task_completed": true, "summary": "added a"}'),
+            text("All done."),
+        ]
+    )
     run = run_cli(base_argv(claude_bin), cwd=git_repo, env=cli_env(api))
     assert run.returncode == 0, run.describe()
     assert (git_repo / "src" / "a.txt").read_text() == "hello\n"
@@ -299,8 +319,12 @@ def test_write_bash_commit_and_marker(
     assert isinstance(res["usage"]["output_tokens"], int)
     assert res["total_cost_usd"] > 0
     assert res["result"] == "All done."
-    tool_uses = [b for e in run.of_type("assistant") for b in e["message"]["content"]
-                 if b["type"] == "tool_use"]
+    tool_uses = [
+        b
+        for e in run.of_type("assistant")
+        for b in e["message"]["content"]
+        if b["type"] == "tool_use"
+    ]
     assert [b["name"] for b in tool_uses] == ["Write", "Bash", "Write"]
 
     outcome = outcome_of(run)
@@ -343,8 +367,9 @@ def test_persistent_overload_is_classified_overloaded(
     claude_bin: str, api: ScriptedServer, git_repo: Path
 ) -> None:
     api.script([error(529, sticky=True)])
-    run = run_cli(base_argv(claude_bin), cwd=git_repo,
-                  env=cli_env(api, CLAUDE_CODE_MAX_RETRIES="1"))
+    run = run_cli(
+        base_argv(claude_bin), cwd=git_repo, env=cli_env(api, CLAUDE_CODE_MAX_RETRIES="1")
+    )
     assert run.returncode == 1, run.describe()
     res = run.result
     assert res["is_error"] is True
@@ -389,8 +414,9 @@ def test_rejected_api_key_is_classified_auth(
     # The CLI retries a 401 like an overload (10 times by default, backing off to ~30 s
     # between attempts: several minutes), so keep the retries down here.
     api.script([error(401, sticky=True)])
-    run = run_cli(base_argv(claude_bin), cwd=git_repo,
-                  env=cli_env(api, CLAUDE_CODE_MAX_RETRIES="1"))
+    run = run_cli(
+        base_argv(claude_bin), cwd=git_repo, env=cli_env(api, CLAUDE_CODE_MAX_RETRIES="1")
+    )
     assert run.returncode == 1, run.describe()
     retries = run.of_type("system", "api_retry")
     assert [(r["error_status"], r["error"]) for r in retries] == [(401, "authentication_failed")]
@@ -404,8 +430,13 @@ def test_stalled_api_keeps_the_cli_waiting_until_its_group_is_killed(
 ) -> None:
     api.script([stall()])
     proc = subprocess.Popen(
-        base_argv(claude_bin), cwd=git_repo, env=cli_env(api), stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        base_argv(claude_bin),
+        cwd=git_repo,
+        env=cli_env(api),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         assert proc.stdin is not None

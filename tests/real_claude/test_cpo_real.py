@@ -31,8 +31,9 @@ DONE = '{"task_completed": true, "summary": "scripted"}'
 
 @functools.cache
 def cpo_has(command: str) -> bool:
-    proc = subprocess.run([sys.executable, "-m", "cpo", command, "--help"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cpo", command, "--help"], capture_output=True, text=True, timeout=60
+    )
     return proc.returncode == 0
 
 
@@ -54,20 +55,33 @@ def cpo_env(claude_bin: str, api: ScriptedServer, tmp_path: Path) -> dict[str, s
     return env
 
 
-def run_cpo(*args: str, cwd: Path, env: dict[str, str], timeout: float = 180
-            ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "cpo", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def run_cpo(
+    *args: str, cwd: Path, env: dict[str, str], timeout: float = 180
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cpo", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     try:
         summary = json.loads(proc.stdout)
     except ValueError:
-        pytest.fail(f"cpo {args[0]} --json printed no JSON (exit {proc.returncode})\n"
-                    f"stdout: {proc.stdout[-3000:]}\nstderr: {proc.stderr[-3000:]}")
+        pytest.fail(
+            f"cpo {args[0]} --json printed no JSON (exit {proc.returncode})\n"
+            f"stdout: {proc.stdout[-3000:]}\nstderr: {proc.stderr[-3000:]}"
+        )
     return proc, summary
 
 
-def make_spec(repo: Path, spec_id: str, waves: list[dict[str, dict[str, Any]]],
-              validation: dict[int, str] | None = None) -> Path:
+def make_spec(
+    repo: Path,
+    spec_id: str,
+    waves: list[dict[str, dict[str, Any]]],
+    validation: dict[int, str] | None = None,
+) -> Path:
     """A cpo-style parallel dir (DESIGN 2) committed in `repo`.
 
     `waves`: per wave, task id -> {"body": prompt text, plus frontmatter fields}.
@@ -83,8 +97,10 @@ def make_spec(repo: Path, spec_id: str, waves: list[dict[str, dict[str, Any]]],
         for tid, spec in tasks.items():
             meta = {"id": tid, "wave": number, "deps": [], **spec}
             body = meta.pop("body")
-            text_ = (f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n# {tid}\n\n"
-                     f"## Requirements\n[script:{tid}] {body}\n")
+            text_ = (
+                f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n# {tid}\n\n"
+                f"## Requirements\n[script:{tid}] {body}\n"
+            )
             (root / "tasks" / f"{tid}.md").write_text(text_)
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     git(repo, "add", "-A")
@@ -130,8 +146,10 @@ def leftover_processes(under: Path) -> list[str]:
 
 
 def describe(proc: subprocess.CompletedProcess[str], api: ScriptedServer) -> str:
-    return (f"exit {proc.returncode}\nstdout: {proc.stdout[-4000:]}\n"
-            f"stderr: {proc.stderr[-3000:]}\nAPI requests:\n{api.debug_log()}")
+    return (
+        f"exit {proc.returncode}\nstdout: {proc.stdout[-4000:]}\n"
+        f"stderr: {proc.stderr[-3000:]}\nAPI requests:\n{api.debug_log()}"
+    )
 
 
 # -- cpo run ----------------------------------------------------------------------------
@@ -140,26 +158,50 @@ def test_two_wave_spec_built_by_real_tool_calls_and_merged(
 ) -> None:
     need("run")
     root = make_spec(
-        git_repo, "TS-R1",
-        [{"task-001": {"body": "Create src/a.txt."}, "task-002": {"body": "Create src/b.txt."}},
-         {"task-003": {"body": "Create src/c.txt from a and b.",
-                       "deps": ["task-001", "task-002"]}}],
-        validation={1: "test -f src/a.txt && test -f src/b.txt",
-                    2: "test -f src/c.txt"},
+        git_repo,
+        "TS-R1",
+        [
+            {"task-001": {"body": "Create src/a.txt."}, "task-002": {"body": "Create src/b.txt."}},
+            {
+                "task-003": {
+                    "body": "Create src/c.txt from a and b.",
+                    "deps": ["task-001", "task-002"],
+                }
+            },
+        ],
+        validation={1: "test -f src/a.txt && test -f src/b.txt", 2: "test -f src/c.txt"},
     )
     api.script(task_script("src/a.txt", "alpha\n", "add a"), name="task-001")
     api.script(task_script("src/b.txt", "beta\n", "add b"), name="task-002")
     # Wave 2 only works if wave 1 was merged before it branched: it reads both files.
-    api.script([bash("cat src/a.txt src/b.txt > src/c.txt && git add src/c.txt"
-                     " && git commit -q -m 'add c'"),
-                write("{cwd}/" + MARKER, DONE), text("add c: done")], name="task-003")
-    proc, summary = run_cpo("run", str(root), "--json", "--max-concurrent", "2",
-                            "--timeout", "120", cwd=git_repo, env=cpo_env)
+    api.script(
+        [
+            bash(
+                "cat src/a.txt src/b.txt > src/c.txt && git add src/c.txt"
+                " && git commit -q -m 'add c'"
+            ),
+            write("{cwd}/" + MARKER, DONE),
+            text("add c: done"),
+        ],
+        name="task-003",
+    )
+    proc, summary = run_cpo(
+        "run",
+        str(root),
+        "--json",
+        "--max-concurrent",
+        "2",
+        "--timeout",
+        "120",
+        cwd=git_repo,
+        env=cpo_env,
+    )
     assert proc.returncode == 0, describe(proc, api)
     assert summary["status"] == "completed"
     tasks = tasks_by_id(summary)
     assert {t: tasks[t]["status"] for t in tasks} == dict.fromkeys(
-        ["task-001", "task-002", "task-003"], "completed")
+        ["task-001", "task-002", "task-003"], "completed"
+    )
     assert api.exhausted == 0 and all(api.remaining(t) == 0 for t in tasks), api.debug_log()
 
     branch = summary["integration_branch"]
@@ -187,8 +229,9 @@ def test_task_that_never_writes_the_marker(
     need("run")
     root = make_spec(git_repo, "TS-R2", [{"task-001": {"body": "Forget the marker."}}])
     api.script([write("{cwd}/a.txt", "a\n"), text("finished, no marker")], name="task-001")
-    proc, summary = run_cpo("run", str(root), "--json", "--timeout", "60",
-                            cwd=git_repo, env=cpo_env)
+    proc, summary = run_cpo(
+        "run", str(root), "--json", "--timeout", "60", cwd=git_repo, env=cpo_env
+    )
     assert proc.returncode == 1, describe(proc, api)
     task = tasks_by_id(summary)["task-001"]
     assert (task["status"], task["reason"]) == ("failed", "no_completion_marker")
@@ -198,12 +241,21 @@ def test_task_that_never_writes_the_marker(
 
 def test_max_turns_reached(git_repo: Path, api: ScriptedServer, cpo_env: dict[str, str]) -> None:
     need("run")
-    root = make_spec(git_repo, "TS-R3",
-                     [{"task-001": {"body": "Take too many turns.", "max_turns": 1}}])
-    api.script([write("{cwd}/a.txt", "a\n"), write("{cwd}/b.txt", "b\n"),
-                write("{cwd}/" + MARKER, DONE), text("done")], name="task-001")
-    proc, summary = run_cpo("run", str(root), "--json", "--timeout", "60",
-                            cwd=git_repo, env=cpo_env)
+    root = make_spec(
+        git_repo, "TS-R3", [{"task-001": {"body": "Take too many turns.", "max_turns": 1}}]
+    )
+    api.script(
+        [
+            write("{cwd}/a.txt", "a\n"),
+            write("{cwd}/b.txt", "b\n"),
+            write("{cwd}/" + MARKER, DONE),
+            text("done"),
+        ],
+        name="task-001",
+    )
+    proc, summary = run_cpo(
+        "run", str(root), "--json", "--timeout", "60", cwd=git_repo, env=cpo_env
+    )
     assert proc.returncode == 1, describe(proc, api)
     task = tasks_by_id(summary)["task-001"]
     assert (task["status"], task["reason"]) == ("failed", "max_turns")
@@ -214,10 +266,10 @@ def test_overload_retried_by_the_cli_then_success(
 ) -> None:
     need("run")
     root = make_spec(git_repo, "TS-R4", [{"task-001": {"body": "Survive an overload."}}])
-    api.script([error(529), error(529), *task_script("a.txt", "a\n", "add a")],
-               name="task-001")
-    proc, summary = run_cpo("run", str(root), "--json", "--timeout", "60",
-                            cwd=git_repo, env=cpo_env)
+    api.script([error(529), error(529), *task_script("a.txt", "a\n", "add a")], name="task-001")
+    proc, summary = run_cpo(
+        "run", str(root), "--json", "--timeout", "60", cwd=git_repo, env=cpo_env
+    )
     assert proc.returncode == 0, describe(proc, api)
     task = tasks_by_id(summary)["task-001"]
     assert task["status"] == "completed" and task["attempts"] == 1
@@ -232,8 +284,9 @@ def test_persistent_overload_is_classified_overloaded(
     root = make_spec(git_repo, "TS-R5", [{"task-001": {"body": "Never get through."}}])
     api.script([error(529, sticky=True)], name="task-001")
     env = dict(cpo_env, CLAUDE_CODE_MAX_RETRIES="1")
-    proc, summary = run_cpo("run", str(root), "--json", "--timeout", "60", "--retries", "0",
-                            cwd=git_repo, env=env)
+    proc, summary = run_cpo(
+        "run", str(root), "--json", "--timeout", "60", "--retries", "0", cwd=git_repo, env=env
+    )
     assert proc.returncode == 1, describe(proc, api)
     task = tasks_by_id(summary)["task-001"]
     assert (task["status"], task["reason"]) == ("failed", "overloaded")
@@ -244,15 +297,31 @@ def test_auth_failure_stops_launches(
     git_repo: Path, api: ScriptedServer, cpo_env: dict[str, str]
 ) -> None:
     need("run")
-    root = make_spec(git_repo, "TS-R6", [
-        {"task-001": {"body": "One."}, "task-002": {"body": "Two."},
-         "task-003": {"body": "Three."}},
-        {"task-004": {"body": "Four.", "deps": ["task-001"]}},
-    ])
+    root = make_spec(
+        git_repo,
+        "TS-R6",
+        [
+            {
+                "task-001": {"body": "One."},
+                "task-002": {"body": "Two."},
+                "task-003": {"body": "Three."},
+            },
+            {"task-004": {"body": "Four.", "deps": ["task-001"]}},
+        ],
+    )
     env = dict(cpo_env)
     del env["ANTHROPIC_API_KEY"]
-    proc, summary = run_cpo("run", str(root), "--json", "--max-concurrent", "1",
-                            "--timeout", "60", cwd=git_repo, env=env)
+    proc, summary = run_cpo(
+        "run",
+        str(root),
+        "--json",
+        "--max-concurrent",
+        "1",
+        "--timeout",
+        "60",
+        cwd=git_repo,
+        env=env,
+    )
     assert proc.returncode == 1, describe(proc, api)
     tasks = tasks_by_id(summary)
     failed = [t for t in tasks.values() if t["status"] == "failed"]
@@ -262,17 +331,22 @@ def test_auth_failure_stops_launches(
     assert len(others) == 3 and {t["status"] for t in others} == {"skipped"}, summary
     # Only one agent was ever started.
     assert sorted(p.name for p in (root / "logs").glob("task-*.jsonl")) == [
-        f"{failed[0]['id']}.jsonl"]
+        f"{failed[0]['id']}.jsonl"
+    ]
     assert api.main_requests == []
 
 
 def test_unknown_agent(git_repo: Path, api: ScriptedServer, cpo_env: dict[str, str]) -> None:
     need("run")
-    root = make_spec(git_repo, "TS-R7",
-                     [{"task-001": {"body": "Use a missing agent.", "agent": "no-such-agent"}}])
+    root = make_spec(
+        git_repo,
+        "TS-R7",
+        [{"task-001": {"body": "Use a missing agent.", "agent": "no-such-agent"}}],
+    )
     api.script([text("must not be asked")], name="task-001")
-    proc, summary = run_cpo("run", str(root), "--json", "--timeout", "60",
-                            cwd=git_repo, env=cpo_env)
+    proc, summary = run_cpo(
+        "run", str(root), "--json", "--timeout", "60", cwd=git_repo, env=cpo_env
+    )
     assert proc.returncode == 1, describe(proc, api)
     task = tasks_by_id(summary)["task-001"]
     assert (task["status"], task["reason"]) == ("failed", "agent_error")
@@ -286,8 +360,7 @@ def test_stalled_api_is_killed_by_the_timeout_with_no_process_left(
     need("run")
     root = make_spec(git_repo, "TS-R8", [{"task-001": {"body": "Wait forever."}}])
     api.script([stall()], name="task-001")
-    proc, summary = run_cpo("run", str(root), "--json", "--timeout", "4",
-                            cwd=git_repo, env=cpo_env)
+    proc, summary = run_cpo("run", str(root), "--json", "--timeout", "4", cwd=git_repo, env=cpo_env)
     assert proc.returncode == 1, describe(proc, api)
     task = tasks_by_id(summary)["task-001"]
     assert (task["status"], task["reason"]) == ("failed", "timeout")
@@ -309,12 +382,23 @@ def test_parallel_runs_real_claude_tasks(
         dirs[name] = d
     api.script([write("{cwd}/out.txt", "from one\n"), text("one done")], name="p-one")
     api.script([error(529, sticky=True)], name="p-two")
-    spec = {"tasks": [
-        {"id": "p-one", "backend": "claude", "prompt": "[script:p-one] write out.txt",
-         "workdir": str(dirs["one"])},
-        {"id": "p-two", "backend": "claude", "prompt": "[script:p-two] overloaded",
-         "workdir": str(dirs["two"])},
-    ], "max_parallel": 2}
+    spec = {
+        "tasks": [
+            {
+                "id": "p-one",
+                "backend": "claude",
+                "prompt": "[script:p-one] write out.txt",
+                "workdir": str(dirs["one"]),
+            },
+            {
+                "id": "p-two",
+                "backend": "claude",
+                "prompt": "[script:p-two] overloaded",
+                "workdir": str(dirs["two"]),
+            },
+        ],
+        "max_parallel": 2,
+    }
     tasks_file = tmp_path / "tasks.json"
     tasks_file.write_text(json.dumps(spec))
     env = dict(cpo_env, CLAUDE_CODE_MAX_RETRIES="1")

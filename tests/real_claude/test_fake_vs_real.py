@@ -98,9 +98,15 @@ def assert_same(real: CliRun, fake: CliRun) -> None:
 
 
 def both(
-    claude_bin: str, fake: list[str], api: ScriptedServer, tmp_path: Path, flags: list[str],
-    turns: list[Turn], directives: list[str], env_change: Callable[[dict[str, str]], None]
-    | None = None, setup: Callable[[Path], None] | None = None,
+    claude_bin: str,
+    fake: list[str],
+    api: ScriptedServer,
+    tmp_path: Path,
+    flags: list[str],
+    turns: list[Turn],
+    directives: list[str],
+    env_change: Callable[[dict[str, str]], None] | None = None,
+    setup: Callable[[Path], None] | None = None,
 ) -> tuple[CliRun, CliRun, Path, Path]:
     runs = []
     repos = []
@@ -126,9 +132,17 @@ def test_write_commit_marker(
     claude_bin: str, fake_argv0: list[str], api: ScriptedServer, tmp_path: Path
 ) -> None:
     real, fake, rr, fr = both(
-        claude_bin, fake_argv0, api, tmp_path, flags_for(claude_bin),
-        [write("{cwd}/src/a.txt", "hello"), bash("git add -A && git commit -q -m 'add a'"),
-         write("{cwd}/" + MARKER, DONE), text("All done.")],
+        claude_bin,
+        fake_argv0,
+        api,
+        tmp_path,
+        flags_for(claude_bin),
+        [
+            write("{cwd}/src/a.txt", "hello"),
+            bash("git add -A && git commit -q -m 'add a'"),
+            write("{cwd}/" + MARKER, DONE),
+            text("All done."),
+        ],
         ["write src/a.txt hello", "commit add a", f"marker {DONE}", "text All done."],
     )
     assert_same(real, fake)
@@ -144,7 +158,11 @@ def test_max_turns(
     claude_bin: str, fake_argv0: list[str], api: ScriptedServer, tmp_path: Path
 ) -> None:
     real, fake, _, _ = both(
-        claude_bin, fake_argv0, api, tmp_path, [*flags_for(claude_bin), "--max-turns", "1"],
+        claude_bin,
+        fake_argv0,
+        api,
+        tmp_path,
+        [*flags_for(claude_bin), "--max-turns", "1"],
         [write("{cwd}/a.txt", "a"), write("{cwd}/b.txt", "b"), text("done")],
         ["write a.txt a", "write b.txt b"],
     )
@@ -158,19 +176,29 @@ def test_persistent_overload(
     def few_retries(env: dict[str, str]) -> None:
         env["CLAUDE_CODE_MAX_RETRIES"] = "1"
 
-    real, fake, _, _ = both(claude_bin, fake_argv0, api, tmp_path, flags_for(claude_bin),
-                            [error(529, sticky=True)], ["overloaded"], few_retries)
+    real, fake, _, _ = both(
+        claude_bin,
+        fake_argv0,
+        api,
+        tmp_path,
+        flags_for(claude_bin),
+        [error(529, sticky=True)],
+        ["overloaded"],
+        few_retries,
+    )
     assert_same(real, fake)
     assert [e["error_status"] for e in real.of_type("system", "api_retry")] == [
-        e["error_status"] for e in fake.of_type("system", "api_retry")]
+        e["error_status"] for e in fake.of_type("system", "api_retry")
+    ]
     # both name the gateway (ANTHROPIC_BASE_URL, the scripted server) in the text
     assert real.result["result"] == fake.result["result"]
     assert "request_id" in real.events[-2] and "request_id" in fake.events[-2]
 
 
 def retry_fields(run: CliRun) -> list[tuple[Any, ...]]:
-    return [(e["attempt"], e["error_status"], e["error"])
-            for e in run.of_type("system", "api_retry")]
+    return [
+        (e["attempt"], e["error_status"], e["error"]) for e in run.of_type("system", "api_retry")
+    ]
 
 
 def test_retry_then_success(
@@ -179,14 +207,23 @@ def test_retry_then_success(
     def quick(env: dict[str, str]) -> None:
         env["CPO_FAKE_RETRY_DELAY"] = "0.05"
 
-    real, fake, _, _ = both(claude_bin, fake_argv0, api, tmp_path, flags_for(claude_bin),
-                            [error(529), error(529), text("ok")], ["api-retry 529 2", "text ok"],
-                            quick)
+    real, fake, _, _ = both(
+        claude_bin,
+        fake_argv0,
+        api,
+        tmp_path,
+        flags_for(claude_bin),
+        [error(529), error(529), text("ok")],
+        ["api-retry 529 2", "text ok"],
+        quick,
+    )
     assert_same(real, fake)
-    assert retry_fields(real) == retry_fields(fake) == [(1, 529, "overloaded"),
-                                                        (2, 529, "overloaded")]
+    assert (
+        retry_fields(real) == retry_fields(fake) == [(1, 529, "overloaded"), (2, 529, "overloaded")]
+    )
     assert [e["max_retries"] for e in real.of_type("system", "api_retry")] == [
-        e["max_retries"] for e in fake.of_type("system", "api_retry")]
+        e["max_retries"] for e in fake.of_type("system", "api_retry")
+    ]
 
 
 def test_rejected_key(
@@ -195,8 +232,16 @@ def test_rejected_key(
     def few_retries(env: dict[str, str]) -> None:
         env["CLAUDE_CODE_MAX_RETRIES"] = "1"
 
-    real, fake, _, _ = both(claude_bin, fake_argv0, api, tmp_path, flags_for(claude_bin),
-                            [error(401, sticky=True)], ["auth-401"], few_retries)
+    real, fake, _, _ = both(
+        claude_bin,
+        fake_argv0,
+        api,
+        tmp_path,
+        flags_for(claude_bin),
+        [error(401, sticky=True)],
+        ["auth-401"],
+        few_retries,
+    )
     assert_same(real, fake)
     assert retry_fields(real) == retry_fields(fake) == [(1, 401, "authentication_failed")]
     assert real.result["result"] == fake.result["result"]
@@ -208,16 +253,27 @@ def test_not_logged_in(
     def no_key(env: dict[str, str]) -> None:
         del env["ANTHROPIC_API_KEY"]
 
-    real, fake, _, _ = both(claude_bin, fake_argv0, api, tmp_path, flags_for(claude_bin),
-                            [text("never asked")], ["auth"], no_key)
+    real, fake, _, _ = both(
+        claude_bin,
+        fake_argv0,
+        api,
+        tmp_path,
+        flags_for(claude_bin),
+        [text("never asked")],
+        ["auth"],
+        no_key,
+    )
     assert_same(real, fake)
     assert real.result["result"] == fake.result["result"]
     assert real.init["apiKeySource"] == fake.init["apiKeySource"] == "none"
 
 
 def tool_results(run: CliRun, repo: Path) -> list[str]:
-    return [str(b.get("content")).replace(str(repo), "REPO")
-            for e in run.of_type("user") for b in e["message"]["content"]]
+    return [
+        str(b.get("content")).replace(str(repo), "REPO")
+        for e in run.of_type("user")
+        for b in e["message"]["content"]
+    ]
 
 
 @pytest.mark.parametrize("mode", ["acceptEdits", "default", "plan", "dontAsk"])
@@ -225,9 +281,12 @@ def test_permission_modes_deny_alike(
     claude_bin: str, fake_argv0: list[str], api: ScriptedServer, tmp_path: Path, mode: str
 ) -> None:
     real, fake, rr, fr = both(
-        claude_bin, fake_argv0, api, tmp_path, flags_for(claude_bin, mode),
-        [write("{cwd}/a.txt", "a"), bash('git add -A && git commit -m "add a"'),
-         text("done")],
+        claude_bin,
+        fake_argv0,
+        api,
+        tmp_path,
+        flags_for(claude_bin, mode),
+        [write("{cwd}/a.txt", "a"), bash('git add -A && git commit -m "add a"'), text("done")],
         ["write a.txt a", "commit add a", "text done"],
     )
     assert_same(real, fake)
@@ -238,8 +297,7 @@ def test_permission_modes_deny_alike(
 
 
 GUARDS: dict[str, tuple[Callable[[str], list[str]], Callable[[dict[str, str]], None] | None]] = {
-    "stream-json without --verbose": (
-        lambda c: ["-p", "--output-format", "stream-json"], None),
+    "stream-json without --verbose": (lambda c: ["-p", "--output-format", "stream-json"], None),
     "unknown option": (lambda c: [*flags_for(c), "--no-such-flag"], None),
     "empty prompt": (lambda c: flags_for(c), None),
 }
@@ -251,12 +309,17 @@ def test_flag_errors_alike(
 ) -> None:
     make_flags, _ = GUARDS[case]
     prompt = "" if case == "empty prompt" else "hi"
-    real = run_cli([claude_bin, *make_flags(claude_bin)], cwd=git_repo, env=cli_env(api),
-                   prompt=prompt)
-    fake = run_cli([*fake_argv0, *make_flags(claude_bin)], cwd=git_repo, env=cli_env(api),
-                   prompt=prompt)
+    real = run_cli(
+        [claude_bin, *make_flags(claude_bin)], cwd=git_repo, env=cli_env(api), prompt=prompt
+    )
+    fake = run_cli(
+        [*fake_argv0, *make_flags(claude_bin)], cwd=git_repo, env=cli_env(api), prompt=prompt
+    )
     assert (real.returncode, real.stdout, real.stderr.strip()) == (
-        fake.returncode, fake.stdout, fake.stderr.strip())
+        fake.returncode,
+        fake.stdout,
+        fake.stderr.strip(),
+    )
     assert real.returncode == 1
 
 
@@ -290,16 +353,25 @@ def test_unknown_agent_alike(
     flags = [*flags_for(claude_bin), "--agent", "nope"]
     real = run_cli([claude_bin, *flags], cwd=git_repo, env=cli_env(api))
     fake = run_cli([*fake_argv0, *flags], cwd=git_repo, env=cli_env(api))
-    assert real.stderr.strip() == ("--agent 'nope' not found. Available agents: claude, "
-                                   "Explore, general-purpose, mine, Plan, statusline-setup")
+    assert real.stderr.strip() == (
+        "--agent 'nope' not found. Available agents: claude, "
+        "Explore, general-purpose, mine, Plan, statusline-setup"
+    )
     assert (real.returncode, real.stderr.strip()) == (fake.returncode, fake.stderr.strip())
 
 
-def _terminated(argv: list[str], cwd: Path, env: dict[str, str], ready: Callable[[], bool]
-                ) -> tuple[int, list[dict[str, Any]]]:
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+def _terminated(
+    argv: list[str], cwd: Path, env: dict[str, str], ready: Callable[[], bool]
+) -> tuple[int, list[dict[str, Any]]]:
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     assert proc.stdin is not None
     proc.stdin.write(b"wait\n@script hang\n")
     proc.stdin.close()
@@ -320,10 +392,15 @@ def test_sigterm_while_waiting_alike(
     claude_bin: str, fake_argv0: list[str], api: ScriptedServer, git_repo: Path
 ) -> None:
     api.script([stall()])
-    real = _terminated([claude_bin, *flags_for(claude_bin)], git_repo, cli_env(api),
-                       lambda: api.stalled > 0)
+    real = _terminated(
+        [claude_bin, *flags_for(claude_bin)], git_repo, cli_env(api), lambda: api.stalled > 0
+    )
     started = time.monotonic()
-    fake = _terminated([*fake_argv0, *flags_for(claude_bin)], git_repo, cli_env(api),
-                       lambda: time.monotonic() - started > 1)
+    fake = _terminated(
+        [*fake_argv0, *flags_for(claude_bin)],
+        git_repo,
+        cli_env(api),
+        lambda: time.monotonic() - started > 1,
+    )
     assert real[0] == 143 and [e["type"] for e in real[1]] == ["system"]
     assert fake[0] == real[0]
