@@ -35,7 +35,7 @@ SHAPED = {
     "github classic": "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
     "github oauth": "gho_Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2",
     "github app": "ghs_Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8",
-    "github fine-grained": "github_pat_11ABCDEFG0aBcDeFgHiJkL_mNoPqRsTuVwXyZ0123456789aBcDeFgHiJkLmNoPqRsTuVwXyZ01",
+    "github fine-grained": "github_pat_11ABCDEFG0aBcDeFgHiJkL_mNoPqRsTuVwXyZ0123456789aBcDeFgHi",
     "aws": "AKIAIOSFODNN7EXAMPLE",
     "slack bot": "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
     "slack user": "xoxp-123456789012-1234567890123-AbCdEfGhIjKl",
@@ -44,7 +44,7 @@ SHAPED = {
     "npm": "npm_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
     "hugging face": "hf_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7",
     "stripe": "sk_live_A1b2C3d4E5f6G7h8I9j0K1l2",
-    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlF",
 }
 
 # Text that must come out unchanged: it looks random or technical, but is no secret.
