@@ -30,15 +30,10 @@ _LOCK_CONTENTION = re.compile(
 )
 _RETRIES = 12
 
-# cpo's own git calls and the agents' both run with gc.auto=0: a background gc racing
-# worktree or ref updates is a known source of lost runs.
-NO_GC_ENV = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0"}
-FALLBACK_IDENTITY = {
-    "GIT_AUTHOR_NAME": "cpo",
-    "GIT_AUTHOR_EMAIL": "cpo@localhost",
-    "GIT_COMMITTER_NAME": "cpo",
-    "GIT_COMMITTER_EMAIL": "cpo@localhost",
-}
+IDENTITY_FIX = (
+    'git config --global user.name "Your Name" && '
+    "git config --global user.email you@example.com"
+)
 
 
 @dataclass(frozen=True)
@@ -55,15 +50,25 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.lock = threading.RLock()
-        self._env = {**os.environ, **NO_GC_ENV, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-        if not self._has_identity():
-            self._env.update(FALLBACK_IDENTITY)
+        # cpo's own git calls run with gc.auto=0 like the agents' (agent_git_env); the
+        # user's own GIT_CONFIG_* entries are kept. No identity is ever invented: commits
+        # are the user's, and preflight says when git has none (identity_problem).
+        self._env = {**agent_git_env(os.environ), "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
-    def _has_identity(self) -> bool:
-        if os.environ.get("GIT_COMMITTER_EMAIL") and os.environ.get("GIT_AUTHOR_EMAIL"):
-            return True
-        code, out, _ = self._raw(["config", "user.email"], self.root)
-        return code == 0 and bool(out.strip())
+    def identity_problem(self) -> str | None:
+        """Why git cannot commit here for lack of a name or email, with the fix; or None.
+
+        `git var GIT_COMMITTER_IDENT` applies the same strict rules as `git commit`.
+        """
+        for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+            code, _, err = self._raw(["var", var], self.root)
+            if code != 0:
+                why = (err.strip().splitlines() or [f"exit {code}"])[-1]
+                return (
+                    f"git has no user identity for commits in {self.root} ({why}): "
+                    f"set one with `{IDENTITY_FIX}` (or in this repository without --global)"
+                )
+        return None
 
     def _raw(self, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
         proc = subprocess.run(
