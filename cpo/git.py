@@ -31,8 +31,7 @@ _LOCK_CONTENTION = re.compile(
 _RETRIES = 12
 
 IDENTITY_FIX = (
-    'git config --global user.name "Your Name" && '
-    "git config --global user.email you@example.com"
+    'git config --global user.name "Your Name" && git config --global user.email you@example.com'
 )
 
 
@@ -139,6 +138,18 @@ class Git:
             paths.append(path)
         return paths
 
+    def ignored_paths(self, cwd: Path) -> list[str]:
+        """Ignored files and folders in a worktree (`git status --ignored`, folders collapsed)."""
+        out = self.run(
+            "status", "--porcelain", "-z", "--ignored", "--untracked-files=normal", cwd=cwd
+        )
+        return [e[3:] for e in out.split("\0") if e.startswith("!! ")]
+
+    def contained_in_a_ref(self, commit: str) -> bool:
+        """Whether any branch, tag or other ref reaches `commit` (else it is only in a worktree)."""
+        out = self.run("for-each-ref", "--count=1", "--contains", commit, "--format=%(refname)")
+        return bool(out)
+
     def worktrees(self) -> dict[Path, str | None]:
         """Registered worktrees: path -> branch (None when detached)."""
         out = self.run("worktree", "list", "--porcelain")
@@ -191,11 +202,6 @@ class Git:
         """Every local branch name, in one git call (preflight checks hundreds)."""
         out = self.run("for-each-ref", "--format=%(refname)", "refs/heads/")
         return {line.removeprefix("refs/heads/") for line in out.splitlines() if line}
-
-    def branches_matching(self, pattern: str) -> list[str]:
-        """Local branch names matching a for-each-ref glob such as `feature/x-attempt-*`."""
-        out = self.run("for-each-ref", "--format=%(refname:short)", f"refs/heads/{pattern}")
-        return [line for line in out.splitlines() if line]
 
     def main_worktree(self) -> Path:
         """The repository's main working tree (the user's), whichever worktree we run in."""

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpo.errors import ExitCode
-from cpo.git import Git, find_repo
+from cpo.errors import ExitCode, GitError
+from cpo.git import MARKER, Git, find_repo
 from cpo.run.report import Report
 
 Kind = Literal["remove_worktree", "prune_worktree", "delete_branch"]
@@ -25,6 +25,7 @@ class Action:
     kind: Kind
     target: str  # a worktree path or a branch name
     why: str
+    force: bool = False  # `git worktree remove --force`: what it drops was checked first
 
 
 @dataclass
@@ -86,19 +87,36 @@ def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
             plan.actions.append(Action("prune_worktree", str(path), "its folder is gone"))
             removed_worktrees.add(path)
             return
-        dirty = git.dirty_paths(path)
+        try:
+            look = _look_at(git, path)
+        except GitError as exc:
+            # One broken worktree (say, an agent deleted its .git file) must not stop the
+            # others from being cleaned; what it holds cannot be checked, so it stays.
+            plan.refused.append(
+                f"worktree {path}: git cannot read it ({exc.message}); save what you need "
+                "from it, then remove the folder and run git worktree prune"
+            )
+            return
         problems = []
-        if dirty:
-            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-            problems.append(f"has uncommitted changes ({shown})")
+        if look.dirty:
+            problems.append(f"has uncommitted changes ({_shown(look.dirty)})")
         holder = registered.get(path)
         if holder in unmerged:
             problems.append(f"its branch {holder} holds unmerged commits")
+        if not look.head_in_a_ref:
+            # A detached HEAD, or a branch the agent deleted: removing the worktree would
+            # leave these commits reachable from nothing.
+            problems.append(f"its HEAD {look.head[:12]} is on no branch or tag")
         if problems and not force:
             plan.refused.append(f"worktree {path}: {'; '.join(problems)}")
             return
         why = "clean" if not problems else "--force: " + "; ".join(problems)
-        plan.actions.append(Action("remove_worktree", str(path), why))
+        if look.debris:
+            why += f"; build debris removed: {_shown(look.debris)}"
+        if look.ignored:
+            why += f"; ignored files removed: {_shown(look.ignored)}"
+        forced = bool(problems or look.debris)
+        plan.actions.append(Action("remove_worktree", str(path), why, forced))
         removed_worktrees.add(path)
 
     def checked_out_elsewhere(branch: str) -> Path | None:
@@ -159,17 +177,56 @@ def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
 def _task_unit(git: Git, report: Report, task_id: str) -> _Unit:
     rec = report.tasks[task_id]
     branches: list[str] = []
-    if rec.branch:
-        if git.branch_exists(rec.branch):
-            branches.append(rec.branch)
-        # Attempt branches keep an earlier attempt's work: treated like the task branch.
-        branches += git.branches_matching(f"{rec.branch}-attempt-*")
+    if rec.branch and git.branch_exists(rec.branch):
+        branches.append(rec.branch)
+    # Attempt branches keep an earlier attempt's work; only those the report says cpo
+    # made are touched (a user's `feature/x-attempt-mine` is theirs).
     for attempt in rec.attempts:
         saved = attempt.saved_branch
         if saved and saved not in branches and git.branch_exists(saved):
             branches.append(saved)
     worktree = Path(rec.worktree).resolve() if rec.worktree else None
     return _Unit(task_id, worktree, branches)
+
+
+# Files a validation or a test run leaves behind that hold no work: a worktree holding only
+# these (besides committed work) is removed without asking.
+_DEBRIS = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis")
+_DEBRIS_SUFFIXES = (".pyc", ".pyo")
+
+
+def _is_debris(path: str) -> bool:
+    parts = path.rstrip("/").split("/")
+    return any(p in _DEBRIS for p in parts) or parts[-1].endswith(_DEBRIS_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What removing a worktree would drop."""
+
+    head: str
+    head_in_a_ref: bool
+    dirty: list[str]  # changes and untracked files that are not debris
+    debris: list[str]
+    ignored: list[str]  # ignored files (not debris): deleted with the folder, so named
+
+
+def _look_at(git: Git, path: Path) -> _Look:
+    head = git.run("rev-parse", "HEAD", cwd=path)
+    changed = git.dirty_paths(path)
+    # The completion marker is cpo's own (excluded through info/exclude): not the user's.
+    ignored = [p for p in git.ignored_paths(path) if p != MARKER]
+    return _Look(
+        head=head,
+        head_in_a_ref=git.contained_in_a_ref(head),
+        dirty=[p for p in changed if not _is_debris(p)],
+        debris=[p for p in changed + ignored if _is_debris(p)],
+        ignored=[p for p in ignored if not _is_debris(p)],
+    )
+
+
+def _shown(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
 def _merged(git: Git, branch: str, reference: str | None) -> bool:
@@ -192,8 +249,8 @@ def apply_clean(plan: CleanPlan) -> list[str]:
         git.prune_worktrees()
     for action in plan.actions:
         if action.kind == "remove_worktree":
-            git.remove_worktree(Path(action.target), force=plan.force)
-            done.append(f"removed worktree {action.target}")
+            git.remove_worktree(Path(action.target), force=action.force)
+            done.append(f"removed worktree {action.target} ({action.why})")
         elif action.kind == "prune_worktree":
             done.append(f"pruned worktree {action.target} ({action.why})")
     for action in plan.actions:
