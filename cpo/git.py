@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cpo.errors import GitError, PreflightError
 
@@ -41,6 +42,13 @@ class MergeResult:
     commit: str | None = None
     conflict_files: tuple[str, ...] = ()
     message: str = ""
+    # Why a merge failed: files in conflict, a hook that refused the merge commit
+    # (pre-merge-commit, commit-msg; `message` holds its output), or untracked files in
+    # the target worktree that the merge would overwrite (`conflict_files` names them).
+    failure: Literal["conflict", "hook_rejected", "untracked"] | None = None
+
+
+_OVERWRITTEN = re.compile(r"untracked working tree files would be (?:overwritten|removed)")
 
 
 class Git:
@@ -307,12 +315,32 @@ class Git:
             if code == 0:
                 return MergeResult(ok=True, commit=self.run("rev-parse", "HEAD", cwd=worktree))
             files = self.run("diff", "--name-only", "--diff-filter=U", cwd=worktree, check=False)
+            # A hook refusing the merge commit leaves MERGE_HEAD and no unmerged file.
+            stopped = self.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=worktree)
             self._raw(["merge", "--abort"], worktree)
-            conflicts = tuple(f for f in files.splitlines() if f)
-            text = (err.strip() or out.strip()).splitlines()
-            return MergeResult(
-                ok=False, conflict_files=conflicts, message=text[-1] if text else f"exit {code}"
-            )
+        return _merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
+
+
+def _merge_failure(
+    code: int, out: str, err: str, conflicts: tuple[str, ...], stopped: bool
+) -> MergeResult:
+    text = "\n".join(s for s in (err.strip(), out.strip()) if s)
+    lines = text.splitlines()
+    last = lines[-1] if lines else f"exit {code}"
+    if conflicts:
+        return MergeResult(ok=False, conflict_files=conflicts, message=last, failure="conflict")
+    if _OVERWRITTEN.search(text):
+        # git lists them one per line, indented with a tab, between two messages.
+        files = tuple(line.strip() for line in lines if line.startswith("\t"))
+        return MergeResult(
+            ok=False,
+            conflict_files=files,
+            message="untracked files in the way: " + ", ".join(files),
+            failure="untracked",
+        )
+    if stopped:
+        return MergeResult(ok=False, message=text[-2000:] or last, failure="hook_rejected")
+    return MergeResult(ok=False, message=last, failure="conflict")
 
 
 def find_repo(start: Path) -> Path:
