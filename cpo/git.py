@@ -276,6 +276,18 @@ class Git:
                 self.run("worktree", "add", "-q", "--no-checkout", str(path), branch)
         self.run("reset", "-q", "--hard", cwd=path)
 
+    def complete_checkout(self, worktree: Path) -> bool:
+        """Finish a checkout that a kill cut short between `worktree add --no-checkout` and
+        `reset --hard`; True if it had to. Such a worktree has no index yet, and would
+        otherwise look as if every file had been deleted. No agent ever ran in it (agents
+        start after the checkout), so nothing in it is work.
+        """
+        index = self.run("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=worktree)
+        if Path(index).exists():
+            return False
+        self.run("reset", "-q", "--hard", cwd=worktree)
+        return True
+
     def remove_worktree(self, path: Path, *, force: bool = False) -> None:
         with self.lock:
             self.run("worktree", "remove", *(["--force"] if force else []), str(path))

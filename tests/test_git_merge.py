@@ -72,3 +72,15 @@ def test_a_real_conflict_is_still_a_conflict(git_repo: Path, tmp_path: Path) -> 
     g.commit_leftovers(integ, "other a")
     result = g.merge(integ, "feature/a", "merge a")
     assert result.failure == "conflict" and result.conflict_files == ("a.txt",)
+
+
+def test_a_checkout_cut_short_is_completed(git_repo: Path, tmp_path: Path) -> None:
+    # What a kill between `worktree add --no-checkout` and `reset --hard` leaves behind.
+    g = Git(git_repo)
+    wt = tmp_path / "cut"
+    git(git_repo, "worktree", "add", "-q", "--no-checkout", "-b", "feature/cut", str(wt))
+    assert "D  README.md" in git(wt, "status", "--porcelain")
+    assert g.complete_checkout(wt)
+    assert git(wt, "status", "--porcelain") == ""
+    assert (wt / "README.md").exists()
+    assert not g.complete_checkout(wt)  # a finished checkout is left alone
