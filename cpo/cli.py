@@ -96,7 +96,7 @@ def _parse_duration(value: str, *, allow_zero: bool) -> float:
         raise typer.BadParameter(str(exc)) from None
 
 
-Seconds = "seconds, or 90s, 20m, 1.5h"
+_DURATION_HELP = "seconds, or 90s, 20m, 1.5h"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -251,7 +251,7 @@ def run(
         typer.Option(
             parser=_duration,
             metavar="DURATION",
-            help=f"Time per task before it is killed (default 2h): {Seconds}.",
+            help=f"Time per task before it is killed (default 2h): {_DURATION_HELP}.",
         ),
     ] = None,
     idle_timeout: Annotated[
@@ -259,7 +259,7 @@ def run(
         typer.Option(
             parser=_duration,
             metavar="DURATION",
-            help=f"Time without agent output before it is killed: {Seconds}.",
+            help=f"Time without agent output before it is killed: {_DURATION_HELP}.",
         ),
     ] = None,
     schedule: Annotated[
@@ -297,7 +297,7 @@ def run(
             parser=_delay,
             metavar="DURATION",
             show_default="5s",
-            help=f"First retry delay ({Seconds}); doubles each retry.",
+            help=f"First retry delay ({_DURATION_HELP}); doubles each retry.",
         ),
     ] = 5.0,
     workspace_root: Annotated[
