@@ -36,7 +36,6 @@ a newer cpo's settings file must not break an older cpo.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,9 +54,10 @@ from pydantic import (
 )
 
 from cpo.agents import backend_names
+from cpo.duration import Duration, format_duration
 from cpo.errors import UsageError
 from cpo.logfile import DEFAULT_LOG_LIMIT
-from cpo.plan.models import parse_duration
+from cpo.suggest import did_you_mean
 
 APPROVAL_MODES = ("default", "auto", "none", "always")
 SANDBOX_MODES = ("default", "read-only", "workspace", "full")
@@ -78,13 +78,8 @@ class ParallelFile(_Section):
 
 
 class TimeoutsFile(_Section):
-    task: float | None = None
-    idle: float | None = None
-
-    @field_validator("task", "idle", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> float | None:
-        return parse_duration(value)
+    task: Duration | None = None
+    idle: Duration | None = None
 
 
 class LogsFile(_Section):
@@ -167,6 +162,7 @@ for _name in backend_names():
         DEFAULTS[f"backends.{_name}.{_key}"] = () if _key == "extra_args" else None
 
 KEYS = tuple(DEFAULTS)
+DURATION_KEYS = ("timeouts.task", "timeouts.idle")
 
 
 @dataclass(frozen=True)
@@ -332,8 +328,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
 
 
 def _did_you_mean(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+    return did_you_mean(key, known) or f" (known: {', '.join(known)})"
 
 
 def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
@@ -367,12 +362,15 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
 
 def show_rows(settings: Settings) -> list[tuple[str, object, str]]:
     """(key, value, source) for every setting, for `cpo config show`; unset backend keys
-    are left out to keep the listing short."""
+    are left out to keep the listing short. Values are shown as the file would write them
+    (durations as `2h`, `15m`)."""
     rows: list[tuple[str, object, str]] = []
     for key in KEYS:
         value, source = settings.values[key], settings.sources[key]
         if key.startswith("backends.") and source == "default":
             continue
+        if key in DURATION_KEYS and isinstance(value, (int, float)):
+            value = format_duration(value)
         rows.append((key, list(value) if isinstance(value, tuple) else value, source))
     return rows
 
@@ -386,7 +384,6 @@ __all__ = [
     "Settings",
     "find_repo_root",
     "load_settings",
-    "parse_duration",
     "show_rows",
     "user_config_path",
 ]
