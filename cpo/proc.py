@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from cpo.run.slots import Slots
-
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
 # when an agent prints megabytes without a newline.
 MAX_LINE_BYTES = 1 << 20
@@ -72,18 +70,19 @@ class ProcResult:
 
 
 class ProcessRegistry:
-    """The live agent process groups of this cpo process, for interrupt and watchdog.
+    """The live agent process groups of this cpo process, for interrupt and watchdog."""
 
-    It also owns the agent slots (`.slots`, cpo.run.slots): at most `slots` agents at once.
-    """
-
-    def __init__(self, grace: float = DEFAULT_GRACE, slots: int | None = None) -> None:
+    def __init__(self, grace: float = DEFAULT_GRACE) -> None:
         self.grace = grace
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._watchdog: subprocess.Popen[bytes] | None = None
         self.cancelled = threading.Event()
-        self.slots = Slots(slots, self.cancelled)
+        self._on_cancel: list[Callable[[], None]] = []
+
+    def when_cancelled(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once `terminate_all` cancels the registry (e.g. to wake waiters)."""
+        self._on_cancel.append(callback)
 
     # -- watchdog -----------------------------------------------------------------
     def start_watchdog(self) -> None:
@@ -137,7 +136,8 @@ class ProcessRegistry:
         self.cancelled.set()
         with self._lock:
             procs = list(self._procs.values())
-        self.slots.wake()  # tasks waiting for a slot give up
+        for callback in self._on_cancel:  # e.g. tasks waiting for an agent slot give up
+            callback()
         for p in procs:
             kill_group(p.pid, signal.SIGKILL if immediately else signal.SIGTERM)
         if immediately:

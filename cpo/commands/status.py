@@ -12,18 +12,19 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cpo.errors import ExitCode, UsageError
 from cpo.run.lock import LockInfo, lock_held, read_lock
 from cpo.run.report import REPORT_FILE, Report, load_report
+from cpo.run.states import RunStatus, TaskStatus
 
 
 @dataclass(frozen=True)
 class Live:
     """The run's state as seen now, beyond what the report itself says."""
 
-    state: str  # running | starting | stopped | completed | failed | interrupted
+    state: RunStatus | Literal["starting", "stopped"]
     lock: LockInfo | None
     lock_alive: bool  # the lock file's flock is held: its owner is still running
     elapsed_seconds: float | None
@@ -49,7 +50,7 @@ class Live:
     @property
     def active(self) -> bool:
         """True while a cpo process is (or may be) still working on this directory."""
-        return self.state in ("running", "starting")
+        return self.state in (RunStatus.RUNNING, "starting")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Status:
         """0 while running or when completed; 1 when failed, interrupted or stopped."""
         return (
             ExitCode.OK
-            if self.live.state in ("running", "starting", "completed")
+            if self.live.state in (RunStatus.RUNNING, "starting", RunStatus.COMPLETED)
             else (ExitCode.FAILED)
         )
 
@@ -123,10 +124,11 @@ def compute_live(parallel_dir: Path, report: Report) -> Live:
     lock, alive = lock_state(parallel_dir)
     resume = f"cpo run {parallel_dir} --resume"
     step: str | None
-    if report.status == "running":
+    state: RunStatus | Literal["starting", "stopped"]
+    if report.status == RunStatus.RUNNING:
         end = None
         if alive:
-            state = "running"
+            state = RunStatus.RUNNING
             message = f"running (pid {lock.pid})" if lock else "running"
             step = f"watch it: cpo status {parallel_dir} --watch"
         else:
@@ -144,7 +146,7 @@ def compute_live(parallel_dir: Path, report: Report) -> Live:
         elapsed = seconds_between(report.started_at, report.finished_at)
     else:
         state = report.status
-        message = report.status
+        message = str(report.status)
         step = report.next_step
         elapsed = seconds_between(report.started_at, report.finished_at)
     return Live(state, lock, alive, elapsed, message, step)
@@ -192,11 +194,11 @@ def task_elapsed(report: Report, now: datetime | None = None) -> dict[str, float
     """Seconds each started task has run (so far, for running ones)."""
     result: dict[str, float] = {}
     for rec in report.tasks.values():
-        if rec.status != "running" and rec.duration_seconds is not None:
+        if rec.status != TaskStatus.RUNNING and rec.duration_seconds is not None:
             result[rec.id] = rec.duration_seconds
             continue
         secs = seconds_between(
-            rec.started_at, rec.finished_at if rec.status != "running" else None, now
+            rec.started_at, rec.finished_at if rec.status != TaskStatus.RUNNING else None, now
         )
         if secs is not None:
             result[rec.id] = secs
