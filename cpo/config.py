@@ -11,6 +11,7 @@ Two YAML files, both optional:
     workspace_root: ../workspaces
     parallel: {max_workers: 3, fail_fast: false}
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
+    logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -43,10 +44,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from cpo.agents import backend_names
 from cpo.errors import UsageError
+from cpo.logfile import DEFAULT_LOG_LIMIT
 from cpo.plan.models import parse_duration
 
 APPROVAL_MODES = ("default", "auto", "none", "always")
@@ -77,6 +87,11 @@ class TimeoutsFile(_Section):
         return parse_duration(value)
 
 
+class LogsFile(_Section):
+    # Under a few kilobytes not even an error message would fit.
+    max_size: ByteSize | None = Field(default=None, ge=1024)
+
+
 class BackendFile(_Section):
     model: str | None = None
     max_turns: int | None = Field(default=None, ge=1)
@@ -94,6 +109,7 @@ class ConfigFile(_Section):
     workspace_root: str | None = None
     parallel: ParallelFile = ParallelFile()
     timeouts: TimeoutsFile = TimeoutsFile()
+    logs: LogsFile = LogsFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")
@@ -144,6 +160,7 @@ DEFAULTS: dict[str, object] = {
     "parallel.fail_fast": False,
     "timeouts.task": 7200.0,
     "timeouts.idle": None,
+    "logs.max_size": DEFAULT_LOG_LIMIT,
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -301,7 +318,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts"):
+    for section in ("parallel", "timeouts", "logs"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
             flat[f"{section}.{key}"] = getattr(sub, key)
@@ -327,8 +344,11 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
             if str(key) not in known:
                 out.append(f"{where}{key}: not a setting, ignored{_did_you_mean(str(key), known)}")
 
-    check("", raw, ["default_backend", "workspace_root", "parallel", "timeouts", "backends"])
-    for section, model in (("parallel", ParallelFile), ("timeouts", TimeoutsFile)):
+    check(
+        "", raw, ["default_backend", "workspace_root", "parallel", "timeouts", "logs", "backends"]
+    )
+    sections = (("parallel", ParallelFile), ("timeouts", TimeoutsFile), ("logs", LogsFile))
+    for section, model in sections:
         if isinstance(raw.get(section), dict):
             check(f"{section}.", raw[section], list(model.model_fields))  # type: ignore[arg-type]
     backends = raw.get("backends")

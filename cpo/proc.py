@@ -15,6 +15,7 @@ registered: no agent process outlives cpo.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import signal
@@ -31,6 +32,8 @@ from typing import IO
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
 # when an agent prints megabytes without a newline.
 MAX_LINE_BYTES = 1 << 20
+# At most this much of a cut line is held back to go with the next piece.
+MAX_CARRY = 64 * 1024
 STDERR_TAIL_LINES = 40
 DEFAULT_GRACE = 5.0
 
@@ -199,13 +202,33 @@ def _write_stdin(stream: IO[bytes] | None, data: bytes) -> None:
         stream.close()
 
 
-def _pump(stream: IO[bytes], sink: Callable[[str], None], touched: Callable[[], None]) -> None:
+def _pump(
+    stream: IO[bytes],
+    sink: Callable[[str], None],
+    touched: Callable[[], None],
+    split: Callable[[str], int],
+) -> None:
+    """Feed `stream` to `sink` line by line; a line longer than MAX_LINE_BYTES goes in
+    pieces, cut where `split` says (so a secret is never cut in two and masked as two
+    harmless halves), with the rest carried into the next piece."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # keeps a cut character whole
+    carry = ""
     while True:
         chunk = stream.readline(MAX_LINE_BYTES)
         if not chunk:
             break
         touched()
-        sink(chunk.decode("utf-8", errors="replace").rstrip("\r\n"))
+        whole = chunk.endswith(b"\n") or len(chunk) < MAX_LINE_BYTES  # a line, or the last
+        text = carry + decoder.decode(chunk, final=whole)
+        if whole:
+            carry = ""
+            sink(text.rstrip("\r\n"))
+            continue
+        cut = max(split(text), len(text) - MAX_CARRY, 1)
+        carry = text[cut:]
+        sink(text[:cut])
+    if carry:
+        sink(carry)
     stream.close()
 
 
@@ -244,14 +267,17 @@ class _Output:
 
 
 def _start_io(
-    proc: subprocess.Popen[bytes], stdin_text: str, out: _Output
+    proc: subprocess.Popen[bytes], stdin_text: str, out: _Output, split: Callable[[str], int]
 ) -> list[threading.Thread]:
     """Threads that feed stdin and pump stdout/stderr; the pumps come after the writer."""
     assert proc.stdout is not None and proc.stderr is not None
+    pumps = [(proc.stdout, out.stdout), (proc.stderr, out.stderr)]
     threads = [
         threading.Thread(target=_write_stdin, args=(proc.stdin, stdin_text.encode()), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stdout, out.stdout, out.touched), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, out.stderr, out.touched), daemon=True),
+        *(
+            threading.Thread(target=_pump, args=(stream, sink, out.touched, split), daemon=True)
+            for stream, sink in pumps
+        ),
     ]
     for t in threads:
         t.start()
@@ -295,8 +321,12 @@ def run_streaming(
     idle_timeout: float | None = None,
     registry: ProcessRegistry | None = None,
     abort: threading.Event | None = None,
+    split: Callable[[str], int] = len,
 ) -> ProcResult:
     """Run argv to the end, feeding each output line to the callbacks as it arrives.
+
+    A line longer than MAX_LINE_BYTES reaches the callbacks in pieces, each cut where
+    `split(piece)` says (default: at the end; the task's masker keeps secrets whole).
 
     A callback may set `abort` to stop the process early (TERM, then KILL after the grace
     period); the result then says `aborted`.
@@ -322,7 +352,7 @@ def run_streaming(
     registry.add(proc)
     exited = exit_event(proc)
     out.stop_early = lambda: _stop_group(proc, registry.grace, exited)
-    threads = _start_io(proc, stdin_text, out)
+    threads = _start_io(proc, stdin_text, out, split)
     timed_out = idle_out = False
     try:
         timed_out, idle_out = _wait_within(exited, out, start, timeout, idle_timeout)

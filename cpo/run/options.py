@@ -132,6 +132,7 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
     approval, _ = s.resolve(f"backends.{b}.approval_mode", flag=o.approval_mode)
     sandbox, _ = s.resolve(f"backends.{b}.sandbox_mode", flag=o.sandbox_mode)
     extra, _ = s.resolve(f"backends.{b}.extra_args")
+    log_limit, _ = s.resolve("logs.max_size")
     return TaskSettings(
         backend=b,
         model=model,
@@ -145,4 +146,5 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
         approval_mode=approval,
         sandbox_mode=sandbox,
         extra_args=tuple(extra or ()),
+        log_limit=int(log_limit),
     )
