@@ -10,8 +10,9 @@ from cpo.agents import get_backend
 from cpo.agents.base import AgentRequest
 from cpo.errors import UsageError
 from cpo.run.agentrun import agent_request
+from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
-from cpo.run.report import Report
+from cpo.run.report import REPORT_FILE, Report
 
 
 def _requests(ctx: RunContext) -> Iterator[tuple[AgentRequest, str]]:
@@ -67,8 +68,22 @@ def preflight(ctx: RunContext, report: Report | None) -> list[str]:
             f"workspace root {ctx.workspace_root} is not writable ({exc.strerror}): "
             "choose another with --workspace-root or `workspace_root` in .cpo/config.yaml"
         )
-    problems.extend(_foreign_leftovers(ctx, report))
+    leftovers = _foreign_leftovers(ctx, report)
+    if leftovers and report is None and (ctx.opts.resume or ctx.opts.wave is not None):
+        leftovers = [_lost_report(ctx)]
+    problems.extend(leftovers)
     return problems
+
+
+def _lost_report(ctx: RunContext) -> str:
+    """Continuing a run whose report.json is gone: nothing says what it finished."""
+    root = ctx.plan.root
+    return (
+        f"{root / REPORT_FILE} is missing, so what the earlier run finished is unknown, and "
+        "its branches and worktrees are in the way: remove them with "
+        f"`{cpo_command('clean', root)}` (it finds them from the plan; --force also drops "
+        f"unmerged work), then start again: {cpo_command('run', root)}"
+    )
 
 
 def _foreign_leftovers(ctx: RunContext, report: Report | None) -> list[str]:

@@ -181,7 +181,8 @@ def load_report(parallel_dir: Path) -> Report | None:
         first = str(exc).splitlines()[0]
         raise UsageError(
             f"{path}: not a cpo report ({first})",
-            hint="move it aside to start a fresh run",
+            hint="`cpo clean` on this folder still finds the run's branches and worktrees "
+            "(from the plan); move the file aside to start afresh with `cpo run`",
         ) from exc
 
 
@@ -288,31 +289,3 @@ class ReportWriter:
         self._last_block = block
         data["execution"] = block
         atomic_write(self.manifest, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def next_step(report: Report, parallel_dir: Path) -> str:
-    failed = [
-        t for t in report.tasks.values() if t.status in (TaskStatus.FAILED, TaskStatus.INTERRUPTED)
-    ]
-    if report.status == RunStatus.COMPLETED:
-        return (
-            f"review {report.integration_branch} and merge it: cpo integrate {parallel_dir}"
-            if report.integration_branch
-            else "review the task branches"
-        )
-    if report.status == RunStatus.INTERRUPTED:
-        return f"continue with: cpo run {parallel_dir} --resume"
-    if failed:
-        first = failed[0]
-        return (
-            f"see {first.log or 'logs/'} for {first.id} ({first.reason}); fix the cause, then "
-            f"cpo run {parallel_dir} --retry-failed"
-        )
-    bad_wave = next((w for w in report.waves if w.status == WaveStatus.FAILED), None)
-    if bad_wave is not None:
-        return (
-            f"wave {bad_wave.number} validation failed "
-            f"(see logs/wave-{bad_wave.number}-validation.log);"
-            f" fix it on {report.integration_branch}, then cpo run {parallel_dir} --resume"
-        )
-    return f"see {parallel_dir / 'report.json'}"
