@@ -178,6 +178,18 @@ def show_problems(problems: list[Problem], warnings: list[Problem]) -> None:
     print(f"invalid: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
 
 
+def error_document(lines: list[str], exit_code: int, next_step: str | None) -> dict[str, Any]:
+    """What a command given --json prints when it fails before printing its own document."""
+    status = "interrupted" if exit_code == 130 else "error"
+    return {
+        "status": status,
+        "exit_code": exit_code,
+        "error": lines[0] if lines else status,
+        "errors": lines,
+        "next_step": next_step,
+    }
+
+
 def show_json(data: Any) -> None:
     import json
 

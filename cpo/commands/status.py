@@ -22,6 +22,14 @@ from cpo.run.report import REPORT_FILE, Report, load_report
 from cpo.run.states import RunStatus, TaskStatus
 
 
+class NoRunError(UsageError):
+    """`cpo status` on a directory with no report yet (exit 2)."""
+
+    def __init__(self, parallel_dir: Path) -> None:
+        self.next_step = "start one: " + cpo_command("run", parallel_dir)
+        super().__init__(f"no run yet in {parallel_dir}", hint=self.next_step)
+
+
 @dataclass(frozen=True)
 class Live:
     """The run's state as seen now, beyond what the report itself says."""
@@ -244,9 +252,7 @@ def read_status(parallel_dir: Path) -> Status:
         raise UsageError(f"{parallel_dir}: no such directory")
     report = load_report(parallel_dir)
     if report is None:
-        raise UsageError(
-            f"no run yet in {parallel_dir}", hint="start one: " + cpo_command("run", parallel_dir)
-        )
+        raise NoRunError(parallel_dir)
     return Status(parallel_dir, report, compute_live(parallel_dir, report))
 
 

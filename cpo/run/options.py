@@ -16,6 +16,7 @@ from cpo.plan.load import load_plan
 from cpo.plan.model import Plan, TaskSpec
 from cpo.run.agentrun import TaskSettings
 from cpo.run.priority import Mode
+from cpo.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,10 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
             raise UsageError(f"{flag} {value}: choose one of {', '.join(allowed)}")
     for name in opts.skip:
         if name not in plan.tasks:
-            raise UsageError(f"--skip: no task {name!r} in {parallel_dir.name}")
+            raise UsageError(
+                f"--skip: no task {name!r} in {parallel_dir.name}"
+                + did_you_mean(name, plan.tasks)
+            )
     if opts.wave is not None and opts.wave not in {w.number for w in plan.waves}:
         raise UsageError(
             f"--wave {opts.wave}: the plan has waves {', '.join(str(w.number) for w in plan.waves)}"
