@@ -294,7 +294,7 @@ def status_renderable(st: Status) -> Any:
     head.append(live.message, style=f"bold {style}")
     head.append(f" · elapsed {_duration(live.elapsed_seconds)}")
     now = time.monotonic()
-    elapsed = task_elapsed(r, clock_for(r, live.state))
+    elapsed = task_elapsed(r, clock_for(r, live.state, st.parallel_dir))
     started = {tid: now - secs for tid, secs in elapsed.items()}
     t = r.totals()
     commits = sum(rec.commits for rec in r.tasks.values())

@@ -7,6 +7,7 @@ there. A report that says "running" whose lock holder is gone is a run that was 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -175,8 +176,7 @@ def compute_live(parallel_dir: Path, report: Report) -> Live:
             state = "stopped"
             message = "stopped (cpo process gone)"
             step = f"continue with: {resume}"
-            # The run ended without saying when: the last thing it recorded is the end.
-            end = _last_time(report)
+            end = _iso(stopped_at(report, parallel_dir))
         elapsed = seconds_between(report.started_at, end)
     elif alive and lock is not None and lock.pid != report.pid:
         # A new `cpo run` holds the lock but has not written its first report yet.
@@ -264,10 +264,28 @@ def report_mtime(parallel_dir: Path) -> float | None:
         return None
 
 
-def clock_for(report: Report, state: str) -> datetime | None:
-    """The "now" to measure running tasks against: for a run whose cpo is gone, the last
-    time it recorded anything (its tasks stopped then); otherwise the real now (None)."""
-    return parse_time(_last_time(report)) if state == "stopped" else None
+def clock_for(report: Report, state: str, parallel_dir: Path | None = None) -> datetime | None:
+    """The "now" to measure running tasks against: for a run whose cpo is gone, when it
+    last showed life (its tasks stopped then); otherwise the real now (None)."""
+    return stopped_at(report, parallel_dir) if state == "stopped" else None
+
+
+def stopped_at(report: Report, parallel_dir: Path | None) -> datetime | None:
+    """When a run that ended without saying so (kill -9, a closed terminal) last did
+    anything. The report records starts and ends only, but a run keeps touching its
+    files while agents work (report.json with each agent action, logs/ as agents print),
+    so the newest of those times is when it died, give or take a second."""
+    times = [t for t in [parse_time(_last_time(report))] if t is not None]
+    if parallel_dir is not None:
+        files = [parallel_dir / REPORT_FILE, *sorted((parallel_dir / "logs").glob("*.log*"))]
+        for path in files:
+            with contextlib.suppress(OSError):
+                times.append(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))
+    return max(times, default=None)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def task_elapsed(report: Report, now: datetime | None = None) -> dict[str, float]:

@@ -108,7 +108,9 @@ class RunHooks:
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         outcome = self.runner.run(self._launches.pop(task.id))
-        self.progress.task_finished(self.writer.report.tasks[task.id])
+        rec = self.writer.report.tasks[task.id]
+        if rec.status != TaskStatus.PENDING:  # never started: the scheduler says what it is
+            self.progress.task_finished(rec)
         return outcome
 
     def merge_task(self, task: TaskSpec) -> bool:
@@ -160,6 +162,8 @@ class RunHooks:
         self.progress.task_finished(rec)
 
     def wave_changed(self, wave: WaveSpec, state: WaveStatus, note: str | None) -> None:
+        if state == WaveStatus.VALIDATING and self.ctx.opts.no_integration:
+            return  # no merged tree, nothing validated (validate_wave notes why)
         with self.writer.update_wave(wave.number) as rec:
             rec.status = state
             if state == WaveStatus.RUNNING and rec.started_at is None:

@@ -84,8 +84,7 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     for name in opts.skip:
         if name not in plan.tasks:
             raise UsageError(
-                f"--skip: no task {name!r} in {parallel_dir.name}"
-                + did_you_mean(name, plan.tasks)
+                f"--skip: no task {name!r} in {parallel_dir.name}" + did_you_mean(name, plan.tasks)
             )
     if opts.wave is not None and opts.wave not in {w.number for w in plan.waves}:
         raise UsageError(

@@ -17,7 +17,7 @@ from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
 from cpo.run.preflight import preflight, unsupported_options
 from cpo.run.priority import launch_ranks
-from cpo.run.report import Report, load_report
+from cpo.run.report import Report, load_report, status_words
 from cpo.run.scripts import run_flags
 
 
@@ -205,7 +205,7 @@ def summary_lines(report: Report) -> list[str]:
     ]
     for rec in report.tasks.values():
         if rec.status in ("failed", "interrupted"):
-            lines.append(f"  {rec.id}: {rec.status} ({rec.reason}) {rec.error or ''}".rstrip())
+            lines.append(f"  {rec.id}: {status_words(rec)} {rec.error or ''}".rstrip())
     for w in report.waves:
         if w.status == "failed" and w.note == "validation":
             lines.append(f"  wave {w.number}: validation failed (exit {w.validation_exit_code})")

@@ -145,6 +145,12 @@ class Report(_Model):
         return next(w for w in self.waves if w.number == number)
 
 
+def status_words(rec: TaskRecord) -> str:
+    """`failed (timeout)`; a reason that only repeats the status is not said twice."""
+    reason = rec.reason if rec.reason and rec.reason != rec.status else None
+    return str(rec.status) + (f" ({reason})" if reason else "")
+
+
 def report_schema() -> dict[str, Any]:
     schema = Report.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
