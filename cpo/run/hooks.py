@@ -153,7 +153,8 @@ class RunHooks:
             rec.validation_exit_code = result.exit_code
             rec.validation_duration_seconds = round(result.duration, 3)
             rec.validation_output_tail = tail
-        (self.logs_dir / f"wave-{wave.number}-validation.log").write_text(tail + "\n")
+        log = self.logs_dir / f"wave-{wave.number}-validation.log"
+        log.write_text(self.masker.mask(result.log))
         return result.ok
 
     def task_skipped(self, task: TaskSpec, reason: str) -> None:
