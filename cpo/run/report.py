@@ -8,7 +8,6 @@ last complete state behind for `--resume`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.errors import UsageError
+from cpo.run.execblock import set_execution_block
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.secrets import Masker
 
@@ -277,7 +277,7 @@ class ReportWriter:
         }
 
     def _write_execution_block(self) -> None:
-        """Keep every other key of manifest.json, in order; only `execution` changes.
+        """Keep every other byte of manifest.json; only `execution` changes.
 
         Written only when the block itself changes: task-level detail lives in report.json.
         """
@@ -287,11 +287,8 @@ class ReportWriter:
         if block == self._last_block:
             return
         try:
-            data = json.loads(self.manifest.read_text(encoding="utf-8"))
+            text = set_execution_block(self.manifest.read_text(encoding="utf-8"), block)
         except (OSError, ValueError):
             return  # the loader accepted it at start; never fail a run over this block
-        if not isinstance(data, dict):
-            return
         self._last_block = block
-        data["execution"] = block
-        atomic_write(self.manifest, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        atomic_write(self.manifest, text)
