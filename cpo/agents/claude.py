@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
+from cpo.agents.claude_agents import unknown_agent_problems
 from cpo.agents.jsonsafe import as_dict, as_float, as_int, as_list, as_str
 from cpo.agents.modes import CLAUDE_DEFAULT_PERMISSION_MODE, claude_permission_mode
 
@@ -381,7 +382,14 @@ class ClaudeBackend:
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
         problems: list[str] = []
         exe = _bin(env) if "CPO_CLAUDE_BIN" in env else _bin(os.environ)
-        if shutil.which(exe, path=env.get("PATH")) is None:
+        from_var = env.get("CPO_CLAUDE_BIN") or os.environ.get("CPO_CLAUDE_BIN")
+        if shutil.which(exe, path=env.get("PATH")) is None and from_var:
+            where = "is not an executable file" if os.sep in exe else "is not found on PATH"
+            problems.append(
+                f"CPO_CLAUDE_BIN={exe} {where}: point it at the claude CLI, or unset it to "
+                "use `claude` from PATH"
+            )
+        elif shutil.which(exe, path=env.get("PATH")) is None:
             problems.append(
                 f"the claude CLI ({exe!r}) was not found on PATH: install it with "
                 f"`{INSTALL_HINT}`, or set CPO_CLAUDE_BIN to its path"
@@ -397,7 +405,7 @@ class ClaudeBackend:
                 "refuses that as root/sudo; if this machine is a sandbox run "
                 "`export IS_SANDBOX=1`, otherwise use `--permission-mode acceptEdits`"
             )
-        return problems
+        return problems + unknown_agent_problems(reqs, env)
 
     def parser(self) -> EventParser:
         return ClaudeParser()
