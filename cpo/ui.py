@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from cpo.agents.common import shorten
+
 if TYPE_CHECKING:
     from cpo.adhoc.result import AdhocResult, AdhocSummary
     from cpo.commands.status import Status
@@ -197,11 +199,6 @@ def init_lines(created: Iterable[Path], kept: Iterable[Path]) -> list[str]:
 
 
 # -- parallel (ad-hoc tasks) -------------------------------------------------------------
-def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def parallel_task_line(r: AdhocResult) -> str:
     """The line streamed when a task finishes.
 
@@ -212,7 +209,7 @@ def parallel_task_line(r: AdhocResult) -> str:
     mark = "ok" if r.success else "FAILED"
     head = f"[{r.index}] {r.task_name} ({r.backend}) {mark} in {r.duration_seconds:.1f}s"
     if r.error:
-        head += f": {_one_line(r.error, 200)}"
+        head += f": {shorten(r.error, 200)}"
     if r.worktree:
         head += f" (its changes are kept in the worktree {r.worktree})"
     return head
@@ -229,7 +226,7 @@ def parallel_table_lines(results: Iterable[AdhocResult]) -> list[str]:
                 r.backend,
                 "ok" if r.success else "failed",
                 f"{r.duration_seconds:.1f}s",
-                _one_line(said or "", 60),
+                shorten(said or "", 60),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
