@@ -218,9 +218,14 @@ def run_task(
             return _result(p, error=exc.message, duration=time.monotonic() - started)
         req = replace(req, worktree=throwaway.taskdir, parallel_dir=throwaway.taskdir)
 
-    def on_event(event: AgentEvent) -> None:
-        if event.log and p.task.verbose:
-            on_log(p.task_id, event.log)
+    def on_line(_line: str, events: list[AgentEvent]) -> None:
+        for event in events:
+            if event.log and p.task.verbose:
+                on_log(p.task_id, event.log)
+
+    def say(line: str) -> None:
+        if p.task.verbose:
+            on_log(p.task_id, line)
 
     ran = run_agent(
         backend,
@@ -229,8 +234,9 @@ def run_task(
         timeout=p.settings.timeout,
         idle_timeout=p.settings.idle_timeout,
         registry=registry,
-        on_event=on_event,
-        on_stderr=lambda line: on_log(p.task_id, line) if p.task.verbose else None,
+        on_line=on_line,
+        on_stderr=say,
+        on_stop=say,
     )
     kept = throwaway.finish() if throwaway is not None else None
     if ran.proc is None:

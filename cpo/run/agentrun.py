@@ -12,17 +12,19 @@ The task runner (cpo.run.taskrun) decides when an agent runs and what happens ar
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, Backend
 from cpo.config import Settings
 from cpo.git import agent_git_env
+from cpo.logfile import DEFAULT_LOG_LIMIT, CappedLog
 from cpo.plan.model import TaskSpec
 from cpo.proc import ProcessRegistry, ProcResult, run_streaming
 from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker, verdict
@@ -65,6 +67,7 @@ class TaskSettings:
     sandbox_mode: str | None = None
     extra_args: tuple[str, ...] = ()
     agent: str | None = None
+    log_limit: int = DEFAULT_LOG_LIMIT  # bytes per log file (setting logs.max_size)
 
 
 def resolve_settings(
@@ -83,6 +86,7 @@ def resolve_settings(
         return s.resolve(key, flag=getattr(flag, name), task=getattr(task, name))[0]
 
     extra, _ = s.resolve(f"backends.{backend}.extra_args")
+    log_limit, _ = s.resolve("logs.max_size")
     return TaskSettings(
         backend=backend,
         model=pick(f"backends.{backend}.model", "model"),
@@ -97,6 +101,7 @@ def resolve_settings(
         sandbox_mode=pick(f"backends.{backend}.sandbox_mode", "sandbox_mode"),
         extra_args=(*(extra or ()), *flag.extra_args, *task.extra_args),
         agent=flag.agent or task.agent,
+        log_limit=int(log_limit),
     )
 
 
@@ -166,15 +171,18 @@ def run_agent(
     timeout: float | None,
     idle_timeout: float | None,
     registry: ProcessRegistry,
-    on_event: Callable[[AgentEvent], None],
-    on_raw: Callable[[str], None] = _ignore,
+    on_line: Callable[[str, list[AgentEvent]], None],
     on_stderr: Callable[[str], None] = _ignore,
+    on_stop: Callable[[str], None] = _ignore,
+    mask: Callable[[str], str] = str,
+    split: Callable[[str], int] = len,
 ) -> AgentExit:
     """Run the agent for `req` in its worktree with the prompt on stdin, to the end.
 
-    Each stdout line goes to `on_raw` and through the backend's parser to `on_event`, as
-    it arrives and one line at a time. An event the backend calls fatal (say, a rejected
-    key the CLI would retry for minutes) stops the agent at once.
+    Each stdout line is masked, parsed by the backend's parser and handed to `on_line`
+    with its events, as it arrives and one line at a time (`split` says where a very
+    long line may be cut). An event the backend calls fatal (say, a rejected key the
+    CLI would retry for minutes) stops the agent at once, said through `on_stop`.
     """
     # gc.auto=0: background gc in an agent must not race cpo's worktree operations.
     env = agent_git_env(backend.env(req, base_env))
@@ -185,16 +193,20 @@ def run_agent(
 
     def stdout(line: str) -> None:
         with lock:
-            on_raw(line)
-            for event in parser.feed(line):
-                if event.fatal and not abort.is_set():
-                    abort.set()
-                    on_event(AgentEvent(log=f"[cpo] stopping the agent: {event.fatal}"))
-                on_event(event)
+            # Masked once, before parsing: the events (log lines, actions) come from the
+            # masked line, so none can hold a secret (the masker also knows each
+            # secret's JSON-escaped spelling).
+            line = mask(line)
+            events = parser.feed(line)
+            fatal = next((e.fatal for e in events if e.fatal), None)
+            if fatal and not abort.is_set():
+                on_stop(f"[cpo] stopping the agent: {fatal}")
+                abort.set()
+            on_line(line, events)
 
     def stderr(line: str) -> None:
         with lock:
-            on_stderr(line)
+            on_stderr(mask(line))
 
     try:
         proc = run_streaming(
@@ -208,6 +220,7 @@ def run_agent(
             idle_timeout=idle_timeout,
             registry=registry,
             abort=abort,
+            split=split,
         )
     except OSError as exc:
         return AgentExit(None, AgentOutcome(), f"could not start {argv[0]}: {exc.strerror or exc}")
@@ -247,18 +260,26 @@ class AgentRun:
             CPO_WORKTREE=str(worktree),
             CPO_ATTEMPT=str(attempt_no),
         )
-        mask = self.masker.mask
+        logs = self.logs_dir
         with (
-            (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as logf,
-            (self.logs_dir / f"{task.id}.jsonl").open("a", encoding="utf-8") as rawf,
+            CappedLog(logs / f"{task.id}.log", settings.log_limit, lambda m: f"[cpo] {m}") as logf,
+            CappedLog(logs / f"{task.id}.jsonl", settings.log_limit, _json_notice) as rawf,
         ):
             _write_header(logf, task, worktree, attempt_no, settings)
 
-            def on_event(event: AgentEvent) -> None:
-                if event.log:
-                    _write(logf, mask(event.log))
-                if event.action:
-                    self.on_action(task, mask(event.action))
+            def on_line(line: str, events: list[AgentEvent]) -> None:
+                rawf.write(line)
+                for event in events:
+                    if event.log:
+                        logf.write(event.log)
+                    if event.action:
+                        self.on_action(task, event.action)
+                logf.flush()
+                rawf.flush()
+
+            def on_stderr(line: str) -> None:
+                logf.write(f"[stderr] {line}")
+                logf.flush()
 
             ran = run_agent(
                 get_backend(settings.backend),
@@ -267,12 +288,14 @@ class AgentRun:
                 timeout=settings.timeout,
                 idle_timeout=settings.idle_timeout,
                 registry=self.registry,
-                on_event=on_event,
-                on_raw=lambda line: _write(rawf, mask(line)),
-                on_stderr=lambda line: _write(logf, f"[stderr] {mask(line)}"),
+                on_line=on_line,
+                on_stderr=on_stderr,
+                on_stop=logf.note,
+                mask=self.masker.mask,
+                split=self.masker.safe_split,
             )
             if ran.proc is None:
-                _write(logf, f"[cpo] {ran.start_error}")
+                logf.note(f"[cpo] {ran.start_error}")
                 return AttemptResult(False, "crashed", ran.start_error, ran.outcome, None)
         marker = read_marker(worktree)
         reason, error = verdict(
@@ -281,20 +304,19 @@ class AgentRun:
         return AttemptResult(reason is None, reason, error, ran.outcome, ran.proc)
 
 
-def _write(f: IO[str], line: str) -> None:
-    # Flushed line by line: `cpo status` and people tail these logs while the agent runs.
-    f.write(line + "\n")
-    f.flush()
-
-
 def _write_header(
-    logf: IO[str], task: TaskSpec, worktree: Path, attempt: int, s: TaskSettings
+    logf: CappedLog, task: TaskSpec, worktree: Path, attempt: int, s: TaskSettings
 ) -> None:
-    logf.write(
+    logf.note(
         f"=== task {task.id} (wave {task.wave}) attempt {attempt} ===\n"
         f"worktree: {worktree}\nbranch:   {task.branch}\nbackend:  {s.backend}"
         f"{f' agent={task.agent}' if task.agent else ''}"
         f"{f' model={s.model}' if s.model else ''}\n"
-        f"prompt:   {task.prompt_source}\nstart:    {now_iso()}\n\n"
+        f"prompt:   {task.prompt_source}\nstart:    {now_iso()}\n"
     )
     logf.flush()
+
+
+def _json_notice(message: str) -> str:
+    """cpo's notice as a line of the raw event log, which stays JSON lines."""
+    return json.dumps({"type": "cpo", "message": message})

@@ -5,7 +5,7 @@ repository, and each task's effective settings by precedence
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cpo.agents import backend_names
@@ -57,7 +57,6 @@ class RunContext:
     base_branch: str
     base_commit: str
     fail_fast: bool
-    notes: list[str] = field(default_factory=list)
 
     @property
     def integration_worktree(self) -> Path:

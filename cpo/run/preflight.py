@@ -65,6 +65,9 @@ def preflight(ctx: RunContext, report: Report | None) -> list[str]:
                 f"the working tree has uncommitted changes ({shown}): commit or stash them, "
                 "or pass --allow-dirty (agents start from the last commit either way)"
             )
+    identity = git.identity_problem()
+    if identity:
+        problems.append(identity)
     problems.extend(backend_problems(_requests(ctx), os.environ))
     try:
         ctx.workspace_root.mkdir(parents=True, exist_ok=True)
