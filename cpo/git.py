@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cpo.errors import GitError, PreflightError
 
@@ -30,15 +31,9 @@ _LOCK_CONTENTION = re.compile(
 )
 _RETRIES = 12
 
-# cpo's own git calls and the agents' both run with gc.auto=0: a background gc racing
-# worktree or ref updates is a known source of lost runs.
-NO_GC_ENV = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0"}
-FALLBACK_IDENTITY = {
-    "GIT_AUTHOR_NAME": "cpo",
-    "GIT_AUTHOR_EMAIL": "cpo@localhost",
-    "GIT_COMMITTER_NAME": "cpo",
-    "GIT_COMMITTER_EMAIL": "cpo@localhost",
-}
+IDENTITY_FIX = (
+    'git config --global user.name "Your Name" && git config --global user.email you@example.com'
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +42,13 @@ class MergeResult:
     commit: str | None = None
     conflict_files: tuple[str, ...] = ()
     message: str = ""
+    # Why a merge failed: files in conflict, a hook that refused the merge commit
+    # (pre-merge-commit, commit-msg; `message` holds its output), or untracked files in
+    # the target worktree that the merge would overwrite (`conflict_files` names them).
+    failure: Literal["conflict", "hook_rejected", "untracked"] | None = None
+
+
+_OVERWRITTEN = re.compile(r"untracked working tree files would be (?:overwritten|removed)")
 
 
 class Git:
@@ -55,15 +57,25 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.lock = threading.RLock()
-        self._env = {**os.environ, **NO_GC_ENV, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-        if not self._has_identity():
-            self._env.update(FALLBACK_IDENTITY)
+        # cpo's own git calls run with gc.auto=0 like the agents' (agent_git_env); the
+        # user's own GIT_CONFIG_* entries are kept. No identity is ever invented: commits
+        # are the user's, and preflight says when git has none (identity_problem).
+        self._env = {**agent_git_env(os.environ), "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
-    def _has_identity(self) -> bool:
-        if os.environ.get("GIT_COMMITTER_EMAIL") and os.environ.get("GIT_AUTHOR_EMAIL"):
-            return True
-        code, out, _ = self._raw(["config", "user.email"], self.root)
-        return code == 0 and bool(out.strip())
+    def identity_problem(self) -> str | None:
+        """Why git cannot commit here for lack of a name or email, with the fix; or None.
+
+        `git var GIT_COMMITTER_IDENT` applies the same strict rules as `git commit`.
+        """
+        for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+            code, _, err = self._raw(["var", var], self.root)
+            if code != 0:
+                why = (err.strip().splitlines() or [f"exit {code}"])[-1]
+                return (
+                    f"git has no user identity for commits in {self.root} ({why}): "
+                    f"set one with `{IDENTITY_FIX}` (or in this repository without --global)"
+                )
+        return None
 
     def _raw(self, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
         proc = subprocess.run(
@@ -134,6 +146,18 @@ class Git:
             paths.append(path)
         return paths
 
+    def ignored_paths(self, cwd: Path) -> list[str]:
+        """Ignored files and folders in a worktree (`git status --ignored`, folders collapsed)."""
+        out = self.run(
+            "status", "--porcelain", "-z", "--ignored", "--untracked-files=normal", cwd=cwd
+        )
+        return [e[3:] for e in out.split("\0") if e.startswith("!! ")]
+
+    def contained_in_a_ref(self, commit: str) -> bool:
+        """Whether any branch, tag or other ref reaches `commit` (else it is only in a worktree)."""
+        out = self.run("for-each-ref", "--count=1", "--contains", commit, "--format=%(refname)")
+        return bool(out)
+
     def worktrees(self) -> dict[Path, str | None]:
         """Registered worktrees: path -> branch (None when detached)."""
         out = self.run("worktree", "list", "--porcelain")
@@ -186,11 +210,6 @@ class Git:
         """Every local branch name, in one git call (preflight checks hundreds)."""
         out = self.run("for-each-ref", "--format=%(refname)", "refs/heads/")
         return {line.removeprefix("refs/heads/") for line in out.splitlines() if line}
-
-    def branches_matching(self, pattern: str) -> list[str]:
-        """Local branch names matching a for-each-ref glob such as `feature/x-attempt-*`."""
-        out = self.run("for-each-ref", "--format=%(refname:short)", f"refs/heads/{pattern}")
-        return [line for line in out.splitlines() if line]
 
     def main_worktree(self) -> Path:
         """The repository's main working tree (the user's), whichever worktree we run in."""
@@ -257,6 +276,18 @@ class Git:
                 self.run("worktree", "add", "-q", "--no-checkout", str(path), branch)
         self.run("reset", "-q", "--hard", cwd=path)
 
+    def complete_checkout(self, worktree: Path) -> bool:
+        """Finish a checkout that a kill cut short between `worktree add --no-checkout` and
+        `reset --hard`; True if it had to. Such a worktree has no index yet, and would
+        otherwise look as if every file had been deleted. No agent ever ran in it (agents
+        start after the checkout), so nothing in it is work.
+        """
+        index = self.run("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=worktree)
+        if Path(index).exists():
+            return False
+        self.run("reset", "-q", "--hard", cwd=worktree)
+        return True
+
     def remove_worktree(self, path: Path, *, force: bool = False) -> None:
         with self.lock:
             self.run("worktree", "remove", *(["--force"] if force else []), str(path))
@@ -296,12 +327,32 @@ class Git:
             if code == 0:
                 return MergeResult(ok=True, commit=self.run("rev-parse", "HEAD", cwd=worktree))
             files = self.run("diff", "--name-only", "--diff-filter=U", cwd=worktree, check=False)
+            # A hook refusing the merge commit leaves MERGE_HEAD and no unmerged file.
+            stopped = self.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=worktree)
             self._raw(["merge", "--abort"], worktree)
-            conflicts = tuple(f for f in files.splitlines() if f)
-            text = (err.strip() or out.strip()).splitlines()
-            return MergeResult(
-                ok=False, conflict_files=conflicts, message=text[-1] if text else f"exit {code}"
-            )
+        return _merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
+
+
+def _merge_failure(
+    code: int, out: str, err: str, conflicts: tuple[str, ...], stopped: bool
+) -> MergeResult:
+    text = "\n".join(s for s in (err.strip(), out.strip()) if s)
+    lines = text.splitlines()
+    last = lines[-1] if lines else f"exit {code}"
+    if conflicts:
+        return MergeResult(ok=False, conflict_files=conflicts, message=last, failure="conflict")
+    if _OVERWRITTEN.search(text):
+        # git lists them one per line, indented with a tab, between two messages.
+        files = tuple(line.strip() for line in lines if line.startswith("\t"))
+        return MergeResult(
+            ok=False,
+            conflict_files=files,
+            message="untracked files in the way: " + ", ".join(files),
+            failure="untracked",
+        )
+    if stopped:
+        return MergeResult(ok=False, message=text[-2000:] or last, failure="hook_rejected")
+    return MergeResult(ok=False, message=last, failure="conflict")
 
 
 def find_repo(start: Path) -> Path:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpo.errors import ExitCode
-from cpo.git import Git, find_repo
+from cpo.errors import ExitCode, GitError
+from cpo.git import MARKER, Git, find_repo
 from cpo.run.report import Report
 
 Kind = Literal["remove_worktree", "prune_worktree", "delete_branch"]
@@ -25,6 +25,7 @@ class Action:
     kind: Kind
     target: str  # a worktree path or a branch name
     why: str
+    force: bool = False  # `git worktree remove --force`: what it drops was checked first
 
 
 @dataclass
@@ -64,112 +65,185 @@ def plan_clean(parallel_dir: Path, *, force: bool = False) -> CleanPlan:
 
 
 def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
-    plan = CleanPlan(repo=git.root, force=force)
-    registered = git.worktrees()
-    main = git.main_worktree()
-    protected = {b for b in (report.base_branch, registered.get(main)) if b}
-    integ = report.integration_branch
-    integ_alive = bool(integ) and git.branch_exists(integ or "")
-    if integ_alive:
-        reference: str | None = integ
-    elif report.base_branch and git.branch_exists(report.base_branch):
-        reference = report.base_branch
-    else:
-        reference = None
+    planner = _Planner(git, report, force)
+    for task_id in report.tasks:
+        planner.task(_task_unit(git, report, task_id))
+    planner.integration()
+    return planner.plan
 
-    removed_worktrees: set[Path] = set()
 
-    def consider_worktree(path: Path | None, unmerged: list[str]) -> None:
-        if path is None or path not in registered or path == main:
+class _Planner:
+    """Decides, one worktree and branch at a time, what `cpo clean` removes."""
+
+    def __init__(self, git: Git, report: Report, force: bool) -> None:
+        self.git, self.report, self.force = git, report, force
+        self.plan = CleanPlan(repo=git.root, force=force)
+        self.registered = git.worktrees()
+        self.main = git.main_worktree()
+        self.protected = {b for b in (report.base_branch, self.registered.get(self.main)) if b}
+        integ = report.integration_branch
+        self.integ_alive = bool(integ) and git.branch_exists(integ or "")
+        # Where a branch's work must already be for the branch to go.
+        self.reference: str | None = None
+        if self.integ_alive:
+            self.reference = integ
+        elif report.base_branch and git.branch_exists(report.base_branch):
+            self.reference = report.base_branch
+        self.removed: set[Path] = set()
+
+    def task(self, unit: _Unit) -> None:
+        unmerged = [b for b in unit.branches if not _merged(self.git, b, self.reference)]
+        self.worktree(unit.worktree, unmerged)
+        for branch in unit.branches:
+            self.task_branch(branch, unit.worktree, branch in unmerged)
+
+    def worktree(self, path: Path | None, unmerged: list[str]) -> None:
+        plan = self.plan
+        if path is None or path not in self.registered or path == self.main:
             return
         if not path.exists():
             plan.actions.append(Action("prune_worktree", str(path), "its folder is gone"))
-            removed_worktrees.add(path)
+            self.removed.add(path)
             return
-        dirty = git.dirty_paths(path)
+        try:
+            look = _look_at(self.git, path)
+        except GitError as exc:
+            # One broken worktree (say, an agent deleted its .git file) must not stop the
+            # others from being cleaned; what it holds cannot be checked, so it stays.
+            plan.refused.append(
+                f"worktree {path}: git cannot read it ({exc.message}); save what you need "
+                "from it, then remove the folder and run git worktree prune"
+            )
+            return
         problems = []
-        if dirty:
-            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-            problems.append(f"has uncommitted changes ({shown})")
-        holder = registered.get(path)
+        if look.dirty:
+            problems.append(f"has uncommitted changes ({_shown(look.dirty)})")
+        holder = self.registered.get(path)
         if holder in unmerged:
             problems.append(f"its branch {holder} holds unmerged commits")
-        if problems and not force:
+        if not look.head_in_a_ref:
+            # A detached HEAD, or a branch the agent deleted: removing the worktree would
+            # leave these commits reachable from nothing.
+            problems.append(f"its HEAD {look.head[:12]} is on no branch or tag")
+        if problems and not self.force:
             plan.refused.append(f"worktree {path}: {'; '.join(problems)}")
             return
         why = "clean" if not problems else "--force: " + "; ".join(problems)
-        plan.actions.append(Action("remove_worktree", str(path), why))
-        removed_worktrees.add(path)
+        if look.debris:
+            why += f"; build debris removed: {_shown(look.debris)}"
+        if look.ignored:
+            why += f"; ignored files removed: {_shown(look.ignored)}"
+        plan.actions.append(
+            Action("remove_worktree", str(path), why, bool(problems or look.debris))
+        )
+        self.removed.add(path)
 
-    def checked_out_elsewhere(branch: str) -> Path | None:
-        for path, b in registered.items():
-            if b == branch and path not in removed_worktrees:
+    def checked_out_elsewhere(self, branch: str) -> Path | None:
+        for path, b in self.registered.items():
+            if b == branch and path not in self.removed:
                 return path
         return None
 
-    units = [_task_unit(git, report, tid) for tid in report.tasks]
-    for unit in units:
-        unmerged = [b for b in unit.branches if not _merged(git, b, reference)]
-        consider_worktree(unit.worktree, unmerged)
-        for branch in unit.branches:
-            if branch in protected:
-                plan.kept.append(f"branch {branch}: the base branch or the user's; never touched")
-                continue
-            where = checked_out_elsewhere(branch)
-            if where is not None and where != unit.worktree:
-                plan.kept.append(f"branch {branch}: checked out in {where}, not by this run")
-                continue
-            if branch in unmerged:
-                ahead = _ahead(git, branch, reference)
-                if not force or where is not None:
-                    plan.refused.append(
-                        f"branch {branch}: {ahead} not merged into {reference or 'any branch'}"
-                    )
-                    continue
-                plan.actions.append(Action("delete_branch", branch, f"--force: {ahead} dropped"))
-            elif where is not None:
-                plan.kept.append(f"branch {branch}: kept with its worktree {where}")
+    def task_branch(self, branch: str, own_worktree: Path | None, unmerged: bool) -> None:
+        plan = self.plan
+        if branch in self.protected:
+            plan.kept.append(f"branch {branch}: the base branch or the user's; never touched")
+            return
+        where = self.checked_out_elsewhere(branch)
+        if where is not None and where != own_worktree:
+            plan.kept.append(f"branch {branch}: checked out in {where}, not by this run")
+        elif unmerged:
+            ahead = _ahead(self.git, branch, self.reference)
+            if not self.force or where is not None:
+                into = self.reference or "any branch"
+                plan.refused.append(f"branch {branch}: {ahead} not merged into {into}")
             else:
-                plan.actions.append(Action("delete_branch", branch, f"merged into {reference}"))
+                plan.actions.append(Action("delete_branch", branch, f"--force: {ahead} dropped"))
+        elif where is not None:
+            plan.kept.append(f"branch {branch}: kept with its worktree {where}")
+        else:
+            plan.actions.append(Action("delete_branch", branch, f"merged into {self.reference}"))
 
-    # The integration worktree goes (its branch keeps everything); the branch stays
-    # until it is merged into the base branch.
-    if report.integration_worktree:
-        consider_worktree(Path(report.integration_worktree).resolve(), [])
-    if integ and integ_alive:
-        base = report.base_branch
-        merged = bool(base) and git.branch_exists(base or "") and git.is_ancestor(integ, base or "")
-        where = checked_out_elsewhere(integ)
-        if integ in protected:
-            plan.kept.append(f"branch {integ}: checked out in {main}")
+    def integration(self) -> None:
+        """The integration worktree goes (its branch keeps everything); the branch stays
+        until it is merged into the base branch."""
+        report, plan = self.report, self.plan
+        if report.integration_worktree:
+            self.worktree(Path(report.integration_worktree).resolve(), [])
+        integ, base = report.integration_branch, report.base_branch
+        if not integ or not self.integ_alive:
+            return
+        merged = bool(base) and self.git.branch_exists(base or "")
+        merged = merged and self.git.is_ancestor(integ, base or "")
+        where = self.checked_out_elsewhere(integ)
+        if integ in self.protected:
+            plan.kept.append(f"branch {integ}: checked out in {self.main}")
         elif where is not None:
             plan.kept.append(f"branch {integ}: checked out in {where}")
         elif merged:
             plan.actions.append(Action("delete_branch", integ, f"merged into {base}"))
-        elif force:
+        elif self.force:
             plan.actions.append(Action("delete_branch", integ, f"--force: not merged into {base}"))
         else:
             plan.kept.append(
                 f"branch {integ}: not merged into {base} yet "
                 f"(cpo integrate {report.parallel_dir}, or cpo clean --force to drop it)"
             )
-    return plan
 
 
 def _task_unit(git: Git, report: Report, task_id: str) -> _Unit:
     rec = report.tasks[task_id]
     branches: list[str] = []
-    if rec.branch:
-        if git.branch_exists(rec.branch):
-            branches.append(rec.branch)
-        # Attempt branches keep an earlier attempt's work: treated like the task branch.
-        branches += git.branches_matching(f"{rec.branch}-attempt-*")
+    if rec.branch and git.branch_exists(rec.branch):
+        branches.append(rec.branch)
+    # Attempt branches keep an earlier attempt's work; only those the report says cpo
+    # made are touched (a user's `feature/x-attempt-mine` is theirs).
     for attempt in rec.attempts:
         saved = attempt.saved_branch
         if saved and saved not in branches and git.branch_exists(saved):
             branches.append(saved)
     worktree = Path(rec.worktree).resolve() if rec.worktree else None
     return _Unit(task_id, worktree, branches)
+
+
+# Files a validation or a test run leaves behind that hold no work: a worktree holding only
+# these (besides committed work) is removed without asking.
+_DEBRIS = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis")
+_DEBRIS_SUFFIXES = (".pyc", ".pyo")
+
+
+def _is_debris(path: str) -> bool:
+    parts = path.rstrip("/").split("/")
+    return any(p in _DEBRIS for p in parts) or parts[-1].endswith(_DEBRIS_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What removing a worktree would drop."""
+
+    head: str
+    head_in_a_ref: bool
+    dirty: list[str]  # changes and untracked files that are not debris
+    debris: list[str]
+    ignored: list[str]  # ignored files (not debris): deleted with the folder, so named
+
+
+def _look_at(git: Git, path: Path) -> _Look:
+    head = git.run("rev-parse", "HEAD", cwd=path)
+    changed = git.dirty_paths(path)
+    # The completion marker is cpo's own (excluded through info/exclude): not the user's.
+    ignored = [p for p in git.ignored_paths(path) if p != MARKER]
+    return _Look(
+        head=head,
+        head_in_a_ref=git.contained_in_a_ref(head),
+        dirty=[p for p in changed if not _is_debris(p)],
+        debris=[p for p in changed + ignored if _is_debris(p)],
+        ignored=[p for p in ignored if not _is_debris(p)],
+    )
+
+
+def _shown(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
 def _merged(git: Git, branch: str, reference: str | None) -> bool:
@@ -192,8 +266,8 @@ def apply_clean(plan: CleanPlan) -> list[str]:
         git.prune_worktrees()
     for action in plan.actions:
         if action.kind == "remove_worktree":
-            git.remove_worktree(Path(action.target), force=plan.force)
-            done.append(f"removed worktree {action.target}")
+            git.remove_worktree(Path(action.target), force=action.force)
+            done.append(f"removed worktree {action.target} ({action.why})")
         elif action.kind == "prune_worktree":
             done.append(f"pruned worktree {action.target} ({action.why})")
     for action in plan.actions:

@@ -103,13 +103,17 @@ def build_demo(base: Path) -> Path:
     }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     _git(repo, "init", "-q", "-b", "main")
+    # The throwaway repository carries its own identity: the demo must work on a machine
+    # where git has none, and it never commits anywhere else.
+    _git(repo, "config", "user.name", "cpo demo")
+    _git(repo, "config", "user.email", "demo@cpo.invalid")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "calc: empty package and a decomposed feature")
     return root
 
 
 def demo_env(base: Path) -> dict[str, str]:
-    """Environment changes for the demo: the scripted claude first on PATH, an identity."""
+    """Environment changes for the demo: the scripted claude first on PATH."""
     from cpo.scripted.agent import install_shim
 
     bin_dir = base / "bin"
@@ -121,13 +125,6 @@ def demo_env(base: Path) -> dict[str, str]:
         "IS_SANDBOX": "1",
         "CPO_FAKE_STATE": str(base / "agent-state"),
     }
-    for key, value in (
-        ("GIT_AUTHOR_NAME", "cpo demo"),
-        ("GIT_AUTHOR_EMAIL", "demo@cpo.invalid"),
-        ("GIT_COMMITTER_NAME", "cpo demo"),
-        ("GIT_COMMITTER_EMAIL", "demo@cpo.invalid"),
-    ):
-        env.setdefault(key, os.environ.get(key, value))
     env.pop("CPO_CLAUDE_BIN", None)
     return env
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpo.errors import CpoError, ExitCode, GitError, UsageError
+from cpo.errors import CpoError, ExitCode, GitError, PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.plan.model import ValidationStep
 from cpo.run.report import Report, atomic_write, now_iso
@@ -114,6 +114,10 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
     if before is None:
         raise UsageError(f"--into {target}: no such branch in {repo}")
 
+    identity = git.identity_problem()
+    if identity:
+        # The merge commit goes into the user's branch: it must carry their identity.
+        raise PreflightError(identity)
     result = IntegrateResult("merged", target, integ, before)
     if git.is_ancestor(integ, before):
         result.outcome = "already_merged"

@@ -34,7 +34,7 @@ def template_files() -> dict[str, str]:
         }
         if found:
             return dict(sorted(found.items()))
-    source = Path(__file__).resolve().parent.parent / "templates"
+    source = Path(__file__).resolve().parents[2] / "templates"  # cpo/commands/ -> the top
     found = {p.name: p.read_text(encoding="utf-8") for p in sorted(source.glob("*.md"))}
     if not found:
         raise CpoError(

@@ -44,6 +44,9 @@ def preflight(ctx: RunContext, report: Report | None) -> list[str]:
                 f"the working tree has uncommitted changes ({shown}): commit or stash them, "
                 "or pass --allow-dirty (agents start from the last commit either way)"
             )
+    identity = git.identity_problem()
+    if identity:
+        problems.append(identity)
     by_backend: dict[str, list[AgentRequest]] = {}
     for req, name in _requests(ctx):
         by_backend.setdefault(name, []).append(req)
