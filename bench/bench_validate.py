@@ -4,13 +4,16 @@
 
 Generates 1,000- and 5,000-task directories (cpo-style manifest, task files with
 frontmatter, deps and scope, some prompt files) in a temporary folder and prints the
-median of several rounds. Prints numbers only; nothing here asserts a time.
+median of several rounds of `load_plan`, then of the whole `cpo validate` process on the
+5,000-task directory (the budget: under 2 s). Prints numbers only; nothing here asserts a
+time.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +25,8 @@ from cpo.plan.load import load_plan
 
 TASKS_PER_WAVE = 50
 ROUNDS = 5
+CLI_ROUNDS = 3
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def generate(root: Path, n: int) -> Path:
@@ -80,6 +85,20 @@ def main() -> None:
                 f"{n:>5} tasks: median {med * 1000:7.1f} ms  ({med / n * 1e6:6.1f} µs/task, "
                 f"{len(plan.waves)} waves)"
             )
+        med = statistics.median(validate_process(Path(tmp) / "p5000") for _ in range(CLI_ROUNDS))
+        print(f" 5000 tasks, whole `cpo validate` process: median {med:.2f} s of {CLI_ROUNDS}")
+
+
+def validate_process(root: Path) -> float:
+    """Seconds for `python -m cpo validate <root>`, start-up and output included."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "cpo", "validate", str(root)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -66,7 +66,37 @@ def quick_imports() -> Iterator[None]:
             gc.enable()
 
 
-ParallelDir = Annotated[Path, typer.Argument(help="The parallel directory (holds manifest.json).")]
+def _parallel_dir(path: Path) -> Path:
+    """`cpo validate dir/manifest.json` means the directory that holds it."""
+    return path.parent if path.name == "manifest.json" and path.is_file() else path
+
+
+ParallelDir = Annotated[
+    Path,
+    typer.Argument(help="The parallel directory (holds manifest.json).", callback=_parallel_dir),
+]
+
+
+def _duration(value: str) -> float:
+    """A duration flag: seconds, or 90s, 20m, 1.5h; more than zero."""
+    return _parse_duration(value, allow_zero=False)
+
+
+def _delay(value: str) -> float:
+    """A delay flag: like a duration, but zero means no wait."""
+    return _parse_duration(value, allow_zero=True)
+
+
+def _parse_duration(value: str, *, allow_zero: bool) -> float:
+    from cpo.duration import parse_duration
+
+    try:
+        return parse_duration(value, allow_zero=allow_zero)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+_DURATION_HELP = "seconds, or 90s, 20m, 1.5h"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,10 +247,20 @@ def run(
         typer.Option("--fail-fast/--no-fail-fast", help="Stop everything at the first failure."),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds per task before it is killed (default 7200).")
+        float | None,
+        typer.Option(
+            parser=_duration,
+            metavar="DURATION",
+            help=f"Time per task before it is killed (default 2h): {_DURATION_HELP}.",
+        ),
     ] = None,
     idle_timeout: Annotated[
-        float | None, typer.Option(help="Seconds without agent output before it is killed.")
+        float | None,
+        typer.Option(
+            parser=_duration,
+            metavar="DURATION",
+            help=f"Time without agent output before it is killed: {_DURATION_HELP}.",
+        ),
     ] = None,
     schedule: Annotated[
         str, typer.Option(help="waves: wave after wave; dag: each task once its deps are merged.")
@@ -252,7 +292,13 @@ def run(
         int, typer.Option(min=0, help="Retries of a task hit by rate limits or overload.")
     ] = 2,
     retry_delay: Annotated[
-        float, typer.Option(min=0, help="First retry delay in seconds; doubles each retry.")
+        float,
+        typer.Option(
+            parser=_delay,
+            metavar="DURATION",
+            show_default="5s",
+            help=f"First retry delay ({_DURATION_HELP}); doubles each retry.",
+        ),
     ] = 5.0,
     workspace_root: Annotated[
         Path | None, typer.Option(help="Where worktrees go (default ../workspaces).")

@@ -11,6 +11,7 @@ Two YAML files, both optional:
     workspace_root: ../workspaces
     parallel: {max_workers: 3, fail_fast: false}
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
+    logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -35,7 +36,6 @@ a newer cpo's settings file must not break an older cpo.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,11 +43,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from cpo.agents import backend_names
+from cpo.duration import Duration, format_duration
 from cpo.errors import UsageError
-from cpo.plan.models import parse_duration
+from cpo.logfile import DEFAULT_LOG_LIMIT
+from cpo.suggest import did_you_mean
 
 APPROVAL_MODES = ("default", "auto", "none", "always")
 SANDBOX_MODES = ("default", "read-only", "workspace", "full")
@@ -68,13 +78,13 @@ class ParallelFile(_Section):
 
 
 class TimeoutsFile(_Section):
-    task: float | None = None
-    idle: float | None = None
+    task: Duration | None = None
+    idle: Duration | None = None
 
-    @field_validator("task", "idle", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> float | None:
-        return parse_duration(value)
+
+class LogsFile(_Section):
+    # Under a few kilobytes not even an error message would fit.
+    max_size: ByteSize | None = Field(default=None, ge=1024)
 
 
 class BackendFile(_Section):
@@ -94,6 +104,7 @@ class ConfigFile(_Section):
     workspace_root: str | None = None
     parallel: ParallelFile = ParallelFile()
     timeouts: TimeoutsFile = TimeoutsFile()
+    logs: LogsFile = LogsFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")
@@ -144,12 +155,14 @@ DEFAULTS: dict[str, object] = {
     "parallel.fail_fast": False,
     "timeouts.task": 7200.0,
     "timeouts.idle": None,
+    "logs.max_size": DEFAULT_LOG_LIMIT,
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
         DEFAULTS[f"backends.{_name}.{_key}"] = () if _key == "extra_args" else None
 
 KEYS = tuple(DEFAULTS)
+DURATION_KEYS = ("timeouts.task", "timeouts.idle")
 
 
 @dataclass(frozen=True)
@@ -301,7 +314,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts"):
+    for section in ("parallel", "timeouts", "logs"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
             flat[f"{section}.{key}"] = getattr(sub, key)
@@ -315,8 +328,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
 
 
 def _did_you_mean(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+    return did_you_mean(key, known) or f" (known: {', '.join(known)})"
 
 
 def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
@@ -327,8 +339,11 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
             if str(key) not in known:
                 out.append(f"{where}{key}: not a setting, ignored{_did_you_mean(str(key), known)}")
 
-    check("", raw, ["default_backend", "workspace_root", "parallel", "timeouts", "backends"])
-    for section, model in (("parallel", ParallelFile), ("timeouts", TimeoutsFile)):
+    check(
+        "", raw, ["default_backend", "workspace_root", "parallel", "timeouts", "logs", "backends"]
+    )
+    sections = (("parallel", ParallelFile), ("timeouts", TimeoutsFile), ("logs", LogsFile))
+    for section, model in sections:
         if isinstance(raw.get(section), dict):
             check(f"{section}.", raw[section], list(model.model_fields))  # type: ignore[arg-type]
     backends = raw.get("backends")
@@ -347,12 +362,15 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
 
 def show_rows(settings: Settings) -> list[tuple[str, object, str]]:
     """(key, value, source) for every setting, for `cpo config show`; unset backend keys
-    are left out to keep the listing short."""
+    are left out to keep the listing short. Values are shown as the file would write them
+    (durations as `2h`, `15m`)."""
     rows: list[tuple[str, object, str]] = []
     for key in KEYS:
         value, source = settings.values[key], settings.sources[key]
         if key.startswith("backends.") and source == "default":
             continue
+        if key in DURATION_KEYS and isinstance(value, (int, float)):
+            value = format_duration(value)
         rows.append((key, list(value) if isinstance(value, tuple) else value, source))
     return rows
 
@@ -366,7 +384,6 @@ __all__ = [
     "Settings",
     "find_repo_root",
     "load_settings",
-    "parse_duration",
     "show_rows",
     "user_config_path",
 ]

@@ -15,6 +15,7 @@ registered: no agent process outlives cpo.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import signal
@@ -28,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from cpo.run.slots import Slots
-
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
 # when an agent prints megabytes without a newline.
 MAX_LINE_BYTES = 1 << 20
+# At most this much of a cut line is held back to go with the next piece.
+MAX_CARRY = 64 * 1024
 STDERR_TAIL_LINES = 40
 DEFAULT_GRACE = 5.0
 
@@ -72,18 +73,19 @@ class ProcResult:
 
 
 class ProcessRegistry:
-    """The live agent process groups of this cpo process, for interrupt and watchdog.
+    """The live agent process groups of this cpo process, for interrupt and watchdog."""
 
-    It also owns the agent slots (`.slots`, cpo.run.slots): at most `slots` agents at once.
-    """
-
-    def __init__(self, grace: float = DEFAULT_GRACE, slots: int | None = None) -> None:
+    def __init__(self, grace: float = DEFAULT_GRACE) -> None:
         self.grace = grace
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._watchdog: subprocess.Popen[bytes] | None = None
         self.cancelled = threading.Event()
-        self.slots = Slots(slots, self.cancelled)
+        self._on_cancel: list[Callable[[], None]] = []
+
+    def when_cancelled(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once `terminate_all` cancels the registry (e.g. to wake waiters)."""
+        self._on_cancel.append(callback)
 
     # -- watchdog -----------------------------------------------------------------
     def start_watchdog(self) -> None:
@@ -137,7 +139,8 @@ class ProcessRegistry:
         self.cancelled.set()
         with self._lock:
             procs = list(self._procs.values())
-        self.slots.wake()  # tasks waiting for a slot give up
+        for callback in self._on_cancel:  # e.g. tasks waiting for an agent slot give up
+            callback()
         for p in procs:
             kill_group(p.pid, signal.SIGKILL if immediately else signal.SIGTERM)
         if immediately:
@@ -199,14 +202,111 @@ def _write_stdin(stream: IO[bytes] | None, data: bytes) -> None:
         stream.close()
 
 
-def _pump(stream: IO[bytes], sink: Callable[[str], None], touched: Callable[[], None]) -> None:
+def _pump(
+    stream: IO[bytes],
+    sink: Callable[[str], None],
+    touched: Callable[[], None],
+    split: Callable[[str], int],
+) -> None:
+    """Feed `stream` to `sink` line by line; a line longer than MAX_LINE_BYTES goes in
+    pieces, cut where `split` says (so a secret is never cut in two and masked as two
+    harmless halves), with the rest carried into the next piece."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # keeps a cut character whole
+    carry = ""
     while True:
         chunk = stream.readline(MAX_LINE_BYTES)
         if not chunk:
             break
         touched()
-        sink(chunk.decode("utf-8", errors="replace").rstrip("\r\n"))
+        whole = chunk.endswith(b"\n") or len(chunk) < MAX_LINE_BYTES  # a line, or the last
+        text = carry + decoder.decode(chunk, final=whole)
+        if whole:
+            carry = ""
+            sink(text.rstrip("\r\n"))
+            continue
+        cut = max(split(text), len(text) - MAX_CARRY, 1)
+        carry = text[cut:]
+        sink(text[:cut])
+    if carry:
+        sink(carry)
     stream.close()
+
+
+class _Output:
+    """A running process's output: lines to the callbacks, the time of the last one, the
+    stderr tail, and the early stop a callback may ask for through `abort`."""
+
+    def __init__(
+        self,
+        on_stdout: Callable[[str], None],
+        on_stderr: Callable[[str], None],
+        abort: threading.Event | None,
+    ) -> None:
+        self.on_stdout = on_stdout
+        self.on_stderr = on_stderr
+        self.abort = abort
+        self.last = time.monotonic()
+        self.tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self.stopping = threading.Event()
+        self.stop_early: Callable[[], None] = lambda: None
+
+    def touched(self) -> None:
+        self.last = time.monotonic()
+
+    def stdout(self, line: str) -> None:
+        self.on_stdout(line)
+        # On a reader thread right after the callback: stop in the background so the
+        # reader keeps draining the pipe while the group gets TERM, then KILL.
+        if self.abort is not None and self.abort.is_set() and not self.stopping.is_set():
+            self.stopping.set()
+            threading.Thread(target=self.stop_early, daemon=True).start()
+
+    def stderr(self, line: str) -> None:
+        self.tail.append(line)
+        self.on_stderr(line)
+
+
+def _start_io(
+    proc: subprocess.Popen[bytes], stdin_text: str, out: _Output, split: Callable[[str], int]
+) -> list[threading.Thread]:
+    """Threads that feed stdin and pump stdout/stderr; the pumps come after the writer."""
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = [(proc.stdout, out.stdout), (proc.stderr, out.stderr)]
+    threads = [
+        threading.Thread(target=_write_stdin, args=(proc.stdin, stdin_text.encode()), daemon=True),
+        *(
+            threading.Thread(target=_pump, args=(stream, sink, out.touched, split), daemon=True)
+            for stream, sink in pumps
+        ),
+    ]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def _wait_within(
+    exited: threading.Event,
+    out: _Output,
+    start: float,
+    timeout: float | None,
+    idle_timeout: float | None,
+) -> tuple[bool, bool]:
+    """Wait for the exit or a deadline; (timed out, idle timed out)."""
+    while True:
+        deadlines = []
+        if timeout is not None:
+            deadlines.append(start + timeout)
+        if idle_timeout is not None:
+            deadlines.append(out.last + idle_timeout)
+        wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        if exited.wait(wait_for):
+            return False, False
+        now = time.monotonic()
+        if timeout is not None and now >= start + timeout:
+            return True, False
+        if idle_timeout is not None and now >= out.last + idle_timeout:
+            return False, True
+        # output arrived meanwhile: the idle deadline moved
 
 
 def run_streaming(
@@ -221,8 +321,12 @@ def run_streaming(
     idle_timeout: float | None = None,
     registry: ProcessRegistry | None = None,
     abort: threading.Event | None = None,
+    split: Callable[[str], int] = len,
 ) -> ProcResult:
     """Run argv to the end, feeding each output line to the callbacks as it arrives.
+
+    A line longer than MAX_LINE_BYTES reaches the callbacks in pieces, each cut where
+    `split(piece)` says (default: at the end; the task's masker keeps secrets whole).
 
     A callback may set `abort` to stop the process early (TERM, then KILL after the grace
     period); the result then says `aborted`.
@@ -231,34 +335,10 @@ def run_streaming(
     cannot be started raises OSError (the caller turns it into a task failure).
     """
     registry = registry or ProcessRegistry()
-    start = time.monotonic()
-    last_output = [start]
-    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-
-    def touched() -> None:
-        last_output[0] = time.monotonic()
-
-    def stderr_sink(line: str) -> None:
-        tail.append(line)
-        on_stderr(line)
-
-    stopping = threading.Event()
-
-    def stop_if_aborted() -> None:
-        # Runs on a reader thread right after a callback: stop in the background so the
-        # reader keeps draining the pipe while the group gets TERM, then KILL.
-        if abort is not None and abort.is_set() and not stopping.is_set():
-            stopping.set()
-            threading.Thread(
-                target=_stop_group, args=(proc, registry.grace, exited), daemon=True
-            ).start()
-
-    def stdout_sink(line: str) -> None:
-        on_stdout(line)
-        stop_if_aborted()
-
     if registry.cancelled.is_set():
         return ProcResult(returncode=None, duration=0.0, interrupted=True)
+    start = time.monotonic()
+    out = _Output(on_stdout, on_stderr, abort)
     proc = subprocess.Popen(
         list(argv),
         cwd=str(cwd),
@@ -271,37 +351,11 @@ def run_streaming(
     )
     registry.add(proc)
     exited = exit_event(proc)
-    assert proc.stdout is not None and proc.stderr is not None
-    threads = [
-        threading.Thread(target=_write_stdin, args=(proc.stdin, stdin_text.encode()), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stdout, stdout_sink, touched), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, stderr_sink, touched), daemon=True),
-    ]
-    for t in threads:
-        t.start()
-
+    out.stop_early = lambda: _stop_group(proc, registry.grace, exited)
+    threads = _start_io(proc, stdin_text, out, split)
     timed_out = idle_out = False
     try:
-        while True:
-            now = time.monotonic()
-            deadlines = []
-            if timeout is not None:
-                deadlines.append(start + timeout)
-            if idle_timeout is not None:
-                deadlines.append(last_output[0] + idle_timeout)
-            wait_for = max(0.0, min(deadlines) - now) if deadlines else None
-            if exited.wait(wait_for):
-                break
-            now = time.monotonic()
-            if timeout is not None and now >= start + timeout:
-                timed_out = True
-            elif idle_timeout is not None and now >= last_output[0] + idle_timeout:
-                idle_out = True
-            else:
-                continue  # output arrived meanwhile: the idle deadline moved
-            _stop_group(proc, registry.grace, exited)
-            exited.wait()
-            break
+        timed_out, idle_out = _wait_within(exited, out, start, timeout, idle_timeout)
     finally:
         # Sweep stragglers (background children) so they neither outlive the task
         # nor hold our pipes open.
@@ -319,8 +373,8 @@ def run_streaming(
         timed_out=timed_out,
         idle_timed_out=idle_out,
         interrupted=registry.cancelled.is_set() and not (timed_out or idle_out),
-        aborted=stopping.is_set(),
-        stderr_tail="\n".join(tail),
+        aborted=out.stopping.is_set(),
+        stderr_tail="\n".join(out.tail),
     )
 
 

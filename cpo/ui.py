@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from cpo.duration import format_duration
+
 if TYPE_CHECKING:
     from cpo.adhoc.result import AdhocResult, AdhocSummary
     from cpo.commands.status import Status
@@ -91,8 +93,8 @@ def plan_lines(plan: Plan) -> list[str]:
                     ("agent", t.agent),
                     ("backend", t.backend),
                     ("model", t.model),
-                    ("timeout", _spelled(t.timeout)),
-                    ("estimate", _spelled(t.estimate)),
+                    ("timeout", t.timeout and format_duration(t.timeout)),
+                    ("estimate", t.estimate and format_duration(t.estimate)),
                     ("max_turns", t.max_turns),
                     ("permission_mode", t.permission_mode),
                 )
@@ -107,16 +109,6 @@ def plan_lines(plan: Plan) -> list[str]:
         for step in wave.validation:
             lines.append(f"  validation ({step.kind}): {step.source}")
     return lines
-
-
-def _spelled(secs: float | None) -> str | None:
-    """Seconds as the input files write them: 2h, 15m, 90s, 2.5s."""
-    if secs is None:
-        return None
-    for unit, size in (("h", 3600), ("m", 60)):
-        if secs >= size and secs % size == 0:
-            return f"{secs / size:g}{unit}"
-    return f"{secs:g}s"
 
 
 def problem_data(p: Problem) -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cpo.config import ConfigError, load_settings, parse_duration, user_config_path
+from cpo.config import ConfigError, load_settings, show_rows, user_config_path
 
 
 def write_user(text: str) -> Path:
@@ -123,13 +123,24 @@ def test_backend_settings_all_keys_and_extra_flags_alias(git_repo: Path) -> None
 
 
 def test_durations(git_repo: Path) -> None:
-    write_repo(git_repo, "timeouts:\n  task: 2h\n  idle: 90\n")
+    write_repo(git_repo, "timeouts:\n  task: 1.5h\n  idle: 90\n")
     s = load_settings(git_repo)
-    assert s.timeouts.task == 7200.0
+    assert s.timeouts.task == 5400.0
     assert s.timeouts.idle == 90.0
-    assert parse_duration("15m") == 900.0
-    with pytest.raises(ValueError):
-        parse_duration("soon")
+    # shown back the way the file writes them
+    shown = {key: value for key, value, _ in show_rows(s)}
+    assert shown["timeouts.task"] == "90m" and shown["timeouts.idle"] == "90s"
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [("-5", "more than 0"), ("0", "more than 0"), ("soon", "such as 90s, 20m, 1.5h")],
+)
+def test_bad_durations_name_the_field(git_repo: Path, value: str, needle: str) -> None:
+    write_repo(git_repo, f"timeouts:\n  task: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(git_repo)
+    assert "timeouts.task" in info.value.lines()[0] and needle in info.value.lines()[0]
 
 
 def test_misspelt_keys_warn_with_suggestion(git_repo: Path) -> None:

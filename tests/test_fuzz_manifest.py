@@ -16,10 +16,14 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
+from cpo.agents import backend_names
 from cpo.errors import CpoError, PlanError
 from cpo.plan.load import load_plan
+from cpo.plan.manifest import Report, read_manifest
 from cpo.plan.model import Plan
+from cpo.plan.models import manifest_json_schema
 
 settings.register_profile(
     "cpo-ci",
@@ -272,75 +276,111 @@ def test_random_bytes_give_plan_or_cpo_error(manifest: bytes, task: bytes) -> No
     run_with({"manifest.json": manifest, "tasks/task-002-format.md": task})
 
 
-fm_words = st.sampled_from(
-    [
-        "task-001",
-        "a",
-        "yes",
-        "No",
-        "on",
-        "null",
-        "~",
-        "1",
-        "012",
-        "0",
-        "1.5",
-        "x:y",
-        "a: b",
-        "[a]",
-        "'q'",
-        "#c",
-        "",
-        " ",
-        "y",
-        "é",
-        "a#b",
-        "python-experts:django-expert",
-        "contracts/x.py",
-        "-",
-        "9" * 12,
-    ]
+# ---------------------------------------------------------------- the JSON Schema
+
+SCHEMA = Draft202012Validator(manifest_json_schema())
+
+
+def cpo_accepts(text: str) -> bool:
+    """Whether cpo reads this manifest.json without a problem (joins with task files aside)."""
+    root = work_dir()
+    try:
+        (root / "manifest.json").write_bytes(encode(text))
+        report = Report()
+        manifest = read_manifest(root, os.path.realpath(root), report)
+        return manifest is not None and manifest.model is not None and not report.problems
+    finally:
+        (root / "manifest.json").write_bytes((EXAMPLE / "manifest.json").read_bytes())
+
+
+def schema_errors(text: str) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in SCHEMA.iter_errors(json.loads(text))]
+
+
+durations = st.one_of(
+    st.integers(1, 10**6),
+    st.floats(0.001, 1e6),
+    st.builds(lambda n, u: f"{n}{u}", st.integers(1, 999), st.sampled_from(["", "s", "m", "h"])),
+    st.sampled_from(["1.5h", "90s", " 20m ", "0.5"]),
 )
-fm_lines = st.one_of(
-    st.builds(
-        lambda k, v: f"{k}: {v}",
-        st.sampled_from(["id", "wave", "deps", "on", "y", "a-b"]),
-        fm_words,
-    ),
-    st.builds(
-        lambda k, vs, sep: f"{k}: [{sep.join(vs)}]",
-        st.sampled_from(["deps", "blocks"]),
-        st.lists(fm_words, max_size=3),
-        st.sampled_from([", ", ",", " , "]),
-    ),
-    st.sampled_from(
-        [
-            "# comment",
-            "",
-            "  # indented",
-            "deps:",
-            "- a",
-            "  - b",
-            "key:value",
-            "k:  spaced  ",
-            "k:\tv",
-        ]
-    ),
-    st.text(max_size=10),
+names = st.text(st.characters(codec="utf-8"), max_size=12)
+task_ids = st.from_regex(r"task-[0-9]{3}[a-z-]{0,6}", fullmatch=True)
+options = st.fixed_dictionaries(
+    {"id": task_ids},
+    optional={
+        "component": names,
+        "wave": st.integers(1, 9),
+        "deps": st.lists(task_ids, max_size=3),
+        "depends_on": st.lists(task_ids, max_size=3),
+        "blocks": st.lists(task_ids, max_size=3),
+        "agent": names,
+        "skills": st.lists(names, max_size=3),
+        "contracts": st.lists(names, max_size=3),
+        "backend": st.sampled_from(backend_names()),
+        "model": names,
+        "timeout": durations,
+        "estimate": durations,
+        "max_turns": st.integers(1, 500),
+        "permission_mode": names,
+        "prompt_file": names | st.none(),
+        "task_file": names,
+        "file": names,
+        "x-other-tool": values,
+    },
+)
+validations = st.one_of(
+    st.none(),
+    names,
+    st.fixed_dictionaries({"python": names}),
+    st.fixed_dictionaries({"shell": names}),
+    st.lists(names | st.fixed_dictionaries({"shell": names}), max_size=3),
+)
+waves = st.fixed_dictionaries(
+    {"tasks": st.lists(task_ids | options, max_size=4)},
+    optional={
+        "number": st.integers(1, 20),
+        "validation": validations,
+        "notes": values,
+    },
+)
+cpo_style = st.fixed_dictionaries(
+    {"tech_spec_id": names, "waves": st.lists(waves, max_size=4)},
+    optional={
+        "name": names | st.none(),
+        "technology": names,
+        "max_parallel": st.integers(1, 64),
+        "metadata": st.fixed_dictionaries(
+            {}, optional={"max_parallel": st.integers(1, 64), "critical_path": values}
+        ),
+        "execution": values,
+    },
+)
+legacy_style = st.fixed_dictionaries(
+    {
+        "tech_spec": st.fixed_dictionaries({"id": names}, optional={"title": names}),
+        "tasks": st.fixed_dictionaries(
+            {"files": st.lists(names, max_size=3)},
+            optional={"total": st.integers(0, 99), "waves": st.integers(0, 9)},
+        ),
+    },
+    optional={"version": names, "technology": names},
 )
 
 
 @PROFILE
-@given(st.lists(fm_lines, max_size=6))
-def test_fast_frontmatter_agrees_with_pyyaml(lines: list[str]) -> None:
-    from cpo.plan.taskfile import fast_frontmatter
+@given(cpo_style | legacy_style)
+def test_valid_manifests_fit_the_schema(doc: dict[str, Any]) -> None:
+    text = json.dumps(doc)
+    assert cpo_accepts(text)
+    assert schema_errors(text) == []
 
-    text = "\n".join(lines) + "\n"
-    fast = fast_frontmatter(text)
+
+@PROFILE
+@given(mutated_manifest())
+def test_schema_accepts_exactly_what_cpo_accepts(manifest: str) -> None:
     try:
-        expected = yaml.safe_load(text)
-    except yaml.YAMLError:
-        assert fast is None
+        json.loads(manifest)
+        manifest.encode("utf-8")  # a lone surrogate: not UTF-8, so not a JSON document
+    except (ValueError, RecursionError):
         return
-    if fast is not None:
-        assert fast == (expected or {})
+    assert cpo_accepts(manifest) == (schema_errors(manifest) == [])

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plandirs import cpo_manifest, task_md, write_dir
+from runkit import cpo, make_spec
 
 from cpo.errors import PlanError, UsageError
 from cpo.plan.load import load_plan
 from cpo.plan.model import ScopeEntry, ValidationStep
+from tests.conftest import git
 
 
 def problems(root: Path, strict: bool = False) -> list[str]:
@@ -149,6 +152,39 @@ def test_bad_validation_shape(tmp_path: Path) -> None:
     one_problem(root, "manifest.json: waves[0].validation", "{'ruby': 'x'}")
 
 
+def test_python_validation_that_does_not_compile(tmp_path: Path) -> None:
+    """Before: validate passed it; the run failed it after a whole wave of agent work."""
+    m = cpo_manifest(["t1"], ["t2"])
+    m["waves"][0]["validation"] = "from app import x; print('ok'"
+    m["waves"][1]["validation"] = ["echo shell (is not compiled", {"python": "def f(:\n  pass"}]
+    root = write_dir(tmp_path / "p", manifest=m, prompts={"t1.txt": "x", "t2.txt": "y"})
+    found = problems(root)
+    assert [p.split(" Python: ")[0] for p in found] == [
+        "manifest.json: waves[0].validation: validation command 1 is not valid",
+        "manifest.json: waves[1].validation: validation command 2 is not valid",
+    ]
+    assert all("Python: line 1: " in p for p in found)
+
+
+@pytest.mark.parametrize("where", ["frontmatter", "manifest"])
+def test_unknown_backend(tmp_path: Path, where: str) -> None:
+    """Before: validate passed it and `cpo run` then refused it."""
+    entry: dict[str, Any] = {"id": "t1"}
+    meta: dict[str, Any] = {"id": "t1"}
+    (meta if where == "frontmatter" else entry)["backend"] = "claud"
+    root = write_dir(tmp_path / "p", manifest=cpo_manifest([entry]), tasks={"t1.md": meta})
+    file = (
+        "tasks/t1.md: backend"
+        if where == "frontmatter"
+        else "manifest.json: waves[0].tasks[0].backend"
+    )
+    msg = one_problem(root, file)
+    assert msg.endswith(
+        "unknown backend 'claud'; did you mean 'claude'? (choose one of: claude, command, codex, "
+        "gemini)"
+    )
+
+
 def test_extra_keys_are_accepted(tmp_path: Path) -> None:
     m = cpo_manifest(
         [{"id": "t1", "estimated_minutes": 30, "owner": {"x": [1]}}],
@@ -183,7 +219,7 @@ def test_misspelt_key_gets_did_you_mean(tmp_path: Path) -> None:
     assert any("tasks/t1.md: depends_om" in w and "'depends_on'" in w for w in warnings)
 
 
-def test_content_hash_changes_with_task_file_prompt_and_entry(tmp_path: Path) -> None:
+def test_content_hash_follows_what_the_agent_is_asked(tmp_path: Path) -> None:
     root = write_dir(
         tmp_path / "p",
         manifest=cpo_manifest([{"id": "t1"}], ["t2"]),
@@ -199,6 +235,37 @@ def test_content_hash_changes_with_task_file_prompt_and_entry(tmp_path: Path) ->
     write_dir(root, prompts={"t2.txt": "new prompt"})
     h3 = {t.id: t.content_hash for t in load_plan(root).tasks.values()}
     assert h3["t2"] != h2["t2"]
+
+
+def test_content_hash_ignores_keys_that_only_schedule(tmp_path: Path) -> None:
+    """Before: editing `estimate` (launch order only) made --resume redo merged work."""
+    body = "# t1\n\nDo it.\n"
+    root = write_dir(tmp_path / "p", tasks={"t1.md": task_md({"id": "t1"}, body)})
+    before = load_plan(root).tasks["t1"].content_hash
+    meta = {"id": "t1", "estimate": "20m", "timeout": "2h", "wave": 3, "skills": ["x"], "note": 1}
+    write_dir(root, tasks={"t1.md": task_md(meta, body)})
+    assert load_plan(root).tasks["t1"].content_hash == before
+    for key, value in [("agent", "reviewer"), ("backend", "codex"), ("max_turns", 9)]:
+        write_dir(root, tasks={"t1.md": task_md({**meta, key: value}, body)})
+        assert load_plan(root).tasks["t1"].content_hash != before, key
+
+
+def test_resume_does_not_rerun_a_merged_task_whose_estimate_changed(git_repo: Path) -> None:
+    calls = git_repo.parent / "calls"
+    agent = (
+        f'echo $CPO_TASK_ID >> "{calls}" && echo x > "$CPO_TASK_ID.txt" && git add -A && '
+        "git commit -qm work && touch .claude-task-complete"
+    )
+    run = ("--backend", "command", "--agent-command", agent)
+    root = make_spec(git_repo, [{"t1": "Do t1."}], estimates={"t1": "5m"})
+    assert cpo("run", str(root), *run, cwd=git_repo).returncode == 0
+    task_file = root / "tasks" / "t1.md"
+    task_file.write_text(task_file.read_text().replace("estimate: 5m", "estimate: 20m"))
+    git(git_repo, "commit", "-qam", "t1 takes longer than thought")
+    done = cpo("run", str(root), "--resume", *run, cwd=git_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "changed since it ran" not in done.stdout + done.stderr
+    assert calls.read_text().split() == ["t1"]
 
 
 def test_scope_entries_are_parsed(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from test_scheduler import FakeHooks, make_plan
 from cpo.errors import PlanError
 from cpo.plan.load import load_plan
 from cpo.plan.model import Plan, TaskSpec
-from cpo.proc import ProcessRegistry
 from cpo.run.priority import bottom_levels, estimates, launch_ranks
 from cpo.run.scheduler import run_schedule
 from cpo.run.slots import Slots
@@ -120,7 +119,7 @@ def test_the_scheduler_launches_ready_tasks_by_rank_and_passes_the_rank() -> Non
 
 # -- agent slots go by rank ---------------------------------------------------------------
 def test_a_better_ranked_ticket_overtakes_waiting_ones() -> None:
-    slots = ProcessRegistry(slots=1).slots
+    slots = Slots(1, threading.Event())
     assert slots.acquire(slots.ticket(0))  # the only slot is busy now
     got: list[str] = []
 
@@ -142,7 +141,7 @@ def test_a_better_ranked_ticket_overtakes_waiting_ones() -> None:
 
 
 def test_equal_ranks_keep_launch_order() -> None:
-    slots = ProcessRegistry(slots=1).slots
+    slots = Slots(1, threading.Event())
     first, second = slots.ticket(3), slots.ticket(3)
     assert first < second
     assert slots.acquire(first)
@@ -252,26 +251,26 @@ def test_dry_run_shows_the_launch_order(git_repo: Path) -> None:
 
 
 def test_successor_rank_names_the_task_a_merge_unblocks_unless_a_wave_validates() -> None:
-    # The engine's oracle alone, on a report as the run keeps it.
-    from types import SimpleNamespace
-
-    from cpo.run.engine import Engine
-    from cpo.run.report import TaskRecord, WaveRecord
+    # The hooks' oracle alone, on a report as the run keeps it.
+    from cpo.run.hooks import successor_rank
+    from cpo.run.report import Report, TaskRecord, WaveRecord
+    from cpo.run.states import WaveStatus
 
     plan = make_plan({"a": (1, []), "b": (1, []), "c": (2, ["a", "b"]), "d": (2, ["a"])})
     tasks = {t: TaskRecord(id=t, wave=plan.tasks[t].wave) for t in plan.tasks}
-    waves = [WaveRecord(number=1, status="running"), WaveRecord(number=2)]
-    report = SimpleNamespace(tasks=tasks, waves=waves)
-    engine = SimpleNamespace(
-        ctx=SimpleNamespace(plan=plan),
-        writer=SimpleNamespace(report=report, lock=threading.RLock()),
-        ranks=launch_ranks(plan, "dag"),
-        dependents={"a": ["c", "d"], "b": ["c"], "c": [], "d": []},
+    waves = [WaveRecord(number=1, status=WaveStatus.RUNNING), WaveRecord(number=2)]
+    report = Report(
+        cpo_version="0", spec_id="x", parallel_dir="/x", started_at="t", tasks=tasks, waves=waves
     )
+    dependents = {"a": ["c", "d"], "b": ["c"], "c": [], "d": []}
     rank = launch_ranks(plan, "dag")
+
+    def best_after(task: str) -> int | None:
+        return successor_rank(plan, report, dependents, rank, plan.tasks[task])
+
     # a's merge unblocks d only (c still needs b).
-    assert Engine._successor_rank(engine, plan.tasks["a"]) == rank["d"]  # type: ignore[arg-type]
+    assert best_after("a") == rank["d"]
     tasks["b"].merged = True
-    assert Engine._successor_rank(engine, plan.tasks["a"]) == min(rank["c"], rank["d"])  # type: ignore[arg-type]
-    waves[0].status = "validating"  # merges wait for the validation: keep no slot
-    assert Engine._successor_rank(engine, plan.tasks["a"]) is None  # type: ignore[arg-type]
+    assert best_after("a") == min(rank["c"], rank["d"])
+    waves[0].status = WaveStatus.VALIDATING  # merges wait for the validation: keep no slot
+    assert best_after("a") is None

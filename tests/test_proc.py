@@ -191,3 +191,11 @@ def test_a_callback_can_abort_the_process(tmp_path: Path) -> None:
     )
     assert result.aborted and not result.timed_out and not result.interrupted
     assert result.returncode == -signal.SIGTERM
+
+
+def test_terminate_all_tells_whoever_asked_to_be_told() -> None:
+    reg = ProcessRegistry(grace=0.1)
+    told: list[bool] = []
+    reg.when_cancelled(lambda: told.append(reg.cancelled.is_set()))
+    reg.terminate_all()
+    assert told == [True]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import jsonschema
@@ -10,6 +12,7 @@ import pytest
 
 from cpo.errors import UsageError
 from cpo.run.report import Report, ReportWriter, TaskRecord, load_report, report_schema
+from cpo.run.states import TaskStatus
 
 
 def sample() -> Report:
@@ -62,3 +65,31 @@ def test_a_foreign_report_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a cpo report"):
         load_report(tmp_path)
     assert load_report(tmp_path / "nowhere") is None
+
+
+def test_report_files_follow_the_umask(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("{}")
+    old = os.umask(0o022)
+    try:
+        ReportWriter(sample(), tmp_path, manifest).save()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE(manifest.stat().st_mode) == 0o644
+
+
+def test_a_change_is_written_once_when_its_block_ends_and_not_if_it_raises(
+    tmp_path: Path,
+) -> None:
+    seen: list[str] = []
+    writer = ReportWriter(sample(), tmp_path, None, on_write=seen.append)
+    with writer.update_task("a") as rec:
+        rec.status, rec.reason = TaskStatus.FAILED, "timeout"
+        rec.commits = 2
+    assert len(seen) == 1
+    assert json.loads(seen[0])["tasks"]["a"]["status"] == "failed"
+    with pytest.raises(RuntimeError, match="half-made"), writer.update() as report:
+        report.error = "half-made"
+        raise RuntimeError("half-made change")
+    assert len(seen) == 1

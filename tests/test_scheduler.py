@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from cpo.plan.model import Plan, TaskSpec, ValidationStep, WaveSpec
-from cpo.run.scheduler import TaskOutcome, TaskState, WaveState, run_schedule
+from cpo.run.scheduler import TaskOutcome, run_schedule
+from cpo.run.states import TaskStatus, WaveStatus
 
 
 def make_plan(spec: dict[str, tuple[int, list[str]]], validation: bool = True) -> Plan:
@@ -79,7 +80,7 @@ class FakeHooks:
     def task_skipped(self, task: TaskSpec, reason: str) -> None:
         self._log("skip", f"{task.id}:{reason}")
 
-    def wave_changed(self, wave: WaveSpec, state: WaveState, note: str | None) -> None:
+    def wave_changed(self, wave: WaveSpec, state: WaveStatus, note: str | None) -> None:
         self._log("wave", f"{wave.number}:{state.value}")
 
     def stop_running(self) -> None:
@@ -95,12 +96,13 @@ def test_waves_run_in_order_and_merge_in_manifest_order() -> None:
     hooks = FakeHooks(delays={"a": 0.2, "b": 0.01})
     result = run_schedule(plan, hooks, max_concurrent=2)
     assert result.status == "completed"
-    assert all(s == TaskState.MERGED for s in result.tasks.values())
+    assert all(s == TaskStatus.COMPLETED for s in result.tasks.values())
+    assert result.merged == set(result.tasks)
     ev = hooks.events
     # b ends first, but merges follow manifest order: a then b.
     assert index(ev, "merge", "a") < index(ev, "merge", "b")
     assert index(ev, "validate", "1") < index(ev, "start", "c")
-    assert result.waves == {1: WaveState.COMPLETED, 2: WaveState.COMPLETED}
+    assert result.waves == {1: WaveStatus.COMPLETED, 2: WaveStatus.COMPLETED}
 
 
 def test_concurrency_limit_is_respected() -> None:
@@ -117,11 +119,11 @@ def test_dependents_of_failed_task_skipped_independent_go_on() -> None:
     hooks = FakeHooks(fail={"a"})
     result = run_schedule(plan, hooks, max_concurrent=2)
     assert result.status == "failed"
-    assert result.tasks["a"] == TaskState.FAILED
+    assert result.tasks["a"] == TaskStatus.FAILED
     assert result.reasons["c"] == "dependency_failed"
     assert result.reasons["e"] == "dependency_failed"  # the cascade goes on
-    assert result.tasks["d"] == TaskState.MERGED
-    assert result.waves[1] == WaveState.FAILED
+    assert result.tasks["d"] == TaskStatus.COMPLETED and "d" in result.merged
+    assert result.waves[1] == WaveStatus.FAILED
     assert ("validate", "1") not in hooks.events  # a wave with a failed task is not validated
 
 
@@ -130,7 +132,7 @@ def test_conflict_fails_task_and_wave() -> None:
     result = run_schedule(plan, FakeHooks(conflict={"b"}), max_concurrent=2)
     assert result.reasons["b"] == "conflict"
     assert result.reasons["c"] == "dependency_failed"
-    assert result.waves[1] == WaveState.FAILED
+    assert result.waves[1] == WaveStatus.FAILED
 
 
 def test_failed_validation_stops_the_run() -> None:
@@ -138,7 +140,7 @@ def test_failed_validation_stops_the_run() -> None:
     hooks = FakeHooks(bad_waves={1})
     result = run_schedule(plan, hooks, max_concurrent=2)
     assert result.status == "failed"
-    assert result.waves[1] == WaveState.FAILED
+    assert result.waves[1] == WaveStatus.FAILED
     assert result.reasons["c"] == "validation"
     assert not any(e == ("start", "c") for e in hooks.events)
 
@@ -147,7 +149,7 @@ def test_fail_fast_stops_running_and_launching() -> None:
     plan = make_plan({"a": (1, []), "b": (1, []), "c": (1, []), "d": (2, [])})
     hooks = FakeHooks(fail={"a"}, delays={"a": 0.01, "b": 5.0, "c": 5.0})
     result = run_schedule(plan, hooks, max_concurrent=2, fail_fast=True)
-    assert result.tasks["b"] == TaskState.INTERRUPTED  # stopped mid-run
+    assert result.tasks["b"] == TaskStatus.INTERRUPTED  # stopped mid-run
     assert result.reasons["c"] == "fail_fast"  # never started
     assert result.reasons["d"] == "fail_fast"
     assert hooks.stopped.is_set()
@@ -177,7 +179,7 @@ def test_selected_and_done() -> None:
         plan, hooks, max_concurrent=2, selected={"b", "c", "d"}, done={"a"}, validated={1}
     )
     assert ("start", "a") not in hooks.events
-    assert result.tasks["a"] == TaskState.MERGED
+    assert result.tasks["a"] == TaskStatus.COMPLETED and "a" in result.merged
     assert result.status == "completed"
     result = run_schedule(plan, FakeHooks(), max_concurrent=2, selected={"b", "c", "d"})
     assert result.reasons["a"] == "not_selected"
@@ -197,9 +199,9 @@ def test_stop_leaves_unstarted_tasks_pending() -> None:
     threading.Thread(target=interrupt).start()
     result = run_schedule(plan, hooks, max_concurrent=1, stop=stop)
     assert result.status == "interrupted"
-    assert result.tasks["a"] == TaskState.INTERRUPTED
-    assert result.tasks["b"] == TaskState.PENDING
-    assert result.tasks["c"] == TaskState.PENDING
+    assert result.tasks["a"] == TaskStatus.INTERRUPTED
+    assert result.tasks["b"] == TaskStatus.PENDING
+    assert result.tasks["c"] == TaskStatus.PENDING
 
 
 def test_dag_starts_the_head_of_the_longest_chain_first() -> None:

@@ -186,3 +186,17 @@ def test_a_stopped_runs_tasks_stop_counting_at_its_last_record() -> None:
     )
     assert task_elapsed(report, clock_for(report, "stopped"))["a"] == 5.0
     assert task_elapsed(report, clock_for(report, "running"))["a"] > 3600  # real now
+
+
+def test_a_held_lock_with_an_empty_file_counts_as_live(tmp_path: Path) -> None:
+    from cpo.commands.status import lock_state
+    from cpo.run.lock import LOCK_FILE, RunLock
+
+    lock = RunLock(tmp_path)
+    lock.acquire()
+    try:
+        (tmp_path / LOCK_FILE).write_text("")  # as a reader may see it while the owner writes
+        assert lock_state(tmp_path) == (None, True)
+    finally:
+        lock.release()
+    assert lock_state(tmp_path) == (None, False)

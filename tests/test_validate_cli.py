@@ -110,10 +110,29 @@ def test_schema_manifest_accepts_the_examples(capsys: pytest.CaptureFixture[str]
     code, out, _ = cpo(capsys, "schema", "manifest")
     assert code == 0
     schema = json.loads(out)
-    for example in ("cpo-style", "legacy-style"):
-        jsonschema.validate(json.loads((EXAMPLES / example / "manifest.json").read_text()), schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"tech_spec_id": "x", "waves": [{"tasks": [{"id": 3}]}]}, schema)
+    examples = sorted(EXAMPLES.glob("*/manifest.json"))
+    assert len(examples) >= 2
+    for path in examples:
+        jsonschema.validate(json.loads(path.read_text()), schema)
+    # the documented shorthand and every duration form (before: the shorthand was refused)
+    task = {"id": "task-003", "timeout": "20m", "estimate": 90, "backend": "codex"}
+    ok = {"tech_spec_id": "x", "waves": [{"tasks": ["task-001", "task-002", task]}]}
+    jsonschema.validate(ok, schema)
+    for bad in ({"id": 3}, {"id": "t", "timeout": "-5"}, {"id": "t", "backend": "claud"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"tech_spec_id": "x", "waves": [{"tasks": [bad]}]}, schema)
+
+
+def test_validate_accepts_the_manifest_file_for_its_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: `cpo validate dir/manifest.json` said only "not a directory"."""
+    code, out, _ = cpo(capsys, "validate", str(EXAMPLES / "cpo-style" / "manifest.json"))
+    assert code == 0 and "TS-0101 greeting-service" in out
+    (tmp_path / "notes.txt").write_text("x")
+    code, _, err = cpo(capsys, "validate", str(tmp_path / "notes.txt"))
+    assert code == 2 and "notes.txt: not a directory" in err
+    assert "give the parallel directory" in err
 
 
 def test_schema_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,6 @@ misspelt key is a did-you-mean warning.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cpo.agents import backend_names
+from cpo.duration import Duration
 from cpo.errors import UsageError
+from cpo.suggest import did_you_mean
 
 ApprovalMode = Literal["default", "auto", "none", "always"]
 SandboxMode = Literal["default", "read-only", "workspace", "full"]
@@ -47,7 +48,7 @@ class AdhocTask(BaseModel):
     meta: dict[str, Any] = {}
     output_format: str | None = None
     command: str | None = None  # the `command` backend's shell command
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: Duration | None = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -58,8 +59,7 @@ class AdhocTask(BaseModel):
     @classmethod
     def _known_backend(cls, value: str | None) -> str | None:
         if value is not None and value not in backend_names():
-            close = difflib.get_close_matches(value, backend_names(), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, backend_names())
             raise ValueError(
                 f"unknown backend {value!r}{hint} (choose one of: {', '.join(backend_names())})"
             )
@@ -141,21 +141,16 @@ def _unknown_keys(raw: Mapping[str, object]) -> list[str]:
     out = []
     for key in raw:
         if key not in _FILE_KEYS:
-            out.append(f"{key}: not a task-file key, ignored{_suggest(key, _FILE_KEYS)}")
+            out.append(f"{key}: not a task-file key, ignored{did_you_mean(key, _FILE_KEYS)}")
     tasks = raw.get("tasks")
     for i, task in enumerate(tasks if isinstance(tasks, list) else []):
         if isinstance(task, dict):
             for key in task:
                 if key not in _TASK_KEYS:
                     out.append(
-                        f"tasks[{i}].{key}: not a task key, ignored{_suggest(key, _TASK_KEYS)}"
+                        f"tasks[{i}].{key}: not a task key, ignored{did_you_mean(key, _TASK_KEYS)}"
                     )
     return out
-
-
-def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def read_task_source(file: Path | None, stdin_text: Callable[[], str]) -> tuple[str, str]:

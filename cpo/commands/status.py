@@ -8,24 +8,25 @@ there. A report that says "running" whose lock holder is gone is a run that was 
 from __future__ import annotations
 
 import os
-import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cpo.errors import ExitCode, UsageError
-from cpo.run.lock import LockInfo, pid_alive, read_lock
+from cpo.run.lock import LockInfo, lock_held, read_lock
 from cpo.run.report import REPORT_FILE, Report, load_report
+from cpo.run.states import RunStatus, TaskStatus
 
 
 @dataclass(frozen=True)
 class Live:
     """The run's state as seen now, beyond what the report itself says."""
 
-    state: str  # running | starting | stopped | completed | failed | interrupted
+    state: RunStatus | Literal["starting", "stopped"]
     lock: LockInfo | None
-    lock_alive: bool | None  # None: the holder is on another host, so it cannot be checked
+    lock_alive: bool  # the lock file's flock is held: its owner is still running
     elapsed_seconds: float | None
     message: str
     next_step: str | None
@@ -49,7 +50,7 @@ class Live:
     @property
     def active(self) -> bool:
         """True while a cpo process is (or may be) still working on this directory."""
-        return self.state in ("running", "starting")
+        return self.state in (RunStatus.RUNNING, "starting")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Status:
         """0 while running or when completed; 1 when failed, interrupted or stopped."""
         return (
             ExitCode.OK
-            if self.live.state in ("running", "starting", "completed")
+            if self.live.state in (RunStatus.RUNNING, "starting", RunStatus.COMPLETED)
             else (ExitCode.FAILED)
         )
 
@@ -95,13 +96,17 @@ def seconds_between(
     return max(0.0, (finish - begin).total_seconds())
 
 
-def lock_state(parallel_dir: Path) -> tuple[LockInfo | None, bool | None]:
+def lock_state(parallel_dir: Path) -> tuple[LockInfo | None, bool]:
+    """Who holds the run lock, and whether they still do (a held flock: the file's
+    contents may be missing for a moment while a new owner writes them)."""
     lock = read_lock(parallel_dir)
-    if lock is None:
-        return None, False
-    if lock.host != socket.gethostname():
-        return lock, None
-    return lock, pid_alive(lock.pid)
+    held = lock_held(parallel_dir)
+    for _ in range(20):  # a new owner writes its pid right after locking
+        if lock is not None or not held:
+            break
+        time.sleep(0.01)
+        lock, held = read_lock(parallel_dir), lock_held(parallel_dir)
+    return lock, held
 
 
 def finished_report(parallel_dir: Path, *, no_run: str, wait_hint: str) -> Report:
@@ -117,17 +122,14 @@ def finished_report(parallel_dir: Path, *, no_run: str, wait_hint: str) -> Repor
 
 def compute_live(parallel_dir: Path, report: Report) -> Live:
     lock, alive = lock_state(parallel_dir)
-    holder_there = alive is not False and lock is not None
     resume = f"cpo run {parallel_dir} --resume"
     step: str | None
-    if report.status == "running":
+    state: RunStatus | Literal["starting", "stopped"]
+    if report.status == RunStatus.RUNNING:
         end = None
-        if holder_there:
-            state = "running"
-            where = f"pid {lock.pid}" if lock else ""
-            if alive is None and lock is not None:
-                where += f" on {lock.host} (cannot check from here)"
-            message = f"running ({where})"
+        if alive:
+            state = RunStatus.RUNNING
+            message = f"running (pid {lock.pid})" if lock else "running"
             step = f"watch it: cpo status {parallel_dir} --watch"
         else:
             state = "stopped"
@@ -136,7 +138,7 @@ def compute_live(parallel_dir: Path, report: Report) -> Live:
             # The run ended without saying when: the last thing it recorded is the end.
             end = _last_time(report)
         elapsed = seconds_between(report.started_at, end)
-    elif holder_there and lock is not None and lock.pid != report.pid:
+    elif alive and lock is not None and lock.pid != report.pid:
         # A new `cpo run` holds the lock but has not written its first report yet.
         state = "starting"
         message = f"a new run is starting (pid {lock.pid}); the report below is the previous one"
@@ -144,7 +146,7 @@ def compute_live(parallel_dir: Path, report: Report) -> Live:
         elapsed = seconds_between(report.started_at, report.finished_at)
     else:
         state = report.status
-        message = report.status
+        message = str(report.status)
         step = report.next_step
         elapsed = seconds_between(report.started_at, report.finished_at)
     return Live(state, lock, alive, elapsed, message, step)
@@ -192,11 +194,11 @@ def task_elapsed(report: Report, now: datetime | None = None) -> dict[str, float
     """Seconds each started task has run (so far, for running ones)."""
     result: dict[str, float] = {}
     for rec in report.tasks.values():
-        if rec.status != "running" and rec.duration_seconds is not None:
+        if rec.status != TaskStatus.RUNNING and rec.duration_seconds is not None:
             result[rec.id] = rec.duration_seconds
             continue
         secs = seconds_between(
-            rec.started_at, rec.finished_at if rec.status != "running" else None, now
+            rec.started_at, rec.finished_at if rec.status != TaskStatus.RUNNING else None, now
         )
         if secs is not None:
             result[rec.id] = secs
@@ -205,8 +207,6 @@ def task_elapsed(report: Report, now: datetime | None = None) -> dict[str, float
 
 def wait_for_end(parallel_dir: Path, interval: float = 0.5) -> Status:
     """Poll until no cpo process is working on the directory (`--watch --json`)."""
-    import time
-
     st = read_status(parallel_dir)
     while st.live.active:
         time.sleep(interval)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from cpo.plan.join import (
     Draft,
@@ -45,8 +46,7 @@ def build_plan(
     if manifest is not None and model is None:
         return None  # the manifest itself is invalid; its problems are reported
     if isinstance(model, CpoManifest):
-        assert manifest is not None
-        order = join_manifest(model, manifest.raw, by_id, aliases, report)
+        order = join_manifest(model, by_id, aliases, report)
         drafts = {d.id: d for d in order}
         for d in by_id.values():  # files in no wave: reported, still checked
             drafts.setdefault(d.id, d)
@@ -160,13 +160,29 @@ def _waves(
                 continue
             steps = validation_steps(wave.validation)
             for si, step in enumerate(steps):
-                if not step.source.strip():
+                why = _step_problem(step)
+                if why:
                     report.error(
-                        MANIFEST, f"waves[{wi}].validation", f"validation command {si + 1} is empty"
+                        MANIFEST, f"waves[{wi}].validation", f"validation command {si + 1} {why}"
                     )
             out.append(WaveSpec(number, ids, steps))
         return tuple(sorted(out, key=lambda w: w.number))
     return tuple(WaveSpec(n, tuple(by_wave[n])) for n in sorted(by_wave))
+
+
+def _step_problem(step: ValidationStep) -> str | None:
+    """Why a validation step cannot run, found now rather than after a wave of agent work."""
+    if not step.source.strip():
+        return "is empty"
+    if step.kind != "python":
+        return None
+    try:
+        compile(step.source, "<validation>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"is not valid Python: line {exc.lineno}: {exc.msg}"
+    except ValueError as exc:  # a NUL character in the source
+        return f"is not valid Python: {exc}"
+    return None
 
 
 def _check_legacy_counts(model: LegacyManifest, n_tasks: int, n_waves: int, report: Report) -> None:
@@ -194,19 +210,17 @@ def validation_steps(value: ValidationField) -> tuple[ValidationStep, ...]:
     return tuple(steps)
 
 
-def content_hash(d: Draft, prompt: str) -> str:
-    """sha256 of what defines the task's work, so resume re-runs a task that changed."""
-    h = hashlib.sha256()
-    h.update(d.file.data if d.file is not None else b"")
-    h.update(b"\0")
-    h.update(prompt.encode("utf-8", "surrogatepass"))
-    h.update(b"\0")
-    try:
-        entry = json.dumps(d.entry_raw, sort_keys=True, default=str)
-    except (RecursionError, ValueError):  # absurdly nested extra keys: hash their shape only
-        entry = f"unserialisable entry of {d.id}"
-    h.update(entry.encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
+# What the agent is asked to do, and which agent does it: a change to the prompt or to one of
+# these makes `--resume` run a task again. Keys that only schedule a task (wave, deps,
+# estimate, timeout), name its branch or are informational do not count: re-running a task
+# whose work is already merged would pay for the same work twice.
+HASHED_OPTIONS = ("agent", "backend", "model", "max_turns", "permission_mode")
+
+
+def content_hash(task_id: str, prompt: str, options: Mapping[str, Any]) -> str:
+    """sha256 of what defines the task's work; resume re-runs a task whose hash changed."""
+    doc = {"id": task_id, "prompt": prompt, **{k: options.get(k) for k in HASHED_OPTIONS}}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("ascii")).hexdigest()
 
 
 def build_task(
@@ -280,5 +294,5 @@ def build_task(
         contracts=tuple(o["contracts"] or ()),
         skills=tuple(o["skills"] or ()),
         scope=parse_scope(d.file.body) if d.file else (),
-        content_hash=content_hash(d, choice.text),
+        content_hash=content_hash(d.id, choice.text, o),
     )

@@ -7,7 +7,6 @@ name a task by `<id>-<component>` or by its file name.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from cpo.plan.graph import compute_waves, find_cycles, wave_order_violations
 from cpo.plan.manifest import MANIFEST, Report
 from cpo.plan.models import CpoManifest, Frontmatter, ManifestTask
 from cpo.plan.taskfile import RawTaskFile
+from cpo.suggest import did_you_mean
 
 # Per-task options that manifest entry and frontmatter may both set; both must agree.
 OPTION_FIELDS = (
@@ -43,7 +43,6 @@ class Draft:
     file: RawTaskFile | None = None
     fm: Frontmatter | None = None
     entry: ManifestTask | None = None
-    entry_raw: Any = None
     entry_where: str = ""
     manifest_wave: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +83,6 @@ def index_files(
 
 def join_manifest(
     model: CpoManifest,
-    raw: dict[str, Any],
     by_id: dict[str, Draft],
     aliases: dict[str, str],
     report: Report,
@@ -141,7 +139,6 @@ def join_manifest(
                 )
                 continue
             draft.entry, draft.entry_where, draft.manifest_wave = entry, where, number
-            draft.entry_raw = raw["waves"][wi]["tasks"][ti]
             if entry.wave is not None and entry.wave != number:
                 report.error(
                     MANIFEST,
@@ -180,8 +177,7 @@ def _resolve(name: str, by_id: dict[str, Any], aliases: dict[str, str]) -> str |
 
 
 def _unknown(what: str, name: str, ids: Sequence[str], self_id: str) -> str:
-    close = difflib.get_close_matches(name, [i for i in ids if i != self_id], n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else "; no task has that id"
+    hint = did_you_mean(name, (i for i in ids if i != self_id)) or "; no task has that id"
     return f"unknown {what} {name!r}{hint}"
 
 

@@ -31,7 +31,7 @@ def load_plan(path: Path, *, strict: bool = False) -> Plan:
     clear_cache()
     root_real = os.path.realpath(root)
     report = Report()
-    manifest = read_manifest(root, report)
+    manifest = read_manifest(root, root_real, report)
     refs = task_file_paths(root, manifest)
     raw_files = read_task_files(root_real, refs, report)
     task_files = []

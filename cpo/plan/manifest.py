@@ -7,7 +7,6 @@ problem at once (`PlanError`) and returns frozen objects only.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,9 +25,11 @@ from cpo.plan.models import (
     TechSpec,
     Wave,
     known_keys,
+    short_repr,
 )
 from cpo.plan.paths import inside, read_text
 from cpo.plan.taskfile import RawTaskFile, parse_task_file
+from cpo.suggest import did_you_mean
 
 MANIFEST = "manifest.json"
 Style = Literal["cpo", "legacy", "none"]
@@ -58,11 +59,6 @@ def _loc(parts: tuple[int | str, ...], prefix: str = "") -> str:
     return out
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def validate_model(
     model: type[BaseModel], raw: dict[str, Any], file: str, prefix: str, report: Report
 ) -> Any:
@@ -81,7 +77,7 @@ def validate_model(
             if err["type"] == "missing":
                 msg = "required key is missing"
             elif err["type"] not in ("value_error",):
-                msg = f"{msg} (got {_short(err.get('input'))})"
+                msg = f"{msg} (got {short_repr(err.get('input'))})"
             report.error(file, where, msg)
         return None
 
@@ -96,11 +92,9 @@ def _check_keys(
     for key in raw:
         if key in known or not isinstance(key, str):
             continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
-        if close:
-            report.warn(
-                file, _loc((key,), prefix), f"unknown key {key!r}; did you mean {close[0]!r}?"
-            )
+        hint = did_you_mean(key, known)
+        if hint:
+            report.warn(file, _loc((key,), prefix), f"unknown key {key!r}{hint}")
     for name, sub in _NESTED.get(model, {}).items():
         value = raw.get(name)
         if isinstance(value, dict):
@@ -129,12 +123,17 @@ class ManifestFile:
     model: CpoManifest | LegacyManifest | None  # None when invalid (problems reported)
 
 
-def read_manifest(root: Path, report: Report) -> ManifestFile | None:
+def read_manifest(root: Path, root_real: str, report: Report) -> ManifestFile | None:
     """manifest.json parsed and validated, or None when there is none or it is unusable."""
     path = root / MANIFEST
     if not path.exists():
         return None
-    text, _, why = read_text(path)
+    # Held to the same rule as task and prompt files: nothing from outside the directory.
+    _, why = inside(root_real, MANIFEST)
+    if why is not None:
+        report.error(MANIFEST, "", f"{why}; copy the file into the directory instead")
+        return None
+    text, why = read_text(path)
     if text is None:
         if why and why.startswith("cannot be read"):
             raise UsageError(f"{path}: {why}")
@@ -217,14 +216,14 @@ def read_task_files(root_real: str, refs: list[TaskFileRef], report: Report) -> 
         if path is None:
             report.error(file, where, f"task file {why}")
             continue
-        text, data, why = read_text(path)
+        text, why = read_text(path)
         if text is None:
             if file == rel:
                 report.error(rel, "", str(why))
             else:
                 report.error(file, where, f"task file {rel}: {why}")
             continue
-        parsed = parse_task_file(os.path.normpath(rel), data, text)
+        parsed = parse_task_file(os.path.normpath(rel), text)
         if isinstance(parsed, Problem):
             report.problems.append(parsed)
         else:
@@ -239,7 +238,10 @@ def check_directory(path: Path) -> Path:
             f"{path}: no such directory", hint="create one with `cpo init <dir> -t ID -n name`"
         )
     if not path.is_dir():
-        raise UsageError(f"{path}: not a directory")
+        raise UsageError(
+            f"{path}: not a directory",
+            hint="give the parallel directory: the folder holding manifest.json or tasks/",
+        )
     try:
         entries = os.listdir(path)
     except OSError as exc:

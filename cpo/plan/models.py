@@ -6,7 +6,7 @@ keys are reported by the loader. Nothing past `cpo.plan.manifest` sees these mod
 
 from __future__ import annotations
 
-import re
+import reprlib
 from typing import Annotated, Any
 
 from pydantic import (
@@ -19,6 +19,10 @@ from pydantic import (
     field_validator,
 )
 
+from cpo.agents import backend_names
+from cpo.duration import Duration
+from cpo.suggest import did_you_mean
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(
@@ -26,7 +30,15 @@ class _Model(BaseModel):
     )
 
 
-PositiveInt = Annotated[int, Field(ge=1)]
+def _integral(value: Any) -> Any:
+    """JSON does not tell 2 from 2.0, nor does the JSON Schema's "integer": take both."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
+# The bound before the validator: the other way round pydantic writes `"ge": 1` into the
+# JSON Schema, which schema validators ignore, instead of `"minimum": 1`.
+PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
 
 
 class PythonValidation(BaseModel):
@@ -45,43 +57,6 @@ ValidationField = ValidationItem | list[ValidationItem] | None
 _VALIDATION_SHAPE = 'must be a string, a list of strings, or {"python": "..."} / {"shell": "..."}'
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
-_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: object) -> float | None:
-    """Seconds from a number or a string like "90", "30s", "15m", "2h"; None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError("expected seconds, or a number with s/m/h such as 90s, 15m, 2h")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT[m.group(2)]
-    else:
-        raise ValueError("expected seconds, or a number with s/m/h such as 90s, 15m, 2h")
-    if seconds <= 0:
-        raise ValueError("must be more than 0 seconds")
-    return seconds
-
-
-# A duration in a task file or manifest: seconds, or "90s", "15m", "2h".
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0},
-                {"type": "string", "pattern": _DURATION.pattern},
-            ],
-            "description": 'seconds, or a number with s/m/h such as "90s", "15m", "2h"',
-        }
-    ),
-]
-
-
 def _check_validation_item(item: Any) -> None:
     if isinstance(item, str):
         return
@@ -92,12 +67,24 @@ def _check_validation_item(item: Any) -> None:
         and isinstance(next(iter(item.values())), str)
     ):
         return
-    raise ValueError(f"{_VALIDATION_SHAPE}, not {_short(item)}")
+    raise ValueError(f"{_VALIDATION_SHAPE}, not {short_repr(item)}")
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
+# repr() with its size bounded: a huge value, or one YAML aliases share many times over,
+# is quoted in a message without being walked whole.
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 3
+
+
+def short_repr(value: Any) -> str:
+    """A value as a message quotes it: repr(), at most 60 characters."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# The schema lists the backends; the validator below says which one was meant.
+BackendName = Annotated[str, WithJsonSchema({"type": "string", "enum": backend_names()})]
 
 
 class TaskOptions(_Model):
@@ -110,14 +97,24 @@ class TaskOptions(_Model):
     agent: str | None = None
     skills: list[str] | None = None
     contracts: list[str] | None = None
-    backend: str | None = None
+    backend: BackendName | None = None
     model: str | None = None
-    timeout: Annotated[float, Field(gt=0)] | None = None
+    timeout: Duration | None = None
     # How long the agent is expected to take: only orders launches (cpo.run.priority).
     estimate: Duration | None = None
     max_turns: PositiveInt | None = None
     permission_mode: str | None = None
     prompt_file: str | None = None
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is not None and value not in backend_names():
+            raise ValueError(
+                f"unknown backend {value!r}{did_you_mean(value, backend_names())} "
+                f"(choose one of: {', '.join(backend_names())})"
+            )
+        return value
 
 
 class Frontmatter(TaskOptions):
@@ -138,7 +135,8 @@ class Wave(_Model):
     tasks: list[ManifestTask]
     validation: ValidationField = None
 
-    @field_validator("tasks", mode="before")
+    # A task entry may be just its id: `"tasks": ["task-001", "task-002"]`.
+    @field_validator("tasks", mode="before", json_schema_input_type=list[ManifestTask | str])
     @classmethod
     def _bare_ids(cls, value: Any) -> Any:
         if isinstance(value, list):
@@ -165,8 +163,8 @@ class Metadata(_Model):
 class TaskIndex(_Model):
     """The `tasks` block of a legacy decompose manifest."""
 
-    total: int | None = None
-    waves: int | None = None
+    total: Int | None = None
+    waves: Int | None = None
     files: list[str] = []
 
 
@@ -199,22 +197,43 @@ class LegacyManifest(_Model):
     metadata: Metadata | None = None
 
 
-def known_keys(model: type[BaseModel]) -> set[str]:
-    """Field names and aliases a model understands: the vocabulary for did-you-mean."""
-    keys: set[str] = set()
+def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:
+    """Field name -> the other names it may be written with (`deps`: `depends_on`)."""
+    out: dict[str, list[str]] = {}
     for name, info in model.model_fields.items():
-        keys.add(name)
         alias = info.validation_alias
         if isinstance(alias, AliasChoices):
-            keys.update(a for a in alias.choices if isinstance(a, str))
+            out[name] = [a for a in alias.choices if isinstance(a, str) and a != name]
+    return out
+
+
+def known_keys(model: type[BaseModel]) -> set[str]:
+    """Field names and aliases a model understands: the vocabulary for did-you-mean."""
+    keys = set(model.model_fields)
+    for aliases in _aliases(model).values():
+        keys.update(aliases)
     return keys
 
 
 def manifest_json_schema() -> dict[str, Any]:
-    """JSON Schema accepting either manifest style."""
+    """JSON Schema accepting either manifest style: what `cpo validate` accepts."""
     from pydantic import TypeAdapter
 
     schema = TypeAdapter(CpoManifest | LegacyManifest).json_schema(mode="validation")
+    # pydantic names only the first spelling of a field. The others are read, like pydantic
+    # reads them, only when no earlier spelling is there (`depends_on` when there is no `deps`).
+    for model in (Wave, ManifestTask):
+        spec = schema["$defs"][model.__name__]
+        for name, aliases in _aliases(model).items():
+            earlier = [name]
+            for alias in aliases:
+                spec.setdefault("allOf", []).append(
+                    {
+                        "if": {"anyOf": [{"required": [n]} for n in earlier]},
+                        "else": {"properties": {alias: spec["properties"][name]}},
+                    }
+                )
+                earlier.append(alias)
     schema["title"] = "cpo manifest.json"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
@@ -64,19 +65,44 @@ def exists(path: Path) -> bool:
         return False
 
 
-def read_text(path: Path) -> tuple[str | None, bytes, str | None]:
-    """Read a UTF-8 text file: (text, raw bytes, None) or (None, b"", why)."""
+def read_text(path: Path) -> tuple[str | None, str | None]:
+    """Read a UTF-8 text file: (text, None) or (None, why).
+
+    Only regular files are read: opening a FIFO would wait for a writer forever, and a
+    device could be endless. O_NONBLOCK makes the open itself return at once; the type is
+    then checked on the open file, so it cannot change in between.
+    """
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        return None, b"", "file not found"
-    except IsADirectoryError:
-        return None, b"", "is a directory, not a file"
+        return None, "file not found"
     except OSError as exc:
-        return None, b"", f"cannot be read: {exc.strerror or exc}"
+        return None, f"cannot be read: {exc.strerror or exc}"
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            return None, "is a directory, not a file"
+        if not stat.S_ISREG(mode):
+            return None, f"is {_kind(mode)}, not a regular file; cpo reads only files"
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read()
+    except OSError as exc:
+        return None, f"cannot be read: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return None, data, f"line {line}: not valid UTF-8 (byte {exc.start}); save it as UTF-8"
-    return text, data, None
+        return None, f"line {line}: not valid UTF-8 (byte {exc.start}); save it as UTF-8"
+    return text, None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"

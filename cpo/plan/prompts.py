@@ -109,7 +109,7 @@ def resolve_prompt(
 
 
 def _read(path: Path, rel: str, where: tuple[str, str]) -> PromptChoice:
-    text, _, why = read_text(path)
+    text, why = read_text(path)
     if text is None:
         return PromptChoice(None, rel, f"prompt file {rel} {why}", where)
     if not text.strip():

@@ -1,90 +1,42 @@
 """Reading task files: YAML frontmatter between `---` lines, then a markdown body.
 
-The frontmatter is split here rather than by python-frontmatter so that YAML errors
-can be reported with their line and column in the task file itself.
+python-frontmatter's YAML handler finds and splits the frontmatter; the YAML is read with
+PyYAML's C loader when PyYAML has one (a 5,000-task directory is mostly YAML parsing).
+Problems keep the line and column in the task file itself, and YAML aliases are bounded.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 
 from cpo.errors import Problem
 
-try:  # libyaml is ~10x faster; a 5,000-task directory is mostly YAML parsing
-    _Loader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
+# libyaml is ~10x faster than the pure-Python loader; both are safe loaders.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Aliases let a few lines of YAML stand for billions of values ("billion laughs"): the
+# load itself is quick (an alias is a shared reference) but anything that walks the result,
+# validating or quoting it in a message, then runs for minutes. Frontmatter is a few keys;
+# one that stands for more values than this is refused before anything walks it.
+MAX_VALUES = 10_000
 
 
-# The usual frontmatter is flat `key: value` / `key: [a, b]` lines of plain words and small
-# integers. PyYAML builds each document in Python (~1 ms); for this subset a line parser
-# gives the identical result ~20x faster, and anything else goes to PyYAML.
-_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?: +(.*?))? *")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_./@+-]*(?::[A-Za-z0-9_./@+-]+)*")
-_NOT_PLAIN = re.compile(r"[^\x20-\x7e\n]")
-_INT = re.compile(r"0|[1-9][0-9]{0,8}")
-# Words PyYAML (YAML 1.1) reads as booleans or null rather than strings.
-_SPECIAL = {
-    w
-    for base in ("yes", "no", "true", "false", "on", "off", "null", "y", "n")
-    for w in (base, base.capitalize(), base.upper())
-}
+class _TaskYAML(YAMLHandler):
+    def load(self, fm: str, **kwargs: object) -> Any:
+        kwargs.setdefault("Loader", _LOADER)
+        return super().load(fm, **kwargs)
 
 
-def _fast_scalar(text: str) -> tuple[bool, Any]:
-    if _INT.fullmatch(text):
-        return True, int(text)
-    if _WORD.fullmatch(text) and text not in _SPECIAL:
-        return True, text
-    return False, None
-
-
-def fast_frontmatter(text: str) -> dict[str, Any] | None:
-    """The frontmatter as PyYAML would read it, or None when it is outside the simple subset."""
-    if _NOT_PLAIN.search(text):
-        return None  # tabs, CR, control or non-ASCII characters: let PyYAML decide
-    out: dict[str, Any] = {}
-    for line in text.split("\n"):
-        if not line:
-            continue
-        if line.startswith("#"):
-            continue
-        if not line.strip(" "):
-            return None  # whitespace-only lines may belong to a block value
-        m = _LINE.fullmatch(line)
-        if m is None:
-            return None
-        key, value = m.group(1), m.group(2)
-        if key in _SPECIAL:
-            return None
-        if value is None:
-            return None  # `key:` alone: null, or a block value on the next lines
-        if value.startswith("[") and value.endswith("]"):
-            inner = value[1:-1].strip(" ")
-            items: list[Any] = []
-            if inner:
-                for part in inner.split(","):
-                    ok, item = _fast_scalar(part.strip(" "))
-                    if not ok or ":" in part:  # `a:b` inside [...] differs by YAML version
-                        return None
-                    items.append(item)
-            out[key] = items
-            continue
-        ok, scalar = _fast_scalar(value)
-        if not ok:
-            return None
-        out[key] = scalar
-    return out
+_HANDLER = _TaskYAML()
 
 
 @dataclass(frozen=True)
 class RawTaskFile:
     rel: str  # path relative to the parallel directory
-    data: bytes  # the file's bytes, for the content hash
     meta: dict[str, Any]
     body: str
 
@@ -106,40 +58,57 @@ def yaml_error(rel: str, exc: Exception, line_offset: int = 0) -> Problem:
     return Problem(rel, "", f"invalid YAML: {exc}")
 
 
-def split_frontmatter(rel: str, text: str) -> tuple[str, str, int] | Problem:
-    """(yaml text, body, line number of the first yaml line - 1) or a Problem."""
-    lines = text.splitlines(keepends=True)
-    start = 0
-    while start < len(lines) and not lines[start].strip():
-        start += 1
-    if start == len(lines) or lines[start].rstrip() != "---":
+def expands_past(value: Any, limit: int) -> bool:
+    """Whether `value`, with every shared reference counted each time it is reached, holds
+    more than `limit` values. Stops counting at the limit, so it is quick on a bomb."""
+    stack = [value]
+    count = 0
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def parse_task_file(rel: str, text: str) -> RawTaskFile | Problem:
+    # Blank lines before the opening `---` are allowed (python-frontmatter strips them too).
+    start = len(text) - len(text.lstrip())
+    head = text[start:]
+    opening = _HANDLER.FM_BOUNDARY.match(head) if _HANDLER.FM_BOUNDARY else None
+    if opening is None:
         return Problem(
             rel,
             "",
             "no YAML frontmatter: a task file must start with a '---' line, then 'id: ...', "
             "then '---'",
         )
-    for end in range(start + 1, len(lines)):
-        if lines[end].rstrip() in ("---", "..."):
-            return "".join(lines[start + 1 : end]), "".join(lines[end + 1 :]), start + 1
-    return Problem(
-        rel, "", f"line {start + 1}: frontmatter is not closed: add a '---' line after it"
-    )
-
-
-def parse_task_file(rel: str, data: bytes, text: str) -> RawTaskFile | Problem:
-    split = split_frontmatter(rel, text)
-    if isinstance(split, Problem):
-        return split
-    fm, body, offset = split
-    fast = fast_frontmatter(fm)
-    if fast is not None:
-        return RawTaskFile(rel=rel, data=data, meta=fast, body=body)
     try:
-        meta = yaml.load(fm, Loader=_Loader)  # a safe loader (CSafeLoader/SafeLoader)
+        fm, content = _HANDLER.split(head)
+    except ValueError:
+        line = text.count("\n", 0, start) + 1
+        return Problem(
+            rel, "", f"line {line}: frontmatter is not closed: add a '---' line after it"
+        )
+    # YAML marks count lines from the start of `fm`, which begins on the opening line.
+    offset = text.count("\n", 0, start + opening.end())
+    try:
+        meta = _HANDLER.load(fm)
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         # ValueError: a scalar libyaml accepts but Python cannot build (a huge integer)
         return yaml_error(rel, exc, offset)
+    if "*" in fm and expands_past(meta, MAX_VALUES):
+        return Problem(
+            rel,
+            "",
+            f"frontmatter: YAML aliases (*name) expand to more than {MAX_VALUES:,} values; "
+            "write the values out instead",
+        )
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -152,4 +121,5 @@ def parse_task_file(rel: str, data: bytes, text: str) -> RawTaskFile | Problem:
     bad = [k for k in meta if not isinstance(k, str)]
     if bad:
         return Problem(rel, repr(bad[0])[:60], "frontmatter keys must be strings")
-    return RawTaskFile(rel=rel, data=data, meta=meta, body=body)
+    # The body starts on the line after the closing `---`.
+    return RawTaskFile(rel=rel, meta=meta, body=content.removeprefix("\n"))

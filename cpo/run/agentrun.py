@@ -9,16 +9,17 @@ result and the completion marker.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentOutcome, AgentRequest
 from cpo.git import agent_git_env
+from cpo.logfile import DEFAULT_LOG_LIMIT, CappedLog
 from cpo.plan.model import TaskSpec
 from cpo.proc import ProcessRegistry, ProcResult, run_streaming
 from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker, verdict
@@ -42,6 +43,7 @@ class TaskSettings:
     approval_mode: str | None = None
     sandbox_mode: str | None = None
     extra_args: tuple[str, ...] = ()
+    log_limit: int = DEFAULT_LOG_LIMIT  # bytes per log file (setting logs.max_size)
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,10 @@ class AgentRun:
         parser = backend.parser()
         log_path = self.logs_dir / f"{task.id}.log"
         raw_path = self.logs_dir / f"{task.id}.jsonl"
+        mask = self.masker.mask
         with (
-            log_path.open("a", encoding="utf-8") as logf,
-            raw_path.open("a", encoding="utf-8") as rawf,
+            CappedLog(log_path, settings.log_limit, lambda m: f"[cpo] {m}") as logf,
+            CappedLog(raw_path, settings.log_limit, _json_notice) as rawf,
         ):
             _write_header(logf, task, worktree, attempt_no, settings)
             lock = threading.Lock()
@@ -92,21 +95,25 @@ class AgentRun:
 
             def on_stdout(line: str) -> None:
                 with lock:
-                    rawf.write(self.masker.mask(line) + "\n")
+                    # Masked once, before parsing: the events (log lines, actions) come
+                    # from the masked line, so none can hold a secret (the masker also knows
+                    # each secret's JSON-escaped spelling).
+                    line = mask(line)
+                    rawf.write(line)
                     for event in parser.feed(line):
                         if event.fatal and not abort.is_set():
-                            logf.write(f"[cpo] stopping the agent: {event.fatal}\n")
+                            logf.note(f"[cpo] stopping the agent: {event.fatal}")
                             abort.set()
                         if event.log:
-                            logf.write(self.masker.mask(event.log) + "\n")
+                            logf.write(event.log)
                         if event.action:
-                            self.on_action(task, self.masker.mask(event.action))
+                            self.on_action(task, event.action)
                     logf.flush()
                     rawf.flush()
 
             def on_stderr(line: str) -> None:
                 with lock:
-                    logf.write(f"[stderr] {self.masker.mask(line)}\n")
+                    logf.write(f"[stderr] {mask(line)}")
                     logf.flush()
 
             try:
@@ -121,10 +128,11 @@ class AgentRun:
                     idle_timeout=settings.idle_timeout,
                     registry=self.registry,
                     abort=abort,
+                    split=self.masker.safe_split,
                 )
             except OSError as exc:
                 text = f"could not start {argv[0]}: {exc.strerror or exc}"
-                logf.write(f"[cpo] {text}\n")
+                logf.note(f"[cpo] {text}")
                 return AttemptResult(False, "crashed", text, AgentOutcome(), None)
         outcome = parser.finish(proc.returncode, proc.stderr_tail)
         marker = read_marker(worktree)
@@ -155,13 +163,18 @@ def agent_request(
 
 
 def _write_header(
-    logf: IO[str], task: TaskSpec, worktree: Path, attempt: int, s: TaskSettings
+    logf: CappedLog, task: TaskSpec, worktree: Path, attempt: int, s: TaskSettings
 ) -> None:
-    logf.write(
+    logf.note(
         f"=== task {task.id} (wave {task.wave}) attempt {attempt} ===\n"
         f"worktree: {worktree}\nbranch:   {task.branch}\nbackend:  {s.backend}"
         f"{f' agent={task.agent}' if task.agent else ''}"
         f"{f' model={s.model}' if s.model else ''}\n"
-        f"prompt:   {task.prompt_source}\nstart:    {now_iso()}\n\n"
+        f"prompt:   {task.prompt_source}\nstart:    {now_iso()}\n"
     )
     logf.flush()
+
+
+def _json_notice(message: str) -> str:
+    """cpo's notice as a line of the raw event log, which stays JSON lines."""
+    return json.dumps({"type": "cpo", "message": message})

@@ -5,7 +5,7 @@ repository, and each task's effective settings by precedence
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cpo.agents import backend_names
@@ -57,7 +57,6 @@ class RunContext:
     base_branch: str
     base_commit: str
     fail_fast: bool
-    notes: list[str] = field(default_factory=list)
 
     @property
     def integration_worktree(self) -> Path:
@@ -133,6 +132,7 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
     approval, _ = s.resolve(f"backends.{b}.approval_mode", flag=o.approval_mode)
     sandbox, _ = s.resolve(f"backends.{b}.sandbox_mode", flag=o.sandbox_mode)
     extra, _ = s.resolve(f"backends.{b}.extra_args")
+    log_limit, _ = s.resolve("logs.max_size")
     return TaskSettings(
         backend=b,
         model=model,
@@ -146,4 +146,5 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
         approval_mode=approval,
         sandbox_mode=sandbox,
         extra_args=tuple(extra or ()),
+        log_limit=int(log_limit),
     )

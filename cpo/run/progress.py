@@ -22,8 +22,10 @@ from rich.table import Table
 from rich.text import Text
 
 from cpo.run.report import Report, TaskRecord
+from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 
-STATUS_STYLE = {
+# Keyed by the status words (task, wave and run statuses share them).
+STATUS_STYLE: dict[str, str] = {
     "pending": "dim",
     "running": "cyan",
     "completed": "green",
@@ -39,8 +41,8 @@ class Progress(Protocol):
     def task_started(self, rec: TaskRecord) -> None: ...
     def task_action(self, rec: TaskRecord) -> None: ...
     def task_finished(self, rec: TaskRecord) -> None: ...
-    def wave_changed(self, number: int, status: str, done: int, total: int) -> None: ...
-    def finished(self, status: str) -> None: ...
+    def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None: ...
+    def finished(self, status: RunStatus) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -49,8 +51,8 @@ class SilentProgress:
     def task_started(self, rec: TaskRecord) -> None: ...
     def task_action(self, rec: TaskRecord) -> None: ...
     def task_finished(self, rec: TaskRecord) -> None: ...
-    def wave_changed(self, number: int, status: str, done: int, total: int) -> None: ...
-    def finished(self, status: str) -> None: ...
+    def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None: ...
+    def finished(self, status: RunStatus) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -70,23 +72,23 @@ class PlainProgress(SilentProgress):
         self._emit(f"wave={rec.wave} task={rec.id} status=started")
 
     def task_finished(self, rec: TaskRecord) -> None:
-        if rec.status == "completed":
+        if rec.status == TaskStatus.COMPLETED:
             self._emit(f"wave={rec.wave} task={rec.id} status=completed commits={rec.commits}")
         else:
             self._emit(f"wave={rec.wave} task={rec.id} status={rec.status} error={rec.reason}")
 
-    def wave_changed(self, number: int, status: str, done: int, total: int) -> None:
-        if status in ("completed", "failed"):
+    def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None:
+        if status in (WaveStatus.COMPLETED, WaveStatus.FAILED):
             self._emit(f"wave={number} status={status} tasks={done}/{total}")
         else:
             self._emit(f"wave={number} status={status}")
 
-    def finished(self, status: str) -> None:
+    def finished(self, status: RunStatus) -> None:
         self._emit(f"execution status={status}")
 
 
 def _elapsed(rec: TaskRecord, now: float, started: dict[str, float]) -> str:
-    if rec.duration_seconds is not None and rec.status != "running":
+    if rec.duration_seconds is not None and rec.status != TaskStatus.RUNNING:
         secs = rec.duration_seconds
     elif rec.id in started:
         secs = now - started[rec.id]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -21,14 +21,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.errors import UsageError
+from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.secrets import Masker
 
 REPORT_VERSION: Literal[1] = 1
 REPORT_FILE = "report.json"
-
-TaskStatus = Literal["pending", "running", "completed", "failed", "skipped", "interrupted"]
-WaveStatus = Literal["pending", "running", "validating", "completed", "failed"]
-RunStatus = Literal["running", "completed", "failed", "interrupted"]
 
 
 def now_iso() -> str:
@@ -44,7 +41,7 @@ class Attempt(_Model):
     number: int
     started_at: str
     finished_at: str | None = None
-    status: TaskStatus = "running"
+    status: TaskStatus = TaskStatus.RUNNING
     reason: str | None = None
     exit_code: int | None = None
     error: str | None = None
@@ -60,7 +57,7 @@ class Attempt(_Model):
 class TaskRecord(_Model):
     id: str
     wave: int
-    status: TaskStatus = "pending"
+    status: TaskStatus = TaskStatus.PENDING
     reason: str | None = None
     error: str | None = None
     backend: str | None = None
@@ -98,7 +95,7 @@ class ValidationRecord(_Model):
 
 class WaveRecord(_Model):
     number: int
-    status: WaveStatus = "pending"
+    status: WaveStatus = WaveStatus.PENDING
     tasks: list[str] = Field(default_factory=list)
     validation: list[ValidationRecord] = Field(default_factory=list)
     validation_exit_code: int | None = None
@@ -114,7 +111,7 @@ class Report(_Model):
     cpo_version: str
     spec_id: str
     parallel_dir: str
-    status: RunStatus = "running"
+    status: RunStatus = RunStatus.RUNNING
     started_at: str
     finished_at: str | None = None
     pid: int | None = None
@@ -138,9 +135,9 @@ class Report(_Model):
         cost = sum(t.cost_usd or 0.0 for t in self.tasks.values())
         return {
             "tasks": len(self.tasks),
-            "completed": sum(t.status == "completed" for t in self.tasks.values()),
-            "failed": sum(t.status == "failed" for t in self.tasks.values()),
-            "skipped": sum(t.status == "skipped" for t in self.tasks.values()),
+            "completed": sum(t.status == TaskStatus.COMPLETED for t in self.tasks.values()),
+            "failed": sum(t.status == TaskStatus.FAILED for t in self.tasks.values()),
+            "skipped": sum(t.status == TaskStatus.SKIPPED for t in self.tasks.values()),
             "cost_usd": round(cost, 6),
         }
 
@@ -156,8 +153,13 @@ def report_schema() -> dict[str, Any]:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: readers see old or new, whole."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write via a temp file in the same folder and rename: readers see old or new, whole.
+
+    The temp file is made with `os.open(..., 0o666)`, not mkstemp (always 0600), so what
+    cpo writes follows the user's umask like any other tool's output.
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -184,7 +186,12 @@ def load_report(parallel_dir: Path) -> Report | None:
 
 
 class ReportWriter:
-    """Owns the live Report: mutations under one lock, each followed by an atomic write."""
+    """Owns the live Report: the only code that locks it and writes it.
+
+    Every change goes through `update_task`, `update_wave` or `update`: the change is made
+    under the writer's lock and the report is written (atomically) once the block ends;
+    a block that raises writes nothing.
+    """
 
     # Changes that only move the "last action" are written at most this often.
     ACTION_INTERVAL = 0.5
@@ -201,18 +208,40 @@ class ReportWriter:
         self.masker = Masker(os.environ)
         self.path = parallel_dir / REPORT_FILE
         self.manifest = manifest
-        self.lock = threading.RLock()
+        self._lock = threading.RLock()
         self._last_action_write = 0.0
         self._last_block: dict[str, Any] | None = None
-        self.writes = 0
+
+    @contextlib.contextmanager
+    def update(self) -> Iterator[Report]:
+        """Change the report as a whole (run status, pause), then write it."""
+        with self._lock:
+            yield self.report
+            self.save()
+
+    @contextlib.contextmanager
+    def update_task(self, task_id: str) -> Iterator[TaskRecord]:
+        with self.update() as report:
+            yield report.tasks[task_id]
+
+    @contextlib.contextmanager
+    def update_wave(self, number: int) -> Iterator[WaveRecord]:
+        with self.update() as report:
+            yield report.wave(number)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Report]:
+        """Read several fields at once, with no change half made by another thread."""
+        with self._lock:
+            yield self.report
 
     def save(self) -> None:
-        with self.lock:
+        with self._lock:
             self._write(self.report.model_dump_json(indent=2))
             self._write_execution_block()
 
     def note_action(self, task_id: str, action: str) -> None:
-        with self.lock:
+        with self._lock:
             self.report.tasks[task_id].last_action = action
             now = time.monotonic()
             if now - self._last_action_write >= self.ACTION_INTERVAL:
@@ -222,7 +251,6 @@ class ReportWriter:
     def _write(self, text: str) -> None:
         text = self.masker.mask(text)  # agents echo keys in errors; reports are shared
         atomic_write(self.path, text + "\n")
-        self.writes += 1
         if self.on_write is not None:
             self.on_write(text)
 
@@ -236,8 +264,8 @@ class ReportWriter:
             "integration_branch": r.integration_branch,
             "options": r.options,
             "waves": [{"number": w.number, "status": w.status} for w in r.waves],
-            "failed_tasks": [t.id for t in r.tasks.values() if t.status == "failed"],
-            "skipped_tasks": [t.id for t in r.tasks.values() if t.status == "skipped"],
+            "failed_tasks": [t.id for t in r.tasks.values() if t.status == TaskStatus.FAILED],
+            "skipped_tasks": [t.id for t in r.tasks.values() if t.status == TaskStatus.SKIPPED],
             "report": REPORT_FILE,
         }
 
@@ -260,3 +288,31 @@ class ReportWriter:
         self._last_block = block
         data["execution"] = block
         atomic_write(self.manifest, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def next_step(report: Report, parallel_dir: Path) -> str:
+    failed = [
+        t for t in report.tasks.values() if t.status in (TaskStatus.FAILED, TaskStatus.INTERRUPTED)
+    ]
+    if report.status == RunStatus.COMPLETED:
+        return (
+            f"review {report.integration_branch} and merge it: cpo integrate {parallel_dir}"
+            if report.integration_branch
+            else "review the task branches"
+        )
+    if report.status == RunStatus.INTERRUPTED:
+        return f"continue with: cpo run {parallel_dir} --resume"
+    if failed:
+        first = failed[0]
+        return (
+            f"see {first.log or 'logs/'} for {first.id} ({first.reason}); fix the cause, then "
+            f"cpo run {parallel_dir} --retry-failed"
+        )
+    bad_wave = next((w for w in report.waves if w.status == WaveStatus.FAILED), None)
+    if bad_wave is not None:
+        return (
+            f"wave {bad_wave.number} validation failed "
+            f"(see logs/wave-{bad_wave.number}-validation.log);"
+            f" fix it on {report.integration_branch}, then cpo run {parallel_dir} --resume"
+        )
+    return f"see {parallel_dir / 'report.json'}"

@@ -7,11 +7,13 @@ head is really in the integration branch. A task whose definition changed since 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cpo.errors import UsageError
-from cpo.run.report import Report
+from cpo.plan.model import Plan, TaskSpec
+from cpo.run.report import Report, TaskRecord
+from cpo.run.states import TaskStatus, WaveStatus
 
 if TYPE_CHECKING:
     from cpo.run.options import RunContext
@@ -20,52 +22,63 @@ if TYPE_CHECKING:
 _BLOCKED = ("dependency_failed", "fail_fast", "auth", "validation", "interrupted")
 
 
-@dataclass
+# What a task's record keeps from the earlier run: its history (attempts, start point,
+# cost...). Its status is decided again; where it runs comes from the plan.
+_KEPT = (
+    "attempts",
+    "start_point",
+    "head",
+    "commits",
+    "files_changed",
+    "marker",
+    "session_id",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "turns",
+    "leftovers_committed",
+    "log",
+    "merge_commit",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "backend",
+    "exit_code",
+)
+
+
+@dataclass(frozen=True)
 class ResumePlan:
-    done: set[str] = field(default_factory=set)  # merged, unchanged: not run again
-    validated: set[int] = field(default_factory=set)
-    retry: set[str] = field(default_factory=set)  # what --retry-failed runs
-    notes: list[str] = field(default_factory=list)
+    done: frozenset[str] = frozenset()  # merged, unchanged: not run again
+    validated: frozenset[int] = frozenset()
+    retry: frozenset[str] = frozenset()  # what --retry-failed runs
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What an earlier run means for one task now."""
+
+    record: TaskRecord
+    done: bool = False
+    retry: bool = False
+    note: str | None = None
 
 
 def plan_resume(ctx: RunContext, previous: Report | None, report: Report) -> ResumePlan:
     """Fill `report` from `previous` and decide what is done; reconcile with git first."""
     git, plan = ctx.git, ctx.plan
-    result = ResumePlan()
     integ = None if ctx.opts.no_integration else git.rev(plan.integration_branch)
+    notes: list[str] = []
     if previous is None:
-        result.notes.append("no earlier report found: every task runs")
+        notes.append("no earlier report found: every task runs")
     else:
         report.started_at = previous.started_at
+    done: set[str] = set()
+    retry: set[str] = set()
     for task in plan.ordered_tasks():
-        rec = report.tasks[task.id]
         prev = previous.tasks.get(task.id) if previous else None
-        if prev is not None:
-            # Keep the history (attempts, start point, cost) of the earlier run.
-            for name in (
-                "attempts",
-                "start_point",
-                "head",
-                "commits",
-                "files_changed",
-                "marker",
-                "session_id",
-                "cost_usd",
-                "input_tokens",
-                "output_tokens",
-                "turns",
-                "leftovers_committed",
-                "log",
-                "merge_commit",
-                "started_at",
-                "finished_at",
-                "duration_seconds",
-                "backend",
-                "exit_code",
-            ):
-                setattr(rec, name, getattr(prev, name))
         head = (prev.head if prev else None) or git.rev(task.branch)
-        changed = prev is not None and prev.content_hash != task.content_hash
         # Own commits (not already in the base) that the integration branch contains.
         in_integration = bool(
             integ
@@ -73,61 +86,90 @@ def plan_resume(ctx: RunContext, previous: Report | None, report: Report) -> Res
             and not git.is_ancestor(head, ctx.base_commit)
             and git.is_ancestor(head, integ)
         )
-        if changed:
-            result.notes.append(f"{task.id} changed since it ran: it runs again")
-            rec.status = "pending"
-            if in_integration:
-                rec.start_point = None  # its old work is merged: build on top of it
-            result.retry.add(task.id)
-            continue
-        if in_integration and (prev is None or prev.status == "completed"):
-            rec.status, rec.merged = "completed", True
-            rec.head = head
-            result.done.add(task.id)
-            continue
-        if prev is None:
-            continue
-        if prev.status == "completed":
-            rec.status = "completed"  # done but not merged: the runner skips to the merge
-            result.retry.add(task.id)
-        else:
-            rec.status = "pending"
-            if prev.status in ("failed", "interrupted", "running") or (
-                prev.status == "skipped" and prev.reason in _BLOCKED
-            ):
-                result.retry.add(task.id)
-    if previous is not None:
-        for wave in plan.waves:
-            prev_wave = next((w for w in previous.waves if w.number == wave.number), None)
-            if (
-                prev_wave is not None
-                and prev_wave.status == "completed"
-                and all(t in result.done for t in wave.task_ids)
-            ):
-                result.validated.add(wave.number)
-                rec_wave = report.wave(wave.number)
-                rec_wave.status = "completed"
-                rec_wave.validation_exit_code = prev_wave.validation_exit_code
-    # The retry set includes what the failed tasks blocked, transitively.
-    grew = True
+        verdict = _verdict(task, report.tasks[task.id], prev, head, in_integration)
+        report.tasks[task.id] = verdict.record
+        done.update([task.id] if verdict.done else [])
+        retry.update([task.id] if verdict.retry else [])
+        notes.extend([verdict.note] if verdict.note else [])
+    validated = _validated_waves(plan, previous, report, done)
+    retry = _with_blocked(plan, retry, done)
+    if ctx.opts.wave is not None and not ctx.opts.no_integration:
+        _check_earlier_waves_merged(plan, ctx.opts.wave, done)
+    return ResumePlan(frozenset(done), frozenset(validated), frozenset(retry), tuple(notes))
+
+
+def _verdict(
+    task: TaskSpec, rec: TaskRecord, prev: TaskRecord | None, head: str | None, merged: bool
+) -> _Verdict:
+    """The task's record for this run and whether it is done or to be retried."""
+    if prev is None:
+        if merged:  # no record, but its branch is in the integration: done
+            return _Verdict(_merged(rec, head), done=True)
+        return _Verdict(rec)
+    rec = rec.model_copy(update={name: getattr(prev, name) for name in _KEPT})
+    if prev.content_hash != task.content_hash:
+        update: dict[str, object] = {"status": TaskStatus.PENDING}
+        if merged:
+            update["start_point"] = None  # its old work is merged: build on top of it
+        note = f"{task.id} changed since it ran: it runs again"
+        return _Verdict(rec.model_copy(update=update), retry=True, note=note)
+    if merged and prev.status == TaskStatus.COMPLETED:
+        return _Verdict(_merged(rec, head), done=True)
+    if prev.status == TaskStatus.COMPLETED:
+        # Done but not merged: the runner skips to the merge.
+        return _Verdict(rec.model_copy(update={"status": TaskStatus.COMPLETED}), retry=True)
+    stopped = prev.status in (TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.RUNNING)
+    blocked = prev.status == TaskStatus.SKIPPED and prev.reason in _BLOCKED
+    pending = rec.model_copy(update={"status": TaskStatus.PENDING})
+    return _Verdict(pending, retry=stopped or blocked)
+
+
+def _merged(rec: TaskRecord, head: str | None) -> TaskRecord:
+    return rec.model_copy(update={"status": TaskStatus.COMPLETED, "merged": True, "head": head})
+
+
+def _validated_waves(
+    plan: Plan, previous: Report | None, report: Report, done: set[str]
+) -> set[int]:
+    """Waves validated before whose tasks are all still done; marked completed in `report`."""
+    if previous is None:
+        return set()
+    validated = set()
+    for wave in plan.waves:
+        prev_wave = next((w for w in previous.waves if w.number == wave.number), None)
+        if (
+            prev_wave is not None
+            and prev_wave.status == WaveStatus.COMPLETED
+            and all(t in done for t in wave.task_ids)
+        ):
+            validated.add(wave.number)
+            rec_wave = report.wave(wave.number)
+            rec_wave.status = WaveStatus.COMPLETED
+            rec_wave.validation_exit_code = prev_wave.validation_exit_code
+    return validated
+
+
+def _with_blocked(plan: Plan, retry: set[str], done: set[str]) -> set[str]:
+    """The retry set grown by what its tasks blocked, transitively."""
+    result, grew = set(retry), True
     while grew:
         grew = False
         for task in plan.ordered_tasks():
             if (
-                task.id not in result.retry
-                and task.id not in result.done
-                and any(d in result.retry for d in task.deps)
+                task.id not in result
+                and task.id not in done
+                and any(d in result for d in task.deps)
             ):
-                result.retry.add(task.id)
+                result.add(task.id)
                 grew = True
-    if ctx.opts.wave is not None and not ctx.opts.no_integration:
-        missing = [
-            t.id for t in plan.ordered_tasks() if t.wave < ctx.opts.wave and t.id not in result.done
-        ]
-        if missing:
-            raise UsageError(
-                f"--wave {ctx.opts.wave}: earlier waves are not merged into "
-                f"{plan.integration_branch} yet (missing: {', '.join(missing)})",
-                hint=f"run them first: cpo run {plan.root} --wave {plan.tasks[missing[0]].wave}",
-            )
     return result
+
+
+def _check_earlier_waves_merged(plan: Plan, wave: int, done: set[str]) -> None:
+    missing = [t.id for t in plan.ordered_tasks() if t.wave < wave and t.id not in done]
+    if missing:
+        raise UsageError(
+            f"--wave {wave}: earlier waves are not merged into "
+            f"{plan.integration_branch} yet (missing: {', '.join(missing)})",
+            hint=f"run them first: cpo run {plan.root} --wave {plan.tasks[missing[0]].wave}",
+        )

@@ -12,32 +12,14 @@ import threading
 from collections.abc import Collection, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Literal, Protocol
+from typing import Protocol
 
 from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.run.priority import Mode, launch_ranks
+from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 
 # Skips the user asked for (--skip, --wave): they do not make a run fail.
 _CHOSEN_SKIPS = ("not_selected", "dependency_skipped")
-
-
-class TaskState(str, Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"  # the agent succeeded; not merged yet
-    MERGED = "merged"  # completed and merged into the integration branch
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    INTERRUPTED = "interrupted"
-
-
-class WaveState(str, Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    VALIDATING = "validating"
-    COMPLETED = "completed"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -74,7 +56,7 @@ class Hooks(Protocol):
 
     def task_skipped(self, task: TaskSpec, reason: str) -> None: ...
 
-    def wave_changed(self, wave: WaveSpec, state: WaveState, note: str | None) -> None: ...
+    def wave_changed(self, wave: WaveSpec, state: WaveStatus, note: str | None) -> None: ...
 
     def stop_running(self) -> None:
         """Fail-fast: stop the agents running now (their run_task returns interrupted)."""
@@ -83,10 +65,11 @@ class Hooks(Protocol):
 
 @dataclass
 class ScheduleResult:
-    status: Literal["completed", "failed", "interrupted"]
-    tasks: dict[str, TaskState]
+    status: RunStatus
+    tasks: dict[str, TaskStatus]
+    merged: set[str] = field(default_factory=set)  # completed and merged into the integration
     reasons: dict[str, str] = field(default_factory=dict)
-    waves: dict[int, WaveState] = field(default_factory=dict)
+    waves: dict[int, WaveStatus] = field(default_factory=dict)
 
 
 class _Run:
@@ -111,23 +94,25 @@ class _Run:
         self.selected = set(selected)
         self.validated = set(validated)
         self.stop = stop
-        self.states: dict[str, TaskState] = {
-            t: (TaskState.MERGED if t in done else TaskState.PENDING) for t in plan.tasks
+        # COMPLETED: the agent succeeded; in `merged` too once merged into the integration.
+        self.states: dict[str, TaskStatus] = {
+            t: (TaskStatus.COMPLETED if t in done else TaskStatus.PENDING) for t in plan.tasks
         }
+        self.merged: set[str] = set(done)
         self.reasons: dict[str, str] = {}
-        self.waves: dict[int, WaveState] = {w.number: WaveState.PENDING for w in plan.waves}
+        self.waves: dict[int, WaveStatus] = {w.number: WaveStatus.PENDING for w in plan.waves}
         self.halted: str | None = None  # why no more tasks start: fail_fast | validation
         self.agents_stopped = False
         self.running: dict[Future[TaskOutcome], TaskSpec] = {}
 
     # -- small state helpers ---------------------------------------------------------
-    def _set_wave(self, wave: WaveSpec, state: WaveState, note: str | None = None) -> None:
+    def _set_wave(self, wave: WaveSpec, state: WaveStatus, note: str | None = None) -> None:
         if self.waves[wave.number] != state:
             self.waves[wave.number] = state
             self.hooks.wave_changed(wave, state, note)
 
     def _skip(self, task: TaskSpec, reason: str) -> None:
-        self.states[task.id] = TaskState.SKIPPED
+        self.states[task.id] = TaskStatus.SKIPPED
         self.reasons[task.id] = reason
         self.hooks.task_skipped(task, reason)
 
@@ -135,9 +120,9 @@ class _Run:
         """Why a task cannot run: a dependency that did not make it, or None."""
         for dep in task.deps:
             state = self.states.get(dep)
-            if state in (TaskState.FAILED, TaskState.INTERRUPTED):
+            if state in (TaskStatus.FAILED, TaskStatus.INTERRUPTED):
                 return "dependency_failed"
-            if state == TaskState.SKIPPED:
+            if state == TaskStatus.SKIPPED:
                 return (
                     "dependency_skipped"
                     if self.reasons.get(dep) in ("not_selected", "dependency_skipped")
@@ -146,13 +131,13 @@ class _Run:
         return None
 
     def _deps_merged(self, task: TaskSpec) -> bool:
-        return all(self.states.get(d) == TaskState.MERGED for d in task.deps)
+        return all(d in self.merged for d in task.deps)
 
     def _launch(self, pool: ThreadPoolExecutor, task: TaskSpec) -> None:
         wave = self.plan.wave_of(task.id)
-        if self.waves[wave.number] == WaveState.PENDING:
-            self._set_wave(wave, WaveState.RUNNING)
-        self.states[task.id] = TaskState.RUNNING
+        if self.waves[wave.number] == WaveStatus.PENDING:
+            self._set_wave(wave, WaveStatus.RUNNING)
+        self.states[task.id] = TaskStatus.RUNNING
         self.hooks.task_launched(task, self.rank[task.id])
         self.running[pool.submit(self.hooks.run_task, task)] = task
 
@@ -165,7 +150,7 @@ class _Run:
             outcome = fut.result()
             if not outcome.started:
                 # Launches were held (fail-fast, auth) or stopped before its agent began.
-                self.states[task.id] = TaskState.PENDING
+                self.states[task.id] = TaskStatus.PENDING
                 if not self.stop.is_set():
                     reason = outcome.reason or self.halted or "interrupted"
                     self.halted = self.halted or reason
@@ -173,12 +158,12 @@ class _Run:
                     if reason == "fail_fast":
                         self._after_failure()
             elif outcome.ok:
-                self.states[task.id] = TaskState.COMPLETED
+                self.states[task.id] = TaskStatus.COMPLETED
             elif outcome.interrupted:
-                self.states[task.id] = TaskState.INTERRUPTED
+                self.states[task.id] = TaskStatus.INTERRUPTED
                 self.reasons[task.id] = outcome.reason or "interrupted"
             else:
-                self.states[task.id] = TaskState.FAILED
+                self.states[task.id] = TaskStatus.FAILED
                 self.reasons[task.id] = outcome.reason or "failed"
                 if outcome.halt and self.halted is None:
                     self.halted = outcome.halt
@@ -188,9 +173,9 @@ class _Run:
 
     def _merge(self, task: TaskSpec) -> None:
         if self.hooks.merge_task(task):
-            self.states[task.id] = TaskState.MERGED
+            self.merged.add(task.id)
         else:
-            self.states[task.id] = TaskState.FAILED
+            self.states[task.id] = TaskStatus.FAILED
             self.reasons[task.id] = "conflict"
             self._after_failure()
 
@@ -201,10 +186,16 @@ class _Run:
             self.halted = self.halted or "fail_fast"
             self.hooks.stop_running()
 
+    def _final(self, task_id: str) -> bool:
+        """Nothing more will happen to the task in this run (merged, failed, skipped...)."""
+        state = self.states[task_id]
+        if state == TaskStatus.COMPLETED:
+            return task_id in self.merged
+        return state not in (TaskStatus.PENDING, TaskStatus.RUNNING)
+
     def _chosen_skip(self, task_id: str) -> bool:
-        return (
-            self.states[task_id] == TaskState.SKIPPED and self.reasons.get(task_id) in _CHOSEN_SKIPS
-        )
+        skipped = self.states[task_id] == TaskStatus.SKIPPED
+        return skipped and self.reasons.get(task_id) in _CHOSEN_SKIPS
 
     def _finish_wave(self, wave: WaveSpec) -> None:
         """All of the wave's tasks are final: validate it if all merged, else fail it.
@@ -214,29 +205,28 @@ class _Run:
         """
         if self.stop.is_set():
             return  # interrupted: the wave stays open for --resume
-        states = [self.states[t] for t in wave.task_ids]
         if all(self._chosen_skip(t) for t in wave.task_ids):
             return
-        if all(self.states[t] == TaskState.MERGED or self._chosen_skip(t) for t in wave.task_ids):
+        if all(t in self.merged or self._chosen_skip(t) for t in wave.task_ids):
             if wave.number in self.validated or not wave.validation:
-                self._set_wave(wave, WaveState.COMPLETED)
+                self._set_wave(wave, WaveStatus.COMPLETED)
                 return
-            self._set_wave(wave, WaveState.VALIDATING)
+            self._set_wave(wave, WaveStatus.VALIDATING)
             if self.hooks.validate_wave(wave):
                 self.validated.add(wave.number)
-                self._set_wave(wave, WaveState.COMPLETED)
+                self._set_wave(wave, WaveStatus.COMPLETED)
             else:
-                self._set_wave(wave, WaveState.FAILED, "validation")
+                self._set_wave(wave, WaveStatus.FAILED, "validation")
                 if self.halted is None:
                     self.halted = "validation"
         else:
-            merged = sum(s == TaskState.MERGED for s in states)
-            self._set_wave(wave, WaveState.FAILED, f"tasks {merged}/{len(states)}")
+            merged = sum(t in self.merged for t in wave.task_ids)
+            self._set_wave(wave, WaveStatus.FAILED, f"tasks {merged}/{len(wave.task_ids)}")
 
     def _skip_remaining(self, tasks: Iterable[TaskSpec]) -> None:
         reason = self.halted or "interrupted"
         for task in tasks:
-            if self.states[task.id] == TaskState.PENDING and not self.stop.is_set():
+            if self.states[task.id] == TaskStatus.PENDING and not self.stop.is_set():
                 self._skip(task, reason)
 
     # -- the two schedules -------------------------------------------------------------
@@ -248,7 +238,7 @@ class _Run:
                 continue
             queue: list[TaskSpec] = []
             for task in tasks:
-                if self.states[task.id] == TaskState.MERGED:
+                if task.id in self.merged:
                     continue
                 if task.id not in self.selected:
                     self._skip(task, "not_selected")
@@ -282,16 +272,16 @@ class _Run:
         """
         for task in tasks:
             state = self.states[task.id]
-            if state == TaskState.COMPLETED:
+            if state == TaskStatus.COMPLETED and task.id not in self.merged:
                 self._merge(task)
-            elif state in (TaskState.PENDING, TaskState.RUNNING):
+            elif state in (TaskStatus.PENDING, TaskStatus.RUNNING):
                 return  # an earlier task is not done yet: later ones wait for it
 
     def run_dag(self, pool: ThreadPoolExecutor) -> None:
         # Among ready tasks, those heading the longest (estimated) chains start first.
         order = sorted(self.plan.ordered_tasks(), key=lambda t: self.rank[t.id])
         for task in order:
-            if self.states[task.id] == TaskState.PENDING and task.id not in self.selected:
+            if self.states[task.id] == TaskStatus.PENDING and task.id not in self.selected:
                 self._skip(task, "not_selected")
         open_waves = [w for w in self.plan.waves]
         while True:
@@ -299,7 +289,7 @@ class _Run:
             while progressed:  # cascade skips, then launch what is ready
                 progressed = False
                 for task in order:
-                    if self.states[task.id] != TaskState.PENDING:
+                    if self.states[task.id] != TaskStatus.PENDING:
                         continue
                     if why := self._blocker(task):
                         self._skip(task, why)
@@ -313,31 +303,28 @@ class _Run:
             if self.halted or self.stop.is_set():
                 self._skip_remaining(order)
             for wave in list(open_waves):
-                if all(
-                    self.states[t]
-                    not in (TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED)
-                    for t in wave.task_ids
-                ):
+                if all(self._final(t) for t in wave.task_ids):
                     open_waves.remove(wave)
                     self._finish_wave(wave)
             if not self.running:
                 break  # everything ready was launched above: nothing left can start
             for task in self._collect():
-                if self.states[task.id] == TaskState.COMPLETED and not self.stop.is_set():
+                if self.states[task.id] == TaskStatus.COMPLETED and not self.stop.is_set():
                     self._merge(task)
 
     def result(self) -> ScheduleResult:
         if self.stop.is_set():
-            status: Literal["completed", "failed", "interrupted"] = "interrupted"
+            status = RunStatus.INTERRUPTED
         elif all(
-            s in (TaskState.MERGED,)
-            or (s == TaskState.SKIPPED and self.reasons.get(t) in _CHOSEN_SKIPS)
+            t in self.merged or (s == TaskStatus.SKIPPED and self.reasons.get(t) in _CHOSEN_SKIPS)
             for t, s in self.states.items()
-        ) and all(s in (WaveState.COMPLETED, WaveState.PENDING) for s in self.waves.values()):
-            status = "completed"
+        ) and all(s in (WaveStatus.COMPLETED, WaveStatus.PENDING) for s in self.waves.values()):
+            status = RunStatus.COMPLETED
         else:
-            status = "failed"
-        return ScheduleResult(status, dict(self.states), dict(self.reasons), dict(self.waves))
+            status = RunStatus.FAILED
+        return ScheduleResult(
+            status, dict(self.states), set(self.merged), dict(self.reasons), dict(self.waves)
+        )
 
 
 def run_schedule(

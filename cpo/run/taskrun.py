@@ -11,9 +11,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 from cpo.agents.base import AgentOutcome
 from cpo.errors import CpoError, GitError
@@ -25,6 +26,8 @@ from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
 from cpo.run.protocol import read_marker
 from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.run.scheduler import TaskOutcome
+from cpo.run.slots import Slots, Ticket
+from cpo.run.states import TaskStatus
 from cpo.secrets import Masker
 
 RETRYABLE = ("rate_limited", "overloaded", "usage_limit")
@@ -32,138 +35,119 @@ RETRYABLE = ("rate_limited", "overloaded", "usage_limit")
 USAGE_LIMIT_DEFAULT_WAIT = 300.0
 
 
+@dataclass(frozen=True)
+class RunnerEnv:
+    """What a run gives its task runner: where things go and what it shares."""
+
+    git: Git
+    writer: ReportWriter
+    parallel_dir: Path
+    workspace_root: Path
+    registry: ProcessRegistry
+    slots: Slots
+    masker: Masker
+    fail_fast: bool = False
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.parallel_dir / "logs"
+
+
+class RunnerCallbacks(Protocol):
+    """What the task runner asks of the run it works for (the engine)."""
+
+    def settings_for(self, task: TaskSpec) -> TaskSettings: ...
+
+    def start_point(self, task: TaskSpec) -> str:
+        """The commit a task's branch starts from (see Engine.start_point)."""
+        ...
+
+    def task_started(self, task: TaskSpec) -> None: ...
+
+    def task_action(self, task: TaskSpec, action: str) -> None: ...
+
+    def successor_rank(self, task: TaskSpec) -> int | None:
+        """The rank of a task the given one's merge will make ready, if any: its agent
+        slot is kept for that task (cpo.run.slots)."""
+        ...
+
+
+@dataclass
+class Launch:
+    """One launch of a task by the scheduler, handed from the engine to the task runner."""
+
+    task: TaskSpec
+    rank: int = 0  # launch priority: agent slots go by it, and a retry keeps it
+    # Its place in the queue for an agent slot, taken at launch; the first attempt uses
+    # it, a retry queues again with the same rank.
+    ticket: Ticket | None = None
+
+
 class TaskRunner:
     """Runs tasks for one `cpo run`; shared by the scheduler's worker threads."""
 
-    def __init__(
-        self,
-        *,
-        git: Git,
-        writer: ReportWriter,
-        parallel_dir: Path,
-        logs_dir: Path,
-        workspace_root: Path,
-        registry: ProcessRegistry,
-        settings_for: Callable[[TaskSpec], TaskSettings],
-        start_point: Callable[[TaskSpec], str],
-        on_action: Callable[[TaskSpec, str], None],
-        on_started: Callable[[TaskSpec], None],
-        masker: Masker,
-        fail_fast: bool = False,
-    ) -> None:
-        self.git = git
-        self.writer = writer
-        self.logs_dir = logs_dir
-        self.workspace_root = workspace_root
-        self.registry = registry
-        self.settings_for = settings_for
-        self.start_point = start_point
-        self.on_started = on_started
-        self.masker = masker
-        self.agents = AgentRun(parallel_dir, logs_dir, registry, masker, on_action)
-        self.fail_fast = fail_fast
-        # task id -> its place in the queue for an agent slot (taken at launch), and its
-        # launch rank, which a retry's new ticket keeps
-        self.tickets: dict[str, tuple[int, int]] = {}
-        self.ranks: dict[str, int] = {}
-        # The rank of a task the given one's merge will make ready, if any: its agent slot
-        # is kept for that task (cpo.run.slots). Set by the engine for --schedule dag.
-        self.successor_rank: Callable[[TaskSpec], int | None] = lambda _task: None
+    def __init__(self, env: RunnerEnv, run: RunnerCallbacks) -> None:
+        self.env = env
+        self.run_cb = run
+        self.git = env.git
+        self.writer = env.writer
+        self.registry = env.registry
+        self.slots = env.slots
+        self.masker = env.masker
+        self.agents = AgentRun(
+            env.parallel_dir, env.logs_dir, env.registry, env.masker, run.task_action
+        )
         # A usage limit pauses every launch until it lifts (epoch seconds; 0: no pause).
         self.paused_until = 0.0
         self._pause_lock = threading.Lock()
 
     # -- the hook -------------------------------------------------------------------
-    def run(self, task: TaskSpec) -> TaskOutcome:
+    def run(self, launch: Launch) -> TaskOutcome:
         try:
-            return self._run_safely(task)
+            return self._run_safely(launch)
         finally:
-            ticket = self.tickets.pop(task.id, None)
-            if ticket is not None:  # it never asked for its agent slot: let others pass
-                self.registry.slots.drop(ticket)
+            if launch.ticket is not None:  # it never asked for its agent slot: let others pass
+                self.slots.drop(launch.ticket)
+                launch.ticket = None
 
-    def _run_safely(self, task: TaskSpec) -> TaskOutcome:
+    def _run_safely(self, launch: Launch) -> TaskOutcome:
+        task = launch.task
         rec = self.writer.report.tasks[task.id]
         if rec.status == "completed" and rec.content_hash == task.content_hash and rec.head:
             # Resumed: the work is done and unchanged; only the merge is missing.
             return TaskOutcome(ok=True)
         try:
-            return self._run(task, rec)
+            return self._run(launch)
         except CpoError as exc:
-            return self._fail(task, rec, "git_error", exc.message)
+            return self._fail(task, "git_error", exc.message)
         except Exception as exc:  # a bug must fail this task, not hang the run
             log.exception("task %s: internal error", task.id)
-            return self._fail(task, rec, "internal_error", f"{type(exc).__name__}: {exc}")
+            return self._fail(task, "internal_error", f"{type(exc).__name__}: {exc}")
 
-    def _fail(self, task: TaskSpec, rec: TaskRecord, reason: str, error: str) -> TaskOutcome:
-        with self.writer.lock:
-            rec.status, rec.reason, rec.error = "failed", reason, error
+    def _fail(self, task: TaskSpec, reason: str, error: str) -> TaskOutcome:
+        with self.writer.update_task(task.id) as rec:
+            rec.status, rec.reason, rec.error = TaskStatus.FAILED, reason, error
             rec.finished_at = now_iso()
-            self.writer.save()
         return TaskOutcome(ok=False, reason=reason)
 
-    def _run(self, task: TaskSpec, rec: TaskRecord) -> TaskOutcome:
-        settings = self.settings_for(task)
-        worktree = self.workspace_root / task.id
+    def _run(self, launch: Launch) -> TaskOutcome:
+        task = launch.task
+        settings = self.run_cb.settings_for(task)
+        worktree = self.env.workspace_root / task.id
         started = time.monotonic()
-        with self.writer.lock:
+        with self.writer.update_task(task.id) as rec:
             rec.reason, rec.error, rec.finished_at = None, None, None
             rec.backend, rec.agent = settings.backend, task.agent
             rec.worktree, rec.branch = str(worktree), task.branch
             rec.content_hash = task.content_hash
-            rec.log = str(self.logs_dir / f"{task.id}.log")
-
-        attempt_no = len(rec.attempts)
-        result: AttemptResult | None = None
-        for retry in range(settings.retries + 1):
-            if not self._wait_for_pause():
-                break
-            attempt_no += 1
-            start = self._prepare_worktree(task, rec, worktree, attempt_no)
-            attempt = Attempt(number=attempt_no, started_at=now_iso(), start_point=start)
-            with self.writer.lock:
-                rec.attempts.append(attempt)
-                rec.start_point = start
-                self.writer.save()
-            result = self._attempt(task, settings, worktree, attempt_no)
-            if result.reason == "not_started":
-                break
-            self._record_attempt(task, rec, attempt, result, worktree, start)
-            if result.ok or result.reason not in RETRYABLE or retry == settings.retries:
-                break
-            if self.registry.cancelled.is_set():
-                break
-            if result.reason == "usage_limit":
-                self._pause(result.outcome.reset_at)
-                continue
-            delay = settings.backoff_base * (2**retry) * (0.5 + random.random())
-            self._log_line(task, f"[cpo] {result.reason}: retrying in {delay:.1f} s")
-            if self.registry.cancelled.wait(delay):
-                break
-
+            rec.log = str(self.env.logs_dir / f"{task.id}.log")
+        result = self._attempts(launch, settings, worktree)
         if result is None or result.reason == "not_started":
-            # Stopped before its agent ever started (waiting for a slot or a usage limit):
-            # nothing ran, so the scheduler decides (skipped, or pending for --resume).
-            with self.writer.lock:
-                if result is not None and rec.attempts:
-                    rec.attempts.pop()
-                    # Its branch holds nothing yet: a later run starts it afresh.
-                    rec.start_point = rec.attempts[-1].start_point if rec.attempts else None
-                rec.status = "pending"
-                self.writer.save()
-            why = None if self.registry.cancelled.is_set() else self.registry.slots.hold_reason
-            return TaskOutcome(ok=False, reason=why, started=False)
-        with self.writer.lock:
+            return self._not_started(task, started_any=result is not None)
+        with self.writer.update_task(task.id) as rec:
             rec.duration_seconds = round(time.monotonic() - started, 3)
             rec.finished_at = now_iso()
-            if result.ok:
-                rec.status, rec.reason, rec.error = "completed", None, None
-            elif result.reason == "interrupted":
-                rec.status, rec.reason, rec.error = "interrupted", "interrupted", result.error
-            else:
-                rec.status, rec.reason = "failed", result.reason
-                rec.error = self.masker.mask(result.error) if result.error else None
-            self.writer.save()
+            rec.status, rec.reason, rec.error = self._final_status(result)
         self._log_footer(task, rec)
         return TaskOutcome(
             ok=result.ok,
@@ -172,16 +156,72 @@ class TaskRunner:
             halt="auth" if result.reason == "auth" else None,
         )
 
+    def _attempts(
+        self, launch: Launch, settings: TaskSettings, worktree: Path
+    ) -> AttemptResult | None:
+        """Run the agent until it succeeds, fails for good or runs out of retries."""
+        task = launch.task
+        rec = self.writer.report.tasks[task.id]
+        attempt_no = len(rec.attempts)
+        result: AttemptResult | None = None
+        cancelled = self.registry.cancelled
+        for retry in range(settings.retries + 1):
+            if not self._wait_for_pause():
+                break
+            attempt_no += 1
+            start = self._prepare_worktree(task, worktree, attempt_no)
+            attempt = Attempt(number=attempt_no, started_at=now_iso(), start_point=start)
+            with self.writer.update_task(task.id) as rec:
+                rec.attempts.append(attempt)
+                rec.start_point = start
+            result = self._attempt(launch, settings, worktree, attempt_no)
+            if result.reason == "not_started":
+                break
+            self._record_attempt(task, attempt, result, worktree, start)
+            if result.ok or result.reason not in RETRYABLE or retry == settings.retries:
+                break
+            if cancelled.is_set():
+                break
+            if result.reason == "usage_limit":
+                self._pause(result.outcome.reset_at)
+                continue
+            delay = settings.backoff_base * (2**retry) * (0.5 + random.random())
+            self._log_line(task, f"[cpo] {result.reason}: retrying in {delay:.1f} s")
+            if cancelled.wait(delay):
+                break
+        return result
+
+    def _not_started(self, task: TaskSpec, *, started_any: bool) -> TaskOutcome:
+        """Stopped before its agent ever started (waiting for a slot or a usage limit):
+        nothing ran, so the scheduler decides (skipped, or pending for --resume)."""
+        with self.writer.update_task(task.id) as rec:
+            if started_any and rec.attempts:
+                rec.attempts.pop()
+                # Its branch holds nothing yet: a later run starts it afresh.
+                rec.start_point = rec.attempts[-1].start_point if rec.attempts else None
+            rec.status = TaskStatus.PENDING
+        why = None if self.registry.cancelled.is_set() else self.slots.hold_reason
+        return TaskOutcome(ok=False, reason=why, started=False)
+
+    def _final_status(self, result: AttemptResult) -> tuple[TaskStatus, str | None, str | None]:
+        """(status, reason, error) of a task whose last attempt gave `result`."""
+        if result.ok:
+            return TaskStatus.COMPLETED, None, None
+        if result.reason == "interrupted":
+            return TaskStatus.INTERRUPTED, "interrupted", result.error
+        return TaskStatus.FAILED, result.reason, self._mask(result.error)
+
+    def _mask(self, text: str | None) -> str | None:
+        return self.masker.mask(text) if text else None
+
     def _mark_running(self, task: TaskSpec) -> None:
         """The agent got its slot: from now on the task is running (once per task)."""
-        rec = self.writer.report.tasks[task.id]
-        if rec.status == "running":
+        if self.writer.report.tasks[task.id].status == "running":
             return
-        with self.writer.lock:
-            rec.status = "running"
+        with self.writer.update_task(task.id) as rec:
+            rec.status = TaskStatus.RUNNING
             rec.started_at = now_iso()
-            self.writer.save()
-        self.on_started(task)
+        self.run_cb.task_started(task)
 
     # -- usage-limit pause -------------------------------------------------------------
     def _pause(self, reset_at: float | None) -> None:
@@ -189,9 +229,8 @@ class TaskRunner:
         with self._pause_lock:
             self.paused_until = max(self.paused_until, until)
             stamp = datetime.fromtimestamp(self.paused_until, timezone.utc)
-        with self.writer.lock:
-            self.writer.report.paused_until = stamp.isoformat(timespec="seconds")
-            self.writer.save()
+        with self.writer.update() as report:
+            report.paused_until = stamp.isoformat(timespec="seconds")
         log.warning("usage limit: launches paused until %s", stamp.isoformat())
 
     def _wait_for_pause(self) -> bool:
@@ -204,24 +243,21 @@ class TaskRunner:
             if self.registry.cancelled.wait(remaining):
                 return False
         if self.writer.report.paused_until is not None:
-            with self.writer.lock:
-                self.writer.report.paused_until = None
-                self.writer.save()
+            with self.writer.update() as report:
+                report.paused_until = None
         return not self.registry.cancelled.is_set()
 
     # -- worktree ---------------------------------------------------------------------
-    def _prepare_worktree(
-        self, task: TaskSpec, rec: TaskRecord, worktree: Path, attempt_no: int
-    ) -> str:
+    def _prepare_worktree(self, task: TaskSpec, worktree: Path, attempt_no: int) -> str:
         """Make the task's worktree clean at its start point; return that commit.
 
         A branch left by an earlier attempt keeps its work: its head is saved on
         `<branch>-attempt-N` before the reset, and the report names it.
         """
-        git = self.git
+        git, rec = self.git, self.writer.report.tasks[task.id]
         if not rec.attempts and not rec.start_point:
             # First attempt (preflight saw no such branch): one git call, no look-ups.
-            start = self.start_point(task)
+            start = self.run_cb.start_point(task)
             try:
                 git.add_worktree(worktree, task.branch, start)
                 return start
@@ -229,12 +265,12 @@ class TaskRunner:
                 if "already exists" not in exc.message:
                     raise
         if not git.branch_exists(task.branch):
-            start = self.start_point(task)
+            start = self.run_cb.start_point(task)
             git.add_worktree(worktree, task.branch, start)
             return start
         # No recorded start point (a changed task whose old work is already merged):
         # start again from the integration head, on top of that work.
-        start = rec.start_point or self.start_point(task)
+        start = rec.start_point or self.run_cb.start_point(task)
         if not worktree.is_dir() or worktree.resolve() not in git.worktrees():
             git.prune_worktrees()  # its folder may have been deleted by hand
             git.add_worktree(worktree, task.branch)
@@ -244,19 +280,20 @@ class TaskRunner:
             saved = f"{task.branch}-attempt-{attempt_no - 1}"
             if not git.branch_exists(saved):
                 git.create_branch(saved, head)
-            if rec.attempts:
-                rec.attempts[-1].saved_branch = saved
+            with self.writer.update_task(task.id) as rec:
+                if rec.attempts:
+                    rec.attempts[-1].saved_branch = saved
             self._log_line(task, f"[cpo] earlier work kept on branch {saved}")
         git.reset_worktree(worktree, start)
         return start
 
     # -- one agent run ------------------------------------------------------------------
     def _attempt(
-        self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
+        self, launch: Launch, settings: TaskSettings, worktree: Path, attempt_no: int
     ) -> AttemptResult:
         """One agent run, inside an agent slot (taken by rank, then launch order)."""
-        slots = self.registry.slots
-        ticket = self.tickets.pop(task.id, None) or slots.ticket(self.ranks.get(task.id, 0))
+        task, slots = launch.task, self.slots
+        ticket, launch.ticket = launch.ticket or slots.ticket(launch.rank), None
         if not slots.acquire(ticket):
             return AttemptResult(False, "not_started", None, AgentOutcome(), None)
         self._mark_running(task)
@@ -268,19 +305,18 @@ class TaskRunner:
                 # Before our slot is free: no other agent may start after this failure.
                 slots.hold("auth" if result.reason == "auth" else "fail_fast")
         finally:
-            slots.release(keep_for=self.successor_rank(task) if result.ok else None)
+            slots.release(keep_for=self.run_cb.successor_rank(task) if result.ok else None)
             log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
         return result
 
     def _stops_launches(self, result: AttemptResult) -> bool:
         if result.ok or result.reason in ("interrupted", "not_started"):
             return False
-        return result.reason == "auth" or (self.fail_fast and result.reason not in RETRYABLE)
+        return result.reason == "auth" or (self.env.fail_fast and result.reason not in RETRYABLE)
 
     def _record_attempt(
         self,
         task: TaskSpec,
-        rec: TaskRecord,
         attempt: Attempt,
         result: AttemptResult,
         worktree: Path,
@@ -295,15 +331,11 @@ class TaskRunner:
         head, commits, files = self.git.work_since(start, worktree)
         marker = read_marker(worktree)
         o = result.outcome
-        with self.writer.lock:
+        with self.writer.update_task(task.id) as rec:
             attempt.finished_at = now_iso()
-            attempt.status = (
-                "completed"
-                if result.ok
-                else ("interrupted" if result.reason == "interrupted" else "failed")
-            )
+            attempt.status = self._final_status(result)[0]
             attempt.reason = result.reason
-            attempt.error = self.masker.mask(result.error) if result.error else None
+            attempt.error = self._mask(result.error)
             attempt.exit_code = result.proc.returncode if result.proc else None
             attempt.session_id, attempt.cost_usd, attempt.head = o.session_id, o.cost_usd, head
             rec.leftovers_committed = rec.leftovers_committed or leftovers
@@ -317,11 +349,10 @@ class TaskRunner:
             rec.output_tokens = _add(rec.output_tokens, o.output_tokens)
             if o.cost_usd is not None:
                 rec.cost_usd = round((rec.cost_usd or 0.0) + o.cost_usd, 6)
-            self.writer.save()
 
     # -- logs ---------------------------------------------------------------------------
     def _log_line(self, task: TaskSpec, text: str) -> None:
-        with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
+        with (self.env.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
             fh.write(text + "\n")
 
     def _log_footer(self, task: TaskSpec, rec: TaskRecord) -> None:

@@ -22,7 +22,6 @@ class ValidationResult:
     exit_code: int | None
     duration: float
     output_tail: str
-    failed_step: str | None = None
 
 
 def python_on_path(path_env: str | None) -> str:
@@ -62,9 +61,7 @@ def run_validation(
         if timed_out:
             outputs.append(f"[cpo] validation timed out after {timeout} s")
         if code != 0:
-            return ValidationResult(
-                False, code, time.monotonic() - start, _tail(outputs), step.source
-            )
+            return ValidationResult(False, code, time.monotonic() - start, _tail(outputs))
     return ValidationResult(True, code, time.monotonic() - start, _tail(outputs))
 
 

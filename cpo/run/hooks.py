@@ -1,0 +1,204 @@
+"""The scheduler's hooks for one `cpo run`, and the task runner's view of the run.
+
+The scheduler decides when; these hooks do: launch a task (a `Launch` handed to the task
+runner), merge it into the integration branch, validate a wave, and record each change in
+the report, which drives the progress display.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from cpo.plan.model import Plan, TaskSpec, WaveSpec
+from cpo.proc import ProcessRegistry
+from cpo.run.agentrun import TaskSettings
+from cpo.run.options import RunContext, task_settings
+from cpo.run.priority import launch_ranks
+from cpo.run.progress import Progress
+from cpo.run.report import Report, ReportWriter, now_iso
+from cpo.run.scheduler import TaskOutcome
+from cpo.run.slots import Slots
+from cpo.run.states import TaskStatus, WaveStatus
+from cpo.run.taskrun import Launch, RunnerEnv, TaskRunner
+from cpo.run.validation import run_validation
+from cpo.secrets import Masker
+
+
+class RunHooks:
+    """The scheduler's hooks (cpo.run.scheduler.Hooks) and the task runner's callbacks
+    (cpo.run.taskrun.RunnerCallbacks) for one run."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        writer: ReportWriter,
+        progress: Progress,
+        registry: ProcessRegistry,
+        slots: Slots,
+    ) -> None:
+        self.ctx = ctx
+        self.writer = writer
+        self.progress = progress
+        self.registry = registry
+        self.slots = slots
+        self.validation_registry = ProcessRegistry(grace=registry.grace)
+        self.masker = Masker(os.environ)
+        self.integration = ctx.integration_worktree
+        self.integration_head: str | None = None
+        self.wave_base: dict[int, str] = {}
+        self.logs_dir = ctx.plan.root / "logs"
+        self.dependents = ctx.plan.dependents()
+        self.ranks: dict[str, int] = {}
+        if ctx.opts.schedule == "dag" and not ctx.opts.no_integration:
+            # A finished task's agent slot is kept for the task its merge unblocks when
+            # that one outranks every waiting task (cpo.run.slots).
+            self.ranks = launch_ranks(ctx.plan, "dag")
+        self._launches: dict[str, Launch] = {}
+        env = RunnerEnv(
+            git=ctx.git,
+            writer=writer,
+            parallel_dir=ctx.plan.root,
+            workspace_root=ctx.workspace_root,
+            registry=registry,
+            slots=slots,
+            masker=self.masker,
+            fail_fast=ctx.fail_fast,
+        )
+        self.runner = TaskRunner(env, self)
+
+    # -- what the task runner asks --------------------------------------------------
+    def settings_for(self, task: TaskSpec) -> TaskSettings:
+        return task_settings(self.ctx, task)
+
+    def start_point(self, task: TaskSpec) -> str:
+        """Where a task branches from: the base with --no-integration; with waves, the
+        integration head when its wave began (its wave-mates' merges, which happen while
+        the wave runs, are not in it); with a DAG, the head once its dependencies merged."""
+        if self.ctx.opts.no_integration:
+            return self.ctx.base_commit
+        if self.ctx.opts.schedule == "waves" and task.wave in self.wave_base:
+            return self.wave_base[task.wave]
+        return self._integration_head()
+
+    def task_started(self, task: TaskSpec) -> None:
+        self.progress.task_started(self.writer.report.tasks[task.id])
+
+    def task_action(self, task: TaskSpec, action: str) -> None:
+        self.writer.note_action(task.id, action)
+        self.progress.task_action(self.writer.report.tasks[task.id])
+
+    def successor_rank(self, task: TaskSpec) -> int | None:
+        if not self.ranks:
+            return None
+        with self.writer.reading() as report:
+            return successor_rank(self.ctx.plan, report, self.dependents, self.ranks, task)
+
+    def _integration_head(self) -> str:
+        # Kept in memory: only merge_task moves the branch, on the scheduler's thread,
+        # before it launches anything that depends on the merge.
+        if self.integration_head is None:
+            self.integration_head = self.ctx.git.rev(self.ctx.plan.integration_branch)
+        assert self.integration_head is not None
+        return self.integration_head
+
+    # -- the scheduler's hooks ------------------------------------------------------
+    def task_launched(self, task: TaskSpec, rank: int) -> None:
+        self._launches[task.id] = Launch(task, rank, self.slots.ticket(rank))
+
+    def run_task(self, task: TaskSpec) -> TaskOutcome:
+        outcome = self.runner.run(self._launches.pop(task.id))
+        self.progress.task_finished(self.writer.report.tasks[task.id])
+        return outcome
+
+    def merge_task(self, task: TaskSpec) -> bool:
+        if self.ctx.opts.no_integration:
+            return True
+        result = self.ctx.git.merge(
+            self.integration, task.branch, f"Merge {task.branch} ({task.id}, wave {task.wave})"
+        )
+        with self.writer.update_task(task.id) as rec:
+            if result.ok:
+                rec.merged, rec.merge_commit = True, result.commit
+                self.writer.report.integration_commit = result.commit
+                self.integration_head = result.commit
+            else:
+                rec.status, rec.reason = TaskStatus.FAILED, "conflict"
+                rec.conflict_files = list(result.conflict_files)
+                rec.error = "merge conflict in " + (
+                    ", ".join(result.conflict_files) or result.message
+                )
+        if not result.ok:
+            self.progress.task_finished(rec)
+            for dep in self.dependents[task.id]:  # they will not come for a kept slot
+                if dep in self.ranks:
+                    self.slots.unreserve(self.ranks[dep])
+        return result.ok
+
+    def validate_wave(self, wave: WaveSpec) -> bool:
+        if self.ctx.opts.no_integration:
+            with self.writer.update_wave(wave.number) as rec:
+                rec.note = "validation not run: --no-integration has no merged tree"
+            return True
+        result = run_validation(
+            wave.validation,
+            cwd=self.integration,
+            timeout=self.ctx.settings.timeouts.task,
+            registry=self.validation_registry,
+        )
+        tail = self.masker.mask(result.output_tail)
+        with self.writer.update_wave(wave.number) as rec:
+            rec.validation_exit_code = result.exit_code
+            rec.validation_duration_seconds = round(result.duration, 3)
+            rec.validation_output_tail = tail
+        (self.logs_dir / f"wave-{wave.number}-validation.log").write_text(tail + "\n")
+        return result.ok
+
+    def task_skipped(self, task: TaskSpec, reason: str) -> None:
+        with self.writer.update_task(task.id) as rec:
+            rec.status, rec.reason = TaskStatus.SKIPPED, reason
+        self.progress.task_finished(rec)
+
+    def wave_changed(self, wave: WaveSpec, state: WaveStatus, note: str | None) -> None:
+        with self.writer.update_wave(wave.number) as rec:
+            rec.status = state
+            if state == WaveStatus.RUNNING and rec.started_at is None:
+                rec.started_at = now_iso()
+            if state == WaveStatus.RUNNING and not self.ctx.opts.no_integration:
+                self.wave_base.setdefault(wave.number, self._integration_head())
+            if state in (WaveStatus.COMPLETED, WaveStatus.FAILED):
+                rec.finished_at = now_iso()
+                if note:
+                    rec.note = note
+            tasks = [self.writer.report.tasks[t] for t in wave.task_ids]
+        done = sum(
+            t.status == TaskStatus.COMPLETED and (t.merged or self.ctx.opts.no_integration)
+            for t in tasks
+        )
+        self.progress.wave_changed(wave.number, state, done, len(tasks))
+
+    def stop_running(self) -> None:
+        threading.Thread(target=self.registry.terminate_all, daemon=True).start()
+
+
+def successor_rank(
+    plan: Plan,
+    report: Report,
+    dependents: dict[str, list[str]],
+    ranks: dict[str, int],
+    task: TaskSpec,
+) -> int | None:
+    """The best rank among pending tasks whose only unmerged dependency is `task`.
+
+    None while a wave validates: merges wait for it, so the slot would idle.
+    """
+    if any(w.status == WaveStatus.VALIDATING for w in report.waves):
+        return None
+    tasks = report.tasks
+    ready_after = [
+        d
+        for d in dependents[task.id]
+        if tasks[d].status == TaskStatus.PENDING
+        and all(x == task.id or tasks[x].merged for x in plan.tasks[d].deps)
+    ]
+    return min((ranks[d] for d in ready_after), default=None)
