@@ -228,7 +228,7 @@ _shaped = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)  # examples: hypothesis default, or the `ci` profile (conftest)
 @given(
     st.lists(st.binary(max_size=200) | _json.map(json.dumps) | _shaped.map(json.dumps), max_size=8),
     st.integers(min_value=-15, max_value=255) | st.none(),
