@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpo.errors import ExitCode, GitError
+from cpo.errors import ExitCode, GitError, UsageError
 from cpo.git import MARKER, Git, find_repo
 from cpo.run.nextstep import cpo_command
 from cpo.run.report import Report
@@ -66,6 +66,8 @@ def plan_clean(parallel_dir: Path, *, force: bool = False) -> CleanPlan:
     repo = Path(report.repository) if report.repository else find_repo(parallel_dir)
     plan = _plan(Git(repo), report, force)
     if report.error == STAND_IN:
+        if not (plan.actions or plan.refused):
+            raise UsageError(f"no run in {parallel_dir}: nothing to clean")
         plan.notes.append(f"{STAND_IN}: branches and worktrees a run of it would make")
     return plan
 

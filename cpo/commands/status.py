@@ -28,7 +28,7 @@ class NoRunError(UsageError):
 
     def __init__(self, parallel_dir: Path) -> None:
         self.next_step = "start one: " + cpo_command("run", parallel_dir)
-        super().__init__(f"no run yet in {parallel_dir}", hint=self.next_step)
+        super().__init__(f"no run yet in {parallel_dir}: {self.next_step}")
 
 
 @dataclass(frozen=True)
