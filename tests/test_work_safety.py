@@ -166,3 +166,26 @@ def test_marker_of_a_failed_attempt_does_not_count_on_retry(git_repo: Path) -> N
     assert data["tasks"]["task-001"]["reason"] == "exit_code_3"
     _, data = _run(git_repo, "true", "--retry-failed")
     assert data["tasks"]["task-001"]["reason"] == "no_completion_marker"
+
+
+# -- item 14: a submodule the agent changed -------------------------------------------------
+def test_changes_inside_a_submodule_do_not_fail_the_task(git_repo: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    git(lib, "init", "-q", "-b", "main")
+    (lib / "lib.txt").write_text("lib\n")
+    git(lib, "add", "-A")
+    git(lib, "commit", "-q", "-m", "lib")
+    git(git_repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
+    git(git_repo, "commit", "-q", "-m", "add lib")
+    agent = (
+        "git -c protocol.file.allow=always submodule update -q --init && "
+        f"echo edited >> lib/lib.txt && {WORK} && {DONE}"
+    )
+    _, data = _run(git_repo, agent)
+    t = _assert_merged_as_reported(git_repo, data)
+    note = next(w for w in t["warnings"] if "submodule" in w)
+    assert "lib" in note and "uncommitted" in note
+    assert t["leftovers_committed"] is False
+    # the edit is still there, for the user to commit in the submodule if they want it
+    assert "edited" in (Path(t["worktree"]) / "lib" / "lib.txt").read_text()
