@@ -189,3 +189,21 @@ def test_changes_inside_a_submodule_do_not_fail_the_task(git_repo: Path, tmp_pat
     assert t["leftovers_committed"] is False
     # the edit is still there, for the user to commit in the submodule if they want it
     assert "edited" in (Path(t["worktree"]) / "lib" / "lib.txt").read_text()
+
+
+def test_commits_off_the_branch_survive_a_crash_and_a_retry(git_repo: Path) -> None:
+    root, data = _run(git_repo, "exit 3")
+    wt = Path(data["tasks"]["task-001"]["worktree"])
+    # what an agent cut short along with cpo leaves: commits on a detached HEAD
+    git(wt, "checkout", "-q", "--detach")
+    (wt / "late.txt").write_text("late\n")
+    git(wt, "add", "late.txt")
+    git(wt, "commit", "-q", "-m", "late work")
+    late = git(wt, "rev-parse", "HEAD")
+    (git_repo.parent / "agent-commits").write_text(late + "\n")
+    _, data = _run(git_repo, "true", "--retry-failed")
+    t = data["tasks"]["task-001"]
+    assert t["reason"] == "no_completion_marker"
+    saved = t["attempts"][0]["saved_branch"]
+    assert saved and git(git_repo, "rev-parse", saved) == late
+    assert _unreachable_after_clean(git_repo, root) == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpo.errors import GitError
 from cpo.git import MARKER, Git
 
 SUBMODULE_NOTE = (
@@ -56,7 +57,7 @@ def clear_marker(git: Git, worktree: Path, start: str, task_id: str) -> str | No
 
 
 def hand_over(
-    git: Git, worktree: Path, task_id: str, branch: str, start: str, kept_name: str, *, ok: bool
+    git: Git, worktree: Path, task_id: str, branch: str, start: str, attempt: int, *, ok: bool
 ) -> Handover:
     """Commit what the agent left, bring the task branch to the agent's HEAD, and say
     what the branch now holds since `start`. `ok`: the agent's verdict was success (only
@@ -66,7 +67,7 @@ def hand_over(
     left = git.dirty_paths(worktree)
     if left:
         warnings.append(SUBMODULE_NOTE.format(paths=", ".join(left)))
-    reason, error, kept, moved = _claim(git, worktree, branch, start, kept_name)
+    reason, error, kept, moved = _claim(git, worktree, branch, start, attempt)
     if moved:
         warnings.append(moved)
     if ok and reason is None and git.tracks(branch, MARKER):
@@ -76,13 +77,33 @@ def hand_over(
     return Handover(head, commits, files, leftovers, reason, error, kept, tuple(warnings))
 
 
+def reclaim(
+    git: Git, worktree: Path, task_id: str, branch: str, start: str, attempt: int
+) -> tuple[str | None, str | None]:
+    """Before a worktree is reset for another attempt: an agent cut short along with cpo
+    (killed, crashed) may have left its HEAD off the task branch, where the reset would drop
+    its commits. They go where `hand_over` puts them. (What was done, a kept branch.)"""
+    if not (worktree / ".git").exists():
+        return None, None
+    try:
+        _, on = git.worktree_head(worktree)
+    except GitError:
+        return None, None  # a broken worktree: the worktree set-up deals with it
+    if on == branch:
+        return None, None
+    git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task_id}")
+    _, error, kept, note = _claim(git, worktree, branch, start, attempt)
+    return error or note, kept
+
+
 def _claim(
-    git: Git, worktree: Path, branch: str, start: str, kept_name: str
+    git: Git, worktree: Path, branch: str, start: str, attempt: int
 ) -> tuple[str | None, str | None, str | None, str | None]:
     """(reason, error, kept branch, note): the task branch made to hold the agent's HEAD,
     or why it was not (reason and error, every commit kept on a branch)."""
     head, on = git.worktree_head(worktree)
     tip = git.rev(f"refs/heads/{branch}")
+    kept_name = f"{branch}-attempt-{attempt}-head"
     where = f"branch {on}" if on else "a detached HEAD"
     if not git.is_ancestor(start, head):
         kept = None if on == branch else _keep(git, head, kept_name)

@@ -23,7 +23,7 @@ from cpo.logfile import log
 from cpo.plan.model import TaskSpec
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
-from cpo.run.claim import clear_marker, hand_over
+from cpo.run.claim import clear_marker, hand_over, reclaim
 from cpo.run.protocol import read_marker
 from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.run.scheduler import TaskOutcome
@@ -171,6 +171,7 @@ class TaskRunner:
             if not self._wait_for_pause():
                 break
             attempt_no += 1
+            self._reclaim(task, worktree)
             start = self._prepare_worktree(task, worktree, attempt_no)
             attempt = Attempt(number=attempt_no, started_at=now_iso(), start_point=start)
             with self.writer.update_task(task.id) as rec:
@@ -289,6 +290,18 @@ class TaskRunner:
         git.reset_worktree(worktree, start)
         return start
 
+    def _reclaim(self, task: TaskSpec, worktree: Path) -> None:
+        """An earlier attempt's commits off the task branch, onto a branch before any reset."""
+        rec = self.writer.report.tasks[task.id]
+        if not rec.attempts or not rec.start_point:
+            return
+        last, start = rec.attempts[-1].number, rec.start_point
+        what, kept = reclaim(self.git, worktree, task.id, task.branch, start, last)
+        if kept:
+            with self.writer.update_task(task.id) as rec:
+                rec.attempts[-1].kept_branch = kept
+        self._warn(task, what)
+
     # -- one agent run ------------------------------------------------------------------
     def _attempt(
         self, launch: Launch, settings: TaskSettings, worktree: Path, start: str, attempt_no: int
@@ -330,8 +343,9 @@ class TaskRunner:
         result, failed if that work could not be the task's."""
         marker = read_marker(worktree)  # before hand_over, which may remove a committed one
         # Whatever happened, the agent's edits are committed and on a branch: never lost.
-        kept_name = f"{task.branch}-attempt-{attempt.number}-head"
-        work = hand_over(self.git, worktree, task.id, task.branch, start, kept_name, ok=result.ok)
+        work = hand_over(
+            self.git, worktree, task.id, task.branch, start, attempt.number, ok=result.ok
+        )
         if work.leftovers:
             self._log_line(task, "[cpo] committed changes the agent left uncommitted")
         for warning in work.warnings:
