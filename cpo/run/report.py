@@ -52,6 +52,11 @@ class Attempt(_Model):
     saved_branch: str | None = Field(
         default=None, description="Branch keeping this attempt's work when a retry reset it"
     )
+    kept_branch: str | None = Field(
+        default=None,
+        description="Branch cpo made to keep the agent's HEAD when it could not become the "
+        "task's work (reason diverged or off_start_point)",
+    )
 
 
 class TaskRecord(_Model):
@@ -77,6 +82,11 @@ class TaskRecord(_Model):
     conflict_files: list[str] = Field(default_factory=list)
     marker: dict[str, Any] | None = None
     leftovers_committed: bool = False
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What cpo noticed and handled: a marker in the start point or in the "
+        "agent's commits, commits off the task branch, uncommitted submodule changes",
+    )
     exit_code: int | None = None
     session_id: str | None = None
     turns: int | None = None
