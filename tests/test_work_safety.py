@@ -109,6 +109,8 @@ def test_diverged_branch_and_head_fail_and_keep_both(git_repo: Path) -> None:
     assert kept in t["error"]
     assert "work.txt" not in _integration_files(git_repo, data)
     assert _unreachable_after_clean(git_repo, root) == []
+    # clean knows the kept branch: refused while unmerged, said so
+    assert f"refused branch {kept}" in cpo("clean", str(root), cwd=git_repo).stdout
 
 
 def test_head_without_the_start_point_fails(git_repo: Path) -> None:

@@ -205,12 +205,13 @@ def _task_unit(git: Git, report: Report, task_id: str) -> _Unit:
     branches: list[str] = []
     if rec.branch and git.branch_exists(rec.branch):
         branches.append(rec.branch)
-    # Attempt branches keep an earlier attempt's work; only those the report says cpo
-    # made are touched (a user's `feature/x-attempt-mine` is theirs).
+    # Attempt branches keep an earlier attempt's work (saved before a reset, or kept when the
+    # agent's HEAD could not go onto the task branch); only those the report says cpo made
+    # are touched (a user's `feature/x-attempt-mine` is theirs).
     for attempt in rec.attempts:
-        saved = attempt.saved_branch
-        if saved and saved not in branches and git.branch_exists(saved):
-            branches.append(saved)
+        for kept in (attempt.saved_branch, attempt.kept_branch):
+            if kept and kept not in branches and git.branch_exists(kept):
+                branches.append(kept)
     worktree = Path(rec.worktree).resolve() if rec.worktree else None
     return _Unit(task_id, worktree, branches)
 
