@@ -69,7 +69,10 @@ class CliSpec:
             return None, f"real {self.name} CLI at {path} does not run: {exc}"
         if out.returncode != 0:
             first = (out.stderr.strip().splitlines() or ["(no stderr)"])[0]
-            return None, f"real {self.name} CLI at {path} --version exited {out.returncode}: {first}"
+            return (
+                None,
+                f"real {self.name} CLI at {path} --version exited {out.returncode}: {first}",
+            )
         return str(path), out.stdout.strip()
 
     def status_line(self, found: tuple[str | None, str]) -> str:

@@ -89,9 +89,7 @@ def write_config(home: Path, base_url: str, **provider: int | bool) -> Path:
 def cli_env(home: Path, base_url: str, **provider: int | bool) -> dict[str, str]:
     """The environment a test gives codex: the isolated HOME of tests/conftest.py, no
     OpenAI/Codex variables inherited from whoever runs the tests, our provider."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_", "CPO_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_", "CPO_"))}
     env["CODEX_HOME"] = str(write_config(home, base_url, **provider))
     env[KEY_VAR] = TEST_KEY
     return env
