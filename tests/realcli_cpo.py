@@ -19,19 +19,15 @@ from typing import Any
 from cpo.git import MARKER
 from tests.conftest import git
 from tests.realcli import (
-    ScriptedApi,
-    Turn,
     describe,
-    error,
     fresh_repos,
     leftover_processes,
     make_spec,
     report,
     run_cpo,
-    stall,
     tasks_by_id,
-    text,
 )
+from tests.realcli_api import ScriptedApi, Turn, error, stall, text
 
 DONE = '{"task_completed": true, "summary": "scripted"}'
 FAST_RETRY = ("--retry-delay", "0.1")

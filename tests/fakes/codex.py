@@ -126,9 +126,7 @@ def parse(argv: list[str]) -> tuple[set[str], dict[str, list[str]], list[str]]:
                     usage_error(f"a value is required for '{name} <VALUE>' but none was supplied")
                 value = argv[i]
             if VALUED[name] in SINGLE and VALUED[name] in values:
-                usage_error(
-                    f"the argument '{VALUED[name]} <VALUE>' cannot be used multiple times"
-                )
+                usage_error(f"the argument '{VALUED[name]} <VALUE>' cannot be used multiple times")
             values.setdefault(VALUED[name], []).append(value)
         else:
             usage_error(f"unexpected argument '{name}' found")

@@ -20,7 +20,7 @@ import json
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.realcli import Request, ScriptedApi, Turn, send_json, send_sse, tool
+from tests.realcli_api import Request, ScriptedApi, Turn, send_json, send_sse, tool
 
 # status -> (error.type, error.code, message), shaped like OpenAI's error bodies
 ERRORS = {

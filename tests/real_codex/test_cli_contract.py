@@ -15,7 +15,8 @@ from conftest import git
 
 from cpo.agents.base import AgentOutcome, AgentRequest
 from cpo.agents.codex import BACKEND, CodexParser
-from tests.realcli import CliRun, Turn, error, run_cli, text
+from tests.realcli import CliRun, run_cli
+from tests.realcli_api import Turn, error, text
 
 from .conftest import cli_env
 from .server import ResponsesApi, patch, shell

@@ -24,7 +24,7 @@ import re
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.realcli import Request, ScriptedApi, Turn, send_json, send_sse, tool
+from tests.realcli_api import Request, ScriptedApi, Turn, send_json, send_sse, tool
 
 CWD_RE = re.compile(r"Workspace Directories:\*\*\\n\s*- (\S+?)\\n")
 # status -> (google.rpc status, message), shaped like the Gemini API's error bodies

@@ -13,7 +13,8 @@ import pytest
 
 from cpo.agents.base import AgentOutcome, AgentRequest
 from cpo.agents.gemini import BACKEND, GeminiParser
-from tests.realcli import CliRun, Turn, error, run_cli, text
+from tests.realcli import CliRun, run_cli
+from tests.realcli_api import Turn, error, text
 
 from .conftest import cli_env
 from .server import GeminiApi, shell, write
@@ -77,7 +78,7 @@ def test_read_only_is_plan_mode_which_refuses_writes(
     gemini_bin: str, git_repo: Path, env: dict[str, str], api: GeminiApi
 ) -> None:
     turns = [write("{cwd}/x.txt", "x\n"), text("done")]
-    run, out, _ = run_gemini(gemini_bin, git_repo, env, api, turns, sandbox_mode="read-only")
+    run, _, _ = run_gemini(gemini_bin, git_repo, env, api, turns, sandbox_mode="read-only")
     assert not (git_repo / "x.txt").exists(), run.describe()
     results = run.of_type("tool_result")
     assert results and results[0]["status"] == "error", run.describe()
