@@ -301,7 +301,7 @@ def run(
         ),
     ] = 5.0,
     workspace_root: Annotated[
-        Path | None, typer.Option(help="Where worktrees go (default ../workspaces).")
+        Path | None, typer.Option(help="Where worktrees go (default ../workspaces/<repo folder>).")
     ] = None,
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Run although the working tree has changes.")

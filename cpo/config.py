@@ -8,7 +8,7 @@ Two YAML files, both optional:
 ::
 
     default_backend: claude
-    workspace_root: ../workspaces
+    workspace_root: ../worktrees              # default ../workspaces/<repo folder name>
     parallel: {max_workers: 3, fail_fast: false}
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
     logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
@@ -150,7 +150,8 @@ _BACKEND_KEYS = (
 
 DEFAULTS: dict[str, object] = {
     "default_backend": "claude",
-    "workspace_root": "../workspaces",
+    # Stands for ../workspaces/<the repository's folder name> (cpo.run.layout).
+    "workspace_root": "../workspaces/<repo folder name>",
     "parallel.max_workers": 3,
     "parallel.fail_fast": False,
     "timeouts.task": 7200.0,

@@ -11,9 +11,9 @@ from typing import Any
 
 from cpo.run.engine import RunResult
 from cpo.run.options import RunContext, task_settings
-from cpo.run.preflight import preflight
+from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.priority import launch_ranks
-from cpo.run.report import Report, load_report
+from cpo.run.report import Report
 
 
 def launch_order_line(ctx: RunContext) -> str:
@@ -53,13 +53,14 @@ def dry_run_lines(ctx: RunContext) -> list[str]:
                 skip = " [not in --wave]"
             deps = f" after {', '.join(task.deps)}" if task.deps else ""
             lines.append(
-                f"  {tid} → {ctx.workspace_root / tid} → {task.branch}"
+                f"  {tid} → {ctx.worktree(tid)} → {task.branch}"
                 f" ({s.backend}{', agent ' + task.agent if task.agent else ''}){deps}{skip}"
             )
     lines.append(launch_order_line(ctx))
-    problems = preflight(ctx, load_report(plan.root))
-    for p in problems:
+    for p in preflight(ctx):
         lines.append(f"would stop the run: {p}")
+    for note in preflight_notes(ctx):
+        lines.append(f"note: {note}")
     lines.append("dry run: nothing was changed")
     return lines
 

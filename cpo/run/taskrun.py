@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +43,7 @@ class RunnerEnv:
     git: Git
     writer: ReportWriter
     parallel_dir: Path
-    workspace_root: Path
+    worktrees: Mapping[str, Path]  # task id -> its worktree (cpo.run.layout)
     registry: ProcessRegistry
     slots: Slots
     masker: Masker
@@ -133,7 +134,7 @@ class TaskRunner:
     def _run(self, launch: Launch) -> TaskOutcome:
         task = launch.task
         settings = self.run_cb.settings_for(task)
-        worktree = self.env.workspace_root / task.id
+        worktree = self.env.worktrees[task.id]
         started = time.monotonic()
         with self.writer.update_task(task.id) as rec:
             rec.reason, rec.error, rec.finished_at = None, None, None

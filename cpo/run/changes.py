@@ -1,0 +1,110 @@
+"""Local changes: which of a working tree's changes are the user's, and which are cpo's own.
+
+cpo's own outputs never count as local changes, for this spec or any other (DESIGN 9): in
+any parallel directory its `report.json`, `logs/`, `.cpo.lock`, `integration-report.md` (and
+the temporary files they are written through), the manifest's `execution` block, and the
+worktrees of a workspace root inside the repository. Two specs run at once in one
+repository; neither may take the other's report for the user's work.
+
+The other question asked here: which files of a parallel directory are not committed, so
+that the agents, whose worktrees hold only committed files, would not see them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from cpo.git import Git
+
+MANIFEST = "manifest.json"
+# What `cpo run` and `cpo integrate` write in a parallel directory (cpo.run.report,
+# cpo.run.lock, cpo.commands.integrate), and the temporary files atomic_write renames.
+_OUTPUTS = ("report.json", ".cpo.lock", "integration-report.md")
+_TEMPORARY = re.compile(r"\.(report\.json|manifest\.json|integration-report\.md)\.[0-9a-f]{12}")
+
+
+def is_parallel_dir(path: Path) -> bool:
+    return (path / MANIFEST).is_file() or (path / "tasks").is_dir()
+
+
+def _is_output_file(rel: PurePosixPath, where: Path) -> bool:
+    """A file cpo writes, in a parallel directory (by name and place alone)."""
+    if (rel.name in _OUTPUTS or _TEMPORARY.fullmatch(rel.name)) and is_parallel_dir(
+        where / rel.parent
+    ):
+        return True
+    return any(p.name == "logs" and is_parallel_dir(where / p.parent) for p in rel.parents)
+
+
+def _without_execution(text: str | None) -> Any:
+    try:
+        data = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        data.pop("execution", None)
+    return data
+
+
+def _only_execution_changed(git: Git, where: Path, rel: PurePosixPath) -> bool:
+    """A manifest whose only change since HEAD is the `execution` block cpo writes."""
+    if rel.name != MANIFEST:
+        return False
+    try:
+        now = (where / rel).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    before = _without_execution(git.file_at("HEAD", str(rel), where))
+    return before is not None and before == _without_execution(now)
+
+
+def user_changes(git: Git, where: Path | None = None) -> list[str]:
+    """The changes in a working tree (default: the repository's) that are not cpo's own."""
+    where = (where or git.root).resolve()
+    worktrees = [p for p in git.worktrees() if p != where]
+    result = []
+    for status, path in git.status_entries(where):
+        rel = PurePosixPath(path.rstrip("/"))
+        full = (where / rel).resolve()
+        if any(full == w or w in full.parents for w in worktrees):
+            continue  # a worktree under a workspace root inside the repository
+        if _is_output_file(rel, where):
+            continue
+        if status.strip() == "M" and _only_execution_changed(git, where, rel):
+            continue
+        result.append(path)
+    return result
+
+
+def uncommitted_plan_files(git: Git, parallel_dir: Path) -> list[str]:
+    """Files of a parallel directory that are not committed as they are (untracked or
+    modified), cpo's outputs aside: agents' worktrees would not have them."""
+    root = git.root.resolve()
+    parallel_dir = parallel_dir.resolve()
+    try:
+        inside = parallel_dir.relative_to(root)
+    except ValueError:
+        return []  # outside the repository: agents read it where it is
+    prefix = PurePosixPath(inside.as_posix())
+    return [
+        path
+        for path in user_changes(git, root)
+        if PurePosixPath(path) == prefix or prefix in PurePosixPath(path).parents
+    ]
+
+
+def shown(paths: list[str], limit: int = 5) -> str:
+    more = len(paths) - limit
+    return ", ".join(paths[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def commit_hint(parallel_dir: Path, repo: Path) -> str:
+    try:
+        rel = parallel_dir.resolve().relative_to(repo.resolve())
+    except ValueError:
+        rel = parallel_dir
+    name = parallel_dir.name
+    return f'git add {rel} && git commit -m "{name}: parallel plan"'
