@@ -157,6 +157,7 @@ def validate(
         from cpo import ui
         from cpo.errors import PlanError, UsageError
         from cpo.plan.load import load_plan
+        from cpo.run.changes import with_commit_warnings
 
     try:
         plan = load_plan(parallel_dir, strict=strict)
@@ -177,6 +178,7 @@ def validate(
             raise
         ui.show_json({"valid": False, "error": " ".join(exc.lines())})
         raise typer.Exit(int(ExitCode.USAGE)) from None
+    plan = with_commit_warnings(plan)  # files agents would miss: said, not refused
     if json_out:
         ui.show_json(ui.plan_data(plan))
     else:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from cpo.git import Git
+from cpo.errors import PreflightError, Problem
+from cpo.git import Git, find_repo
+from cpo.plan.model import Plan
 
 MANIFEST = "manifest.json"
 # What `cpo run` and `cpo integrate` write in a parallel directory (cpo.run.report,
@@ -80,20 +83,42 @@ def user_changes(git: Git, where: Path | None = None) -> list[str]:
 
 
 def uncommitted_plan_files(git: Git, parallel_dir: Path) -> list[str]:
-    """Files of a parallel directory that are not committed as they are (untracked or
-    modified), cpo's outputs aside: agents' worktrees would not have them."""
+    """Files of a parallel directory (paths relative to it) that are not committed as they
+    are, untracked or modified, cpo's outputs aside: agents' worktrees would not have them."""
     root = git.root.resolve()
-    parallel_dir = parallel_dir.resolve()
     try:
-        inside = parallel_dir.relative_to(root)
+        inside = PurePosixPath(parallel_dir.resolve().relative_to(root).as_posix())
     except ValueError:
-        return []  # outside the repository: agents read it where it is
-    prefix = PurePosixPath(inside.as_posix())
-    return [
-        path
-        for path in user_changes(git, root)
-        if PurePosixPath(path) == prefix or prefix in PurePosixPath(path).parents
-    ]
+        return []  # outside the repository: nothing of it is in any worktree anyway
+    result = []
+    for path in user_changes(git, root):
+        rel = PurePosixPath(path.rstrip("/"))
+        if inside in rel.parents:
+            result.append(str(rel.relative_to(inside)) + ("/" if path.endswith("/") else ""))
+    return result
+
+
+def uncommitted_message(parallel_dir: Path, repo: Path, files: list[str]) -> str:
+    return (
+        f"{parallel_dir.name} has files that are not committed ({shown(files)}): agents work "
+        f"in worktrees made from commits and would not see them; commit them: "
+        f"{commit_hint(parallel_dir, repo)}"
+    )
+
+
+def with_commit_warnings(plan: Plan) -> Plan:
+    """The plan with a warning naming its uncommitted files (`cpo validate`)."""
+    try:
+        repo = find_repo(plan.root)
+    except PreflightError:
+        return plan  # not in a repository: `cpo run` says so
+    files = uncommitted_plan_files(Git(repo), plan.root)
+    if not files:
+        return plan
+    warning = Problem(
+        plan.root.name, "", uncommitted_message(plan.root, repo, files), severity="warning"
+    )
+    return replace(plan, warnings=(*plan.warnings, warning))
 
 
 def shown(paths: list[str], limit: int = 5) -> str:

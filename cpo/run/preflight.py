@@ -11,7 +11,13 @@ from cpo.agents.base import AgentRequest
 from cpo.errors import UsageError
 from cpo.plan.names import ref_clash
 from cpo.run.agentrun import agent_request
-from cpo.run.changes import MANIFEST, commit_hint, shown, uncommitted_plan_files, user_changes
+from cpo.run.changes import (
+    MANIFEST,
+    shown,
+    uncommitted_message,
+    uncommitted_plan_files,
+    user_changes,
+)
 from cpo.run.options import RunContext, task_settings
 
 
@@ -96,11 +102,7 @@ def _uncommitted_plan(ctx: RunContext) -> list[str]:
     files = uncommitted_plan_files(ctx.git, ctx.plan.root)
     if not files:
         return []
-    return [
-        f"{ctx.plan.root.name} has files that are not committed ({shown(files)}): agents work "
-        f"in worktrees made from commits and would not see them; commit them: "
-        f"{commit_hint(ctx.plan.root, ctx.repo)}"
-    ]
+    return [uncommitted_message(ctx.plan.root, ctx.repo, files)]
 
 
 def _foreign_leftovers(ctx: RunContext) -> list[str]:
