@@ -74,7 +74,8 @@ def test_refuses_to_drop_unmerged_commits(git_repo: Path) -> None:
 
     proc = cpo("clean", str(root), cwd=git_repo)
     assert proc.returncode == 1
-    assert f"refused branch feature/TS-0042/task-001: 1 commit is not merged into {INTEG}" in proc.stdout
+    refusal = f"refused branch feature/TS-0042/task-001: 1 commit is not merged into {INTEG}"
+    assert refusal in proc.stdout
     assert f"refused worktree {wt}: its branch feature/TS-0042/task-001 holds unmerged commits" in (
         proc.stdout
     )
