@@ -59,6 +59,7 @@ def test_worktrees_under_a_workspace_root_inside_the_repo_are_not_changes(git_re
     g = Git(git_repo)
     g.add_worktree(git_repo / "ws" / "TS-1" / "task-001", "feature/TS-1/task-001", "main")
     assert (git_repo / "ws" / "TS-1" / "task-001" / "README.md").exists()
+    (git_repo / "ws" / ".cpo-write-test-4242").write_text("")  # another run's preflight
     assert user_changes(g) == []
     (git_repo / "ws" / "notes.txt").write_text("mine\n")
     assert user_changes(g) == ["ws/notes.txt"]

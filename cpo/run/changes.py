@@ -27,6 +27,8 @@ MANIFEST = "manifest.json"
 # cpo.run.lock, cpo.commands.integrate), and the temporary files atomic_write renames.
 _OUTPUTS = ("report.json", ".cpo.lock", "integration-report.md")
 _TEMPORARY = re.compile(r"\.(report\.json|manifest\.json|integration-report\.md)\.[0-9a-f]{12}")
+# Preflight's write test of a workspace root (cpo.run.preflight), wherever that root is.
+_PROBE = re.compile(r"\.cpo-write-test-\d+")
 
 
 def is_parallel_dir(path: Path) -> bool:
@@ -35,6 +37,8 @@ def is_parallel_dir(path: Path) -> bool:
 
 def _is_output_file(rel: PurePosixPath, where: Path) -> bool:
     """A file cpo writes, in a parallel directory (by name and place alone)."""
+    if _PROBE.fullmatch(rel.name):
+        return True
     if (rel.name in _OUTPUTS or _TEMPORARY.fullmatch(rel.name)) and is_parallel_dir(
         where / rel.parent
     ):

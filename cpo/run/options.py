@@ -54,6 +54,11 @@ class RunOptions:
     grace: float = 5.0
     backoff_base: float = 5.0
 
+    @property
+    def continuing(self) -> bool:
+        """Whether this run carries on an earlier one (and keeps its layout)."""
+        return self.resume or self.retry_failed or self.wave is not None
+
 
 @dataclass
 class RunContext:
@@ -153,7 +158,7 @@ def _workspace_root(settings: Settings, opts: RunOptions, repo: Path) -> Path:
 
 def _recorded_run(plan: Plan, opts: RunOptions) -> Report | None:
     """The report of the run this one continues, or None for a fresh run."""
-    if not (opts.resume or opts.retry_failed or opts.wave is not None):
+    if not opts.continuing:
         return None
     report = load_report(plan.root)
     # A report of another spec id (the manifest's id was changed) names nothing of ours.

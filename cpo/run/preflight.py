@@ -134,7 +134,7 @@ def _foreign_leftovers(ctx: RunContext) -> list[str]:
                 f"folder {path} already exists: remove it or pick another --workspace-root"
             )
     integ = ctx.plan.integration_branch
-    if integ in branches and ctx.recorded is None and not ctx.opts.no_integration:
+    if integ in branches and not ctx.opts.continuing and not ctx.opts.no_integration:
         problems.append(
             f"branch {integ} already exists from an earlier run: continue it with --resume, "
             f"or remove it with `cpo clean {ctx.plan.root}`"
