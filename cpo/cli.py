@@ -397,6 +397,8 @@ def parallel(
         from cpo.adhoc import run as adhoc
         from cpo.config import load_settings
 
+    if file is None and sys.stdin.isatty():
+        ui.parallel_reading_stdin()  # else it would seem to hang, waiting for input
     text, source = adhoc.read_task_source(file, sys.stdin.read)
     settings = load_settings(None, cwd=Path.cwd())
     stream = not (json_out or quiet)

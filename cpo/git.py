@@ -106,9 +106,10 @@ class Git:
         return code == 0
 
     # -- queries ----------------------------------------------------------------------
-    def rev(self, ref: str) -> str | None:
+    def rev(self, ref: str, cwd: Path | None = None) -> str | None:
+        """The commit `ref` names (in worktree `cwd` for HEAD), or None."""
         code, out, _ = self._raw(
-            ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], self.root
+            ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd or self.root
         )
         return out.strip() if code == 0 else None
 

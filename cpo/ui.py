@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from cpo.agents.common import shorten
 from cpo.duration import format_duration
 
 if TYPE_CHECKING:
@@ -189,17 +190,17 @@ def init_lines(created: Iterable[Path], kept: Iterable[Path]) -> list[str]:
 
 
 # -- parallel (ad-hoc tasks) -------------------------------------------------------------
-def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def parallel_task_line(r: AdhocResult) -> str:
-    """The line streamed when a task finishes."""
+    """The line streamed when a task finishes.
+
+    Tasks are numbered by their `index`, as in the JSON results and in error messages
+    (`tasks[0]`): counted from 0, clinvk's meaning of `index`. They are called by their
+    `name` when they have one.
+    """
     mark = "ok" if r.success else "FAILED"
-    head = f"[{r.index + 1}] {r.task_id} ({r.backend}) {mark} in {r.duration_seconds:.1f}s"
+    head = f"[{r.index}] {r.task_name} ({r.backend}) {mark} in {r.duration_seconds:.1f}s"
     if r.error:
-        head += f": {_one_line(r.error, 200)}"
+        head += f": {shorten(r.error, 200)}"
     if r.worktree:
         head += f" (its changes are kept in the worktree {r.worktree})"
     return head
@@ -211,12 +212,12 @@ def parallel_table_lines(results: Iterable[AdhocResult]) -> list[str]:
         said = r.error if r.error else r.output
         rows.append(
             (
-                str(r.index + 1),
-                r.task_id,
+                str(r.index),
+                r.task_name,
                 r.backend,
                 "ok" if r.success else "failed",
                 f"{r.duration_seconds:.1f}s",
-                _one_line(said or "", 60),
+                shorten(said or "", 60),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -231,6 +232,16 @@ def parallel_total_line(summary: AdhocSummary) -> str:
     return (
         f"total: {n} task{'s' if n != 1 else ''}, {summary.completed} completed, "
         f"{summary.failed} failed, {summary.duration_seconds:.1f}s"
+    )
+
+
+def parallel_reading_stdin() -> None:
+    """Said when `cpo parallel` waits for a task file typed on a terminal."""
+    print(
+        "cpo parallel: reading the task file (JSON) from stdin; end it with Ctrl-D, "
+        "or pass -f FILE (cpo parallel --help for more)",
+        file=sys.stderr,
+        flush=True,
     )
 
 

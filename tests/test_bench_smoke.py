@@ -21,8 +21,12 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_overhead.py", "cpo / baseline"),
         ("bench_makespan.py", "`--schedule dag`, tasks with `estimate` / bound"),
         ("bench_scale.py", "cold start `cpo --help`"),
-        # Installs parallel-orchestra with pip; prints why when it cannot.
-        pytest.param("bench_peer.py", "parallel-orchestra", marks=pytest.mark.slow),
+        # Installs parallel-orchestra from the package index; prints why when it cannot.
+        pytest.param(
+            "bench_peer.py",
+            "parallel-orchestra",
+            marks=[pytest.mark.slow, pytest.mark.network],
+        ),
     ],
 )
 def test_bench_script_quick(script: str, expect: str) -> None:

@@ -1,16 +1,18 @@
-"""Preflight: every reason a run cannot start, found before anything is changed."""
+"""Preflight: every reason a run cannot start, found before anything is changed.
+
+The backend part (`backend_problems`, `unsupported_notes`) is shared with `cpo parallel`.
+"""
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentRequest
 from cpo.errors import UsageError
 from cpo.plan.names import ref_clash
-from cpo.run.agentrun import agent_request
+from cpo.run.agentrun import task_request
 from cpo.run.changes import (
     MANIFEST,
     shown,
@@ -20,23 +22,42 @@ from cpo.run.changes import (
 )
 from cpo.run.options import RunContext, task_settings
 
+BackendRequest = tuple[str, AgentRequest]  # (backend name, request)
 
-def _requests(ctx: RunContext) -> Iterator[tuple[AgentRequest, str]]:
-    """Each task's agent request (without its prompt) and backend name."""
+
+def backend_problems(requests: Iterable[BackendRequest], env: Mapping[str, str]) -> list[str]:
+    """Ask each backend, once, about all of its requests: is its CLI there and able?"""
+    by_backend: dict[str, list[AgentRequest]] = {}
+    for name, req in requests:
+        by_backend.setdefault(name, []).append(req)
+    problems: list[str] = []
+    for name, reqs in by_backend.items():
+        try:
+            backend = get_backend(name)
+        except UsageError as exc:
+            problems.append(f"{exc.message} ({exc.hint})")
+            continue
+        problems.extend(backend.preflight(reqs, env))
+    return problems
+
+
+def unsupported_notes(requests: Iterable[BackendRequest]) -> list[str]:
+    """Options a backend's CLI cannot honour for some task, each said once, never dropped."""
+    seen: dict[str, None] = {}
+    for name, req in requests:
+        seen.update(dict.fromkeys(get_backend(name).unsupported(req)))
+    return list(seen)
+
+
+def _requests(ctx: RunContext) -> Iterator[BackendRequest]:
+    """Each task's backend name and agent request (without its prompt)."""
     for task in ctx.plan.ordered_tasks():
         s = task_settings(ctx, task)
-        yield agent_request(task, s, ctx.worktree(task.id), ctx.plan.root, ""), s.backend
+        yield s.backend, task_request(task, s, ctx.worktree(task.id), ctx.plan.root, "")
 
 
 def unsupported_options(ctx: RunContext) -> list[str]:
-    """Options a backend's CLI cannot honour for some task: said, never silently dropped."""
-    seen: list[str] = []
-    for req, name in _requests(ctx):
-        check = getattr(importlib.import_module(f"cpo.agents.{name}"), "unsupported", None)
-        for line in check(req) if callable(check) else []:
-            if f"{name}: {line}" not in seen:
-                seen.append(f"{name}: {line}")
-    return seen
+    return unsupported_notes(_requests(ctx))
 
 
 def preflight(ctx: RunContext) -> list[str]:
@@ -45,16 +66,7 @@ def preflight(ctx: RunContext) -> list[str]:
     identity = ctx.git.identity_problem()
     if identity:
         problems.append(identity)
-    by_backend: dict[str, list[AgentRequest]] = {}
-    for req, name in _requests(ctx):
-        by_backend.setdefault(name, []).append(req)
-    for name, reqs in by_backend.items():
-        try:
-            backend = get_backend(name)
-        except UsageError as exc:
-            problems.append(f"{exc.message} ({exc.hint})")
-            continue
-        problems.extend(backend.preflight(reqs, os.environ))
+    problems.extend(backend_problems(_requests(ctx), os.environ))
     try:
         ctx.workspace_root.mkdir(parents=True, exist_ok=True)
         probe = ctx.workspace_root / f".cpo-write-test-{os.getpid()}"

@@ -21,7 +21,7 @@ from cpo.agents.base import AgentOutcome
 from cpo.errors import CpoError, GitError
 from cpo.git import Git
 from cpo.logfile import log
-from cpo.plan.model import TaskSpec
+from cpo.plan.model import TaskSpec, same_work
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
 from cpo.run.protocol import read_marker
@@ -114,7 +114,8 @@ class TaskRunner:
     def _run_safely(self, launch: Launch) -> TaskOutcome:
         task = launch.task
         rec = self.writer.report.tasks[task.id]
-        if rec.status == "completed" and rec.content_hash == task.content_hash and rec.head:
+        unchanged = same_work(rec.content_hash, task.content_hash)
+        if rec.status == "completed" and unchanged and rec.head:
             # Resumed: the work is done and unchanged; only the merge is missing.
             return TaskOutcome(ok=True)
         try:
