@@ -26,6 +26,8 @@ def _spec_outputs(root: Path) -> None:
     (root / ".report.json.0123456789ab").write_text("{")  # a write in flight
     (root / "logs").mkdir()
     (root / "logs" / "task-001.log").write_text("log\n")
+    (root / "scripts").mkdir()
+    (root / "scripts" / "run-parallel.sh").write_text("cpo run\n")  # --generate-only
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["execution"] = {"status": "running"}
     (root / "manifest.json").write_text(json.dumps(manifest) + "\n")  # reformatted, too

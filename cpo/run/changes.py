@@ -2,9 +2,10 @@
 
 cpo's own outputs never count as local changes, for this spec or any other (DESIGN 9): in
 any parallel directory its `report.json`, `logs/`, `.cpo.lock`, `integration-report.md` (and
-the temporary files they are written through), the manifest's `execution` block, and the
-worktrees of a workspace root inside the repository. Two specs run at once in one
-repository; neither may take the other's report for the user's work.
+the temporary files they are written through), the `scripts/` of `--generate-only`, the
+manifest's `execution` block; and the worktrees of a workspace root inside the repository.
+Two specs run at once in one repository: neither may take the other's report for the
+user's work.
 
 The other question asked here: which files of a parallel directory are not committed, so
 that the agents, whose worktrees hold only committed files, would not see them.
@@ -27,6 +28,8 @@ MANIFEST = "manifest.json"
 # cpo.run.lock, cpo.commands.integrate), and the temporary files atomic_write renames.
 _OUTPUTS = ("report.json", ".cpo.lock", "integration-report.md")
 _TEMPORARY = re.compile(r"\.(report\.json|manifest\.json|integration-report\.md)\.[0-9a-f]{12}")
+# What `cpo run --generate-only` writes in `scripts/` (cpo.run.scripts): it only calls cpo.
+_SCRIPTS = ("run-parallel.sh", "monitor-live.sh")
 # Preflight's write test of a workspace root (cpo.run.preflight), wherever that root is.
 _PROBE = re.compile(r"\.cpo-write-test-\d+")
 
@@ -43,6 +46,8 @@ def _is_output_file(rel: PurePosixPath, where: Path) -> bool:
         where / rel.parent
     ):
         return True
+    if rel.parent.name == "scripts" and rel.name in _SCRIPTS:
+        return is_parallel_dir(where / rel.parent.parent)
     return any(p.name == "logs" and is_parallel_dir(where / p.parent) for p in rel.parents)
 
 
