@@ -179,6 +179,18 @@ def show_problems(problems: list[Problem], warnings: list[Problem]) -> None:
     print(f"invalid: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
 
 
+def error_document(lines: list[str], exit_code: int, next_step: str | None) -> dict[str, Any]:
+    """What a command given --json prints when it fails before printing its own document."""
+    status = "interrupted" if exit_code == 130 else "error"
+    return {
+        "status": status,
+        "exit_code": exit_code,
+        "error": lines[0] if lines else status,
+        "errors": lines,
+        "next_step": next_step,
+    }
+
+
 def show_json(data: Any) -> None:
     import json
 
@@ -293,7 +305,7 @@ def status_renderable(st: Status) -> Any:
     head.append(live.message, style=f"bold {style}")
     head.append(f" · elapsed {_duration(live.elapsed_seconds)}")
     now = time.monotonic()
-    elapsed = task_elapsed(r, clock_for(r, live.state))
+    elapsed = task_elapsed(r, clock_for(r, live.state, st.parallel_dir))
     started = {tid: now - secs for tid, secs in elapsed.items()}
     t = r.totals()
     commits = sum(rec.commits for rec in r.tasks.values())

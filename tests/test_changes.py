@@ -87,7 +87,7 @@ def test_uncommitted_plan_files_are_named(git_repo: Path) -> None:
 def test_run_refuses_an_uncommitted_plan_and_says_how_to_commit_it(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": _ok("a.txt")}], commit=False)
     (root / "context.md").write_text("read me\n")
-    hint = 'git add parallel/TS-0042 && git commit -m "TS-0042: parallel plan"'
+    hint = "git add parallel/TS-0042 && git commit -m 'plan TS-0042'"
 
     proc = cpo("validate", str(root), cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr

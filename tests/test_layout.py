@@ -1,4 +1,4 @@
-"""Branch and worktree names (cpo.run.layout, DESIGN 3): namespaced by spec so that specs and
+"""Branch and worktree names (cpo.run.layout): namespaced by spec so that specs and
 sibling repositories never collide, kept from the report when a run continues."""
 
 from __future__ import annotations

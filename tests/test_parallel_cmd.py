@@ -327,7 +327,7 @@ def test_preflight_stops_before_any_task(git_repo: Path, fake_codex: FakeAgent) 
     env = {"CPO_GEMINI_BIN": "no-such-gemini"}
     done = cpo("parallel", "-f", str(write_tasks(git_repo, doc)), cwd=git_repo, env=env)
     assert done.returncode == 2
-    assert "the gemini CLI ('no-such-gemini') was not found on PATH" in done.stderr
+    assert "CPO_GEMINI_BIN=no-such-gemini is not found on PATH" in done.stderr
     assert fake_codex.calls() == []
 
 

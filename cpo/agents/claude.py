@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
+from cpo.agents.claude_agents import unknown_agent_problems
 from cpo.agents.common import (
     MAX_FINAL_TEXT,
     agent_env,
@@ -289,8 +290,8 @@ class ClaudeParser:
                 extra=dict(self.extra),
             )
         if exit_code == 0 and not self.assistant_error:
-            # DESIGN 4: the result counts "when it reports one"; a clean exit without
-            # one is left to the marker check.
+            # The success rule (README, `cpo run` step 4): the result counts "when it
+            # reports one"; a clean exit without one is left to the marker check.
             return AgentOutcome(
                 final_text=self.final_text,
                 session_id=self.session_id,
@@ -365,7 +366,10 @@ class ClaudeBackend:
         problems: list[str] = []
         exe = _bin(env) if "CPO_CLAUDE_BIN" in env else _bin(os.environ)
         if shutil.which(exe, path=env.get("PATH")) is None:
-            problems.append(not_found("claude", exe, "CPO_CLAUDE_BIN", INSTALL_HINT))
+            via_var = bool(env.get("CPO_CLAUDE_BIN") or os.environ.get("CPO_CLAUDE_BIN"))
+            problems.append(
+                not_found("claude", exe, "CPO_CLAUDE_BIN", INSTALL_HINT, via_var=via_var)
+            )
         bypass = any(
             permission_mode(r)[0] == "bypassPermissions"
             or "--dangerously-skip-permissions" in r.extra_args
@@ -377,7 +381,7 @@ class ClaudeBackend:
                 "refuses that as root/sudo; if this machine is a sandbox run "
                 "`export IS_SANDBOX=1`, otherwise use `--permission-mode acceptEdits`"
             )
-        return problems
+        return problems + unknown_agent_problems(reqs, env)
 
     def parser(self) -> EventParser:
         return ClaudeParser()

@@ -7,6 +7,7 @@ backend module can build on it.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -124,7 +125,14 @@ def parse_reset(text: str) -> float | None:
 
 
 # -- preflight: is the CLI there, and does this version know our flags? ------------------
-def not_found(cli: str, exe: str, env_var: str, install_hint: str) -> str:
+def not_found(cli: str, exe: str, env_var: str, install_hint: str, *, via_var: bool = False) -> str:
+    """`via_var`: `exe` came from `env_var`, which is what to fix."""
+    if via_var:
+        where = "is not an executable file" if os.sep in exe else "is not found on PATH"
+        return (
+            f"{env_var}={exe} {where}: point it at the {cli} CLI, or unset it to use "
+            f"`{cli}` from PATH"
+        )
     return (
         f"the {cli} CLI ({exe!r}) was not found on PATH: install it with "
         f"`{install_hint}`, or set {env_var} to its path"
@@ -143,7 +151,7 @@ def check_cli(
 ) -> list[str]:
     """Problems with the installed CLI: missing, or its `--help` lacks one of `words`."""
     if shutil.which(exe, path=env.get("PATH")) is None:
-        return [not_found(cli, exe, env_var, install_hint)]
+        return [not_found(cli, exe, env_var, install_hint, via_var=bool(env.get(env_var)))]
     help_argv = [exe, *help_args]
     code, text = read_help(help_argv, env)
     if code != 0:

@@ -31,7 +31,7 @@ from cpo.git import Git, find_repo
 from cpo.plan.model import ValidationStep
 from cpo.run.changes import user_changes
 from cpo.run.layout import default_workspace_root
-from cpo.run.report import Report, atomic_write, now_iso
+from cpo.run.report import Report, atomic_write, now_iso, status_words
 from cpo.run.validation import run_validation
 from cpo.secrets import Masker
 
@@ -167,11 +167,7 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
 def _check_completed(report: Report, parallel_dir: Path, force: bool) -> None:
     if report.status == "completed" or force:
         return
-    bad = [
-        f"{t.id} {t.status}" + (f" ({t.reason})" if t.reason else "")
-        for t in report.tasks.values()
-        if t.status != "completed"
-    ]
+    bad = [f"{t.id} {status_words(t)}" for t in report.tasks.values() if t.status != "completed"]
     waves = [f"wave {w.number} {w.status}" for w in report.waves if w.status == "failed"]
     raise NotReadyError(
         f"the run is {report.status}, not completed: " + "; ".join(bad + waves or ["-"]),
@@ -307,7 +303,7 @@ def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]
         "|---|---|---|---|---|---|---|",
     ]
     for t in report.tasks.values():
-        status = t.status + (f" ({t.reason})" if t.reason else "")
+        status = status_words(t)
         cost = f"${t.cost_usd:.2f}" if t.cost_usd else "-"
         lines.append(
             f"| {t.id} | {t.wave} | {status} | {t.commits} | {len(t.files_changed)} "

@@ -1,6 +1,6 @@
 """Local changes: which of a working tree's changes are the user's, and which are cpo's own.
 
-cpo's own outputs never count as local changes, for this spec or any other (DESIGN 9): in
+cpo's own outputs never count as local changes, for this spec or any other: in
 any parallel directory its `report.json`, `logs/`, `.cpo.lock`, `integration-report.md` (and
 the temporary files they are written through), the `scripts/` of `--generate-only`, the
 manifest's `execution` block; and the worktrees of a workspace root inside the repository.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -136,9 +137,10 @@ def shown(paths: list[str], limit: int = 5) -> str:
 
 
 def commit_hint(parallel_dir: Path, repo: Path) -> str:
+    """The command that commits a parallel directory, paths quoted for the shell."""
     try:
         rel = parallel_dir.resolve().relative_to(repo.resolve())
     except ValueError:
         rel = parallel_dir
-    name = parallel_dir.name
-    return f'git add {rel} && git commit -m "{name}: parallel plan"'
+    message = f"plan {parallel_dir.name}"
+    return f"git add {shlex.quote(str(rel))} && git commit -m {shlex.quote(message)}"

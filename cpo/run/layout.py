@@ -1,4 +1,5 @@
-"""Where a run's branches and worktrees go (DESIGN 3), and what a continued run keeps.
+"""Where a run's branches and worktrees go, and what a continued run keeps (README:
+"Branch and folder names").
 
 A new run names everything from the plan: task branches as the plan says
 (`feature/<spec>/<id>`, or `feature/<id>` with `"branch_names": "plain"`), worktrees

@@ -26,6 +26,7 @@ from cpo.run.layout import (
 )
 from cpo.run.priority import Mode
 from cpo.run.report import Report, load_report
+from cpo.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
             raise UsageError(f"{flag} {value}: choose one of {', '.join(allowed)}")
     for name in opts.skip:
         if name not in plan.tasks:
-            raise UsageError(f"--skip: no task {name!r} in {parallel_dir.name}")
+            raise UsageError(
+                f"--skip: no task {name!r} in {parallel_dir.name}" + did_you_mean(name, plan.tasks)
+            )
     if opts.wave is not None and opts.wave not in {w.number for w in plan.waves}:
         raise UsageError(
             f"--wave {opts.wave}: the plan has waves {', '.join(str(w.number) for w in plan.waves)}"

@@ -20,7 +20,9 @@ from cpo.run.changes import (
     uncommitted_plan_files,
     user_changes,
 )
+from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
+from cpo.run.report import REPORT_FILE
 
 BackendRequest = tuple[str, AgentRequest]  # (backend name, request)
 
@@ -77,7 +79,10 @@ def preflight(ctx: RunContext) -> list[str]:
             f"workspace root {ctx.workspace_root} is not writable ({exc.strerror}): "
             "choose another with --workspace-root or `workspace_root` in .cpo/config.yaml"
         )
-    problems.extend(_foreign_leftovers(ctx))
+    leftovers = _foreign_leftovers(ctx)
+    if leftovers and ctx.recorded is None and (ctx.opts.resume or ctx.opts.wave is not None):
+        leftovers = [_lost_report(ctx)]
+    problems.extend(leftovers)
     problems.extend(name_clashes(ctx))
     return problems
 
@@ -115,6 +120,17 @@ def _uncommitted_plan(ctx: RunContext) -> list[str]:
     if not files:
         return []
     return [uncommitted_message(ctx.plan.root, ctx.repo, files)]
+
+
+def _lost_report(ctx: RunContext) -> str:
+    """Continuing a run whose report.json is gone: nothing says what it finished."""
+    root = ctx.plan.root
+    return (
+        f"{root / REPORT_FILE} is missing, so what the earlier run finished is unknown, and "
+        "its branches and worktrees are in the way: remove them with "
+        f"`{cpo_command('clean', root)}` (it finds them from the plan; --force also drops "
+        f"unmerged work), then start again: {cpo_command('run', root)}"
+    )
 
 
 def _foreign_leftovers(ctx: RunContext) -> list[str]:

@@ -37,6 +37,7 @@ _KEPT = (
     "output_tokens",
     "turns",
     "leftovers_committed",
+    "warnings",
     "log",
     "merge_commit",
     "started_at",
