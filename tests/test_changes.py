@@ -88,30 +88,41 @@ def test_run_refuses_an_uncommitted_plan_and_says_how_to_commit_it(git_repo: Pat
     root = make_spec(git_repo, [{"task-001": _ok("a.txt")}], commit=False)
     (root / "context.md").write_text("read me\n")
     hint = "git add parallel/TS-0042 && git commit -m 'plan TS-0042'"
+    missed = "TS-0042 has files that are not committed (context.md): agents work in worktrees"
+    read = "TS-0042: manifest.json, tasks/task-001.md not committed: cpo reads them as they are"
 
     proc = cpo("validate", str(root), cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "not committed (context.md, manifest.json, tasks/task-001.md)" in proc.stdout + (
-        proc.stderr
-    )
-    assert hint in proc.stdout + proc.stderr
+    said = proc.stdout + proc.stderr
+    assert missed in said and read in said and hint in said
 
     proc = cpo("run", str(root), "--dry-run", cwd=git_repo)
-    assert proc.returncode == 0, proc.stderr
-    assert "would stop the run: TS-0042 has files that are not committed" in proc.stdout
+    assert proc.returncode == 2, proc.stderr
+    assert f"would stop the run: {missed}" in proc.stdout
 
     proc = cpo("run", str(root), cwd=git_repo)
     assert proc.returncode == 2
-    assert "TS-0042 has files that are not committed (context.md, manifest.json" in proc.stderr
-    assert hint in proc.stderr
+    assert missed in proc.stderr and hint in proc.stderr
     assert not (root / "report.json").exists()
 
     proc = cpo("run", str(root), "--allow-dirty", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "TS-0042 has files that are not committed" in proc.stderr  # said, not refused
+    assert missed in proc.stderr and read in proc.stderr  # said, not refused
 
     # Once committed as the hint says, nothing is said.
     git(git_repo, "add", "parallel/TS-0042")
     git(git_repo, "commit", "-qm", "plan")
     proc = cpo("validate", str(root), cwd=git_repo)
     assert "not committed" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.usefixtures("fake_claude")
+def test_an_edited_task_file_is_noted_not_refused(git_repo: Path) -> None:
+    """cpo reads task files and prompts itself and hands the prompt to the agent: fixing a
+    task and running again works without a commit, and is said."""
+    root = make_spec(git_repo, [{"task-001": _ok("a.txt")}])
+    task = root / "tasks" / "task-001.md"
+    task.write_text(task.read_text().replace("a.txt", "b.txt"))
+    proc = cpo("run", str(root), cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "TS-0042: tasks/task-001.md not committed: cpo reads them as they are" in proc.stderr

@@ -120,7 +120,7 @@ def test_resume_keeps_the_recorded_workspace_root(git_repo: Path) -> None:
     elsewhere = git_repo.parent / "elsewhere"
     assert report(root)["workspace_root"] == str(elsewhere)
     next_line = next(line for line in proc.stdout.splitlines() if line.startswith("next:"))
-    command = next_line.split("then ", 1)[1]
+    command = next_line.split("then: ", 1)[1]
 
     before = (root / "report.json").read_bytes()
     proc = cpo("run", str(root), "--resume", "--workspace-root", "../other", cwd=git_repo)

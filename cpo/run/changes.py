@@ -108,27 +108,49 @@ def uncommitted_plan_files(git: Git, parallel_dir: Path) -> list[str]:
     return result
 
 
-def uncommitted_message(parallel_dir: Path, repo: Path, files: list[str]) -> str:
+def plan_inputs(plan: Plan) -> set[str]:
+    """The files cpo itself reads (relative to the parallel directory): the manifest, task
+    files and prompt files. Agents get their prompt from cpo, so these reach them as they
+    are now, committed or not."""
+    files = {MANIFEST}
+    for task in plan.tasks.values():
+        files.update(f for f in (task.task_file, task.prompt_source) if f)
+    return files
+
+
+def uncommitted_lines(plan: Plan, repo: Path, files: list[str]) -> tuple[list[str], list[str]]:
+    """What to say about a plan's uncommitted files: (what agents would miss, for the run to
+    refuse; what cpo reads as it is, worth a note since worktrees hold the committed copy)."""
+    inputs = plan_inputs(plan)
+    missed = [f for f in files if f not in inputs]
+    read = [f for f in files if f in inputs]
+    hint = commit_hint(plan.root, repo)
+    name = plan.root.name
     return (
-        f"{parallel_dir.name} has files that are not committed ({shown(files)}): agents work "
-        f"in worktrees made from commits and would not see them; commit them: "
-        f"{commit_hint(parallel_dir, repo)}"
+        [
+            f"{name} has files that are not committed ({shown(missed)}): agents work in "
+            f"worktrees made from commits and would not see them; commit them: {hint}"
+        ]
+        if missed
+        else [],
+        [
+            f"{name}: {shown(read)} not committed: cpo reads them as they are, but agents' "
+            f"worktrees hold the committed copies; commit them: {hint}"
+        ]
+        if read
+        else [],
     )
 
 
 def with_commit_warnings(plan: Plan) -> Plan:
-    """The plan with a warning naming its uncommitted files (`cpo validate`)."""
+    """The plan with warnings naming its uncommitted files (`cpo validate`)."""
     try:
         repo = find_repo(plan.root)
     except PreflightError:
         return plan  # not in a repository: `cpo run` says so
-    files = uncommitted_plan_files(Git(repo), plan.root)
-    if not files:
-        return plan
-    warning = Problem(
-        plan.root.name, "", uncommitted_message(plan.root, repo, files), severity="warning"
-    )
-    return replace(plan, warnings=(*plan.warnings, warning))
+    missed, read = uncommitted_lines(plan, repo, uncommitted_plan_files(Git(repo), plan.root))
+    warnings = [Problem(plan.root.name, "", line, severity="warning") for line in missed + read]
+    return replace(plan, warnings=(*plan.warnings, *warnings)) if warnings else plan
 
 
 def shown(paths: list[str], limit: int = 5) -> str:

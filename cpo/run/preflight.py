@@ -16,7 +16,7 @@ from cpo.run.agentrun import task_request
 from cpo.run.changes import (
     MANIFEST,
     shown,
-    uncommitted_message,
+    uncommitted_lines,
     uncommitted_plan_files,
     user_changes,
 )
@@ -88,12 +88,11 @@ def preflight(ctx: RunContext) -> list[str]:
 
 
 def preflight_notes(ctx: RunContext) -> list[str]:
-    """What the run should say but not stop for: options a backend cannot honour, and
-    (with --allow-dirty) the parallel directory's uncommitted files."""
-    notes = unsupported_options(ctx)
-    if ctx.opts.allow_dirty:
-        notes.extend(_uncommitted_plan(ctx))
-    return notes
+    """What the run should say but not stop for: options a backend cannot honour, the
+    plan's own files left uncommitted (cpo reads them as they are), and with --allow-dirty
+    the files agents would miss."""
+    missed, read = _uncommitted_plan(ctx)
+    return [*unsupported_options(ctx), *(missed if ctx.opts.allow_dirty else []), *read]
 
 
 def _local_changes(ctx: RunContext) -> list[str]:
@@ -109,17 +108,14 @@ def _local_changes(ctx: RunContext) -> list[str]:
             f"the working tree has uncommitted changes ({shown(dirty)}): commit or stash them, "
             "or pass --allow-dirty (agents start from the last commit either way)"
         )
-    problems.extend(
-        f"{line}; or pass --allow-dirty to run without them" for line in _uncommitted_plan(ctx)
-    )
+    missed, _ = _uncommitted_plan(ctx)
+    problems.extend(f"{line}; or pass --allow-dirty to run without them" for line in missed)
     return problems
 
 
-def _uncommitted_plan(ctx: RunContext) -> list[str]:
+def _uncommitted_plan(ctx: RunContext) -> tuple[list[str], list[str]]:
     files = uncommitted_plan_files(ctx.git, ctx.plan.root)
-    if not files:
-        return []
-    return [uncommitted_message(ctx.plan.root, ctx.repo, files)]
+    return uncommitted_lines(ctx.plan, ctx.repo, files) if files else ([], [])
 
 
 def _lost_report(ctx: RunContext) -> str:
