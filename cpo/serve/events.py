@@ -149,7 +149,7 @@ class Hub:
     def ended(self) -> bool:
         return self.state in ENDED
 
-    async def refresh(self) -> None:
+    async def refresh(self, *, force: bool = False) -> None:
         """Read the report if it changed (and the lock now and then); publish the events."""
         path = self.ref.parallel_dir / REPORT_FILE
         try:
@@ -158,7 +158,7 @@ class Hub:
         except OSError:
             stamp = None
         now = time.monotonic()
-        if stamp == self._stamp and now - self._state_checked < STATE_SECONDS:
+        if not force and stamp == self._stamp and now - self._state_checked < STATE_SECONDS:
             return
         report, state = await asyncio.to_thread(self._read, stamp != self._stamp)
         self._stamp, self._state_checked = stamp, now
@@ -209,8 +209,7 @@ class Hub:
         Ends after the run has ended and every event up to that was given."""
         self.listeners += 1
         try:
-            if self.report is None:
-                await self.refresh()
+            await self.refresh(force=True)  # a new client sees the state of now
             if self._poller is None:
                 self._poller = asyncio.create_task(self._poll())
             first = self.history[0].seq if self.history else self.seq + 1
