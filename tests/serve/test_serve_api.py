@@ -19,7 +19,8 @@ sys.modules["fastapi"] = None  # as if the extra were not installed
 sys.modules["uvicorn"] = None
 import importlib.util
 real = importlib.util.find_spec
-importlib.util.find_spec = lambda name, *a: None if name in ("fastapi", "uvicorn") else real(name, *a)
+hidden = ("fastapi", "uvicorn")
+importlib.util.find_spec = lambda name, *a: None if name in hidden else real(name, *a)
 from cpo.cli import main
 main(["serve"])
 """
