@@ -5,15 +5,15 @@ the web dashboard, on FastAPI + uvicorn (the optional extra `cpo-orchestrator[se
 checks them before the server starts); `errors` the clinvk error bodies; `runs` finds runs
 under the roots (from report.json and the lock, so runs started in a terminal show too) and
 starts, cancels and resumes them as real `cpo run` processes; `events` turns report.json
-changes into numbered events; `models` the request and response bodies; `app` the routes;
-`main` starts uvicorn. `static/` is the dashboard (plain HTML, CSS and JS: no build step,
-no CDN), shipped in the wheel.
+changes into numbered events; `backends` finds the agent CLIs; `models` the request and
+response bodies; `common` what every route shares (state, body limit, key check);
+`runs_api` and `parallel_api` the routes; `app` puts them together; `main` starts uvicorn.
+`static/` is the dashboard (plain HTML, CSS and JS: no build step, no CDN), in the wheel.
 
 May import: `cpo.commands.status`, `cpo.run.report`, `cpo.run.lock`, `cpo.run.states`,
-`cpo.adhoc`, `cpo.agents`, `cpo.config`, `cpo.proc`, `cpo.secrets`, `cpo.errors` and the
-package `cpo` (for the version); FastAPI, starlette and uvicorn only in `errors`, `app`
-and `main`. Nothing in `cpo.run`, `cpo.plan` or `cpo.adhoc` imports it; `cpo.cli` does,
-lazily, through `require_extra` and `main`.
+`cpo.adhoc`, `cpo.agents`, `cpo.config`, `cpo.proc`, `cpo.secrets`, `cpo.errors`,
+`cpo.duration` and the package `cpo` (for the version). Only `cpo.cli` imports it (lazily,
+through `require_extra` and `main`); nothing in `cpo.run`, `cpo.plan` or `cpo.adhoc` may.
 """
 
 from __future__ import annotations
