@@ -102,7 +102,7 @@ _DURATION_HELP = "seconds, or 90s, 20m, 1.5h"
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; expected errors become one line, others a log pointer.
 
-    With --json, stdout carries exactly one JSON document whatever happens (DESIGN 9): a
+    With --json, stdout carries exactly one JSON document whatever happens: a
     failure that stops a command before it prints its own is given as an error document.
     """
     args = sys.argv[1:] if argv is None else argv

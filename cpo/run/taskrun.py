@@ -2,7 +2,7 @@
 
 Called on a scheduler worker thread. Each attempt: make or reset the worktree at the
 task's start point (saving any earlier work on an attempt branch first), run the agent
-once in an agent slot (cpo.run.agentrun: logs and the success rule of DESIGN 4), then commit
+once in an agent slot (cpo.run.agentrun: logs and the success rule), then commit
 whatever the agent left uncommitted and record the attempt.
 """
 
