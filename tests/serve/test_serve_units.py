@@ -107,3 +107,18 @@ def test_events_are_the_progress_lines_and_the_changes() -> None:
     assert diff(done, done, "failed", "failed") == []
     stopped = diff(running, running, "running", "stopped")
     assert stopped == [("run", {"status": "running", "state": "stopped"})]
+
+
+def test_config_keys_are_read_and_never_shown(tmp_path: Path) -> None:
+    from cpo.config import load_settings, show_rows
+
+    config = tmp_path / "home" / ".config" / "cpo" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("server:\n  api_keys: [first-key-123456, second-key-654321]\n")
+    settings = load_settings(None, cwd=tmp_path)
+    assert settings.api_keys == ("first-key-123456", "second-key-654321")
+    shown = str(show_rows(settings))
+    assert "server.api_keys" in shown and "first-key" not in shown and "2 key(s)" in shown
+    config.write_text("server:\n  api_keys: ['  ']\n  api_key: x\n")
+    with pytest.raises(UsageError, match="server.api_keys"):
+        load_settings(None, cwd=tmp_path)
