@@ -120,5 +120,5 @@ def test_config_keys_are_read_and_never_shown(tmp_path: Path) -> None:
     shown = str(show_rows(settings))
     assert "server.api_keys" in shown and "first-key" not in shown and "2 key(s)" in shown
     config.write_text("server:\n  api_keys: ['  ']\n  api_key: x\n")
-    with pytest.raises(UsageError, match="server.api_keys"):
+    with pytest.raises(UsageError, match=r"server\.api_keys"):
         load_settings(None, cwd=tmp_path)
