@@ -109,10 +109,12 @@ def test_a_server_restart_loses_no_run(git_repo: Path, tmp_path: Path) -> None:
     assert cpo("run", str(other), cwd=repo2).returncode == 0  # from a terminal
     roots = [git_repo, repo2]
     first = start_server(tmp_path, roots, name="first")
-    started = first.post("/api/v1/runs", {"dir": str(root)})
-    assert started.status == 202, started.body
-    rid = started.body["id"]
-    first.stop(signal.SIGKILL)
+    try:
+        started = first.post("/api/v1/runs", {"dir": str(root)})
+        assert started.status == 202, started.body
+        rid = started.body["id"]
+    finally:
+        first.stop(signal.SIGKILL)
     pid = report(root)["pid"]
     os.kill(pid, 0)  # the run outlived the server
 
