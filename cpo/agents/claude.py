@@ -290,8 +290,8 @@ class ClaudeParser:
                 extra=dict(self.extra),
             )
         if exit_code == 0 and not self.assistant_error:
-            # DESIGN 4: the result counts "when it reports one"; a clean exit without
-            # one is left to the marker check.
+            # The success rule (README, `cpo run` step 4): the result counts "when it
+            # reports one"; a clean exit without one is left to the marker check.
             return AgentOutcome(
                 final_text=self.final_text,
                 session_id=self.session_id,

@@ -5,7 +5,9 @@ finish) → `scheduler` (waves or DAG, with `priority`) → `hooks` (what the sc
 decisions do: launch, merge, validate, record) → `taskrun` (one task: worktree, attempts,
 in agent `slots`) → `agentrun` (one agent process, judged by `protocol`), then `claim`
 (the agent's commits onto the task branch, whatever it did to HEAD).
-Beside them: `states` (the status words), `validation` (wave checks), `resume`, `lock`
+Beside them: `states` (the status words), `validation` (wave checks), `layout` (branch
+and worktree names, kept from the report when a run continues), `changes` (which local
+changes are the user's, not cpo's own outputs), `resume`, `lock`
 (the run lock), `report` (report.json; its writer is the only code that saves it) with
 `execblock` (the manifest's `execution` block), `nextstep` (the command to run next),
 `progress` (live table and [PROGRESS] lines), `output` (what `cpo run` prints),

@@ -1,6 +1,6 @@
 """What an attempt hands over: the agent's commits, brought onto the task branch.
 
-DESIGN 4: what is judged is what the agent committed, the commits reachable from the
+README, `cpo run` step 4: what is judged is what the agent committed, the commits reachable from the
 worktree's HEAD that are not in its start point, whatever branch (or detached HEAD) they
 are on. cpo merges the task branch, so once the agent ends its work is put there: an agent
 that detached, ran `git checkout -b other` or deleted its branch has the branch moved (or

@@ -2,7 +2,7 @@
 
 The manifest is the user's file, often written by hand or by another tool: cpo changes
 the bytes of its `execution` value (or adds the key at the end) and nothing else — not
-the indentation, the key order, the spacing or the final newline (DESIGN 9).
+the indentation, the key order, the spacing or the final newline.
 """
 
 from __future__ import annotations

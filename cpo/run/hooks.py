@@ -60,7 +60,7 @@ class RunHooks:
             git=ctx.git,
             writer=writer,
             parallel_dir=ctx.plan.root,
-            workspace_root=ctx.workspace_root,
+            worktrees=ctx.layout.worktrees,
             registry=registry,
             slots=slots,
             masker=self.masker,

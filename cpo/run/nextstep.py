@@ -1,5 +1,5 @@
 """The next step a run's report, `cpo run` and `cpo status` print: always a command that
-works when pasted (DESIGN 9).
+works when pasted.
 
 Each step is prose, then the command last (`...: cpo run '/my dir' --resume`), with every
 path shell-quoted, so a slash command or a script can take the command from the end.

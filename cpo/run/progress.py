@@ -1,6 +1,6 @@
 """How a run shows its progress: a live table on a terminal, `[PROGRESS]` lines otherwise.
 
-The plain lines are an interface (tools parse them); their form is fixed by DESIGN 5:
+The plain lines are an interface (tools parse them); their form is fixed (README, `cpo run`):
   [PROGRESS] wave=1 task=task-001 status=started
   [PROGRESS] wave=1 task=task-001 status=completed commits=5
   [PROGRESS] wave=1 task=task-002 status=failed error=timeout

@@ -73,7 +73,10 @@ def verdict(
     marker_incomplete: bool,
     marker_data: Mapping[str, object] | None,
 ) -> tuple[str | None, str | None]:
-    """DESIGN 4's success rule: (None, None) on success, else (reason, error text)."""
+    """The success rule (README, `cpo run` step 4).
+
+    (None, None) on success, else (reason, error text).
+    """
     reason, error = agent_verdict(proc, outcome)
     if reason is not None:
         return reason, error

@@ -2,7 +2,7 @@
 
 Called on a scheduler worker thread. Each attempt: make or reset the worktree at the
 task's start point (saving any earlier work on an attempt branch first), run the agent
-once in an agent slot (cpo.run.agentrun: logs and the success rule of DESIGN 4), then commit
+once in an agent slot (cpo.run.agentrun: logs and the success rule), then commit
 whatever the agent left uncommitted and record the attempt.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,7 +44,7 @@ class RunnerEnv:
     git: Git
     writer: ReportWriter
     parallel_dir: Path
-    workspace_root: Path
+    worktrees: Mapping[str, Path]  # task id -> its worktree (cpo.run.layout)
     registry: ProcessRegistry
     slots: Slots
     masker: Masker
@@ -135,7 +136,7 @@ class TaskRunner:
     def _run(self, launch: Launch) -> TaskOutcome:
         task = launch.task
         settings = self.run_cb.settings_for(task)
-        worktree = self.env.workspace_root / task.id
+        worktree = self.env.worktrees[task.id]
         started = time.monotonic()
         with self.writer.update_task(task.id) as rec:
             rec.reason, rec.error, rec.finished_at = None, None, None

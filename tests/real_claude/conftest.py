@@ -239,5 +239,5 @@ def group_members(pgid: int) -> list[str]:
 
 
 def base_argv(claude: str, mode: str = "bypassPermissions") -> list[str]:
-    """What the claude backend always passes (DESIGN 4), before the optional flags."""
+    """What the claude backend always passes (README, claude), before the optional flags."""
     return [claude, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", mode]
