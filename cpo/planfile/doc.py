@@ -19,7 +19,8 @@ REQUIRED = ("task", "status")
 
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_TASK_HEADING = re.compile(r"task\s+([^\s:]+?)\s*(?::\s*(.*))?$", re.IGNORECASE)
+# `Task F3: title`, `Task F3 — title`, `Task F3`.
+_TASK_HEADING = re.compile(r"task\s+([^\s:]+)\s*(?:[:—–-]\s*)?(.*)$", re.IGNORECASE)
 _TRACKING = re.compile(r"progress\s+tracking", re.IGNORECASE)
 _SEPARATOR_CELL = re.compile(r"\s*:?-{1,}:?\s*")
 # `**Status**: X` or `**Status:** X`; group 2 is the status word.
