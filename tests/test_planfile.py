@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cpo.cli import main
 from cpo.errors import PlanError
 from cpo.planfile.check import check_plan
 from cpo.planfile.doc import DEFAULT_STREAM, PlanDoc, parse_plan
 from cpo.planfile.edit import set_status, without_statuses
 from cpo.planfile.load import load_plan_file
+from cpo.planfile.sample import SAMPLE_PLAN
 from cpo.planfile.writer import PlanWriter
 
 ISSUE_PLAN = """# Title
@@ -251,3 +253,42 @@ def test_random_completion_orders_change_exactly_the_expected_cells(
 
 def _written(doc: PlanDoc) -> set[int]:
     return {doc.columns[k] for k in ("status", "date")}
+
+
+# -- through the command line -----------------------------------------------------------------
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+        raise SystemExit(0)
+    out, err = capsys.readouterr()
+    code = info.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+def test_init_plan_writes_a_sample_that_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "PLAN.md"
+    code, out, _ = _cli(capsys, "init", "--plan", str(path))
+    assert code == 0 and path.read_text() == SAMPLE_PLAN
+    code, out, err = _cli(capsys, "validate", str(path))
+    assert code == 0, err
+    assert "4 tasks" in out
+    doc = parse_plan(SAMPLE_PLAN)
+    assert {r.stream for r in doc.rows} == {"api", "docs"}
+    code, _, err = _cli(capsys, "init", str(tmp_path / "dir"))
+    assert code == 2 and "--tech-spec-id and --name" in err
+
+
+def test_validate_a_plan_file_prints_one_line_per_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "PLAN.md"
+    path.write_text(ISSUE_PLAN.replace("| F4   | Jetson |", "| F3   | Jetson |"))
+    code, _, err = _cli(capsys, "validate", str(path))
+    assert code == 1
+    assert "PLAN.md: line 8: task F3 is already in the table (line 7)" in err
+    assert "PLAN.md: line 15: section of task F4 has no row in the table" in err
+    assert "Traceback" not in err
