@@ -479,6 +479,42 @@ def parallel(
     raise typer.Exit(int(ExitCode.OK if summary.failed == 0 else ExitCode.FAILED))
 
 
+# -- serve ---------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8080,
+    root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--root",
+            metavar="DIR",
+            help="A folder whose parallel directories the API may run and show "
+            "(repeatable; default: the current directory).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the HTTP API and the web dashboard (extra: cpo-orchestrator[serve]).
+
+    Keys come from CPO_API_KEYS (comma-separated) or the config's server.api_keys; with
+    keys set, every endpoint but /health needs one (X-API-Key or Authorization: Bearer).
+    Without a key only a loopback address is allowed.
+    """
+    from cpo.serve import require_extra
+
+    require_extra()
+    from cpo.serve.main import serve as run_server
+    from cpo.serve.main import server_config
+
+    config = server_config(host, port, root or [])
+    typer.echo(
+        f"cpo serve: roots {', '.join(str(r) for r in config.roots)}; "
+        f"API keys {'required' if config.api_keys else 'off (loopback only)'}",
+        err=True,
+    )
+    run_server(config)
+
+
 # -- config ----------------------------------------------------------------------------------
 config_app = typer.Typer(
     help="Show cpo's settings (config files and defaults).", no_args_is_help=True
