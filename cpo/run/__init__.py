@@ -12,6 +12,7 @@ changes are the user's, not cpo's own outputs), `resume`, `lock`
 `execblock` (the manifest's `execution` block), `nextstep` (the command to run next),
 `progress` (live table and [PROGRESS] lines), `output` (what `cpo run` prints),
 `interrupt`, `scripts` (--generate-only).
-May import: `cpo.plan`, `cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.config`, `cpo.errors`,
-`cpo.logfile`, `cpo.secrets`, `cpo.suggest`; never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.
+May import: `cpo.plan`, `cpo.planfile` (plan files: loading, their status-only changes),
+`cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.config`, `cpo.errors`, `cpo.logfile`, `cpo.secrets`,
+`cpo.suggest`; never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.
 """
