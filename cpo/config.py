@@ -41,7 +41,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -55,15 +55,11 @@ from pydantic import (
 )
 
 from cpo.agents import backend_names
+from cpo.agents.modes import APPROVAL_MODES, SANDBOX_MODES, ApprovalMode, SandboxMode
 from cpo.duration import Duration, format_duration
 from cpo.errors import UsageError
 from cpo.logfile import DEFAULT_LOG_LIMIT
 from cpo.suggest import did_you_mean
-
-APPROVAL_MODES = ("default", "auto", "none", "always")
-SANDBOX_MODES = ("default", "read-only", "workspace", "full")
-ApprovalMode = Literal["default", "auto", "none", "always"]
-SandboxMode = Literal["default", "read-only", "workspace", "full"]
 
 REPO_CONFIG = Path(".cpo") / "config.yaml"
 

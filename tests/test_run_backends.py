@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,30 @@ def test_config_sandbox_mode_reaches_codex(git_repo: Path, fake_codex: FakeAgent
     argv = fake_codex.calls()[0]["argv"]
     assert argv[argv.index("--sandbox") + 1] == "danger-full-access"
     assert 'approval_policy="never"' in argv
+
+
+def test_task_sandbox_and_approval_modes_reach_codex(git_repo: Path, fake_codex: FakeAgent) -> None:
+    # Set in the task file and in the manifest: both were silently ignored (unknown keys).
+    root = make_spec(
+        git_repo,
+        [{"task-001": DONE.format(name="a"), "task-002": DONE.format(name="b")}],
+        commit=False,
+    )
+    path = root / "tasks" / "task-001.md"
+    path.write_text(
+        path.read_text().replace("id: task-001\n", "id: task-001\nsandbox_mode: full\n")
+    )
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["waves"][0]["tasks"][1]["approval_mode"] = "none"
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-qm", "spec")
+    done = cpo("run", str(root), "--backend", "codex", cwd=git_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    argv = {c["env"]["CPO_TASK_ID"]: c["argv"] for c in fake_codex.calls()}
+    assert argv["task-001"][argv["task-001"].index("--sandbox") + 1] == "danger-full-access"
+    assert 'approval_policy="never"' in argv["task-002"]
+    assert 'approval_policy="never"' not in argv["task-001"]
 
 
 def test_unsupported_option_notes_name_the_backend_once(

@@ -12,17 +12,15 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cpo.agents import backend_names
+from cpo.agents.modes import ApprovalMode, SandboxMode
 from cpo.duration import Duration
 from cpo.errors import UsageError
 from cpo.suggest import did_you_mean
-
-ApprovalMode = Literal["default", "auto", "none", "always"]
-SandboxMode = Literal["default", "read-only", "workspace", "full"]
 
 
 # -- the task file ----------------------------------------------------------------------

@@ -14,9 +14,13 @@ nothing is dropped silently; `cpo.agents.modetable` renders the mappings for the
 
 from __future__ import annotations
 
-APPROVAL_MODES = ("default", "auto", "none", "always")
-SANDBOX_MODES = ("default", "read-only", "workspace", "full")
+from typing import Literal, get_args
+
+ApprovalMode = Literal["default", "auto", "none", "always"]
+SandboxMode = Literal["default", "read-only", "workspace", "full"]
+APPROVAL_MODES: tuple[str, ...] = get_args(ApprovalMode)
+SANDBOX_MODES: tuple[str, ...] = get_args(SandboxMode)
 
 HEADLESS_ASK = "headless, so a tool that needs approval is refused"
 
-__all__ = ["APPROVAL_MODES", "HEADLESS_ASK", "SANDBOX_MODES"]
+__all__ = ["APPROVAL_MODES", "HEADLESS_ASK", "SANDBOX_MODES", "ApprovalMode", "SandboxMode"]

@@ -4,7 +4,8 @@
 files with YAML frontmatter), `models` (the pydantic input models and their JSON Schema),
 `join`/`assemble` (how manifest and task files agree), `graph` (waves, cycles), `prompts`,
 `scope` (CREATE/MODIFY/BOUNDARY), `names` and `paths`; `model` holds the frozen `Plan`.
-May import: `cpo.errors`, `cpo.duration`, `cpo.suggest`, `cpo.agents` (backend names only),
-the standard library, pydantic, PyYAML, python-frontmatter.
+May import: `cpo.errors`, `cpo.duration`, `cpo.suggest`, `cpo.agents` (backend names) and
+`cpo.agents.modes` (the backend-neutral modes), the standard library, pydantic, PyYAML,
+python-frontmatter.
 Nothing here runs git or an agent.
 """

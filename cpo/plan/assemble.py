@@ -217,7 +217,15 @@ def validation_steps(value: ValidationField) -> tuple[ValidationStep, ...]:
 # these makes `--resume` run a task again. Keys that only schedule a task (wave, deps,
 # estimate, timeout), name its branch or are informational do not count: re-running a task
 # whose work is already merged would pay for the same work twice.
-HASHED_OPTIONS = ("agent", "backend", "model", "max_turns", "permission_mode")
+HASHED_OPTIONS = (
+    "agent",
+    "backend",
+    "model",
+    "max_turns",
+    "permission_mode",
+    "approval_mode",
+    "sandbox_mode",
+)
 
 
 def content_hash(task_id: str, prompt: str, options: Mapping[str, Any]) -> str:
@@ -305,6 +313,8 @@ def build_task(
         estimate=o["estimate"],
         max_turns=o["max_turns"],
         permission_mode=o["permission_mode"],
+        approval_mode=o["approval_mode"],
+        sandbox_mode=o["sandbox_mode"],
         task_file=d.file.rel if d.file else None,
         contracts=tuple(o["contracts"] or ()),
         skills=tuple(o["skills"] or ()),

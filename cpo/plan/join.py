@@ -29,6 +29,8 @@ OPTION_FIELDS = (
     "estimate",
     "max_turns",
     "permission_mode",
+    "approval_mode",
+    "sandbox_mode",
     "prompt_file",
     "skills",
     "contracts",

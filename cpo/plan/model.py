@@ -53,6 +53,8 @@ class TaskSpec:
     estimate: float | None = None  # seconds; orders launches only (cpo.run.priority)
     max_turns: int | None = None
     permission_mode: str | None = None
+    approval_mode: str | None = None  # backend-neutral (cpo.agents.modes)
+    sandbox_mode: str | None = None
     task_file: str | None = None  # relative to the parallel directory
     contracts: tuple[str, ...] = ()
     skills: tuple[str, ...] = ()

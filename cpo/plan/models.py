@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from cpo.agents import backend_names
+from cpo.agents.modes import ApprovalMode, SandboxMode
 from cpo.duration import Duration
 from cpo.suggest import did_you_mean
 
@@ -107,6 +108,8 @@ class TaskOptions(_Model):
     estimate: Duration | None = None
     max_turns: PositiveInt | None = None
     permission_mode: str | None = None
+    approval_mode: ApprovalMode | None = None
+    sandbox_mode: SandboxMode | None = None
     prompt_file: str | None = None
 
     @field_validator("backend")

@@ -209,6 +209,8 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
         model=task.model,
         max_turns=task.max_turns,
         permission_mode=task.permission_mode,
+        approval_mode=task.approval_mode,
+        sandbox_mode=task.sandbox_mode,
         timeout=task.timeout,
         agent=task.agent,
     )
