@@ -69,22 +69,41 @@ def preflight(ctx: RunContext) -> list[str]:
     if identity:
         problems.append(identity)
     problems.extend(backend_problems(_requests(ctx), os.environ))
-    try:
-        ctx.workspace_root.mkdir(parents=True, exist_ok=True)
-        probe = ctx.workspace_root / f".cpo-write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        problems.append(
-            f"workspace root {ctx.workspace_root} is not writable ({exc.strerror}): "
-            "choose another with --workspace-root or `workspace_root` in .cpo/config.yaml"
-        )
+    problems.extend(_workspace_root_problems(ctx))
     leftovers = _foreign_leftovers(ctx)
     if leftovers and ctx.recorded is None and (ctx.opts.resume or ctx.opts.wave is not None):
         leftovers = [_lost_report(ctx)]
     problems.extend(leftovers)
     problems.extend(name_clashes(ctx))
     return problems
+
+
+def _workspace_root_problems(ctx: RunContext) -> list[str]:
+    """Where worktrees go must be writable and apart from git's and the user's own files.
+
+    Nothing is created here: a refused run leaves no folder behind. The write probe goes
+    into the nearest folder that exists (the root itself, or the parent it would be made
+    in) and is removed at once.
+    """
+    root, repo = ctx.workspace_root.resolve(), ctx.git.root.resolve()
+    fix = "choose another with --workspace-root or `workspace_root` in .cpo/config.yaml"
+    git_dir = ctx.git.common_dir().resolve()
+    if root == repo:
+        return [f"workspace root {root} is the repository itself: {fix} (default ../workspaces)"]
+    if root == git_dir or git_dir in root.parents:
+        return [f"workspace root {root} is inside git's own folder {git_dir}: {fix}"]
+    if root == ctx.plan.root.resolve() or ctx.plan.root.resolve() in root.parents:
+        return [f"workspace root {root} is inside the parallel directory: {fix}"]
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return [f"workspace root {root} cannot be made ({existing} is not a folder): {fix}"]
+    probe = existing / f".cpo-write-test-{os.getpid()}"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return [f"workspace root {root} is not writable ({exc.strerror}): {fix}"]
+    return []
 
 
 def preflight_notes(ctx: RunContext) -> list[str]:
