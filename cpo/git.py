@@ -9,8 +9,10 @@ creation, merges, commits by cpo) take `Git.lock`: with git 2.39, two concurrent
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -30,6 +32,11 @@ _LOCK_CONTENTION = re.compile(
     re.IGNORECASE,
 )
 _RETRIES = 12
+
+# Test hook, never set in use: SIGKILL cpo itself right after its Nth git call, so tests
+# can prove that a kill after any git step is recovered by --resume (tests/test_kill_steps.py).
+KILL_AFTER_GIT_CALL = "CPO_TEST_KILL_AFTER_GIT_CALL"
+_calls = itertools.count(1)  # next() on a count is atomic under the GIL
 
 IDENTITY_FIX = (
     'git config --global user.name "Your Name" && git config --global user.email you@example.com'
@@ -81,6 +88,9 @@ class Git:
         proc = subprocess.run(
             ["git", *args], cwd=cwd, env=self._env, capture_output=True, text=True, check=False
         )
+        kill_at = os.environ.get(KILL_AFTER_GIT_CALL)
+        if kill_at and next(_calls) == int(kill_at):
+            os.kill(os.getpid(), signal.SIGKILL)
         return proc.returncode, proc.stdout, proc.stderr
 
     def run(self, *args: str, cwd: Path | None = None, check: bool = True) -> str:
@@ -260,13 +270,16 @@ class Git:
         with self.lock:
             self.run("branch", branch, at)
 
-    def add_worktree(self, path: Path, branch: str, start: str | None = None) -> None:
+    def add_worktree(
+        self, path: Path, branch: str, start: str | None = None, *, checkout: bool = True
+    ) -> None:
         """Worktree at `path` on `branch`, creating the branch at `start` when given.
 
         Only the metadata step (branch, `.git/worktrees/<name>`) holds the lock; the
         checkout, most of the cost in a large repository, runs outside it: each worktree
         has its own index, so checkouts of different worktrees do not race (git's own
-        `worktree add` checks out with this same `reset --hard`).
+        `worktree add` checks out with this same `reset --hard`). With `checkout=False`
+        the worktree has no index and no files until `check_out` (or `complete_checkout`).
         """
         with self.lock:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +287,16 @@ class Git:
                 self.run("worktree", "add", "-q", "--no-checkout", "-b", branch, str(path), start)
             else:
                 self.run("worktree", "add", "-q", "--no-checkout", str(path), branch)
-        self.run("reset", "-q", "--hard", cwd=path)
+        if checkout:
+            self.run("reset", "-q", "--hard", cwd=path)
+
+    def check_out(self, worktree: Path, commit: str) -> None:
+        """Move the worktree's branch to `commit` and check it out (`reset --hard`).
+
+        For a worktree nothing has run in yet (made with `checkout=False`): no entry in
+        `.git/worktrees` is created, so agents reading git metadata meanwhile are safe.
+        """
+        self.run("reset", "-q", "--hard", commit, cwd=worktree)
 
     def complete_checkout(self, worktree: Path) -> bool:
         """Finish a checkout that a kill cut short between `worktree add --no-checkout` and
