@@ -21,6 +21,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_overhead.py", "cpo / baseline"),
         ("bench_makespan.py", "`--schedule dag`, tasks with `estimate` / bound"),
         ("bench_scale.py", "cold start `cpo --help`"),
+        ("bench_worktree_race.py", "failed runs"),
+        ("bench_recovery.py", "git steps killed"),
         # Installs parallel-orchestra with pip; prints why when it cannot.
         pytest.param("bench_peer.py", "parallel-orchestra", marks=pytest.mark.slow),
     ],
