@@ -5,7 +5,7 @@
 # worktree from it, the agent command run with sh -c there (CPO_TASK_ID set, like cpo does),
 # and a check of the completion marker; then every branch merged --no-ff, in order, into
 # the integration branch. `git worktree add` is serialised with flock, as cpo serialises it:
-# concurrent adds in one repository fail now and then with git 2.39 (DESIGN 3).
+# concurrent adds in one repository fail now and then with git 2.39 (README, Design notes).
 set -euo pipefail
 REPO=$1 WS=$2 J=$3 AGENT=$4 IDS=$5
 export REPO WS AGENT

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -100,28 +100,25 @@ _DURATION_HELP = "seconds, or 90s, 20m, 1.5h"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; expected errors become one line, others a log pointer."""
+    """Entry point: run the app; expected errors become one line, others a log pointer.
+
+    With --json, stdout carries exactly one JSON document whatever happens: a
+    failure that stops a command before it prints its own is given as an error document.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     try:
         # Without standalone mode click returns (not raises) the code of `typer.Exit(n)`.
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except CpoError as exc:
-        from cpo import ui  # lazily: it loads rich, which `cpo --help` does not need
-
-        ui.error_lines(exc.lines())
-        sys.exit(int(exc.exit_code))
+        _fail(as_json, exc.lines(), exc.exit_code, next_step=getattr(exc, "next_step", None))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except KeyboardInterrupt:
-        from cpo import ui
-
-        ui.error_lines(["interrupted"])
-        sys.exit(int(ExitCode.INTERRUPTED))
+    except (typer.Abort, KeyboardInterrupt):
+        _fail(as_json, ["interrupted"], ExitCode.INTERRUPTED)
     except Exception as exc:
-        from cpo import ui
         from cpo.logfile import current_log_path, log
 
         # Usage errors (unknown option, bad value) come as typer's or, with older typer,
@@ -130,14 +127,33 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, typer.TyperException) or callable(show):
             if callable(show):
                 show()
-            else:
-                ui.error_lines([str(exc)])
-            sys.exit(int(ExitCode.USAGE))
+            fmt = getattr(exc, "format_message", None)
+            message = str(fmt() if callable(fmt) else exc)
+            _fail(as_json, [message], ExitCode.USAGE, shown=callable(show))
         # Anything else is a bug: the traceback goes to the log, one line to the screen.
         path = current_log_path()
         log.exception("internal error")
-        ui.error_lines([f"internal error: {type(exc).__name__}: {exc}", f"details: {path}"])
-        sys.exit(int(ExitCode.INTERNAL))
+        lines = [f"internal error: {type(exc).__name__}: {exc}", f"details: {path}"]
+        _fail(as_json, lines, ExitCode.INTERNAL)
+
+
+def _fail(
+    as_json: bool,
+    lines: list[str],
+    code: ExitCode,
+    *,
+    next_step: str | None = None,
+    shown: bool = False,
+) -> NoReturn:
+    """One line per problem on stderr (unless already shown); with --json, the same as
+    the one document on stdout. Then exit with `code`."""
+    from cpo import ui  # lazily: it loads rich, which `cpo --help` does not need
+
+    if not shown:
+        ui.error_lines(lines)
+    if as_json:
+        ui.show_json(ui.error_document(lines, int(code), next_step))
+    sys.exit(int(code))
 
 
 # -- validate / init / schema -------------------------------------------------------------
@@ -323,12 +339,6 @@ def run(
 
     if schedule not in ("waves", "dag"):
         raise UsageError(f"--schedule {schedule}: choose waves or dag")
-    if generate_only:
-        from cpo.run.scripts import generate_scripts
-
-        for path in generate_scripts(parallel_dir.resolve()):
-            typer.echo(f"wrote {path}")
-        return
     opts = runctx.RunOptions(
         max_concurrent=max_concurrent,
         wave=wave,
@@ -353,11 +363,20 @@ def run(
         backoff_base=retry_delay,
         workspace_root=workspace_root,
     )
-    if dry_run:
-        ctx = runctx.prepare(parallel_dir, opts)
-        for line in runcli.dry_run_lines(ctx):
-            typer.echo(line)
+    if generate_only:
+        from cpo.run.scripts import generate_scripts
+
+        for path in generate_scripts(parallel_dir.resolve(), opts):
+            typer.echo(f"wrote {path}")
         return
+    if dry_run:
+        dry = runcli.dry_run(runctx.prepare(parallel_dir, opts))
+        if json_out:
+            ui.show_json(runcli.dry_run_document(dry))
+        else:
+            ui.notes(dry.notes)
+            ui.print_lines(runcli.dry_run_lines(dry))
+        raise typer.Exit(int(dry.exit_code))
     mode = (
         "json" if json_out else "quiet" if quiet else ("live" if sys.stdout.isatty() else "plain")
     )
@@ -395,6 +414,8 @@ def parallel(
         from cpo.adhoc import run as adhoc
         from cpo.config import load_settings
 
+    if file is None and sys.stdin.isatty():
+        ui.parallel_reading_stdin()  # else it would seem to hang, waiting for input
     text, source = adhoc.read_task_source(file, sys.stdin.read)
     settings = load_settings(None, cwd=Path.cwd())
     stream = not (json_out or quiet)

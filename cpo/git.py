@@ -116,9 +116,10 @@ class Git:
         return code == 0
 
     # -- queries ----------------------------------------------------------------------
-    def rev(self, ref: str) -> str | None:
+    def rev(self, ref: str, cwd: Path | None = None) -> str | None:
+        """The commit `ref` names (in worktree `cwd` for HEAD), or None."""
         code, out, _ = self._raw(
-            ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], self.root
+            ["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd or self.root
         )
         return out.strip() if code == 0 else None
 
@@ -181,6 +182,17 @@ class Git:
                 result[current] = line[len("branch ") :].removeprefix("refs/heads/")
         return result
 
+    def worktree_head(self, worktree: Path) -> tuple[str, str | None]:
+        """(HEAD commit, the branch HEAD is on, or None when detached) of a worktree."""
+        head = self.run("rev-parse", "--verify", "HEAD^{commit}", cwd=worktree)
+        code, out, _ = self._raw(["symbolic-ref", "-q", "HEAD"], worktree)
+        ref = out.strip() if code == 0 else ""
+        return head, ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+
+    def tracks(self, rev: str, path: str) -> bool:
+        """Whether the tree of commit `rev` holds `path`."""
+        return self.ok("cat-file", "-e", f"{rev}:{path}")
+
     def commits_between(self, start: str, end: str) -> int:
         return int(self.run("rev-list", "--count", f"{start}..{end}") or 0)
 
@@ -188,19 +200,12 @@ class Git:
         out = self.run("diff", "--name-only", start, end)
         return [line for line in out.splitlines() if line]
 
-    def work_since(self, start: str, worktree: Path) -> tuple[str, int, list[str]]:
-        """(head, number of commits, files touched) of a worktree's branch since `start`.
+    def work_since(self, start: str, end: str) -> tuple[str, int, list[str]]:
+        """(head, number of commits, files touched) of `end` since `start`.
 
         One git call: commits newest first, each followed by the files it touched.
         """
-        out = self.run(
-            "log",
-            "--format=%x00%H",
-            "--name-only",
-            "--no-renames",
-            f"{start}..HEAD",
-            cwd=worktree,
-        )
+        out = self.run("log", "--format=%x00%H", "--name-only", "--no-renames", f"{start}..{end}")
         commits: list[str] = []
         files: dict[str, None] = {}
         for line in out.splitlines():
@@ -243,10 +248,19 @@ class Git:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.run("worktree", "add", "-q", "--detach", str(path), commit)
 
-    def update_branch(self, branch: str, new: str, old: str) -> None:
-        """Move `branch` to `new` only if it still points at `old` (no lost updates)."""
+    def update_branch(self, branch: str, new: str, old: str, why: str = "cpo integrate") -> None:
+        """Move `branch` to `new` only if it still points at `old` (no lost updates);
+        `old` "" creates it, refusing if it exists."""
         with self.lock:
-            self.run("update-ref", "-m", "cpo integrate", f"refs/heads/{branch}", new, old)
+            self.run("update-ref", "-m", why, f"refs/heads/{branch}", new, old)
+
+    def attach_worktree(self, worktree: Path, branch: str, *, checkout: bool) -> None:
+        """Put a worktree's HEAD on `branch`. Without `checkout` the index and files stay
+        (the branch points at the commit they hold); with it they become the branch's."""
+        with self.lock:
+            self.run("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=worktree)
+            if checkout:
+                self.run("reset", "-q", "--hard", cwd=worktree)
 
     def fast_forward(self, worktree: Path, commit: str) -> None:
         """`git merge --ff-only commit` in a worktree (the user allowed it to be touched)."""
@@ -319,13 +333,25 @@ class Git:
             self.run("branch", "-D" if force else "-d", branch)
 
     def commit_leftovers(self, worktree: Path, message: str) -> bool:
-        """Commit whatever the agent left uncommitted (the marker is excluded). True if any."""
+        """Commit whatever the agent left uncommitted (the marker is excluded). True if any.
+
+        Edits inside a submodule's files belong to the submodule's repository: `add`
+        stages nothing for them, so they stay in the worktree (callers say so).
+        """
         if not self.dirty_paths(worktree):
             return False
         with self.lock:
             self.run("add", "-A", cwd=worktree)
+            if self.ok("diff", "--cached", "--quiet", cwd=worktree):
+                return False
             self.run("commit", "-q", "--no-verify", "-m", message, cwd=worktree)
         return True
+
+    def commit_removal(self, worktree: Path, path: str, message: str) -> None:
+        """Commit the removal of `path` (index and file); callers commit other changes first."""
+        with self.lock:
+            self.run("rm", "-q", "-f", "--ignore-unmatch", "--", path, cwd=worktree)
+            self.run("commit", "-q", "--no-verify", "-m", message, cwd=worktree)
 
     def reset_worktree(self, worktree: Path, to: str) -> None:
         """Put a task worktree back at its start point (callers save its work first)."""

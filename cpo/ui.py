@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from cpo.agents.common import shorten
 from cpo.duration import format_duration
 
 if TYPE_CHECKING:
@@ -178,6 +179,18 @@ def show_problems(problems: list[Problem], warnings: list[Problem]) -> None:
     print(f"invalid: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
 
 
+def error_document(lines: list[str], exit_code: int, next_step: str | None) -> dict[str, Any]:
+    """What a command given --json prints when it fails before printing its own document."""
+    status = "interrupted" if exit_code == 130 else "error"
+    return {
+        "status": status,
+        "exit_code": exit_code,
+        "error": lines[0] if lines else status,
+        "errors": lines,
+        "next_step": next_step,
+    }
+
+
 def show_json(data: Any) -> None:
     import json
 
@@ -189,17 +202,17 @@ def init_lines(created: Iterable[Path], kept: Iterable[Path]) -> list[str]:
 
 
 # -- parallel (ad-hoc tasks) -------------------------------------------------------------
-def _one_line(text: str, width: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def parallel_task_line(r: AdhocResult) -> str:
-    """The line streamed when a task finishes."""
+    """The line streamed when a task finishes.
+
+    Tasks are numbered by their `index`, as in the JSON results and in error messages
+    (`tasks[0]`): counted from 0, clinvk's meaning of `index`. They are called by their
+    `name` when they have one.
+    """
     mark = "ok" if r.success else "FAILED"
-    head = f"[{r.index + 1}] {r.task_id} ({r.backend}) {mark} in {r.duration_seconds:.1f}s"
+    head = f"[{r.index}] {r.task_name} ({r.backend}) {mark} in {r.duration_seconds:.1f}s"
     if r.error:
-        head += f": {_one_line(r.error, 200)}"
+        head += f": {shorten(r.error, 200)}"
     if r.worktree:
         head += f" (its changes are kept in the worktree {r.worktree})"
     return head
@@ -211,12 +224,12 @@ def parallel_table_lines(results: Iterable[AdhocResult]) -> list[str]:
         said = r.error if r.error else r.output
         rows.append(
             (
-                str(r.index + 1),
-                r.task_id,
+                str(r.index),
+                r.task_name,
                 r.backend,
                 "ok" if r.success else "failed",
                 f"{r.duration_seconds:.1f}s",
-                _one_line(said or "", 60),
+                shorten(said or "", 60),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -231,6 +244,16 @@ def parallel_total_line(summary: AdhocSummary) -> str:
     return (
         f"total: {n} task{'s' if n != 1 else ''}, {summary.completed} completed, "
         f"{summary.failed} failed, {summary.duration_seconds:.1f}s"
+    )
+
+
+def parallel_reading_stdin() -> None:
+    """Said when `cpo parallel` waits for a task file typed on a terminal."""
+    print(
+        "cpo parallel: reading the task file (JSON) from stdin; end it with Ctrl-D, "
+        "or pass -f FILE (cpo parallel --help for more)",
+        file=sys.stderr,
+        flush=True,
     )
 
 
@@ -282,7 +305,7 @@ def status_renderable(st: Status) -> Any:
     head.append(live.message, style=f"bold {style}")
     head.append(f" · elapsed {_duration(live.elapsed_seconds)}")
     now = time.monotonic()
-    elapsed = task_elapsed(r, clock_for(r, live.state))
+    elapsed = task_elapsed(r, clock_for(r, live.state, st.parallel_dir))
     started = {tid: now - secs for tid, secs in elapsed.items()}
     t = r.totals()
     commits = sum(rec.commits for rec in r.tasks.values())

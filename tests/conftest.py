@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# The quick suite keeps hypothesis' default number of examples; CI (`CI=true`, which .ci/run
+# sets) tries ten times as many. Tests that fix `max_examples` themselves keep their count.
+settings.register_profile("ci", max_examples=1000)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",

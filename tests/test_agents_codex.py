@@ -11,8 +11,7 @@ import pytest
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentOutcome, AgentRequest
-from cpo.agents.codex import BACKEND, CodexParser, classify_text, unsupported
-from cpo.agents.modes import mapping_table
+from cpo.agents.codex import BACKEND, CodexParser
 from cpo.proc import ProcResult, run_streaming
 from tests.conftest import FakeAgent, git
 
@@ -146,11 +145,13 @@ def test_model_flag(git_repo: Path, fake_codex: FakeAgent) -> None:
 
 
 def test_unsupported_options_are_said(git_repo: Path) -> None:
-    notes = unsupported(request(git_repo, "x", max_turns=5, agent="a", permission_mode="plan"))
+    notes = BACKEND.unsupported(
+        request(git_repo, "x", max_turns=5, agent="a", permission_mode="plan")
+    )
     assert any("max_turns 5 is not enforced" in n for n in notes)
     assert any("agent a is ignored" in n for n in notes)
     assert any("permission_mode plan" in n for n in notes)
-    assert unsupported(request(git_repo, "x")) == []
+    assert BACKEND.unsupported(request(git_repo, "x")) == []
 
 
 def test_preflight_ok_missing_and_old_version(
@@ -204,18 +205,6 @@ def test_a_reconnect_error_followed_by_completion_is_not_a_failure() -> None:
         '{"type":"turn.completed","usage":{"input_tokens":1,"cached_input_tokens":0,"output_tokens":1}}'
     )
     assert not p.finish(0, "").is_error
-
-
-def test_classify_text() -> None:
-    assert classify_text("unexpected status 401 Unauthorized")[0] == "auth"
-    assert classify_text("429 Too Many Requests")[0] == "rate_limited"
-    assert classify_text("server is overloaded (503)")[0] == "overloaded"
-    assert classify_text("something odd")[0] == "agent_error"
-
-
-def test_readme_mapping_table_is_current() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert mapping_table() in readme
 
 
 def test_scripted_claude_spelling_drives_the_fake_too(

@@ -95,9 +95,7 @@ def test_parser_ignores_blank_lines() -> None:
 
 
 def test_unsupported_modes_are_said(tmp_path: Path) -> None:
-    from cpo.agents.command import unsupported
-
-    assert unsupported(_req(tmp_path, "x")) == []
+    assert BACKEND.unsupported(_req(tmp_path, "x")) == []
     req = AgentRequest(
         task_id="t",
         wave=1,
@@ -108,7 +106,7 @@ def test_unsupported_modes_are_said(tmp_path: Path) -> None:
         approval_mode="none",
         sandbox_mode="read-only",
     )
-    assert unsupported(req) == [
+    assert BACKEND.unsupported(req) == [
         "command: approval_mode none is not enforced",
         "command: sandbox_mode read-only is not enforced",
     ]

@@ -9,7 +9,7 @@ import pytest
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentOutcome, AgentRequest
-from cpo.agents.gemini import BACKEND, DEFAULT_TAIL_PROMPT, GeminiParser, unsupported
+from cpo.agents.gemini import BACKEND, DEFAULT_TAIL_PROMPT, GeminiParser
 from cpo.proc import ProcResult, run_streaming
 from tests.conftest import FakeAgent, git
 
@@ -150,12 +150,14 @@ def test_sandbox_mode_mapping(
 
 
 def test_read_only_with_an_approval_mode_is_said(git_repo: Path) -> None:
-    notes = unsupported(request(git_repo, "x", sandbox_mode="read-only", approval_mode="none"))
+    notes = BACKEND.unsupported(
+        request(git_repo, "x", sandbox_mode="read-only", approval_mode="none")
+    )
     assert any("replaces approval_mode none" in n for n in notes)
-    notes = unsupported(request(git_repo, "x", max_turns=3, agent="a"))
+    notes = BACKEND.unsupported(request(git_repo, "x", max_turns=3, agent="a"))
     assert any("max_turns 3 is not enforced" in n for n in notes)
     assert any("agent a is ignored" in n for n in notes)
-    assert unsupported(request(git_repo, "x")) == []
+    assert BACKEND.unsupported(request(git_repo, "x")) == []
 
 
 def test_unknown_flag_is_rejected_like_yargs(git_repo: Path, fake_gemini: FakeAgent) -> None:

@@ -23,8 +23,12 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_scale.py", "cold start `cpo --help`"),
         ("bench_worktree_race.py", "failed runs"),
         ("bench_recovery.py", "git steps killed"),
-        # Installs parallel-orchestra with pip; prints why when it cannot.
-        pytest.param("bench_peer.py", "parallel-orchestra", marks=pytest.mark.slow),
+        # Installs parallel-orchestra from the package index; prints why when it cannot.
+        pytest.param(
+            "bench_peer.py",
+            "parallel-orchestra",
+            marks=[pytest.mark.slow, pytest.mark.network],
+        ),
     ],
 )
 def test_bench_script_quick(script: str, expect: str) -> None:

@@ -55,6 +55,7 @@ def test_demo_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.network
 def test_demo_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
     """The quick start's first command: install into a new venv, run the demo."""
     env_dir = tmp_path / "venv"

@@ -216,7 +216,7 @@ def check(root: Path) -> None:
     else:
         assert isinstance(plan, Plan)
         for task in plan.tasks.values():
-            assert task.prompt and len(task.content_hash) == 64
+            assert task.prompt and len(task.content_hash) == 67
 
 
 _WORK: list[Path] = []

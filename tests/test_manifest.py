@@ -69,7 +69,7 @@ def test_cpo_style_manifest_with_task_files(tmp_path: Path) -> None:
     assert (t3.model, t3.timeout, t3.max_turns) == ("opus", 60.0, 5)
     assert (t3.permission_mode, t3.backend) == ("acceptEdits", "command")
     assert t3.prompt_source == "tasks/task-003.md (body)"
-    assert len(t1.content_hash) == 64
+    assert t1.content_hash.startswith("h2:") and len(t1.content_hash) == 67
 
 
 def test_manifest_only_tasks_with_prompt_files(tmp_path: Path) -> None:
@@ -614,3 +614,21 @@ def test_nested_scoped_modify_on_files(tmp_path: Path) -> None:
     found = problems(root)
     assert len(found) == 1 and "tasks/b.md: Scope" in found[0]
     assert "::View and ::View.get overlap" in found[0]
+
+
+def test_resume_after_an_upgrade_does_not_rerun_merged_work(git_repo: Path) -> None:
+    # A report written by a cpo whose content hash had another recipe (plain sha256 hex).
+    calls = git_repo.parent / "calls"
+    agent = (
+        f'echo $CPO_TASK_ID >> "{calls}" && echo x > "$CPO_TASK_ID.txt" && git add -A && '
+        "git commit -qm work && touch .claude-task-complete"
+    )
+    run = ("--backend", "command", "--agent-command", agent)
+    root = make_spec(git_repo, [{"t1": "Do t1."}, {"t2": "Do t2."}])
+    assert cpo("run", str(root), "--wave", "1", *run, cwd=git_repo).returncode == 0
+    data = json.loads((root / "report.json").read_text())
+    data["tasks"]["t1"]["content_hash"] = "ab" * 32
+    (root / "report.json").write_text(json.dumps(data))
+    done = cpo("run", str(root), "--resume", *run, cwd=git_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert calls.read_text().split() == ["t1", "t2"]

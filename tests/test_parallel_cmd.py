@@ -51,9 +51,12 @@ def test_file_input_text_output(
     done = cpo("parallel", "-f", str(path), cwd=git_repo)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert any(line.startswith("[1] perf (codex) ok in ") for line in lines)
-    assert any(line.startswith("[2] task-2 (gemini) ok in ") for line in lines)
+    # numbered like the JSON `index` (from 0), called by `name` when the task has one
+    assert any(line.startswith("[0] perf (codex) ok in ") for line in lines)
+    assert any(line.startswith("[1] sec (gemini) ok in ") for line in lines)
     header = next(i for i, line in enumerate(lines) if line.startswith("#  TASK"))
+    assert lines[header + 1].split()[:3] == ["0", "perf", "codex"]
+    assert lines[header + 2].split()[:3] == ["1", "sec", "gemini"]
     assert "codex says fast" in lines[header + 1] and "gemini says safe" in lines[header + 2]
     assert lines[-1].startswith("total: 2 tasks, 2 completed, 0 failed, ")
     assert {c["agent"] for c in fake_codex.calls() + fake_gemini.calls()} == {"codex", "gemini"}
@@ -109,6 +112,53 @@ def test_stdin_and_json_shape(
     assert (first["tags"], first["meta"]) == (["perf"], {"owner": "me"})
     assert second["backend"] == "gemini" and second["exit_code"] == 41
     assert second["error"].startswith("auth: ")
+
+
+def test_text_and_json_number_tasks_alike(git_repo: Path, fake_codex: FakeAgent) -> None:
+    # Regression: the JSON `index` counted from 0 (clinvk's meaning) and the text from 1.
+    doc = {"tasks": [{"backend": "codex", "prompt": f"@say {n}", "name": n} for n in "ab"]}
+    path = write_tasks(git_repo, doc)
+    text = cpo("parallel", "-f", str(path), "--max-parallel", "1", cwd=git_repo).stdout
+    data = json.loads(cpo("parallel", "-f", str(path), "--json", cwd=git_repo).stdout)
+    for r in data["results"]:
+        assert f"[{r['index']}] {r['task_name']} (codex) ok in " in text
+
+
+def test_terminal_stdin_says_it_is_waiting(git_repo: Path, fake_codex: FakeAgent) -> None:
+    # Regression: on a terminal, `cpo parallel` without -f waited silently for stdin.
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cpo", "parallel", "--json"],
+        cwd=git_repo,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(slave)
+    try:
+        assert proc.stderr is not None
+        # never block on a silent process: that silence is the bug
+        assert select.select([proc.stderr], [], [], 30)[0], "nothing said on stderr"
+        first = proc.stderr.readline()
+        assert first.startswith("cpo parallel: reading the task file (JSON) from stdin")
+        assert "Ctrl-D" in first and "-f FILE" in first
+        os.write(
+            master, json.dumps({"tasks": [{"backend": "codex", "prompt": "@say hi"}]}).encode()
+        )
+        os.write(master, b"\n\x04")  # Ctrl-D at the start of a line: end of input
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert json.loads(out)["completed"] == 1
 
 
 def test_output_dir_files(git_repo: Path, fake_codex: FakeAgent) -> None:
@@ -247,6 +297,26 @@ def test_unsupported_options_and_ignored_fields_are_said_once(
     assert done.stderr.count("output_format is accepted and ignored") == 1
 
 
+def test_unsupported_option_notes_name_the_backend_once(
+    git_repo: Path, fake_codex: FakeAgent, fake_claude: Path
+) -> None:
+    # Regression: "codex: codex: has no turn limit", "claude: claude: has no sandbox option".
+    doc = {
+        "tasks": [
+            {"backend": "codex", "prompt": "@say hi", "max_turns": 4},
+            {"backend": "claude", "prompt": "@script marker", "sandbox_mode": "read-only"},
+        ]
+    }
+    done = cpo("parallel", "-f", str(write_tasks(git_repo, doc)), cwd=git_repo)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: codex: has no turn limit; max_turns 4 is not enforced",
+        "warning: claude: has no sandbox option; sandbox_mode read-only is not enforced "
+        "(use permission_mode plan for a read-only run)",
+    ]
+
+
 def test_preflight_stops_before_any_task(git_repo: Path, fake_codex: FakeAgent) -> None:
     doc = {
         "tasks": [
@@ -257,7 +327,7 @@ def test_preflight_stops_before_any_task(git_repo: Path, fake_codex: FakeAgent) 
     env = {"CPO_GEMINI_BIN": "no-such-gemini"}
     done = cpo("parallel", "-f", str(write_tasks(git_repo, doc)), cwd=git_repo, env=env)
     assert done.returncode == 2
-    assert "the gemini CLI ('no-such-gemini') was not found on PATH" in done.stderr
+    assert "CPO_GEMINI_BIN=no-such-gemini is not found on PATH" in done.stderr
     assert fake_codex.calls() == []
 
 

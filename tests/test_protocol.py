@@ -1,4 +1,4 @@
-"""The success rule of DESIGN 4, case by case, and the marker."""
+"""The success rule (README, `cpo run` step 4), case by case, and the marker."""
 
 from __future__ import annotations
 

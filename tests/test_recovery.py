@@ -260,6 +260,7 @@ def test_secrets_never_reach_logs_or_report(git_repo: Path) -> None:
     assert "****" in (root / "logs" / "task-001.log").read_text()
 
 
+@pytest.mark.slow  # small form: test_git.py::test_concurrent_worktree_adds_are_serialised
 def test_sixteen_concurrent_worktrees_without_lock_errors(git_repo: Path) -> None:
     tasks = {f"task-{i:03d}": ok(f"f{i}.txt", str(i)) for i in range(16)}
     for round_no in range(2):

@@ -108,3 +108,29 @@ def test_config_sandbox_mode_reaches_codex(git_repo: Path, fake_codex: FakeAgent
     argv = fake_codex.calls()[0]["argv"]
     assert argv[argv.index("--sandbox") + 1] == "danger-full-access"
     assert 'approval_policy="never"' in argv
+
+
+def test_unsupported_option_notes_name_the_backend_once(
+    git_repo: Path, fake_codex: FakeAgent, fake_claude: Path
+) -> None:
+    # Regression: the notes read "codex: codex: has no turn limit ..." and
+    # "claude: claude: has no sandbox option ...".
+    script = "@script write {name}.py x = 1\n@script commit add {name}\n@script marker"
+    root = make_spec(
+        git_repo, [{"task-001": script.format(name="a"), "task-002": script.format(name="b")}]
+    )
+    path = root / "tasks" / "task-002.md"
+    path.write_text(path.read_text().replace("id: task-002\n", "id: task-002\nbackend: claude\n"))
+    git(git_repo, "commit", "-qam", "task-002 on claude")
+    (git_repo / ".cpo").mkdir()
+    (git_repo / ".cpo" / "config.yaml").write_text(
+        "default_backend: codex\nbackends:\n  claude:\n    sandbox_mode: read-only\n"
+    )
+    done = cpo("run", str(root), "--max-turns", "4", "--allow-dirty", cwd=git_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: codex: has no turn limit; max_turns 4 is not enforced",
+        "note: claude: has no sandbox option; sandbox_mode read-only is not enforced "
+        "(use permission_mode plan for a read-only run)",
+    ]

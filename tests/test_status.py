@@ -66,7 +66,7 @@ def test_no_run_yet_is_one_line_exit_2(git_repo: Path) -> None:
     proc = cpo("status", str(root), cwd=git_repo)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"error: no run yet in {root}: start one with cpo run {root}"
+        f"error: no run yet in {root}: start one: cpo run {root}"
     ]
     assert "Traceback" not in proc.stderr
 
@@ -126,9 +126,9 @@ def test_killed_run_is_shown_stopped_with_resume_hint(git_repo: Path) -> None:
     assert report(root)["status"] == "running"
     proc = cpo("status", str(root), cwd=git_repo)
     assert proc.returncode == 1
-    assert f"stopped (cpo process gone) — continue with cpo run {root} --resume" in " ".join(
-        proc.stdout.split()
-    )
+    shown = " ".join(proc.stdout.split())
+    assert "stopped (cpo process gone)" in shown
+    assert f"next: continue with: cpo run {root} --resume" in shown
     live = json.loads(cpo("status", str(root), "--json", cwd=git_repo).stdout)["live"]
     assert live["state"] == "stopped"
     assert live["lock"]["alive"] is False

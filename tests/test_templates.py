@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -11,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.runkit import cpo
+from tests.runkit import cpo, make_spec
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 NAMES = ["parallel-run.md", "parallel-status.md"]
@@ -118,3 +121,46 @@ def test_packaged_templates_are_found_first(tmp_path: Path) -> None:
         check=True,
     ).stdout.strip()
     assert out == f"{NAMES} True"
+
+
+_CPO_COMMAND = re.compile(r"`(cpo [^`]+)`")
+
+
+def _commands(name: str, parallel_dir: str) -> list[list[str]]:
+    """Every `cpo ...` command a template names, rendered for `parallel_dir`."""
+    body = (TEMPLATES / name).read_text().replace("$ARGUMENTS", parallel_dir)
+    found = []
+    for text in _CPO_COMMAND.findall(body):
+        if "<dir>" not in text:
+            continue  # prose such as "a second `cpo run`"
+        text = re.sub(r"\[[^\]]*\]", "", text).replace("<dir>", shlex.quote(parallel_dir))
+        if "<" not in text:  # other placeholders (`--wave <N>`)
+            found.append(shlex.split(text))
+    return found
+
+
+def test_every_command_the_templates_name_works(git_repo: Path, fake_claude: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": "@script marker"}], validation={1: "true"})
+    names = [cmd for name in NAMES for cmd in _commands(name, str(root))]
+    assert ["cpo", "run", str(root), "--json"] in names
+    assert ["cpo", "status", str(root), "--json"] in names
+    seen: set[tuple[str, ...]] = set()
+    started = False
+    # A run first (its dry run before), then what reads or follows it, clean last.
+    order = {"validate": 0, "run": 1, "status": 2, "integrate": 3, "clean": 4}
+    dry = cpo("run", str(root), "--json", "--dry-run", cwd=git_repo)
+    assert json.loads(dry.stdout)["dry_run"] is True
+    for argv in sorted(names, key=lambda a: order[a[1]]):
+        if tuple(argv) in seen:
+            continue
+        seen.add(tuple(argv))
+        out = cpo(*argv[1:], cwd=git_repo)
+        if argv[1] == "run" and not set(argv) & {"--resume", "--retry-failed"} and started:
+            # a second fresh run of a directory is refused, with the way on
+            assert out.returncode == 2 and "--resume" in out.stderr, (argv, out.stderr)
+            continue
+        started = started or argv[1] == "run"
+        assert out.returncode in (0, 1), (argv, out.stdout, out.stderr)
+        if "--json" in argv:
+            json.loads(out.stdout)
+    assert {a[1] for a in names} >= {"validate", "run", "status", "integrate", "clean"}

@@ -3,29 +3,27 @@
 The task file is clinvk's: ``{"tasks": [{"backend": "codex", "prompt": "..."}, ...],
 "max_parallel": 3, "fail_fast": false, "output_dir": "results"}``. No manifest, no waves,
 no merging: each task runs in its `workdir` (default: the current directory), or, with
-``"worktree": true``, in a throwaway `git worktree add --detach` of that directory's
-repository, removed afterwards only when the agent left nothing in it.
+``"worktree": true``, in a throwaway worktree (cpo.adhoc.worktree).
 
-Values come by precedence flag > task > repo config > user config > default (see
-`cpo.config`). Options a backend cannot honour are said once, never dropped silently.
+The agent path is `cpo run`'s: settings by precedence (flag > task > repo config > user
+config > default) and the request from `cpo.run.agentrun`, the backend preflight and the
+notes on options a backend cannot honour from `cpo.run.preflight`, the process from
+`agentrun.run_agent`, and the verdict from `cpo.run.protocol.agent_verdict` (an ad-hoc
+prompt has no completion marker to check).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import shlex
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from cpo.adhoc.result import AdhocResult, AdhocSummary, safe_name, write_output_dir
+from cpo.adhoc.result import AdhocResult, AdhocSummary, write_output_dir
 from cpo.adhoc.taskfile import (
     AdhocFile,
     AdhocPlan,
@@ -34,11 +32,15 @@ from cpo.adhoc.taskfile import (
     parse_task_file,
     read_task_source,
 )
+from cpo.adhoc.worktree import Throwaway, Worktrees
 from cpo.agents import get_backend
-from cpo.agents.base import AgentOutcome, AgentRequest, Backend
+from cpo.agents.base import AgentEvent, AgentRequest
 from cpo.config import Settings
 from cpo.errors import CpoError, PreflightError
-from cpo.proc import ProcessRegistry, ProcResult, run_streaming
+from cpo.proc import ProcessRegistry
+from cpo.run.agentrun import AgentChoices, TaskSettings, agent_request, resolve_settings, run_agent
+from cpo.run.preflight import BackendRequest, backend_problems, unsupported_notes
+from cpo.run.protocol import agent_verdict
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,13 @@ class Prepared:
     index: int
     task: AdhocTask
     task_id: str
-    backend_name: str
-    backend: Backend
+    settings: TaskSettings
     workdir: Path
     request: AgentRequest
-    timeout: float | None
-    idle_timeout: float | None
-    notes: tuple[str, ...]
+
+    @property
+    def backend_request(self) -> BackendRequest:
+        return self.settings.backend, self.request
 
 
 def prepare(plan: AdhocPlan, settings: Settings, cwd: Path) -> list[Prepared]:
@@ -69,106 +71,44 @@ def prepare(plan: AdhocPlan, settings: Settings, cwd: Path) -> list[Prepared]:
     problems: list[str] = []
     out: list[Prepared] = []
     for i, task in enumerate(plan.file.tasks):
-        where = f"{plan.source}: tasks[{i}]"
-        name, _ = settings.resolve("default_backend", task=task.backend)
-        backend = get_backend(name)
         workdir = (cwd / task.workdir).resolve() if task.workdir else cwd.resolve()
         if not workdir.is_dir():
-            problems.append(f"{where}.workdir: {workdir} is not a directory")
-        conf = settings.backend(name)
+            problems.append(f"{plan.source}: tasks[{i}].workdir: {workdir} is not a directory")
+        choices = AgentChoices(
+            backend=task.backend,
+            model=task.model,
+            max_turns=task.max_turns,
+            approval_mode=task.approval_mode,
+            sandbox_mode=task.sandbox_mode,
+            timeout=task.timeout,
+            command=task.command,
+            extra_args=task.extra,
+        )
+        s = resolve_settings(settings, AgentChoices(), choices)
         task_id = task.id or f"task-{i + 1}"
-        timeout, _ = settings.resolve("timeouts.task", task=task.timeout)
-        idle, _ = settings.resolve("timeouts.idle")
-        req = AgentRequest(
+        req = agent_request(
+            s,
             task_id=task_id,
             wave=0,
             prompt=task.prompt,
             worktree=workdir,
             parallel_dir=workdir,
             system_prompt=task.system_prompt or "",
-            model=settings.resolve(f"backends.{name}.model", task=task.model)[0],
-            max_turns=settings.resolve(f"backends.{name}.max_turns", task=task.max_turns)[0],
-            permission_mode=conf.permission_mode,
-            approval_mode=settings.resolve(
-                f"backends.{name}.approval_mode", task=task.approval_mode
-            )[0],
-            sandbox_mode=settings.resolve(f"backends.{name}.sandbox_mode", task=task.sandbox_mode)[
-                0
-            ],
-            command=task.command,
-            extra_args=(*conf.extra_args, *task.extra),
         )
-        out.append(
-            Prepared(
-                i, task, task_id, name, backend, workdir, req, timeout, idle, _notes(backend, req)
-            )
-        )
+        out.append(Prepared(i, task, task_id, s, workdir, req))
     if problems:
         raise TaskFileError(problems)
     return out
 
 
-def _notes(backend: Backend, req: AgentRequest) -> tuple[str, ...]:
-    fn: Callable[[AgentRequest], list[str]] | None = getattr(backend, "unsupported", None)
-    if fn is None:
-        fn = getattr(importlib.import_module(type(backend).__module__), "unsupported", None)
-    return tuple(fn(req)) if fn else ()
-
-
 def preflight(tasks: list[Prepared], env: Mapping[str, str]) -> None:
     """Ask each backend about the tasks that will really run; stop before any starts."""
-    problems: list[str] = []
-    by_backend: dict[str, list[Prepared]] = {}
-    for p in tasks:
-        if not p.task.dry_run:
-            by_backend.setdefault(p.backend_name, []).append(p)
-    for _name, group in by_backend.items():
-        problems += group[0].backend.preflight([p.request for p in group], env)
+    problems = backend_problems((p.backend_request for p in tasks if not p.task.dry_run), env)
     if problems:
         raise PreflightError(problems[0], hint="\n".join(problems[1:]) or None)
 
 
 # -- running --------------------------------------------------------------------------
-class _Worktrees:
-    """Throwaway detached worktrees, one git lock per repository."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._gits: dict[Path, Any] = {}
-
-    def _git(self, workdir: Path) -> Any:
-        from cpo.git import Git, find_repo
-
-        root = find_repo(workdir)
-        with self._lock:
-            if root not in self._gits:
-                self._gits[root] = Git(root)
-            return self._gits[root]
-
-    def add(self, workdir: Path, task_id: str) -> tuple[Any, Path, str, Path]:
-        git = self._git(workdir)
-        head = git.run("rev-parse", "HEAD")
-        holder = Path(tempfile.mkdtemp(prefix=f"cpo-parallel-{safe_name(task_id)}-"))
-        path = holder / "worktree"
-        with git.lock:
-            git.run("worktree", "add", "-q", "--detach", str(path), head)
-        # The task runs in the same place inside the worktree as workdir is in the repo.
-        sub = workdir.resolve().relative_to(git.root)
-        return git, path, head, path / sub
-
-    @staticmethod
-    def finish(git: Any, path: Path, head: str) -> bool:
-        """Remove the worktree if the agent left nothing in it; True when removed."""
-        changed = bool(git.run("status", "--porcelain", "--untracked-files=all", cwd=path))
-        moved = git.run("rev-parse", "HEAD", cwd=path) != head
-        if changed or moved:
-            return False
-        git.remove_worktree(path, force=True)
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()
-        return True
-
-
 def run_plan(
     plan: AdhocPlan,
     tasks: list[Prepared],
@@ -182,7 +122,7 @@ def run_plan(
 ) -> AdhocSummary:
     """Run the tasks, at most `max_parallel` at once; results in file order."""
     registry = registry or ProcessRegistry()
-    worktrees = _Worktrees()
+    worktrees = Worktrees()
     start = time.monotonic()
     stop = threading.Event()
     first_failure: list[str] = []
@@ -190,9 +130,7 @@ def run_plan(
 
     def one(p: Prepared) -> AdhocResult:
         if stop.is_set():
-            result = _result(
-                p, success=False, error=f"not run: fail_fast after {first_failure[0]} failed"
-            )
+            result = _result(p, error=f"not run: fail_fast after {first_failure[0]} failed")
         else:
             result = run_task(p, env=env, registry=registry, worktrees=worktrees, on_log=on_log)
             if (
@@ -201,8 +139,8 @@ def run_plan(
                 and first_failure
                 and first_failure[0] != p.task_id
             ):
-                result = _replace_error(
-                    result, f"stopped: fail_fast after {first_failure[0]} failed"
+                result = replace(
+                    result, error=f"stopped: fail_fast after {first_failure[0]} failed"
                 )
         with lock:
             if not result.success and fail_fast and not stop.is_set():
@@ -230,21 +168,31 @@ def run_plan(
     return AdhocSummary(results, time.monotonic() - start)
 
 
-def _result(p: Prepared, *, success: bool, **kw: Any) -> AdhocResult:
+def _result(
+    p: Prepared,
+    *,
+    error: str | None,
+    output: str = "",
+    duration: float = 0.0,
+    exit_code: int | None = None,
+    worktree: str | None = None,
+    session_id: str | None = None,
+) -> AdhocResult:
     return AdhocResult(
         index=p.index,
         task_id=p.task_id,
         task_name=p.task.name or p.task_id,
-        backend=p.backend_name,
-        success=success,
+        backend=p.settings.backend,
+        success=error is None,
+        output=output,
+        duration_seconds=duration,
+        exit_code=exit_code,
+        error=error,
         tags=p.task.tags,
         meta=p.task.meta,
-        **kw,
+        worktree=worktree,
+        session_id=session_id,
     )
-
-
-def _replace_error(r: AdhocResult, error: str) -> AdhocResult:
-    return replace(r, error=error)
 
 
 def run_task(
@@ -252,98 +200,57 @@ def run_task(
     *,
     env: Mapping[str, str],
     registry: ProcessRegistry,
-    worktrees: _Worktrees | None = None,
+    worktrees: Worktrees | None = None,
     on_log: Callable[[str, str], None] = lambda _tid, _line: None,
 ) -> AdhocResult:
     started = time.monotonic()
+    backend = get_backend(p.settings.backend)
     if p.task.dry_run:
-        argv = p.backend.argv(p.request)
+        argv = shlex.join(backend.argv(p.request))
         where = f"(in a new worktree of {p.workdir})" if p.task.worktree else f"(in {p.workdir})"
-        return _result(p, success=True, output=f"dry run: {shlex.join(argv)} {where}", exit_code=0)
-    git = path = head = None
+        return _result(p, error=None, output=f"dry run: {argv} {where}", exit_code=0)
     req = p.request
-    try:
-        if p.task.worktree:
-            git, path, head, taskdir = (worktrees or _Worktrees()).add(p.workdir, p.task_id)
-            req = _with_dir(req, taskdir)
-        proc, outcome = _spawn(p, req, env, registry, on_log)
-    except (CpoError, OSError) as exc:
-        text = exc.message if isinstance(exc, CpoError) else f"cannot start: {exc}"
-        return _result(p, success=False, error=text, duration_seconds=time.monotonic() - started)
-    kept: str | None = None
-    if git is not None and path is not None and head is not None:
+    throwaway: Throwaway | None = None
+    if p.task.worktree:
         try:
-            if not _Worktrees.finish(git, path, head):
-                kept = str(path)
-        except CpoError:
-            kept = str(path)
-    success, error = _judge(proc, outcome, p)
-    return _result(
-        p,
-        success=success,
-        output=outcome.final_text or "",
-        duration_seconds=proc.duration,
-        exit_code=proc.returncode,
-        error=error,
-        worktree=kept,
-        session_id=outcome.session_id,
-    )
+            throwaway = (worktrees or Worktrees()).add(p.workdir, p.task_id)
+        except CpoError as exc:
+            return _result(p, error=exc.message, duration=time.monotonic() - started)
+        req = replace(req, worktree=throwaway.taskdir, parallel_dir=throwaway.taskdir)
 
-
-def _with_dir(req: AgentRequest, where: Path) -> AgentRequest:
-    return replace(req, worktree=where, parallel_dir=where)
-
-
-def _spawn(
-    p: Prepared,
-    req: AgentRequest,
-    env: Mapping[str, str],
-    registry: ProcessRegistry,
-    on_log: Callable[[str, str], None],
-) -> tuple[ProcResult, AgentOutcome]:
-    backend = p.backend
-    parser = backend.parser()
-    from cpo.git import agent_git_env
-
-    # gc.auto=0: background gc in an agent must not race cpo's worktree operations.
-    base = agent_git_env({**env, "CPO_TASK_ID": p.task_id, "CPO_WORKTREE": str(req.worktree)})
-
-    def stdout(line: str) -> None:
-        for event in parser.feed(line):
+    def on_line(_line: str, events: list[AgentEvent]) -> None:
+        for event in events:
             if event.log and p.task.verbose:
                 on_log(p.task_id, event.log)
 
-    def stderr(line: str) -> None:
+    def say(line: str) -> None:
         if p.task.verbose:
             on_log(p.task_id, line)
 
-    proc = run_streaming(
-        backend.argv(req),
-        cwd=req.worktree,
-        env=backend.env(req, base),
-        stdin_text=req.prompt,
-        on_stdout=stdout,
-        on_stderr=stderr,
-        timeout=p.timeout,
-        idle_timeout=p.idle_timeout,
+    ran = run_agent(
+        backend,
+        req,
+        base_env={**env, "CPO_TASK_ID": p.task_id, "CPO_WORKTREE": str(req.worktree)},
+        timeout=p.settings.timeout,
+        idle_timeout=p.settings.idle_timeout,
         registry=registry,
+        on_line=on_line,
+        on_stderr=say,
+        on_stop=say,
     )
-    return proc, parser.finish(proc.returncode, proc.stderr_tail)
-
-
-def _judge(proc: ProcResult, outcome: AgentOutcome, p: Prepared) -> tuple[bool, str | None]:
-    if proc.timed_out:
-        return False, f"timeout: stopped after {p.timeout:g}s"
-    if proc.idle_timed_out:
-        return False, f"timeout: no output for {p.idle_timeout:g}s"
-    if proc.interrupted:
-        return False, "interrupted"
-    if outcome.is_error:
-        cls = f"{outcome.error_class}: " if outcome.error_class else ""
-        return False, f"{cls}{outcome.error_text or 'agent error'}"
-    if proc.returncode != 0:
-        return False, f"exit code {proc.returncode}"
-    return True, None
+    kept = throwaway.finish() if throwaway is not None else None
+    if ran.proc is None:
+        return _result(p, error=ran.start_error, duration=time.monotonic() - started, worktree=kept)
+    reason, text = agent_verdict(ran.proc, ran.outcome)
+    return _result(
+        p,
+        error=None if reason is None else f"{reason}: {text}" if text else reason,
+        output=ran.outcome.final_text or "",
+        duration=ran.proc.duration,
+        exit_code=ran.proc.returncode,
+        worktree=kept,
+        session_id=ran.outcome.session_id,
+    )
 
 
 def run_adhoc(
@@ -365,12 +272,8 @@ def run_adhoc(
     for line in (*settings.warnings, *plan.warnings):
         warn(line)
     tasks = prepare(plan, settings, cwd)
-    said: set[str] = set()
-    for p in tasks:
-        for note in p.notes:
-            if note not in said:
-                said.add(note)
-                warn(note)
+    for note in unsupported_notes(p.backend_request for p in tasks):
+        warn(note)
     preflight(tasks, env)
     max_parallel, _ = settings.resolve(
         "parallel.max_workers", flag=options.max_parallel, manifest=plan.file.max_parallel

@@ -1,4 +1,14 @@
-"""Agent backends, one module each, looked up by name (imported lazily)."""
+"""Agent backends, one module each, looked up by name (imported lazily).
+
+`base` says what a backend is (the `Backend` protocol, request, events, outcome);
+`claude`, `codex`, `gemini` and `command` are the backends; `common` holds what they
+share (text, env filter, error classes, CLI preflight), `jsonsafe` their JSON access,
+`modes` the neutral approval/sandbox modes, `modetable` the README table above them, and
+`claude_agents` the `--agent` names Claude Code knows (for claude's preflight).
+May import: `cpo.errors`, `cpo.suggest` (did-you-mean, a leaf), and `cpo.proc` (late, to
+read a CLI's `--help`); never
+`cpo.run`, `cpo.adhoc`, `cpo.config` or `cpo.cli`.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """What every agent backend provides, and the common record its output is parsed into.
 
-A backend is three pure pieces: the argv and environment for one task, and a parser
-that turns the agent's output lines, fed as they arrive, into readable log lines,
-a short "last action", and at the end an `AgentOutcome`. Spawning, streaming and
-killing are `proc.py`'s job, so backends never touch processes.
+A backend is a few pure pieces: the argv and environment for one task, the requested
+options its CLI cannot honour, a preflight, and a parser that turns the agent's output
+lines, fed as they arrive, into readable log lines, a short "last action", and at the
+end an `AgentOutcome`. Spawning, streaming and killing are `cpo.proc`'s and
+`cpo.run.agentrun`'s job, so backends never touch processes.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class Backend(Protocol):
     def argv(self, req: AgentRequest) -> list[str]: ...
 
     def env(self, req: AgentRequest, base: Mapping[str, str]) -> dict[str, str]: ...
+
+    def unsupported(self, req: AgentRequest) -> list[str]:
+        """Requested options this CLI cannot honour, one line each, starting `<name>: `."""
+        ...
 
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
         """Problems that would make every task fail, each one line with the fix."""

@@ -15,23 +15,38 @@ import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
-from cpo.agents.jsonsafe import as_dict, as_float, as_int, as_list, as_str
-from cpo.agents.modes import CLAUDE_DEFAULT_PERMISSION_MODE, claude_permission_mode
-
-DEFAULT_PERMISSION_MODE = CLAUDE_DEFAULT_PERMISSION_MODE
-INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
-ACTION_WIDTH = 80
-# The last assistant text is kept for the outcome; a runaway agent must not grow it forever.
-MAX_FINAL_TEXT = 64 * 1024
-
-_USAGE_LIMIT_EPOCH = re.compile(r"usage limit reached\|(\d{9,11})", re.IGNORECASE)
-_RESET_EPOCH = re.compile(r"reset\w*\D{0,20}?(\d{10})\b", re.IGNORECASE)
-_RESET_ISO = re.compile(
-    r"reset\w*\D{0,20}?(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+from cpo.agents.claude_agents import unknown_agent_problems
+from cpo.agents.common import (
+    MAX_FINAL_TEXT,
+    agent_env,
+    classify_error,
+    ended_without,
+    not_found,
+    shorten,
+    stderr_lines,
 )
+from cpo.agents.jsonsafe import as_dict, as_float, as_int, as_list, as_str
+from cpo.agents.modes import HEADLESS_ASK
+
+INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
+DEFAULT_PERMISSION_MODE = "bypassPermissions"
+
+# The neutral modes (cpo.agents.modes) as claude gets them; rendered in the README.
+APPROVAL_FLAGS = {
+    "default": "`--permission-mode bypassPermissions` (or `permission_mode` if set)",
+    "auto": "`--permission-mode acceptEdits`",
+    "none": "`--permission-mode bypassPermissions`",
+    "always": f"`--permission-mode default` ({HEADLESS_ASK})",
+}
+SANDBOX_FLAGS = {
+    "default": "nothing",
+    "read-only": "not supported: warning (use `permission_mode: plan` for a read-only run)",
+    "workspace": "not supported: warning (the task's worktree is its only isolation)",
+    "full": "not supported: warning",
+}
+_APPROVAL_MODE = {"auto": "acceptEdits", "none": "bypassPermissions", "always": "default"}
 _AGENT_NOT_FOUND = re.compile(r"--agent '[^']*' not found[^\n]*")
 _BAD_FLAG_MARKERS = (
     "unknown option",
@@ -45,20 +60,29 @@ def _bin(env: Mapping[str, str]) -> str:
     return env.get("CPO_CLAUDE_BIN") or "claude"
 
 
-def _permission_mode(req: AgentRequest) -> str:
-    # permission_mode, or the backend-neutral approval_mode mapped (see agents/modes.py).
-    return claude_permission_mode(req)[0]
+def permission_mode(req: AgentRequest) -> tuple[str, list[str]]:
+    """The `--permission-mode` for a claude task, and what cannot be honoured.
 
-
-def unsupported(req: AgentRequest) -> list[str]:
-    """Requested options claude cannot honour (e.g. a sandbox_mode), one line each."""
-    return claude_permission_mode(req)[1]
-
-
-def shorten(text: str, width: int = ACTION_WIDTH) -> str:
-    """One line, at most `width` characters, for the progress table and log."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    An explicit, non-default `approval_mode` wins over a `permission_mode` (the
+    backend-neutral option is the one a mixed-backend task file uses); a conflict
+    between the two is said.
+    """
+    notes: list[str] = []
+    approval = req.approval_mode or "default"
+    mode = req.permission_mode or DEFAULT_PERMISSION_MODE
+    if approval != "default":
+        mapped = _APPROVAL_MODE[approval]
+        if req.permission_mode and req.permission_mode != mapped:
+            notes.append(
+                f"claude: approval_mode {approval} (--permission-mode {mapped}) overrides "
+                f"permission_mode {req.permission_mode}"
+            )
+        mode = mapped
+    sandbox = req.sandbox_mode or "default"
+    if sandbox != "default":
+        hint = " (use permission_mode plan for a read-only run)" if sandbox == "read-only" else ""
+        notes.append(f"claude: has no sandbox option; sandbox_mode {sandbox} is not enforced{hint}")
+    return mode, notes
 
 
 def _content_text(value: object) -> str:
@@ -266,8 +290,8 @@ class ClaudeParser:
                 extra=dict(self.extra),
             )
         if exit_code == 0 and not self.assistant_error:
-            # DESIGN 4: the result counts "when it reports one"; a clean exit without
-            # one is left to the marker check.
+            # The success rule (README, `cpo run` step 4): the result counts "when it
+            # reports one"; a clean exit without one is left to the marker check.
             return AgentOutcome(
                 final_text=self.final_text,
                 session_id=self.session_id,
@@ -276,7 +300,7 @@ class ClaudeParser:
             )
         error_class: ErrorClass = "crashed"
         reset_at: float | None = None
-        lines = [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
+        lines = stderr_lines(stderr_tail)
         text = lines[-1] if lines else None
         bad = [ln for ln in lines if any(m in ln for m in _BAD_FLAG_MARKERS)]
         missing_agent = _AGENT_NOT_FOUND.search(stderr_tail)
@@ -292,11 +316,7 @@ class ClaudeParser:
             )
             text = evidence
         if text is None:
-            text = (
-                f"exited with code {exit_code} without a final result"
-                if exit_code is not None
-                else "stopped without a final result"
-            )
+            text = ended_without("a final result", exit_code)
         return AgentOutcome(
             final_text=self.final_text,
             reported_result=False,
@@ -308,44 +328,6 @@ class ClaudeParser:
             reset_at=reset_at,
             extra=dict(self.extra),
         )
-
-
-def classify_error(
-    text: str, *, status: int | None = None, code: str | None = None
-) -> tuple[ErrorClass, float | None]:
-    """Map an error result's text, HTTP status and error code to an ErrorClass."""
-    low = text.lower()
-    code = (code or "").lower()
-    if (
-        status in (401, 403)
-        or code.startswith("authentication")
-        or "not logged in" in low
-        or "invalid api key" in low
-        or "authentication" in low
-        or "/login" in low
-    ):
-        return "auth", None
-    if "usage limit" in low:
-        return "usage_limit", parse_reset(text)
-    if status == 429 or "rate limit" in low or "rate_limit" in low or code.startswith("rate_limit"):
-        return "rate_limited", parse_reset(text)
-    if status == 529 or "overloaded" in low:
-        return "overloaded", None
-    return "agent_error", None
-
-
-def parse_reset(text: str) -> float | None:
-    """The epoch seconds a usage limit lifts, from `...|<epoch>` or `resets ... <time>`."""
-    m = _USAGE_LIMIT_EPOCH.search(text) or _RESET_EPOCH.search(text)
-    if m:
-        return float(m.group(1))
-    iso = _RESET_ISO.search(text)
-    if iso:
-        try:
-            return datetime.fromisoformat(iso.group(1).replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
 
 
 class ClaudeBackend:
@@ -362,7 +344,7 @@ class ClaudeBackend:
             "stream-json",
             "--verbose",
             "--permission-mode",
-            _permission_mode(req),
+            permission_mode(req)[0],
         ]
         if req.model:
             args += ["--model", req.model]
@@ -374,20 +356,22 @@ class ClaudeBackend:
         return args + list(req.extra_args)
 
     def env(self, req: AgentRequest, base: Mapping[str, str]) -> dict[str, str]:
-        # CLAUDECODE marks "inside a Claude Code session"; a nested claude refuses to
-        # start when it sees it, and cpo may itself be run from Claude Code.
-        return {k: v for k, v in base.items() if k != "CLAUDECODE"}
+        return agent_env(base)
+
+    def unsupported(self, req: AgentRequest) -> list[str]:
+        """Requested options claude cannot honour (e.g. a sandbox_mode), one line each."""
+        return permission_mode(req)[1]
 
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
         problems: list[str] = []
         exe = _bin(env) if "CPO_CLAUDE_BIN" in env else _bin(os.environ)
         if shutil.which(exe, path=env.get("PATH")) is None:
+            via_var = bool(env.get("CPO_CLAUDE_BIN") or os.environ.get("CPO_CLAUDE_BIN"))
             problems.append(
-                f"the claude CLI ({exe!r}) was not found on PATH: install it with "
-                f"`{INSTALL_HINT}`, or set CPO_CLAUDE_BIN to its path"
+                not_found("claude", exe, "CPO_CLAUDE_BIN", INSTALL_HINT, via_var=via_var)
             )
         bypass = any(
-            _permission_mode(r) == "bypassPermissions"
+            permission_mode(r)[0] == "bypassPermissions"
             or "--dangerously-skip-permissions" in r.extra_args
             for r in reqs
         )
@@ -397,7 +381,7 @@ class ClaudeBackend:
                 "refuses that as root/sudo; if this machine is a sandbox run "
                 "`export IS_SANDBOX=1`, otherwise use `--permission-mode acceptEdits`"
             )
-        return problems
+        return problems + unknown_agent_problems(reqs, env)
 
     def parser(self) -> EventParser:
         return ClaudeParser()
@@ -410,11 +394,10 @@ def _is_root() -> bool:
 BACKEND = ClaudeBackend()
 
 __all__ = [
+    "APPROVAL_FLAGS",
     "BACKEND",
+    "SANDBOX_FLAGS",
     "ClaudeBackend",
     "ClaudeParser",
-    "classify_error",
-    "parse_reset",
-    "shorten",
-    "unsupported",
+    "permission_mode",
 ]

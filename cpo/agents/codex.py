@@ -17,19 +17,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
+from cpo.agents.common import (
+    MAX_FINAL_TEXT,
+    agent_env,
+    check_cli,
+    classify_error,
+    ended_without,
+    flags_in,
+    path_action,
+    shorten,
+    stderr_lines,
+)
 from cpo.agents.jsonsafe import as_dict, as_int, as_list, as_str, parse_json_line
-from cpo.agents.modes import flags_in, read_help, unknown_flags_problem
 
 INSTALL_HINT = "npm install -g @openai/codex"
-ACTION_WIDTH = 80
-MAX_FINAL_TEXT = 64 * 1024
 
 APPROVAL_POLICY = {"default": None, "auto": "on-request", "none": "never", "always": "untrusted"}
 SANDBOX_POLICY = {
@@ -54,57 +59,6 @@ SANDBOX_FLAGS = {
 
 def _bin(env: Mapping[str, str]) -> str:
     return env.get("CPO_CODEX_BIN") or "codex"
-
-
-def shorten(text: str, width: int = ACTION_WIDTH) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def path_action(verb: str, path: str, width: int = ACTION_WIDTH) -> str:
-    """`Write /very/long/…/src/a.py`: a long path keeps its end, the part that says most."""
-    room = width - len(verb) - 2
-    return f"{verb} {path}" if len(path) <= room else f"{verb} …{path[-room:]}"
-
-
-_AGAIN_IN = re.compile(
-    r"try again in\s+(?:(\d+)\s*days?)?[\s,]*(?:(\d+)\s*hours?)?[\s,]*(?:(\d+)\s*min\w*)?",
-    re.IGNORECASE,
-)
-
-
-def classify_text(text: str) -> tuple[ErrorClass, float | None]:
-    """An error message's class, from the words and HTTP statuses codex and gemini use."""
-    low = text.lower()
-    if re.search(r"\b(401|403)\b", low) or any(
-        w in low
-        for w in (
-            "unauthorized",
-            "not logged in",
-            "login",
-            "api key",
-            "authentication",
-            "auth method",
-        )
-    ):
-        return "auth", None
-    if "usage limit" in low or ("quota exceeded" in low and "per day" in low):
-        return "usage_limit", _reset_from(text)
-    if re.search(r"\b429\b", low) or any(
-        w in low for w in ("rate limit", "rate_limit", "too many requests", "resource_exhausted")
-    ):
-        return "rate_limited", _reset_from(text)
-    if re.search(r"\b(503|529)\b", low) or "overloaded" in low:
-        return "overloaded", None
-    return "agent_error", None
-
-
-def _reset_from(text: str) -> float | None:
-    m = _AGAIN_IN.search(text)
-    if not m or not any(m.groups()):
-        return None
-    days, hours, minutes = (int(g) if g else 0 for g in m.groups())
-    return time.time() + days * 86400 + hours * 3600 + minutes * 60
 
 
 _BAD_FLAG = ("unexpected argument", "invalid value", "unrecognized", "error: the argument")
@@ -213,51 +167,40 @@ class CodexParser:
         return []
 
     def finish(self, exit_code: int | None, stderr_tail: str) -> AgentOutcome:
-        common: dict[str, object] = {
-            "session_id": self.session_id,
-            "num_turns": self.turns or None,
-            "input_tokens": self.input_tokens if self.usage_seen else None,
-            "output_tokens": self.output_tokens if self.usage_seen else None,
-            "extra": {"cached_input_tokens": self.cached_tokens} if self.cached_tokens else {},
-        }
+        seen = AgentOutcome(
+            final_text=self.final_text,
+            session_id=self.session_id,
+            num_turns=self.turns or None,
+            input_tokens=self.input_tokens if self.usage_seen else None,
+            output_tokens=self.output_tokens if self.usage_seen else None,
+            extra={"cached_input_tokens": self.cached_tokens} if self.cached_tokens else {},
+        )
         error_text = self.failed_text or (None if self.completed else self.stream_error)
         if error_text is not None:
-            error_class, reset_at = classify_text(error_text)
-            return AgentOutcome(
-                final_text=self.final_text,
+            error_class, reset_at = classify_error(error_text)
+            return replace(
+                seen,
                 reported_result=True,
                 is_error=True,
                 error_class=error_class,
                 error_text=error_text,
                 reset_at=reset_at,
-                **common,  # type: ignore[arg-type]
             )
         if self.completed:
-            return AgentOutcome(final_text=self.final_text, reported_result=True, **common)  # type: ignore[arg-type]
-        lines = [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
+            return replace(seen, reported_result=True)
+        lines = stderr_lines(stderr_tail)
         bad = [ln for ln in lines if any(m in ln.lower() for m in _BAD_FLAG)]
         error_cls: ErrorClass = "crashed"
         text = lines[-1] if lines else None
         if bad:
             error_cls, text = "bad_flag", bad[0]
         elif text is not None:
-            cls, _ = classify_text(text)
+            cls, _ = classify_error(text)
             if cls != "agent_error":
                 error_cls = cls
         if text is None:
-            text = (
-                f"exited with code {exit_code} without completing a turn"
-                if exit_code is not None
-                else "stopped without completing a turn"
-            )
-        return AgentOutcome(
-            final_text=self.final_text,
-            reported_result=False,
-            is_error=True,
-            error_class=error_cls,
-            error_text=text,
-            **common,  # type: ignore[arg-type]
-        )
+            text = ended_without("completing a turn", exit_code)
+        return replace(seen, is_error=True, error_class=error_cls, error_text=text)
 
 
 def _toml_string(text: str) -> str:
@@ -287,7 +230,7 @@ class CodexBackend:
         return [*args, *req.extra_args, "-"]
 
     def env(self, req: AgentRequest, base: Mapping[str, str]) -> dict[str, str]:
-        return {k: v for k, v in base.items() if k != "CLAUDECODE"}
+        return agent_env(base)
 
     def unsupported(self, req: AgentRequest) -> list[str]:
         """Requested options codex cannot honour, one line each (said, never dropped)."""
@@ -304,17 +247,16 @@ class CodexBackend:
         return notes
 
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
-        exe = _bin(env)
-        if shutil.which(exe, path=env.get("PATH")) is None:
-            return [
-                f"the codex CLI ({exe!r}) was not found on PATH: install it with "
-                f"`{INSTALL_HINT}`, or set CPO_CODEX_BIN to its path"
-            ]
-        code, text = read_help([exe, "exec", "--help"], env)
-        if code != 0:
-            return [f"`{exe} exec --help` failed (exit {code}): {shorten(text, 200)}"]
         wanted = [flag for req in reqs for flag in flags_in(self.argv(req))]
-        return unknown_flags_problem("codex", f"{exe} exec --help", wanted, text, INSTALL_HINT)
+        return check_cli(
+            "codex",
+            _bin(env),
+            ["exec", "--help"],
+            wanted,
+            env,
+            env_var="CPO_CODEX_BIN",
+            install_hint=INSTALL_HINT,
+        )
 
     def parser(self) -> EventParser:
         return CodexParser()
@@ -323,17 +265,10 @@ class CodexBackend:
 BACKEND = CodexBackend()
 
 
-def unsupported(req: AgentRequest) -> list[str]:
-    """Module-level form, like the claude and command backends'."""
-    return BACKEND.unsupported(req)
-
-
 __all__ = [
     "APPROVAL_FLAGS",
     "BACKEND",
     "SANDBOX_FLAGS",
     "CodexBackend",
     "CodexParser",
-    "classify_text",
-    "unsupported",
 ]

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, EventParser
-from cpo.agents.claude import ClaudeParser, shorten
+from cpo.agents.claude import ClaudeParser
+from cpo.agents.common import agent_env, shorten, stderr_lines
 from cpo.errors import UsageError
 
 MISSING_COMMAND = "--backend command needs --agent-command CMD"
@@ -46,25 +47,15 @@ class CommandParser:
         if self.saw_result:
             return self.claude.finish(exit_code, stderr_tail)
         failed = exit_code is not None and exit_code != 0
-        stderr_lines = [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
+        lines = stderr_lines(stderr_tail)
         return AgentOutcome(
             final_text=self.last_line,
             reported_result=False,
             is_error=failed,
             # No class: the engine reports a failing command as exit_code_N.
             error_class=None,
-            error_text=(stderr_lines[-1] if stderr_lines else None) if failed else None,
+            error_text=(lines[-1] if lines else None) if failed else None,
         )
-
-
-def unsupported(req: AgentRequest) -> list[str]:
-    """A plain command has no approval or sandbox options: say so rather than drop them."""
-    notes = []
-    if (req.approval_mode or "default") != "default":
-        notes.append(f"command: approval_mode {req.approval_mode} is not enforced")
-    if (req.sandbox_mode or "default") != "default":
-        notes.append(f"command: sandbox_mode {req.sandbox_mode} is not enforced")
-    return notes
 
 
 class CommandBackend:
@@ -80,7 +71,16 @@ class CommandBackend:
         return ["/bin/sh", "-c", req.command]
 
     def env(self, req: AgentRequest, base: Mapping[str, str]) -> dict[str, str]:
-        return {k: v for k, v in base.items() if k != "CLAUDECODE"}
+        return agent_env(base)
+
+    def unsupported(self, req: AgentRequest) -> list[str]:
+        """A plain command has no approval or sandbox options: say so rather than drop them."""
+        notes = []
+        if (req.approval_mode or "default") != "default":
+            notes.append(f"command: approval_mode {req.approval_mode} is not enforced")
+        if (req.sandbox_mode or "default") != "default":
+            notes.append(f"command: sandbox_mode {req.sandbox_mode} is not enforced")
+        return notes
 
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
         missing = sorted({r.task_id for r in reqs if not (r.command and r.command.strip())})

@@ -20,19 +20,22 @@ it), and `--skip-trust` is added with `--sandbox`, whose re-exec does not keep t
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
-from cpo.agents.codex import (
+from cpo.agents.common import (
     MAX_FINAL_TEXT,
-    classify_text,
+    agent_env,
+    check_cli,
+    classify_error,
+    ended_without,
+    flags_in,
     path_action,
     shorten,
+    stderr_lines,
 )
 from cpo.agents.jsonsafe import as_dict, as_int, as_str, parse_json_line
-from cpo.agents.modes import flags_in, read_help, unknown_flags_problem
 
 INSTALL_HINT = "npm install -g @google/gemini-cli"
 TRUST_ENV = "GEMINI_CLI_TRUST_WORKSPACE"
@@ -168,15 +171,17 @@ class GeminiParser:
         self._flush()
         res = self.result
         stats = as_dict(res.get("stats")) if res else {}
-        common: dict[str, object] = {
-            "session_id": self.session_id,
-            "input_tokens": as_int(stats.get("input_tokens")),
-            "output_tokens": as_int(stats.get("output_tokens")),
-            "extra": {k: stats[k] for k in ("cached", "duration_ms", "tool_calls") if k in stats}
+        seen = AgentOutcome(
+            final_text=self.final_text,
+            reported_result=res is not None,
+            session_id=self.session_id,
+            input_tokens=as_int(stats.get("input_tokens")),
+            output_tokens=as_int(stats.get("output_tokens")),
+            extra={k: stats[k] for k in ("cached", "duration_ms", "tool_calls") if k in stats}
             | ({"model": self.model} if self.model else {}),
-        }
+        )
         if res is not None and res.get("status") == "success" and exit_code in (0, None):
-            return AgentOutcome(final_text=self.final_text, reported_result=True, **common)  # type: ignore[arg-type]
+            return seen
         error_class: ErrorClass = "crashed"
         reset_at: float | None = None
         text: str | None = None
@@ -184,8 +189,8 @@ class GeminiParser:
             err = as_dict(res.get("error"))
             text = as_str(err.get("message")) or as_str(err.get("type")) or "error"
             typed = _ERROR_TYPES.get(as_str(err.get("type")) or "")
-            error_class, reset_at = (typed, None) if typed else classify_text(text)
-        lines = [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
+            error_class, reset_at = (typed, None) if typed else classify_error(text)
+        lines = stderr_lines(stderr_tail)
         bad = [ln for ln in lines if any(m in ln.lower() for m in _BAD_FLAG)]
         if exit_code in EXIT_CLASSES and (
             text is None or error_class in ("crashed", "agent_error")
@@ -196,25 +201,15 @@ class GeminiParser:
             error_class, text = "bad_flag", bad[0]
         elif text is None and self.last_error:
             text = self.last_error
-            error_class, reset_at = classify_text(text)
+            error_class, reset_at = classify_error(text)
         elif text is None and lines:
             text = lines[-1]
-            cls, reset_at = classify_text(text)
+            cls, reset_at = classify_error(text)
             error_class = cls if cls != "agent_error" else "crashed"
         if text is None:
-            text = (
-                f"exited with code {exit_code} without a final result"
-                if exit_code is not None
-                else "stopped without a final result"
-            )
-        return AgentOutcome(
-            final_text=self.final_text,
-            reported_result=res is not None,
-            is_error=True,
-            error_class=error_class,
-            error_text=text,
-            reset_at=reset_at,
-            **common,  # type: ignore[arg-type]
+            text = ended_without("a final result", exit_code)
+        return replace(
+            seen, is_error=True, error_class=error_class, error_text=text, reset_at=reset_at
         )
 
 
@@ -238,7 +233,7 @@ class GeminiBackend:
         return [*args, *req.extra_args]
 
     def env(self, req: AgentRequest, base: Mapping[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in base.items() if k != "CLAUDECODE"}
+        env = agent_env(base)
         env.setdefault(TRUST_ENV, "true")
         return env
 
@@ -266,22 +261,21 @@ class GeminiBackend:
         return notes
 
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
-        exe = _bin(env)
-        if shutil.which(exe, path=env.get("PATH")) is None:
-            return [
-                f"the gemini CLI ({exe!r}) was not found on PATH: install it with "
-                f"`{INSTALL_HINT}`, or set CPO_GEMINI_BIN to its path"
-            ]
-        code, text = read_help([exe, "--help"], env)
-        if code != 0:
-            return [f"`{exe} --help` failed (exit {code}): {shorten(text, 200)}"]
         # flags, and the choices this run needs from them
         wanted = [
             word
             for req in reqs
             for word in [*flags_in(self.argv(req)), "stream-json", _approval_mode(req)]
         ]
-        return unknown_flags_problem("gemini", f"{exe} --help", wanted, text, INSTALL_HINT)
+        return check_cli(
+            "gemini",
+            _bin(env),
+            ["--help"],
+            wanted,
+            env,
+            env_var="CPO_GEMINI_BIN",
+            install_hint=INSTALL_HINT,
+        )
 
     def parser(self) -> EventParser:
         return GeminiParser()
@@ -290,16 +284,10 @@ class GeminiBackend:
 BACKEND = GeminiBackend()
 
 
-def unsupported(req: AgentRequest) -> list[str]:
-    """Module-level form, like the claude and command backends'."""
-    return BACKEND.unsupported(req)
-
-
 __all__ = [
     "APPROVAL_FLAGS",
     "BACKEND",
     "SANDBOX_FLAGS",
     "GeminiBackend",
     "GeminiParser",
-    "unsupported",
 ]

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpo.errors import ExitCode, GitError
+from cpo.errors import ExitCode, GitError, UsageError
 from cpo.git import MARKER, Git, find_repo
+from cpo.run.nextstep import cpo_command
 from cpo.run.report import Report
 
 Kind = Literal["remove_worktree", "prune_worktree", "delete_branch"]
@@ -35,6 +36,7 @@ class CleanPlan:
     actions: list[Action] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # what would lose work, and why
     kept: list[str] = field(default_factory=list)  # left on purpose (not a refusal)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -52,16 +54,22 @@ class _Unit:
 
 def plan_clean(parallel_dir: Path, *, force: bool = False) -> CleanPlan:
     """Decide what to remove; change nothing."""
-    from cpo.commands.status import finished_report
+    from cpo.commands.status import STAND_IN, finished_report
 
     parallel_dir = parallel_dir.resolve()
     report = finished_report(
         parallel_dir,
         no_run=f"no run in {parallel_dir}: nothing to clean",
         wait_hint="wait for the run to end, or stop it with Ctrl-C, before cleaning",
+        from_plan=True,
     )
     repo = Path(report.repository) if report.repository else find_repo(parallel_dir)
-    return _plan(Git(repo), report, force)
+    plan = _plan(Git(repo), report, force)
+    if report.error == STAND_IN:
+        if not (plan.actions or plan.refused):
+            raise UsageError(f"no run in {parallel_dir}: nothing to clean")
+        plan.notes.append(f"{STAND_IN}: branches and worktrees a run of it would make")
+    return plan
 
 
 def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
@@ -187,7 +195,8 @@ class _Planner:
         else:
             plan.kept.append(
                 f"branch {integ}: not merged into {base} yet "
-                f"(cpo integrate {report.parallel_dir}, or cpo clean --force to drop it)"
+                f"({cpo_command('integrate', report.parallel_dir)}, or "
+                f"{cpo_command('clean', report.parallel_dir, '--force')} to drop it)"
             )
 
 
@@ -196,12 +205,13 @@ def _task_unit(git: Git, report: Report, task_id: str) -> _Unit:
     branches: list[str] = []
     if rec.branch and git.branch_exists(rec.branch):
         branches.append(rec.branch)
-    # Attempt branches keep an earlier attempt's work; only those the report says cpo
-    # made are touched (a user's `feature/x-attempt-mine` is theirs).
+    # Attempt branches keep an earlier attempt's work (saved before a reset, or kept when the
+    # agent's HEAD could not go onto the task branch); only those the report says cpo made
+    # are touched (a user's `feature/x-attempt-mine` is theirs).
     for attempt in rec.attempts:
-        saved = attempt.saved_branch
-        if saved and saved not in branches and git.branch_exists(saved):
-            branches.append(saved)
+        for kept in (attempt.saved_branch, attempt.kept_branch):
+            if kept and kept not in branches and git.branch_exists(kept):
+                branches.append(kept)
     worktree = Path(rec.worktree).resolve() if rec.worktree else None
     return _Unit(task_id, worktree, branches)
 
@@ -279,12 +289,13 @@ def apply_clean(plan: CleanPlan) -> list[str]:
 
 def clean_lines(plan: CleanPlan, done: list[str] | None) -> list[str]:
     """What was done (or, for --dry-run with `done` None, would be), kept and refused."""
+    lines = [f"note: {n}" for n in plan.notes]
     if done is None:
-        lines = [f"would {_verb(a)} {a.target} ({a.why})" for a in plan.actions]
+        lines += [f"would {_verb(a)} {a.target} ({a.why})" for a in plan.actions]
         if not plan.actions:
             lines.append("nothing to remove")
     else:
-        lines = done or ["nothing to remove"]
+        lines += done or ["nothing to remove"]
     lines += [f"kept {k}" for k in plan.kept]
     lines += [f"refused {r}" for r in plan.refused]
     if plan.refused:

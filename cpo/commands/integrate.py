@@ -29,7 +29,7 @@ from typing import Literal
 from cpo.errors import CpoError, ExitCode, GitError, PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.plan.model import ValidationStep
-from cpo.run.report import Report, atomic_write, now_iso
+from cpo.run.report import Report, atomic_write, now_iso, status_words
 from cpo.run.validation import run_validation
 from cpo.secrets import Masker
 
@@ -166,11 +166,7 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
 def _check_completed(report: Report, parallel_dir: Path, force: bool) -> None:
     if report.status == "completed" or force:
         return
-    bad = [
-        f"{t.id} {t.status}" + (f" ({t.reason})" if t.reason else "")
-        for t in report.tasks.values()
-        if t.status != "completed"
-    ]
+    bad = [f"{t.id} {status_words(t)}" for t in report.tasks.values() if t.status != "completed"]
     waves = [f"wave {w.number} {w.status}" for w in report.waves if w.status == "failed"]
     raise NotReadyError(
         f"the run is {report.status}, not completed: " + "; ".join(bad + waves or ["-"]),
@@ -299,7 +295,7 @@ def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]
         "|---|---|---|---|---|---|---|",
     ]
     for t in report.tasks.values():
-        status = t.status + (f" ({t.reason})" if t.reason else "")
+        status = status_words(t)
         cost = f"${t.cost_usd:.2f}" if t.cost_usd else "-"
         lines.append(
             f"| {t.id} | {t.wave} | {status} | {t.commits} | {len(t.files_changed)} "

@@ -7,6 +7,7 @@ there. A report that says "running" whose lock holder is gone is a run that was 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -14,10 +15,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from cpo.errors import ExitCode, UsageError
+from cpo.errors import CpoError, ExitCode, UsageError
+from cpo.git import Git
 from cpo.run.lock import LockInfo, lock_held, read_lock
+from cpo.run.nextstep import cpo_command, next_step
 from cpo.run.report import REPORT_FILE, Report, load_report
 from cpo.run.states import RunStatus, TaskStatus
+
+
+class NoRunError(UsageError):
+    """`cpo status` on a directory with no report yet (exit 2)."""
+
+    def __init__(self, parallel_dir: Path) -> None:
+        self.next_step = "start one: " + cpo_command("run", parallel_dir)
+        super().__init__(f"no run yet in {parallel_dir}: {self.next_step}")
 
 
 @dataclass(frozen=True)
@@ -109,20 +120,50 @@ def lock_state(parallel_dir: Path) -> tuple[LockInfo | None, bool]:
     return lock, held
 
 
-def finished_report(parallel_dir: Path, *, no_run: str, wait_hint: str) -> Report:
-    """The report of a run that is not going on now (clean and integrate need one)."""
-    report = load_report(parallel_dir)
+def finished_report(
+    parallel_dir: Path, *, no_run: str, wait_hint: str, from_plan: bool = False
+) -> Report:
+    """The report of a run that is not going on now (clean and integrate need one).
+
+    `from_plan`: when report.json is missing or unreadable, stand in a report built from
+    the plan (the names a run of it gives its branches and worktrees), for `cpo clean`.
+    """
+    try:
+        report = load_report(parallel_dir)
+    except UsageError:
+        if not from_plan:
+            raise
+        report = None
     if report is None:
-        raise UsageError(no_run)
+        if not from_plan or not (parallel_dir / "manifest.json").exists():
+            raise UsageError(no_run)
+        report = planned_report(parallel_dir)
     live = compute_live(parallel_dir, report)
     if live.active:
         raise UsageError(f"{parallel_dir} is being run right now ({live.message})", hint=wait_hint)
     return report
 
 
+def planned_report(parallel_dir: Path) -> Report:
+    """The report a run of the plan would start with, marked as standing in for a lost one."""
+    from cpo.run.engine import new_report
+    from cpo.run.options import RunOptions, prepare
+
+    opts = RunOptions()
+    report = new_report(prepare(parallel_dir, opts), opts)
+    report.status, report.pid = RunStatus.FAILED, None
+    report.error = STAND_IN
+    return report
+
+
+# The `error` of a report made from the plan because report.json was missing or unreadable.
+STAND_IN = "report.json missing or unreadable: names taken from the plan"
+
+
 def compute_live(parallel_dir: Path, report: Report) -> Live:
     lock, alive = lock_state(parallel_dir)
-    resume = f"cpo run {parallel_dir} --resume"
+    resume = cpo_command("run", parallel_dir, "--resume")
+    watch = "watch it: " + cpo_command("status", parallel_dir, "--watch")
     step: str | None
     state: RunStatus | Literal["starting", "stopped"]
     if report.status == RunStatus.RUNNING:
@@ -130,26 +171,65 @@ def compute_live(parallel_dir: Path, report: Report) -> Live:
         if alive:
             state = RunStatus.RUNNING
             message = f"running (pid {lock.pid})" if lock else "running"
-            step = f"watch it: cpo status {parallel_dir} --watch"
+            step = watch
         else:
             state = "stopped"
-            message = f"stopped (cpo process gone) — continue with {resume}"
+            message = "stopped (cpo process gone)"
             step = f"continue with: {resume}"
-            # The run ended without saying when: the last thing it recorded is the end.
-            end = _last_time(report)
+            end = _iso(stopped_at(report, parallel_dir))
         elapsed = seconds_between(report.started_at, end)
     elif alive and lock is not None and lock.pid != report.pid:
         # A new `cpo run` holds the lock but has not written its first report yet.
         state = "starting"
         message = f"a new run is starting (pid {lock.pid}); the report below is the previous one"
-        step = f"watch it: cpo status {parallel_dir} --watch"
+        step = watch
         elapsed = seconds_between(report.started_at, report.finished_at)
     else:
         state = report.status
-        message = str(report.status)
-        step = report.next_step
+        message, step = _after_the_run(parallel_dir, report)
         elapsed = seconds_between(report.started_at, report.finished_at)
     return Live(state, lock, alive, elapsed, message, step)
+
+
+def _after_the_run(parallel_dir: Path, report: Report) -> tuple[str, str | None]:
+    """What an ended run is now: the report says how it ended, git says what happened
+    since (`cpo integrate` and `cpo clean` do not rewrite the report)."""
+    step = next_step(report, parallel_dir)
+    integ, base = report.integration_branch, report.base_branch
+    if report.status != RunStatus.COMPLETED or not (integ and base and report.repository):
+        return str(report.status), step
+    try:
+        git = Git(Path(report.repository))
+        landed = bool(report.integration_commit) and git.is_ancestor(
+            report.integration_commit or "", f"refs/heads/{base}"
+        )
+        if not landed:
+            if git.branch_exists(integ) or any(w.status == "pending" for w in report.waves):
+                return str(report.status), step
+            return (
+                f"completed, but its integration branch {integ} is gone",
+                "start again: " + cpo_command("run", parallel_dir),
+            )
+        leftovers = _leftovers(git, report)
+    except (CpoError, OSError):
+        return str(report.status), step  # the repository moved or is unreadable
+    if leftovers:
+        return (
+            f"completed and integrated into {base}",
+            "remove its worktrees and branches: " + cpo_command("clean", parallel_dir),
+        )
+    return f"completed, integrated into {base} and cleaned up", None
+
+
+def _leftovers(git: Git, report: Report) -> list[str]:
+    """The run's branches and worktrees still in the repository."""
+    branches = git.local_branches()
+    mine = [t.branch for t in report.tasks.values() if t.branch] + [report.integration_branch]
+    registered = set(git.worktrees())
+    paths = [t.worktree for t in report.tasks.values()] + [report.integration_worktree]
+    return [b for b in mine if b in branches] + [
+        p for p in paths if p and Path(p).resolve() in registered
+    ]
 
 
 def _last_time(report: Report) -> str | None:
@@ -172,7 +252,7 @@ def read_status(parallel_dir: Path) -> Status:
         raise UsageError(f"{parallel_dir}: no such directory")
     report = load_report(parallel_dir)
     if report is None:
-        raise UsageError(f"no run yet in {parallel_dir}: start one with cpo run {parallel_dir}")
+        raise NoRunError(parallel_dir)
     return Status(parallel_dir, report, compute_live(parallel_dir, report))
 
 
@@ -184,10 +264,28 @@ def report_mtime(parallel_dir: Path) -> float | None:
         return None
 
 
-def clock_for(report: Report, state: str) -> datetime | None:
-    """The "now" to measure running tasks against: for a run whose cpo is gone, the last
-    time it recorded anything (its tasks stopped then); otherwise the real now (None)."""
-    return parse_time(_last_time(report)) if state == "stopped" else None
+def clock_for(report: Report, state: str, parallel_dir: Path | None = None) -> datetime | None:
+    """The "now" to measure running tasks against: for a run whose cpo is gone, when it
+    last showed life (its tasks stopped then); otherwise the real now (None)."""
+    return stopped_at(report, parallel_dir) if state == "stopped" else None
+
+
+def stopped_at(report: Report, parallel_dir: Path | None) -> datetime | None:
+    """When a run that ended without saying so (kill -9, a closed terminal) last did
+    anything. The report records starts and ends only, but a run keeps touching its
+    files while agents work (report.json with each agent action, logs/ as agents print),
+    so the newest of those times is when it died, give or take a second."""
+    times = [t for t in [parse_time(_last_time(report))] if t is not None]
+    if parallel_dir is not None:
+        files = [parallel_dir / REPORT_FILE, *sorted((parallel_dir / "logs").glob("*.log*"))]
+        for path in files:
+            with contextlib.suppress(OSError):
+                times.append(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))
+    return max(times, default=None)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def task_elapsed(report: Report, now: datetime | None = None) -> dict[str, float]:

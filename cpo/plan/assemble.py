@@ -22,7 +22,7 @@ from cpo.plan.join import (
     merge_options,
 )
 from cpo.plan.manifest import MANIFEST, ManifestFile, Report
-from cpo.plan.model import Plan, TaskSpec, ValidationStep, WaveSpec
+from cpo.plan.model import HASH_RECIPE, Plan, TaskSpec, ValidationStep, WaveSpec
 from cpo.plan.models import CpoManifest, Frontmatter, LegacyManifest, ValidationField
 from cpo.plan.names import ref_name_problem
 from cpo.plan.paths import exists, inside
@@ -218,9 +218,14 @@ HASHED_OPTIONS = ("agent", "backend", "model", "max_turns", "permission_mode")
 
 
 def content_hash(task_id: str, prompt: str, options: Mapping[str, Any]) -> str:
-    """sha256 of what defines the task's work; resume re-runs a task whose hash changed."""
+    """sha256 of what defines the task's work; resume re-runs a task whose hash changed.
+
+    Prefixed with the recipe's version (`same_work` reads it): a report written by a cpo
+    that hashed otherwise must not make every merged task run again after an upgrade.
+    """
     doc = {"id": task_id, "prompt": prompt, **{k: options.get(k) for k in HASHED_OPTIONS}}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("ascii")).hexdigest()
+    digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode("ascii")).hexdigest()
+    return HASH_RECIPE + digest
 
 
 def build_task(

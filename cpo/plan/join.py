@@ -1,4 +1,4 @@
-"""Joining manifest entries and task files into one checked `Plan` (DESIGN 2.4).
+"""Joining manifest entries and task files into one checked `Plan` (README, The parallel directory).
 
 A task may be described by a manifest entry, a task file, or both; where both give a
 value they must agree. Ids from task files are canonical; a manifest entry may also

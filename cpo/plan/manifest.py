@@ -1,8 +1,8 @@
-"""Loading a parallel directory: manifest.json and/or task files, checked, as a `Plan`.
+"""Reading a parallel directory's manifest.json and finding its task files.
 
-`load_plan` reads all three input forms (DESIGN 2): a cpo-style manifest with waves, a
-legacy decompose manifest listing task files, or task files alone. It reports every
-problem at once (`PlanError`) and returns frozen objects only.
+Three input forms (README, "The parallel directory"): a cpo-style manifest with waves, a
+legacy decompose manifest listing task files, or task files alone. Problems are collected
+in a `Report`, all at once; `cpo.plan.load.load_plan` puts the pieces together.
 """
 
 from __future__ import annotations

@@ -103,3 +103,20 @@ class Plan:
                 if dep in result:
                     result[dep].append(task.id)
         return result
+
+
+# The content hash's recipe (cpo.plan.assemble.content_hash); bump it when the recipe changes.
+HASH_RECIPE = "h2:"
+
+
+def same_work(recorded: str | None, current: str) -> bool:
+    """Whether a task's recorded content hash says its work is unchanged.
+
+    A hash from an older recipe cannot tell either way: the recorded work is trusted rather
+    than paid for twice.
+    """
+    if recorded is None:
+        return False
+    if not recorded.startswith(HASH_RECIPE):
+        return True
+    return recorded == current

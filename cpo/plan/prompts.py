@@ -1,7 +1,8 @@
 """Which text a task's agent gets as its prompt, and whether it has the expected sections.
 
-Order (DESIGN 2.4): `prompt_file` from the manifest or frontmatter; `prompts/<id>.txt`;
-`prompts/<task-NNN>.txt` (the id's `task-NNN` prefix); otherwise the task file's body.
+Order (README, "The parallel directory"): `prompt_file` from the manifest or frontmatter;
+`prompts/<id>.txt`; `prompts/<task-NNN>.txt` (the id's `task-NNN` prefix); otherwise the
+task file's body.
 """
 
 from __future__ import annotations

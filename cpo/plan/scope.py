@@ -5,7 +5,7 @@
     MODIFY: config/urls.py, apps/core/views.py::View.get
     BOUNDARY: apps/orders/*
 
-Entries may also be bullet lists under an `ACTION:` line. Rules (DESIGN 2.1): a path is
+Entries may also be bullet lists under an `ACTION:` line. Rules (README, Scope): a path is
 created by at most one task; an unscoped MODIFY of a path appears in one task per wave;
 scoped MODIFYs of one file in one wave must name symbols that do not nest.
 """

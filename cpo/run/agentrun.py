@@ -1,10 +1,13 @@
-"""One agent process for a task: its command line, environment, logs and verdict.
+"""One agent process: its settings, request, spawning and stream parsing, for both commands.
+
+`cpo run` (through `AgentRun`, which adds the task's logs and the completion-marker
+verdict) and `cpo parallel` (cpo.adhoc) build their agents the same way: options by
+precedence into `TaskSettings` (`resolve_settings`), a backend-neutral `AgentRequest`
+(`agent_request`), and one `run_agent` that spawns the backend's argv with the prompt on
+stdin and feeds each output line to the backend's parser as it arrives.
 
 The task runner (cpo.run.taskrun) decides when an agent runs and what happens around it
-(worktrees, retries, records); this module runs it once: the backend's argv and env, the
-prompt on stdin, every output line masked into `logs/<id>.log` (readable) and
-`logs/<id>.jsonl` (raw) as it arrives, and the success rule of DESIGN 4 applied to the
-result and the completion marker.
+(worktrees, retries, records).
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cpo.agents import get_backend
-from cpo.agents.base import AgentOutcome, AgentRequest
+from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, Backend
+from cpo.config import Settings
 from cpo.git import agent_git_env
 from cpo.logfile import DEFAULT_LOG_LIMIT, CappedLog
 from cpo.plan.model import TaskSpec
@@ -25,6 +30,24 @@ from cpo.proc import ProcessRegistry, ProcResult, run_streaming
 from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker, verdict
 from cpo.run.report import now_iso
 from cpo.secrets import Masker
+
+
+# -- settings and request ----------------------------------------------------------------
+@dataclass(frozen=True)
+class AgentChoices:
+    """The agent options one layer states (the command line, or a task); None: not said."""
+
+    backend: str | None = None
+    model: str | None = None
+    max_turns: int | None = None
+    permission_mode: str | None = None
+    approval_mode: str | None = None
+    sandbox_mode: str | None = None
+    timeout: float | None = None
+    idle_timeout: float | None = None
+    agent: str | None = None  # claude: --agent NAME
+    command: str | None = None  # the `command` backend's shell command
+    extra_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,9 +66,168 @@ class TaskSettings:
     approval_mode: str | None = None
     sandbox_mode: str | None = None
     extra_args: tuple[str, ...] = ()
+    agent: str | None = None
     log_limit: int = DEFAULT_LOG_LIMIT  # bytes per log file (setting logs.max_size)
 
 
+def resolve_settings(
+    settings: Settings,
+    flag: AgentChoices,
+    task: AgentChoices,
+    *,
+    retries: int = 0,
+    backoff_base: float = 5.0,
+) -> TaskSettings:
+    """A task's effective agent options: flag > task > config files > default."""
+    s = settings
+    backend = str(s.resolve("default_backend", flag=flag.backend, task=task.backend)[0])
+
+    def pick(key: str, name: str) -> Any:  # Settings values are typed by their key
+        return s.resolve(key, flag=getattr(flag, name), task=getattr(task, name))[0]
+
+    extra, _ = s.resolve(f"backends.{backend}.extra_args")
+    log_limit, _ = s.resolve("logs.max_size")
+    return TaskSettings(
+        backend=backend,
+        model=pick(f"backends.{backend}.model", "model"),
+        max_turns=pick(f"backends.{backend}.max_turns", "max_turns"),
+        permission_mode=pick(f"backends.{backend}.permission_mode", "permission_mode"),
+        timeout=pick("timeouts.task", "timeout"),
+        idle_timeout=pick("timeouts.idle", "idle_timeout"),
+        retries=retries,
+        agent_command=flag.command or task.command,
+        backoff_base=backoff_base,
+        approval_mode=pick(f"backends.{backend}.approval_mode", "approval_mode"),
+        sandbox_mode=pick(f"backends.{backend}.sandbox_mode", "sandbox_mode"),
+        extra_args=(*(extra or ()), *flag.extra_args, *task.extra_args),
+        agent=flag.agent or task.agent,
+        log_limit=int(log_limit),
+    )
+
+
+def agent_request(
+    s: TaskSettings,
+    *,
+    task_id: str,
+    wave: int,
+    prompt: str,
+    worktree: Path,
+    parallel_dir: Path,
+    system_prompt: str,
+) -> AgentRequest:
+    """The backend-neutral request for one task under its effective settings."""
+    return AgentRequest(
+        task_id=task_id,
+        wave=wave,
+        prompt=prompt,
+        worktree=worktree,
+        parallel_dir=parallel_dir,
+        system_prompt=system_prompt,
+        agent=s.agent,
+        model=s.model,
+        max_turns=s.max_turns,
+        permission_mode=s.permission_mode,
+        approval_mode=s.approval_mode,
+        sandbox_mode=s.sandbox_mode,
+        command=s.agent_command,
+        extra_args=s.extra_args,
+    )
+
+
+def task_request(
+    task: TaskSpec, s: TaskSettings, worktree: Path, parallel_dir: Path, prompt: str
+) -> AgentRequest:
+    """A `cpo run` task's request: cpo's completion protocol as the system prompt."""
+    return agent_request(
+        s,
+        task_id=task.id,
+        wave=task.wave,
+        prompt=prompt,
+        worktree=worktree,
+        parallel_dir=parallel_dir,
+        system_prompt=COMPLETION_PROTOCOL,
+    )
+
+
+# -- one agent process -------------------------------------------------------------------
+@dataclass(frozen=True)
+class AgentExit:
+    """How one agent process ended; `proc` is None when it could not be started."""
+
+    proc: ProcResult | None
+    outcome: AgentOutcome
+    start_error: str | None = None
+
+
+def _ignore(_line: str) -> None:
+    return None
+
+
+def run_agent(
+    backend: Backend,
+    req: AgentRequest,
+    *,
+    base_env: Mapping[str, str],
+    timeout: float | None,
+    idle_timeout: float | None,
+    registry: ProcessRegistry,
+    on_line: Callable[[str, list[AgentEvent]], None],
+    on_stderr: Callable[[str], None] = _ignore,
+    on_stop: Callable[[str], None] = _ignore,
+    mask: Callable[[str], str] = str,
+    split: Callable[[str], int] = len,
+) -> AgentExit:
+    """Run the agent for `req` in its worktree with the prompt on stdin, to the end.
+
+    Each stdout line is masked, parsed by the backend's parser and handed to `on_line`
+    with its events, as it arrives and one line at a time (`split` says where a very
+    long line may be cut). An event the backend calls fatal (say, a rejected key the
+    CLI would retry for minutes) stops the agent at once, said through `on_stop`.
+    """
+    # gc.auto=0: background gc in an agent must not race cpo's worktree operations.
+    env = agent_git_env(backend.env(req, base_env))
+    argv = backend.argv(req)
+    parser = backend.parser()
+    lock = threading.Lock()
+    abort = threading.Event()
+
+    def stdout(line: str) -> None:
+        with lock:
+            # Masked once, before parsing: the events (log lines, actions) come from the
+            # masked line, so none can hold a secret (the masker also knows each
+            # secret's JSON-escaped spelling).
+            line = mask(line)
+            events = parser.feed(line)
+            fatal = next((e.fatal for e in events if e.fatal), None)
+            if fatal and not abort.is_set():
+                on_stop(f"[cpo] stopping the agent: {fatal}")
+                abort.set()
+            on_line(line, events)
+
+    def stderr(line: str) -> None:
+        with lock:
+            on_stderr(mask(line))
+
+    try:
+        proc = run_streaming(
+            argv,
+            cwd=req.worktree,
+            env=env,
+            stdin_text=req.prompt,
+            on_stdout=stdout,
+            on_stderr=stderr,
+            timeout=timeout,
+            idle_timeout=idle_timeout,
+            registry=registry,
+            abort=abort,
+            split=split,
+        )
+    except OSError as exc:
+        return AgentExit(None, AgentOutcome(), f"could not start {argv[0]}: {exc.strerror or exc}")
+    return AgentExit(proc, parser.finish(proc.returncode, proc.stderr_tail))
+
+
+# -- cpo run: one attempt of a task, with its logs and the marker verdict -----------------
 @dataclass(frozen=True)
 class AttemptResult:
     ok: bool
@@ -69,8 +251,7 @@ class AgentRun:
         self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
     ) -> AttemptResult:
         """Run the agent once in `worktree`, streaming into the task's logs; its verdict."""
-        backend = get_backend(settings.backend)
-        req = agent_request(task, settings, worktree, self.parallel_dir, task.prompt)
+        req = task_request(task, settings, worktree, self.parallel_dir, task.prompt)
         base = dict(os.environ)
         base.update(
             CPO_TASK_ID=task.id,
@@ -79,87 +260,48 @@ class AgentRun:
             CPO_WORKTREE=str(worktree),
             CPO_ATTEMPT=str(attempt_no),
         )
-        env = agent_git_env(backend.env(req, base))
-        argv = backend.argv(req)
-        parser = backend.parser()
-        log_path = self.logs_dir / f"{task.id}.log"
-        raw_path = self.logs_dir / f"{task.id}.jsonl"
-        mask = self.masker.mask
+        logs = self.logs_dir
         with (
-            CappedLog(log_path, settings.log_limit, lambda m: f"[cpo] {m}") as logf,
-            CappedLog(raw_path, settings.log_limit, _json_notice) as rawf,
+            CappedLog(logs / f"{task.id}.log", settings.log_limit, lambda m: f"[cpo] {m}") as logf,
+            CappedLog(logs / f"{task.id}.jsonl", settings.log_limit, _json_notice) as rawf,
         ):
             _write_header(logf, task, worktree, attempt_no, settings)
-            lock = threading.Lock()
-            abort = threading.Event()
 
-            def on_stdout(line: str) -> None:
-                with lock:
-                    # Masked once, before parsing: the events (log lines, actions) come
-                    # from the masked line, so none can hold a secret (the masker also knows
-                    # each secret's JSON-escaped spelling).
-                    line = mask(line)
-                    rawf.write(line)
-                    for event in parser.feed(line):
-                        if event.fatal and not abort.is_set():
-                            logf.note(f"[cpo] stopping the agent: {event.fatal}")
-                            abort.set()
-                        if event.log:
-                            logf.write(event.log)
-                        if event.action:
-                            self.on_action(task, event.action)
-                    logf.flush()
-                    rawf.flush()
+            def on_line(line: str, events: list[AgentEvent]) -> None:
+                rawf.write(line)
+                for event in events:
+                    if event.log:
+                        logf.write(event.log)
+                    if event.action:
+                        self.on_action(task, event.action)
+                logf.flush()
+                rawf.flush()
 
             def on_stderr(line: str) -> None:
-                with lock:
-                    logf.write(f"[stderr] {mask(line)}")
-                    logf.flush()
+                logf.write(f"[stderr] {line}")
+                logf.flush()
 
-            try:
-                proc = run_streaming(
-                    argv,
-                    cwd=worktree,
-                    env=env,
-                    stdin_text=task.prompt,
-                    on_stdout=on_stdout,
-                    on_stderr=on_stderr,
-                    timeout=settings.timeout,
-                    idle_timeout=settings.idle_timeout,
-                    registry=self.registry,
-                    abort=abort,
-                    split=self.masker.safe_split,
-                )
-            except OSError as exc:
-                text = f"could not start {argv[0]}: {exc.strerror or exc}"
-                logf.note(f"[cpo] {text}")
-                return AttemptResult(False, "crashed", text, AgentOutcome(), None)
-        outcome = parser.finish(proc.returncode, proc.stderr_tail)
+            ran = run_agent(
+                get_backend(settings.backend),
+                req,
+                base_env=base,
+                timeout=settings.timeout,
+                idle_timeout=settings.idle_timeout,
+                registry=self.registry,
+                on_line=on_line,
+                on_stderr=on_stderr,
+                on_stop=logf.note,
+                mask=self.masker.mask,
+                split=self.masker.safe_split,
+            )
+            if ran.proc is None:
+                logf.note(f"[cpo] {ran.start_error}")
+                return AttemptResult(False, "crashed", ran.start_error, ran.outcome, None)
         marker = read_marker(worktree)
-        reason, error = verdict(proc, outcome, marker.present, marker.says_incomplete, marker.data)
-        return AttemptResult(reason is None, reason, error, outcome, proc)
-
-
-def agent_request(
-    task: TaskSpec, settings: TaskSettings, worktree: Path, parallel_dir: Path, prompt: str
-) -> AgentRequest:
-    """The backend-neutral request for one task under its effective settings."""
-    return AgentRequest(
-        task_id=task.id,
-        wave=task.wave,
-        prompt=prompt,
-        worktree=worktree,
-        parallel_dir=parallel_dir,
-        system_prompt=COMPLETION_PROTOCOL,
-        agent=task.agent,
-        model=settings.model,
-        max_turns=settings.max_turns,
-        permission_mode=settings.permission_mode,
-        approval_mode=settings.approval_mode,
-        sandbox_mode=settings.sandbox_mode,
-        command=settings.agent_command,
-        extra_args=settings.extra_args,
-    )
+        reason, error = verdict(
+            ran.proc, ran.outcome, marker.present, marker.says_incomplete, marker.data
+        )
+        return AttemptResult(reason is None, reason, error, ran.outcome, ran.proc)
 
 
 def _write_header(

@@ -24,6 +24,7 @@ from cpo.proc import ProcessRegistry
 from cpo.run.hooks import RunHooks
 from cpo.run.interrupt import install_interrupt_handlers, restore_handlers
 from cpo.run.lock import RunLock
+from cpo.run.nextstep import cpo_command, next_step
 from cpo.run.options import RunContext, RunOptions, prepare
 from cpo.run.preflight import preflight, unsupported_options
 from cpo.run.progress import Progress, SilentProgress
@@ -34,7 +35,6 @@ from cpo.run.report import (
     ValidationRecord,
     WaveRecord,
     load_report,
-    next_step,
     now_iso,
 )
 from cpo.run.resume import ResumePlan, plan_resume
@@ -215,7 +215,7 @@ def _record_crash(writer: ReportWriter, exc: BaseException, parallel_dir: Path) 
         report.status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
         report.error = None if interrupted else f"{type(exc).__name__}: {exc}"
         report.finished_at = now_iso()
-        report.next_step = f"continue with: cpo run {parallel_dir} --resume"
+        report.next_step = "continue with: " + cpo_command("run", parallel_dir, "--resume")
 
 
 def new_report(ctx: RunContext, opts: RunOptions) -> Report:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 
+from cpo.git import MergeResult
 from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
@@ -112,7 +113,9 @@ class RunHooks:
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         outcome = self.runner.run(self._launches.pop(task.id))
-        self.progress.task_finished(self.writer.report.tasks[task.id])
+        rec = self.writer.report.tasks[task.id]
+        if rec.status != TaskStatus.PENDING:  # never started: the scheduler says what it is
+            self.progress.task_finished(rec)
         return outcome
 
     def merge_task(self, task: TaskSpec) -> bool:
@@ -121,23 +124,48 @@ class RunHooks:
         result = self.ctx.git.merge(
             self.integration, task.branch, f"Merge {task.branch} ({task.id}, wave {task.wave})"
         )
+        if not result.ok:
+            self._log_merge_failure(task, result)
         with self.writer.update_task(task.id) as rec:
             if result.ok:
                 rec.merged, rec.merge_commit = True, result.commit
                 self.writer.report.integration_commit = result.commit
                 self.integration_head = result.commit
             else:
-                rec.status, rec.reason = TaskStatus.FAILED, "conflict"
+                rec.status, rec.reason, rec.error = TaskStatus.FAILED, *self._merge_failure(result)
                 rec.conflict_files = list(result.conflict_files)
-                rec.error = "merge conflict in " + (
-                    ", ".join(result.conflict_files) or result.message
-                )
         if not result.ok:
             self.progress.task_finished(rec)
             for dep in self.dependents[task.id]:  # they will not come for a kept slot
                 if dep in self.ranks:
                     self.slots.unreserve(self.ranks[dep])
         return result.ok
+
+    def _merge_failure(self, result: MergeResult) -> tuple[str, str]:
+        """(reason, error) of a merge into the integration branch that did not happen."""
+        where = f"the merge into {self.ctx.plan.integration_branch}"
+        if result.failure == "hook_rejected":
+            output = " | ".join(ln for ln in result.message.splitlines() if ln.strip())
+            return "hook_rejected", self.masker.mask(
+                f"a git hook refused {where} (pre-merge-commit or commit-msg): {output[-1000:]}"
+            )
+        if result.failure == "untracked":
+            return "untracked_files", (
+                f"untracked files in {self.integration} would be overwritten by {where}: "
+                f"{', '.join(result.conflict_files) or result.message}; move them away, "
+                "then retry the task (cpo run --retry-failed)"
+            )
+        return "conflict", "merge conflict in " + (
+            ", ".join(result.conflict_files) or result.message
+        )
+
+    def _log_merge_failure(self, task: TaskSpec, result: MergeResult) -> None:
+        """The whole of git's answer (a hook's output, say) in the task's log."""
+        with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
+            fh.write(
+                f"[cpo] merge into {self.ctx.plan.integration_branch} failed "
+                f"({result.failure}):\n{self.masker.mask(result.message)}\n"
+            )
 
     def validate_wave(self, wave: WaveSpec) -> bool:
         if self.ctx.opts.no_integration:
@@ -155,7 +183,8 @@ class RunHooks:
             rec.validation_exit_code = result.exit_code
             rec.validation_duration_seconds = round(result.duration, 3)
             rec.validation_output_tail = tail
-        (self.logs_dir / f"wave-{wave.number}-validation.log").write_text(tail + "\n")
+        log = self.logs_dir / f"wave-{wave.number}-validation.log"
+        log.write_text(self.masker.mask(result.log))
         return result.ok
 
     def task_skipped(self, task: TaskSpec, reason: str) -> None:
@@ -164,6 +193,8 @@ class RunHooks:
         self.progress.task_finished(rec)
 
     def wave_changed(self, wave: WaveSpec, state: WaveStatus, note: str | None) -> None:
+        if state == WaveStatus.VALIDATING and self.ctx.opts.no_integration:
+            return  # no merged tree, nothing validated (validate_wave notes why)
         with self.writer.update_wave(wave.number) as rec:
             rec.status = state
             if state == WaveStatus.RUNNING and rec.started_at is None:

@@ -14,8 +14,9 @@ from cpo.errors import PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.plan.load import load_plan
 from cpo.plan.model import Plan, TaskSpec
-from cpo.run.agentrun import TaskSettings
+from cpo.run.agentrun import AgentChoices, TaskSettings, resolve_settings
 from cpo.run.priority import Mode
+from cpo.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
             raise UsageError(f"{flag} {value}: choose one of {', '.join(allowed)}")
     for name in opts.skip:
         if name not in plan.tasks:
-            raise UsageError(f"--skip: no task {name!r} in {parallel_dir.name}")
+            raise UsageError(
+                f"--skip: no task {name!r} in {parallel_dir.name}" + did_you_mean(name, plan.tasks)
+            )
     if opts.wave is not None and opts.wave not in {w.number for w in plan.waves}:
         raise UsageError(
             f"--wave {opts.wave}: the plan has waves {', '.join(str(w.number) for w in plan.waves)}"
@@ -119,32 +122,26 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
 
 
 def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
-    s, o = ctx.settings, ctx.opts
-    backend, _ = s.resolve("default_backend", flag=o.backend, task=task.backend)
-    b = str(backend)
-    model, _ = s.resolve(f"backends.{b}.model", flag=o.model, task=task.model)
-    turns, _ = s.resolve(f"backends.{b}.max_turns", flag=o.max_turns, task=task.max_turns)
-    mode, _ = s.resolve(
-        f"backends.{b}.permission_mode", flag=o.permission_mode, task=task.permission_mode
+    o = ctx.opts
+    flags = AgentChoices(
+        backend=o.backend,
+        model=o.model,
+        max_turns=o.max_turns,
+        permission_mode=o.permission_mode,
+        approval_mode=o.approval_mode,
+        sandbox_mode=o.sandbox_mode,
+        timeout=o.timeout,
+        idle_timeout=o.idle_timeout,
+        command=o.agent_command,
     )
-    timeout, _ = s.resolve("timeouts.task", flag=o.timeout, task=task.timeout)
-    idle, _ = s.resolve("timeouts.idle", flag=o.idle_timeout)
-    approval, _ = s.resolve(f"backends.{b}.approval_mode", flag=o.approval_mode)
-    sandbox, _ = s.resolve(f"backends.{b}.sandbox_mode", flag=o.sandbox_mode)
-    extra, _ = s.resolve(f"backends.{b}.extra_args")
-    log_limit, _ = s.resolve("logs.max_size")
-    return TaskSettings(
-        backend=b,
-        model=model,
-        max_turns=turns,
-        permission_mode=mode,
-        timeout=timeout,
-        idle_timeout=idle,
-        retries=o.retries,
-        agent_command=o.agent_command,
-        backoff_base=o.backoff_base,
-        approval_mode=approval,
-        sandbox_mode=sandbox,
-        extra_args=tuple(extra or ()),
-        log_limit=int(log_limit),
+    spec = AgentChoices(
+        backend=task.backend,
+        model=task.model,
+        max_turns=task.max_turns,
+        permission_mode=task.permission_mode,
+        timeout=task.timeout,
+        agent=task.agent,
+    )
+    return resolve_settings(
+        ctx.settings, flags, spec, retries=o.retries, backoff_base=o.backoff_base
     )

@@ -7,19 +7,29 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
+from cpo.errors import ExitCode
 from cpo.run.engine import RunResult
+from cpo.run.lock import lock_held, read_lock
+from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
-from cpo.run.preflight import preflight
+from cpo.run.preflight import preflight, unsupported_options
 from cpo.run.priority import launch_ranks
-from cpo.run.report import Report, load_report
+from cpo.run.report import Report, load_report, status_words
+from cpo.run.scripts import run_flags
+
+
+def launch_order(ctx: RunContext) -> list[str]:
+    """The selected tasks in the order they start when more are ready than there are
+    agents (cpo.run.priority)."""
+    ranks = launch_ranks(ctx.plan, ctx.opts.schedule)
+    return [tid for tid in sorted(ranks, key=ranks.__getitem__) if _not_run(ctx, tid) is None]
 
 
 def launch_order_line(ctx: RunContext) -> str:
-    """Which tasks start first when more are ready than there are agents (cpo.run.priority)."""
-    ranks = launch_ranks(ctx.plan, ctx.opts.schedule)
-    order = ", ".join(sorted(ranks, key=ranks.__getitem__))
+    order = ", ".join(launch_order(ctx)) or "none"
     estimated = any(t.estimate is not None for t in ctx.plan.tasks.values())
     if ctx.opts.schedule == "waves":
         basis = "estimates" if estimated else "manifest order"
@@ -28,7 +38,53 @@ def launch_order_line(ctx: RunContext) -> str:
     return f"launch order among ready tasks (by {basis}): {order}"
 
 
-def dry_run_lines(ctx: RunContext) -> list[str]:
+def _not_run(ctx: RunContext, task_id: str) -> str | None:
+    """Why a task is left out of this run by its options, or None."""
+    if task_id in ctx.opts.skip:
+        return "--skip"
+    if ctx.opts.wave is not None and ctx.plan.tasks[task_id].wave != ctx.opts.wave:
+        return "not in --wave"
+    return None
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What `cpo run` would do, and whether its preflight would let it start."""
+
+    ctx: RunContext
+    problems: list[str]
+    notes: list[str]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.USAGE if self.problems else ExitCode.OK
+
+    @property
+    def next_step(self) -> str:
+        flags = run_flags(self.ctx.opts)
+        again = cpo_command("run", self.ctx.plan.root, *flags)
+        if self.problems:
+            return f"fix what would stop the run, then: {again}"
+        return f"start it: {again}"
+
+
+def dry_run(ctx: RunContext) -> DryRun:
+    """Preflight as the real run does it: a live run's lock first (the real run stops
+    there, and the branches in the way are that run's), then every other check."""
+    root = ctx.plan.root
+    notes = [*unsupported_options(ctx), *ctx.settings.warnings]
+    if lock_held(root):
+        holder = read_lock(root)
+        who = f" (pid {holder.pid} on {holder.host}, started {holder.started_at})" if holder else ""
+        busy = f"{root} is being run by another cpo{who}: wait for it, or watch it with " + (
+            cpo_command("status", root, "--watch")
+        )
+        return DryRun(ctx, [busy], notes)
+    return DryRun(ctx, preflight(ctx, load_report(root)), notes)
+
+
+def dry_run_lines(dry: DryRun) -> list[str]:
+    ctx = dry.ctx
     plan = ctx.plan
     lines = [
         f"plan {plan.spec_id}: {len(plan.tasks)} tasks in {len(plan.waves)} waves, "
@@ -48,20 +104,60 @@ def dry_run_lines(ctx: RunContext) -> list[str]:
         for tid in wave.task_ids:
             task = plan.tasks[tid]
             s = task_settings(ctx, task)
-            skip = " [skipped: --skip]" if tid in ctx.opts.skip else ""
-            if ctx.opts.wave is not None and task.wave != ctx.opts.wave:
-                skip = " [not in --wave]"
+            why = _not_run(ctx, tid)
+            skip = f" [skipped: {why}]" if why else ""
             deps = f" after {', '.join(task.deps)}" if task.deps else ""
             lines.append(
                 f"  {tid} → {ctx.workspace_root / tid} → {task.branch}"
                 f" ({s.backend}{', agent ' + task.agent if task.agent else ''}){deps}{skip}"
             )
     lines.append(launch_order_line(ctx))
-    problems = preflight(ctx, load_report(plan.root))
-    for p in problems:
-        lines.append(f"would stop the run: {p}")
+    lines += [f"would stop the run: {p}" for p in dry.problems]
     lines.append("dry run: nothing was changed")
+    lines.append(f"next: {dry.next_step}")
     return lines
+
+
+def dry_run_document(dry: DryRun) -> dict[str, Any]:
+    """`cpo run --dry-run --json`: the same facts as `dry_run_lines`, as data."""
+    ctx, plan = dry.ctx, dry.ctx.plan
+    return {
+        "dry_run": True,
+        "spec_id": plan.spec_id,
+        "exit_code": int(dry.exit_code),
+        "would_stop": dry.problems,
+        "notes": dry.notes,
+        "repository": str(ctx.repo),
+        "base_branch": ctx.base_branch,
+        "base_commit": ctx.base_commit,
+        "integration_branch": None if ctx.opts.no_integration else plan.integration_branch,
+        "integration_worktree": None if ctx.opts.no_integration else str(ctx.integration_worktree),
+        "max_concurrent": ctx.max_concurrent,
+        "schedule": ctx.opts.schedule,
+        "waves": [
+            {
+                "number": w.number,
+                "validation": [{"kind": s.kind, "source": s.source} for s in w.validation],
+                "tasks": list(w.task_ids),
+            }
+            for w in plan.waves
+        ],
+        "tasks": [
+            {
+                "id": t.id,
+                "wave": t.wave,
+                "branch": t.branch,
+                "worktree": str(ctx.workspace_root / t.id),
+                "backend": task_settings(ctx, t).backend,
+                "agent": t.agent,
+                "deps": list(t.deps),
+                "skipped": _not_run(ctx, t.id),
+            }
+            for t in plan.ordered_tasks()
+        ],
+        "launch_order": launch_order(ctx),
+        "next_step": dry.next_step,
+    }
 
 
 def summary_document(result: RunResult) -> dict[str, Any]:
@@ -109,7 +205,7 @@ def summary_lines(report: Report) -> list[str]:
     ]
     for rec in report.tasks.values():
         if rec.status in ("failed", "interrupted"):
-            lines.append(f"  {rec.id}: {rec.status} ({rec.reason}) {rec.error or ''}".rstrip())
+            lines.append(f"  {rec.id}: {status_words(rec)} {rec.error or ''}".rstrip())
     for w in report.waves:
         if w.status == "failed" and w.note == "validation":
             lines.append(f"  wave {w.number}: validation failed (exit {w.validation_exit_code})")

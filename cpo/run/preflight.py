@@ -1,35 +1,57 @@
-"""Preflight: every reason a run cannot start, found before anything is changed."""
+"""Preflight: every reason a run cannot start, found before anything is changed.
+
+The backend part (`backend_problems`, `unsupported_notes`) is shared with `cpo parallel`.
+"""
 
 from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from cpo.agents import get_backend
 from cpo.agents.base import AgentRequest
 from cpo.errors import UsageError
-from cpo.run.agentrun import agent_request
+from cpo.run.agentrun import task_request
+from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
-from cpo.run.report import Report
+from cpo.run.report import REPORT_FILE, Report
+
+BackendRequest = tuple[str, AgentRequest]  # (backend name, request)
 
 
-def _requests(ctx: RunContext) -> Iterator[tuple[AgentRequest, str]]:
-    """Each task's agent request (without its prompt) and backend name."""
+def backend_problems(requests: Iterable[BackendRequest], env: Mapping[str, str]) -> list[str]:
+    """Ask each backend, once, about all of its requests: is its CLI there and able?"""
+    by_backend: dict[str, list[AgentRequest]] = {}
+    for name, req in requests:
+        by_backend.setdefault(name, []).append(req)
+    problems: list[str] = []
+    for name, reqs in by_backend.items():
+        try:
+            backend = get_backend(name)
+        except UsageError as exc:
+            problems.append(f"{exc.message} ({exc.hint})")
+            continue
+        problems.extend(backend.preflight(reqs, env))
+    return problems
+
+
+def unsupported_notes(requests: Iterable[BackendRequest]) -> list[str]:
+    """Options a backend's CLI cannot honour for some task, each said once, never dropped."""
+    seen: dict[str, None] = {}
+    for name, req in requests:
+        seen.update(dict.fromkeys(get_backend(name).unsupported(req)))
+    return list(seen)
+
+
+def _requests(ctx: RunContext) -> Iterator[BackendRequest]:
+    """Each task's backend name and agent request (without its prompt)."""
     for task in ctx.plan.ordered_tasks():
         s = task_settings(ctx, task)
-        yield agent_request(task, s, ctx.workspace_root / task.id, ctx.plan.root, ""), s.backend
+        yield s.backend, task_request(task, s, ctx.workspace_root / task.id, ctx.plan.root, "")
 
 
 def unsupported_options(ctx: RunContext) -> list[str]:
-    """Options a backend's CLI cannot honour for some task: said, never silently dropped."""
-    seen: list[str] = []
-    for req, name in _requests(ctx):
-        check = getattr(importlib.import_module(f"cpo.agents.{name}"), "unsupported", None)
-        for line in check(req) if callable(check) else []:
-            if f"{name}: {line}" not in seen:
-                seen.append(f"{name}: {line}")
-    return seen
+    return unsupported_notes(_requests(ctx))
 
 
 def preflight(ctx: RunContext, report: Report | None) -> list[str]:
@@ -47,16 +69,7 @@ def preflight(ctx: RunContext, report: Report | None) -> list[str]:
     identity = git.identity_problem()
     if identity:
         problems.append(identity)
-    by_backend: dict[str, list[AgentRequest]] = {}
-    for req, name in _requests(ctx):
-        by_backend.setdefault(name, []).append(req)
-    for name, reqs in by_backend.items():
-        try:
-            backend = get_backend(name)
-        except UsageError as exc:
-            problems.append(f"{exc.message} ({exc.hint})")
-            continue
-        problems.extend(backend.preflight(reqs, os.environ))
+    problems.extend(backend_problems(_requests(ctx), os.environ))
     try:
         ctx.workspace_root.mkdir(parents=True, exist_ok=True)
         probe = ctx.workspace_root / f".cpo-write-test-{os.getpid()}"
@@ -67,8 +80,22 @@ def preflight(ctx: RunContext, report: Report | None) -> list[str]:
             f"workspace root {ctx.workspace_root} is not writable ({exc.strerror}): "
             "choose another with --workspace-root or `workspace_root` in .cpo/config.yaml"
         )
-    problems.extend(_foreign_leftovers(ctx, report))
+    leftovers = _foreign_leftovers(ctx, report)
+    if leftovers and report is None and (ctx.opts.resume or ctx.opts.wave is not None):
+        leftovers = [_lost_report(ctx)]
+    problems.extend(leftovers)
     return problems
+
+
+def _lost_report(ctx: RunContext) -> str:
+    """Continuing a run whose report.json is gone: nothing says what it finished."""
+    root = ctx.plan.root
+    return (
+        f"{root / REPORT_FILE} is missing, so what the earlier run finished is unknown, and "
+        "its branches and worktrees are in the way: remove them with "
+        f"`{cpo_command('clean', root)}` (it finds them from the plan; --force also drops "
+        f"unmerged work), then start again: {cpo_command('run', root)}"
+    )
 
 
 def _foreign_leftovers(ctx: RunContext, report: Report | None) -> list[str]:

@@ -1,6 +1,6 @@
 """How a run shows its progress: a live table on a terminal, `[PROGRESS]` lines otherwise.
 
-The plain lines are an interface (tools parse them); their form is fixed by DESIGN 5:
+The plain lines are an interface (tools parse them); their form is fixed (README, `cpo run`):
   [PROGRESS] wave=1 task=task-001 status=started
   [PROGRESS] wave=1 task=task-001 status=completed commits=5
   [PROGRESS] wave=1 task=task-002 status=failed error=timeout
@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cpo.run.report import Report, TaskRecord
+from cpo.run.report import Report, TaskRecord, status_words
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 
 # Keyed by the status words (task, wave and run statuses share them).
@@ -75,7 +75,8 @@ class PlainProgress(SilentProgress):
         if rec.status == TaskStatus.COMPLETED:
             self._emit(f"wave={rec.wave} task={rec.id} status=completed commits={rec.commits}")
         else:
-            self._emit(f"wave={rec.wave} task={rec.id} status={rec.status} error={rec.reason}")
+            error = f" error={rec.reason}" if rec.reason else ""
+            self._emit(f"wave={rec.wave} task={rec.id} status={rec.status}{error}")
 
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None:
         if status in (WaveStatus.COMPLETED, WaveStatus.FAILED):
@@ -105,11 +106,10 @@ def render_table(report: Report, started: dict[str, float] | None = None) -> Tab
     for col in ("task", "wave", "status", "elapsed", "commits", "cost", "last action"):
         table.add_column(col, no_wrap=col != "last action", overflow="ellipsis")
     for rec in report.tasks.values():
-        status = rec.status + (f" ({rec.reason})" if rec.reason else "")
         table.add_row(
             rec.id,
             str(rec.wave),
-            Text(status, style=STATUS_STYLE.get(rec.status, "")),
+            Text(status_words(rec), style=STATUS_STYLE.get(rec.status, "")),
             _elapsed(rec, now, started),
             str(rec.commits) if rec.commits else "",
             f"${rec.cost_usd:.2f}" if rec.cost_usd else "",

@@ -47,14 +47,9 @@ def read_marker(worktree: Path) -> Marker:
     return Marker(present=True, data=data, says_incomplete=data.get("task_completed") is False)
 
 
-def verdict(
-    proc: ProcResult,
-    outcome: AgentOutcome,
-    marker_present: bool,
-    marker_incomplete: bool,
-    marker_data: Mapping[str, object] | None,
-) -> tuple[str | None, str | None]:
-    """DESIGN 4's success rule: (None, None) on success, else (reason, error text)."""
+def agent_verdict(proc: ProcResult, outcome: AgentOutcome) -> tuple[str | None, str | None]:
+    """What the process and the agent's own output say: (reason, error text) of a failure,
+    or (None, None). `cpo parallel` judges by this alone; `cpo run` adds the marker."""
     if proc.interrupted:
         return "interrupted", "stopped by cpo"
     if proc.timed_out:
@@ -68,6 +63,23 @@ def verdict(
     if proc.returncode != 0:
         tail = proc.stderr_tail.strip().splitlines()
         return f"exit_code_{proc.returncode}", tail[-1] if tail else None
+    return None, None
+
+
+def verdict(
+    proc: ProcResult,
+    outcome: AgentOutcome,
+    marker_present: bool,
+    marker_incomplete: bool,
+    marker_data: Mapping[str, object] | None,
+) -> tuple[str | None, str | None]:
+    """The success rule (README, `cpo run` step 4).
+
+    (None, None) on success, else (reason, error text).
+    """
+    reason, error = agent_verdict(proc, outcome)
+    if reason is not None:
+        return reason, error
     if not marker_present:
         return "no_completion_marker", "the agent ended without writing .claude-task-complete"
     if marker_incomplete:

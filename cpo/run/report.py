@@ -8,7 +8,6 @@ last complete state behind for `--resume`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.errors import UsageError
+from cpo.run.execblock import set_execution_block
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.secrets import Masker
 
@@ -52,6 +52,11 @@ class Attempt(_Model):
     saved_branch: str | None = Field(
         default=None, description="Branch keeping this attempt's work when a retry reset it"
     )
+    kept_branch: str | None = Field(
+        default=None,
+        description="Branch cpo made to keep the agent's HEAD when it could not become the "
+        "task's work (reason diverged or off_start_point)",
+    )
 
 
 class TaskRecord(_Model):
@@ -77,6 +82,11 @@ class TaskRecord(_Model):
     conflict_files: list[str] = Field(default_factory=list)
     marker: dict[str, Any] | None = None
     leftovers_committed: bool = False
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What cpo noticed and handled: a marker in the start point or in the "
+        "agent's commits, commits off the task branch, uncommitted submodule changes",
+    )
     exit_code: int | None = None
     session_id: str | None = None
     turns: int | None = None
@@ -145,6 +155,12 @@ class Report(_Model):
         return next(w for w in self.waves if w.number == number)
 
 
+def status_words(rec: TaskRecord) -> str:
+    """`failed (timeout)`; a reason that only repeats the status is not said twice."""
+    reason = rec.reason if rec.reason and rec.reason != rec.status else None
+    return str(rec.status) + (f" ({reason})" if reason else "")
+
+
 def report_schema() -> dict[str, Any]:
     schema = Report.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -181,7 +197,8 @@ def load_report(parallel_dir: Path) -> Report | None:
         first = str(exc).splitlines()[0]
         raise UsageError(
             f"{path}: not a cpo report ({first})",
-            hint="move it aside to start a fresh run",
+            hint="`cpo clean` on this folder still finds the run's branches and worktrees "
+            "(from the plan); move the file aside to start afresh with `cpo run`",
         ) from exc
 
 
@@ -270,7 +287,7 @@ class ReportWriter:
         }
 
     def _write_execution_block(self) -> None:
-        """Keep every other key of manifest.json, in order; only `execution` changes.
+        """Keep every other byte of manifest.json; only `execution` changes.
 
         Written only when the block itself changes: task-level detail lives in report.json.
         """
@@ -280,39 +297,8 @@ class ReportWriter:
         if block == self._last_block:
             return
         try:
-            data = json.loads(self.manifest.read_text(encoding="utf-8"))
+            text = set_execution_block(self.manifest.read_text(encoding="utf-8"), block)
         except (OSError, ValueError):
             return  # the loader accepted it at start; never fail a run over this block
-        if not isinstance(data, dict):
-            return
         self._last_block = block
-        data["execution"] = block
-        atomic_write(self.manifest, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def next_step(report: Report, parallel_dir: Path) -> str:
-    failed = [
-        t for t in report.tasks.values() if t.status in (TaskStatus.FAILED, TaskStatus.INTERRUPTED)
-    ]
-    if report.status == RunStatus.COMPLETED:
-        return (
-            f"review {report.integration_branch} and merge it: cpo integrate {parallel_dir}"
-            if report.integration_branch
-            else "review the task branches"
-        )
-    if report.status == RunStatus.INTERRUPTED:
-        return f"continue with: cpo run {parallel_dir} --resume"
-    if failed:
-        first = failed[0]
-        return (
-            f"see {first.log or 'logs/'} for {first.id} ({first.reason}); fix the cause, then "
-            f"cpo run {parallel_dir} --retry-failed"
-        )
-    bad_wave = next((w for w in report.waves if w.status == WaveStatus.FAILED), None)
-    if bad_wave is not None:
-        return (
-            f"wave {bad_wave.number} validation failed "
-            f"(see logs/wave-{bad_wave.number}-validation.log);"
-            f" fix it on {report.integration_branch}, then cpo run {parallel_dir} --resume"
-        )
-    return f"see {parallel_dir / 'report.json'}"
+        atomic_write(self.manifest, text)

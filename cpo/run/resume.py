@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cpo.errors import UsageError
-from cpo.plan.model import Plan, TaskSpec
+from cpo.plan.model import Plan, TaskSpec, same_work
 from cpo.run.report import Report, TaskRecord
 from cpo.run.states import TaskStatus, WaveStatus
 
@@ -37,6 +37,7 @@ _KEPT = (
     "output_tokens",
     "turns",
     "leftovers_committed",
+    "warnings",
     "log",
     "merge_commit",
     "started_at",
@@ -107,7 +108,7 @@ def _verdict(
             return _Verdict(_merged(rec, head), done=True)
         return _Verdict(rec)
     rec = rec.model_copy(update={name: getattr(prev, name) for name in _KEPT})
-    if prev.content_hash != task.content_hash:
+    if not same_work(prev.content_hash, task.content_hash):
         update: dict[str, object] = {"status": TaskStatus.PENDING}
         if merged:
             update["start_point"] = None  # its old work is merged: build on top of it

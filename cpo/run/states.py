@@ -1,4 +1,4 @@
-"""The status words of a run, its waves and its tasks (DESIGN 5): one type each.
+"""The status words of a run, its waves and its tasks (README, `cpo run`): one type each.
 
 They are `str` enums so that the report, the `[PROGRESS]` lines and `cpo status` write
 the plain words and a comparison with the word itself still holds.

@@ -2,7 +2,7 @@
 
 Called on a scheduler worker thread. Each attempt: make or reset the worktree at the
 task's start point (saving any earlier work on an attempt branch first), run the agent
-once in an agent slot (cpo.run.agentrun: logs and the success rule of DESIGN 4), then commit
+once in an agent slot (cpo.run.agentrun: logs and the success rule), then commit
 whatever the agent left uncommitted and record the attempt.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -20,9 +20,10 @@ from cpo.agents.base import AgentOutcome
 from cpo.errors import CpoError
 from cpo.git import Git
 from cpo.logfile import log
-from cpo.plan.model import TaskSpec
+from cpo.plan.model import TaskSpec, same_work
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
+from cpo.run.claim import clear_marker, hand_over, reclaim
 from cpo.run.protocol import read_marker
 from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.run.scheduler import TaskOutcome
@@ -116,7 +117,8 @@ class TaskRunner:
     def _run_safely(self, launch: Launch) -> TaskOutcome:
         task = launch.task
         rec = self.writer.report.tasks[task.id]
-        if rec.status == "completed" and rec.content_hash == task.content_hash and rec.head:
+        unchanged = same_work(rec.content_hash, task.content_hash)
+        if rec.status == "completed" and unchanged and rec.head:
             # Resumed: the work is done and unchanged; only the merge is missing.
             return TaskOutcome(ok=True)
         try:
@@ -140,6 +142,7 @@ class TaskRunner:
         started = time.monotonic()
         with self.writer.update_task(task.id) as rec:
             rec.reason, rec.error, rec.finished_at = None, None, None
+            rec.warnings = []
             rec.backend, rec.agent = settings.backend, task.agent
             rec.worktree, rec.branch = str(worktree), task.branch
             rec.content_hash = task.content_hash
@@ -172,15 +175,16 @@ class TaskRunner:
             if not self._wait_for_pause():
                 break
             attempt_no += 1
+            self._reclaim(task, worktree)
             start = self._prepare_worktree(task, worktree, attempt_no)
             attempt = Attempt(number=attempt_no, started_at=now_iso(), start_point=start)
             with self.writer.update_task(task.id) as rec:
                 rec.attempts.append(attempt)
                 rec.start_point = start
-            result = self._attempt(launch, settings, worktree, attempt_no)
+            result = self._attempt(launch, settings, worktree, start, attempt_no)
             if result.reason == "not_started":
                 break
-            self._record_attempt(task, attempt, result, worktree, start)
+            result = self._record_attempt(task, attempt, result, worktree, start)
             if result.ok or result.reason not in RETRYABLE or retry == settings.retries:
                 break
             if cancelled.is_set():
@@ -291,9 +295,21 @@ class TaskRunner:
         git.reset_worktree(worktree, start)
         return start
 
+    def _reclaim(self, task: TaskSpec, worktree: Path) -> None:
+        """An earlier attempt's commits off the task branch, onto a branch before any reset."""
+        rec = self.writer.report.tasks[task.id]
+        if not rec.attempts or not rec.start_point:
+            return
+        last, start = rec.attempts[-1].number, rec.start_point
+        what, kept = reclaim(self.git, worktree, task.id, task.branch, start, last)
+        if kept:
+            with self.writer.update_task(task.id) as rec:
+                rec.attempts[-1].kept_branch = kept
+        self._warn(task, what)
+
     # -- one agent run ------------------------------------------------------------------
     def _attempt(
-        self, launch: Launch, settings: TaskSettings, worktree: Path, attempt_no: int
+        self, launch: Launch, settings: TaskSettings, worktree: Path, start: str, attempt_no: int
     ) -> AttemptResult:
         """One agent run, inside an agent slot (taken by rank, then launch order)."""
         task, slots = launch.task, self.slots
@@ -304,6 +320,8 @@ class TaskRunner:
         log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
         result = AttemptResult(False, "crashed", "no result", AgentOutcome(), None)
         try:
+            # Just before the agent: a marker counts only if this attempt's agent writes it.
+            self._warn(task, clear_marker(self.git, worktree, start, task.id))
             result = self.agents.run(task, settings, worktree, attempt_no)
             if self._stops_launches(result):
                 # Before our slot is free: no other agent may start after this failure.
@@ -325,15 +343,23 @@ class TaskRunner:
         result: AttemptResult,
         worktree: Path,
         start: str,
-    ) -> None:
-        # Whatever happened, the agent's edits are committed on its branch: never lost.
-        leftovers = self.git.commit_leftovers(
-            worktree, f"cpo: uncommitted changes left by {task.id}"
+    ) -> AttemptResult:
+        """Record an attempt once its work is on the task branch (cpo.run.claim); the
+        result, failed if that work could not be the task's."""
+        marker = read_marker(worktree)  # before hand_over, which may remove a committed one
+        # Whatever happened, the agent's edits are committed and on a branch: never lost.
+        work = hand_over(
+            self.git, worktree, task.id, task.branch, start, attempt.number, ok=result.ok
         )
-        if leftovers:
+        if work.leftovers:
             self._log_line(task, "[cpo] committed changes the agent left uncommitted")
-        head, commits, files = self.git.work_since(start, worktree)
-        marker = read_marker(worktree)
+        for warning in work.warnings:
+            self._warn(task, warning)
+        if work.reason is not None:
+            self._log_line(task, f"[cpo] {work.reason}: {work.error}")
+            if result.ok:  # an earlier failure stays the reason; the log says both
+                result = replace(result, ok=False, reason=work.reason, error=work.error)
+        head, commits, files = work.head, work.commits, work.files
         o = result.outcome
         with self.writer.update_task(task.id) as rec:
             attempt.finished_at = now_iso()
@@ -342,7 +368,8 @@ class TaskRunner:
             attempt.error = self._mask(result.error)
             attempt.exit_code = result.proc.returncode if result.proc else None
             attempt.session_id, attempt.cost_usd, attempt.head = o.session_id, o.cost_usd, head
-            rec.leftovers_committed = rec.leftovers_committed or leftovers
+            attempt.kept_branch = work.kept_branch
+            rec.leftovers_committed = rec.leftovers_committed or work.leftovers
             rec.head = head
             rec.commits, rec.files_changed = commits, files
             rec.marker = marker.data if marker.present else None
@@ -353,8 +380,17 @@ class TaskRunner:
             rec.output_tokens = _add(rec.output_tokens, o.output_tokens)
             if o.cost_usd is not None:
                 rec.cost_usd = round((rec.cost_usd or 0.0) + o.cost_usd, 6)
+        return result
 
     # -- logs ---------------------------------------------------------------------------
+    def _warn(self, task: TaskSpec, warning: str | None) -> None:
+        """A warning in the task log and the report."""
+        if warning is None:
+            return
+        self._log_line(task, f"[cpo] warning: {warning}")
+        with self.writer.update_task(task.id) as rec:
+            rec.warnings.append(warning)
+
     def _log_line(self, task: TaskSpec, text: str) -> None:
         with (self.env.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
             fh.write(text + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -14,6 +15,8 @@ from cpo.plan.model import ValidationStep
 from cpo.proc import ProcessRegistry, run_capture
 
 OUTPUT_TAIL_CHARS = 4000
+# The wave's log keeps each step's whole output up to this much (head and tail beyond).
+LOG_OUTPUT_CHARS = 200_000
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class ValidationResult:
     exit_code: int | None
     duration: float
     output_tail: str
+    log: str = ""  # every step run: command, exit code, duration, output (capped)
 
 
 def python_on_path(path_env: str | None) -> str:
@@ -46,23 +50,53 @@ def run_validation(
     # Python validations import the project's modules from the merged tree.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH")]))
     outputs: list[str] = []
+    log: list[str] = [f"# validation in {cwd}"]
     code: int | None = 0
     for step in steps:
+        step_start = time.monotonic()
         if step.kind == "python":
-            argv: list[str] | str = [python_on_path(env.get("PATH")), "-c", step.source]
+            python = python_on_path(env.get("PATH"))
             code, out, timed_out = run_capture(
-                argv, cwd=cwd, env=env, timeout=timeout, registry=registry
+                [python, "-c", step.source], cwd=cwd, env=env, timeout=timeout, registry=registry
             )
+            shown = f"{shlex.quote(python)} -c {shlex.quote(step.source.rstrip())}"
         else:  # the user's own shell command: shell=True by design
             code, out, timed_out = run_capture(
                 step.source, cwd=cwd, env=env, shell=True, timeout=timeout, registry=registry
             )
+            shown = step.source.rstrip()
         outputs.append(out)
         if timed_out:
             outputs.append(f"[cpo] validation timed out after {timeout} s")
+        log += _step_log(shown, out, code, time.monotonic() - step_start, timed_out)
         if code != 0:
-            return ValidationResult(False, code, time.monotonic() - start, _tail(outputs))
-    return ValidationResult(True, code, time.monotonic() - start, _tail(outputs))
+            return ValidationResult(
+                False, code, time.monotonic() - start, _tail(outputs), _joined(log)
+            )
+    if not steps:
+        log.append("no validation commands")
+    return ValidationResult(True, code, time.monotonic() - start, _tail(outputs), _joined(log))
+
+
+def _step_log(
+    command: str, output: str, code: int | None, seconds: float, timed_out: bool
+) -> list[str]:
+    """One step in the wave's log: what ran, what it said, how it ended."""
+    if len(output) > LOG_OUTPUT_CHARS:
+        half = LOG_OUTPUT_CHARS // 2
+        cut = len(output) - LOG_OUTPUT_CHARS
+        output = f"{output[:half]}\n[cpo] ... {cut} characters left out ...\n{output[-half:]}"
+    end = "timed out" if timed_out else f"exit code {code}"
+    return [
+        "",
+        f"$ {command}",
+        output.rstrip() if output.strip() else "(no output)",
+        f"# {end} after {seconds:.1f} s" + (" (failed)" if code != 0 else ""),
+    ]
+
+
+def _joined(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
 
 
 def _tail(outputs: list[str]) -> str:

@@ -3,5 +3,6 @@
 `python -m cpo.scripted.agent` (or the shim `agent.install_shim` writes) obeys the real
 CLI's flags (`cli`) and prints stream-json shaped like captured real output (`messages`),
 following `@script` directives in the prompt instead of a model.
-May import: the standard library only, so the shim starts fast and cannot be shadowed.
+May import: the standard library and PyYAML (for `--agent` files' frontmatter), so the shim
+starts fast and nothing of the project under test can shadow it.
 """

@@ -83,10 +83,24 @@ def pytest_report_header(config: pytest.Config) -> str:
     return _status_line()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+_SELECTED = pytest.StashKey[bool]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[_SELECTED] = any(
+        item.get_closest_marker("real_claude") for item in session.items
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     # `pytest -q` shows no header, and this conftest is not an initial one on a plain
     # `pytest`, so the CLI version (or why the suite was skipped) is printed here too.
-    terminalreporter.write_sep("-", _status_line())
+    if config.stash.get(_SELECTED, False):
+        terminalreporter.write_sep("-", _status_line())
+    else:
+        terminalreporter.write_sep(
+            "-", "real_claude suite not selected (`pytest -m real_claude` or .ci/run runs it)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -225,5 +239,5 @@ def group_members(pgid: int) -> list[str]:
 
 
 def base_argv(claude: str, mode: str = "bypassPermissions") -> list[str]:
-    """What the claude backend always passes (DESIGN 4), before the optional flags."""
+    """What the claude backend always passes (README, claude), before the optional flags."""
     return [claude, "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", mode]

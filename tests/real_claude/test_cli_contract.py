@@ -59,7 +59,7 @@ def test_version_reported_in_init_event(
     assert version.startswith(run.init["claude_code_version"])
 
 
-# -- every flag cpo passes (DESIGN 4) -----------------------------------------------------
+# -- every flag cpo passes (README, claude) -----------------------------------------------------
 def test_print_mode_reads_the_prompt_from_stdin(
     claude_bin: str, api: ScriptedServer, git_repo: Path
 ) -> None:

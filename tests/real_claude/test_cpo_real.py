@@ -82,7 +82,7 @@ def make_spec(
     waves: list[dict[str, dict[str, Any]]],
     validation: dict[int, str] | None = None,
 ) -> Path:
-    """A cpo-style parallel dir (DESIGN 2) committed in `repo`.
+    """A cpo-style parallel dir (README, The parallel directory) committed in `repo`.
 
     `waves`: per wave, task id -> {"body": prompt text, plus frontmatter fields}.
     """

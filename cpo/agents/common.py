@@ -1,0 +1,212 @@
+"""What every backend shares: short action text, the agent environment, error classes from
+an error message, and the preflight that checks an installed CLI knows the flags cpo uses.
+
+Imports only `cpo.agents.base` (and `cpo.proc`, late, to read a CLI's help), so every
+backend module can build on it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from cpo.agents.base import ErrorClass
+
+ACTION_WIDTH = 80
+# The last assistant text is kept for the outcome; a runaway agent must not grow it forever.
+MAX_FINAL_TEXT = 64 * 1024
+
+
+# -- text ----------------------------------------------------------------------------------
+def shorten(text: str, width: int = ACTION_WIDTH) -> str:
+    """One line, at most `width` characters, for the progress table and log."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def path_action(verb: str, path: str, width: int = ACTION_WIDTH) -> str:
+    """`Write /very/long/…/src/a.py`: a long path keeps its end, the part that says most."""
+    room = width - len(verb) - 2
+    return f"{verb} {path}" if len(path) <= room else f"{verb} …{path[-room:]}"
+
+
+def stderr_lines(stderr_tail: str) -> list[str]:
+    """The non-blank lines of an agent's stderr tail, stripped."""
+    return [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
+
+
+def ended_without(what: str, exit_code: int | None) -> str:
+    """The error text of an agent that ended without `what` (e.g. "a final result")."""
+    if exit_code is None:
+        return f"stopped without {what}"
+    return f"exited with code {exit_code} without {what}"
+
+
+# -- environment ---------------------------------------------------------------------------
+def agent_env(base: Mapping[str, str]) -> dict[str, str]:
+    """`base` without CLAUDECODE.
+
+    CLAUDECODE marks "inside a Claude Code session"; a nested claude refuses to start
+    when it sees it, and cpo itself may be run from Claude Code. The other CLIs ignore
+    it, but a `command` agent may wrap claude, so every backend drops it.
+    """
+    return {k: v for k, v in base.items() if k != "CLAUDECODE"}
+
+
+# -- error classes ---------------------------------------------------------------------
+_AUTH_WORDS = (
+    "unauthorized",
+    "not logged in",
+    "login",  # claude "/login", codex "codex login"
+    "api key",
+    "authentication",
+    "auth method",
+)
+_RATE_WORDS = ("rate limit", "rate_limit", "too many requests", "resource_exhausted")
+_USAGE_LIMIT_EPOCH = re.compile(r"usage limit reached\|(\d{9,11})", re.IGNORECASE)
+_RESET_EPOCH = re.compile(r"reset\w*\D{0,20}?(\d{10})\b", re.IGNORECASE)
+_RESET_ISO = re.compile(
+    r"reset\w*\D{0,20}?(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+)
+_AGAIN_IN = re.compile(
+    r"try again in\s+(?:(\d+)\s*days?)?[\s,]*(?:(\d+)\s*hours?)?[\s,]*(?:(\d+)\s*min\w*)?",
+    re.IGNORECASE,
+)
+
+
+def classify_error(
+    text: str, *, status: int | None = None, code: str | None = None
+) -> tuple[ErrorClass, float | None]:
+    """An error's class (and when a limit lifts), from its text, HTTP status and error code.
+
+    The words and statuses are those claude, codex and gemini use; a status is taken from
+    `status` or, as codex and gemini print it, from the text itself.
+    """
+    low = text.lower()
+    code = (code or "").lower()
+    statuses = {int(s) for s in re.findall(r"\b(401|403|429|503|529)\b", low)}
+    if status is not None:
+        statuses.add(status)
+    if statuses & {401, 403} or code.startswith("authentication"):
+        return "auth", None
+    if any(w in low for w in _AUTH_WORDS):
+        return "auth", None
+    if "usage limit" in low or ("quota exceeded" in low and "per day" in low):
+        return "usage_limit", parse_reset(text)
+    if 429 in statuses or code.startswith("rate_limit") or any(w in low for w in _RATE_WORDS):
+        return "rate_limited", parse_reset(text)
+    if statuses & {503, 529} or "overloaded" in low:
+        return "overloaded", None
+    return "agent_error", None
+
+
+def parse_reset(text: str) -> float | None:
+    """Epoch seconds a limit lifts: `...|<epoch>`, `resets ... <time>` or `try again in 2h`."""
+    m = _USAGE_LIMIT_EPOCH.search(text) or _RESET_EPOCH.search(text)
+    if m:
+        return float(m.group(1))
+    iso = _RESET_ISO.search(text)
+    if iso:
+        try:
+            return datetime.fromisoformat(iso.group(1).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    again = _AGAIN_IN.search(text)
+    if not again or not any(again.groups()):
+        return None
+    days, hours, minutes = (int(g) if g else 0 for g in again.groups())
+    return time.time() + days * 86400 + hours * 3600 + minutes * 60
+
+
+# -- preflight: is the CLI there, and does this version know our flags? ------------------
+def not_found(cli: str, exe: str, env_var: str, install_hint: str, *, via_var: bool = False) -> str:
+    """`via_var`: `exe` came from `env_var`, which is what to fix."""
+    if via_var:
+        where = "is not an executable file" if os.sep in exe else "is not found on PATH"
+        return (
+            f"{env_var}={exe} {where}: point it at the {cli} CLI, or unset it to use "
+            f"`{cli}` from PATH"
+        )
+    return (
+        f"the {cli} CLI ({exe!r}) was not found on PATH: install it with "
+        f"`{install_hint}`, or set {env_var} to its path"
+    )
+
+
+def check_cli(
+    cli: str,
+    exe: str,
+    help_args: Sequence[str],
+    words: Iterable[str],
+    env: Mapping[str, str],
+    *,
+    env_var: str,
+    install_hint: str,
+) -> list[str]:
+    """Problems with the installed CLI: missing, or its `--help` lacks one of `words`."""
+    if shutil.which(exe, path=env.get("PATH")) is None:
+        return [not_found(cli, exe, env_var, install_hint, via_var=bool(env.get(env_var)))]
+    help_argv = [exe, *help_args]
+    code, text = read_help(help_argv, env)
+    if code != 0:
+        return [f"`{shlex.join(help_argv)}` failed (exit {code}): {shorten(text, 200)}"]
+    return unknown_flags_problem(cli, shlex.join(help_argv), words, text, install_hint)
+
+
+def flags_in(argv: Sequence[str]) -> list[str]:
+    """The option names in an argv (without values; `--a=b` gives `--a`)."""
+    out: list[str] = []
+    for arg in argv[1:]:
+        if arg.startswith("-") and arg != "-" and not _is_number(arg):
+            name = arg.split("=", 1)[0]
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def missing_words(words: Iterable[str], help_text: str) -> list[str]:
+    """The words (flags or flag values) that do not appear in `help_text` as whole tokens."""
+    missing = []
+    for word in words:
+        pattern = rf"(?<![\w-]){re.escape(word)}(?![\w-])"
+        if not re.search(pattern, help_text):
+            missing.append(word)
+    return missing
+
+
+def unknown_flags_problem(
+    cli: str, help_command: str, words: Iterable[str], help_text: str, install_hint: str
+) -> list[str]:
+    """One preflight line naming the words the installed CLI's help does not know."""
+    missing = missing_words(dict.fromkeys(words), help_text)
+    if not missing:
+        return []
+    return [
+        f"this {cli} version does not know {', '.join(missing)} (checked with "
+        f"`{help_command}`): upgrade it with `{install_hint}`"
+    ]
+
+
+def read_help(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int | None, str]:
+    """Run a CLI's help (e.g. `codex exec --help`), returning (exit code, output)."""
+    from cpo.proc import run_capture  # late: backends are pure and import nothing heavy
+
+    try:
+        code, out, _timed_out = run_capture(list(argv), cwd=Path.cwd(), env=env, timeout=30)
+    except OSError as exc:
+        return None, str(exc)
+    return code, out

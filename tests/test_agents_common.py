@@ -1,0 +1,95 @@
+"""The helpers every backend shares (cpo.agents.common) and the README's mode table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cpo.agents.common import classify_error, parse_reset, shorten
+from cpo.agents.modetable import mapping_table
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "klass"),
+    [
+        ("Invalid API key · Fix external API key", None, "auth"),
+        ("API Error: 401 authentication_error", 401, "auth"),
+        ("API Error: 403 forbidden", 403, "auth"),
+        ("API Error: 429 rate limit exceeded", None, "rate_limited"),
+        ("API Error: 429", 429, "rate_limited"),
+        ("API Error: Overloaded", None, "overloaded"),
+        ("whatever", 529, "overloaded"),
+        ("Claude AI usage limit reached|1767225600", None, "usage_limit"),
+        ("Something else went wrong", None, "agent_error"),
+    ],
+)
+def test_classify_error(text: str, status: int | None, klass: str) -> None:
+    assert classify_error(text, status=status)[0] == klass
+
+
+def test_parse_reset_forms() -> None:
+    assert parse_reset("usage limit reached, resets at 1767225600") == 1767225600.0
+    assert parse_reset("usage limit reached; resets 2026-01-01T00:00:00Z") == 1767225600.0
+    assert parse_reset("usage limit reached, resets 5pm") is None
+
+
+def test_shorten() -> None:
+    assert shorten("a\n  b") == "a b"
+    long = shorten("x" * 200)
+    assert len(long) == 80 and long.endswith("…")
+
+
+def test_classify_error_reads_statuses_in_the_text() -> None:
+    assert classify_error("unexpected status 401 Unauthorized")[0] == "auth"
+    assert classify_error("429 Too Many Requests")[0] == "rate_limited"
+    assert classify_error("server is overloaded (503)")[0] == "overloaded"
+    assert classify_error("something odd")[0] == "agent_error"
+
+
+def test_readme_mapping_table_is_current() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert mapping_table() in readme
+
+
+def test_parse_reset_try_again_in() -> None:
+    before = time.time()
+    reset = parse_reset("You've hit your usage limit. Try again in 2 hours 5 min.")
+    assert reset is not None and before + 7500 <= reset <= time.time() + 7500
+
+
+def test_every_backend_drops_claudecode_through_one_filter() -> None:
+    from cpo.agents import backend_names, get_backend
+    from cpo.agents.base import AgentRequest
+
+    req = AgentRequest(task_id="t", wave=1, prompt="", worktree=Path(), parallel_dir=Path())
+    for name in backend_names():
+        env = get_backend(name).env(req, {"CLAUDECODE": "1", "KEEP": "x"})
+        assert "CLAUDECODE" not in env and env["KEEP"] == "x", name
+
+
+def test_check_cli_missing_help_failing_and_unknown_flag(tmp_path: Path) -> None:
+    from cpo.agents.common import check_cli
+
+    def cli(body: str) -> dict[str, str]:
+        exe = tmp_path / "tool"
+        exe.write_text(f"#!/bin/sh\n{body}\n")
+        exe.chmod(0o755)
+        return {"PATH": str(tmp_path)}
+
+    kw = {"env_var": "CPO_TOOL_BIN", "install_hint": "get tool"}
+    assert check_cli("tool", "nope", ["--help"], [], {"PATH": str(tmp_path)}, **kw) == [
+        "the tool CLI ('nope') was not found on PATH: install it with `get tool`, "
+        "or set CPO_TOOL_BIN to its path"
+    ]
+    env = cli("echo broken; exit 3")
+    assert check_cli("tool", "tool", ["--help"], ["--a"], env, **kw) == [
+        "`tool --help` failed (exit 3): broken"
+    ]
+    env = cli("echo '  --json   print JSON'")
+    assert check_cli("tool", "tool", ["--help"], ["--json"], env, **kw) == []
+    assert check_cli("tool", "tool", ["--help"], ["--json", "--new"], env, **kw) == [
+        "this tool version does not know --new (checked with `tool --help`): "
+        "upgrade it with `get tool`"
+    ]
