@@ -73,6 +73,15 @@ def problems(repo: Path, pdir: Path, tasks: list[str], env: dict[str, str]) -> l
     return found
 
 
+def failed_tasks(pdir: Path) -> str:
+    try:
+        tasks = load_report(pdir)["tasks"].values()
+    except (OSError, ValueError):
+        return "no report"
+    bad = [t for t in tasks if t["status"] != "completed"]
+    return "; ".join(f"{t['id']} {t['status']} {t.get('reason')}: {t.get('error')}" for t in bad)
+
+
 def one_step(
     tmp: Path, template: Path, step: int, tasks: list[str], env: dict[str, str]
 ) -> list[str] | None:
@@ -92,8 +101,10 @@ def one_step(
     resumed = subprocess.run(
         cpo_argv("run", str(pdir), "--resume", *ARGS), cwd=repo, env=env, capture_output=True
     )
-    found = [f"resume exit {resumed.returncode}"] if resumed.returncode != 0 else []
-    found = found or problems(repo, pdir, tasks, env)
+    if resumed.returncode:
+        found = [f"resume exit {resumed.returncode}: {failed_tasks(pdir)}"]
+    else:
+        found = problems(repo, pdir, tasks, env)
     shutil.rmtree(where)
     return found
 
@@ -102,6 +113,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", type=int, default=4, help="tasks, spread over the waves")
     ap.add_argument("--waves", type=int, default=2)
+    ap.add_argument("--first", type=int, default=1, help="first git step to kill after")
     ap.add_argument("--quick", action="store_true", help="the first steps only: proves it works")
     a = ap.parse_args()
     tasks = task_ids(a.tasks)
@@ -112,18 +124,17 @@ def main() -> None:
         env = bench_env(tmp / "home")
         template = make_template(tmp / "template", 20, env)
         write_spec(template, deps, env=env)
-        step, failed, runs = 0, [], 0
-        while not (a.quick and step >= 3):
+        step, failed, runs, killed = a.first - 1, [], 0, 0
+        while not (a.quick and step >= a.first + 2):
             step += 1
             found = one_step(tmp, template, step, tasks, env)
             if found is None:
                 break
-            runs += 2
+            runs, killed = runs + 2, killed + 1
             if found:
                 failed.append(step)
                 print(f"  kill after git call {step}: {'; '.join(found)}", flush=True)
-        steps = step - 1 if found is None else step
-    rows = [[str(len(tasks)), str(a.waves), str(runs), str(steps), str(len(failed))]]
+    rows = [[str(len(tasks)), str(a.waves), str(runs), str(killed), str(len(failed))]]
     print(table(["tasks", "waves", "runs (killed + resumed)", "git steps killed", "failed"], rows))
 
 
