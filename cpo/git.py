@@ -17,11 +17,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from cpo.errors import GitError, PreflightError
+from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
+from cpo.mergeresult import merge_failure
 
 MARKER = ".claude-task-complete"
 
@@ -41,21 +41,6 @@ _calls = itertools.count(1)  # next() on a count is atomic under the GIL
 IDENTITY_FIX = (
     'git config --global user.name "Your Name" && git config --global user.email you@example.com'
 )
-
-
-@dataclass(frozen=True)
-class MergeResult:
-    ok: bool
-    commit: str | None = None
-    conflict_files: tuple[str, ...] = ()
-    message: str = ""
-    # Why a merge failed: files in conflict, a hook that refused the merge commit
-    # (pre-merge-commit, commit-msg; `message` holds its output), or untracked files in
-    # the target worktree that the merge would overwrite (`conflict_files` names them).
-    failure: Literal["conflict", "hook_rejected", "untracked"] | None = None
-
-
-_OVERWRITTEN = re.compile(r"untracked working tree files would be (?:overwritten|removed)")
 
 
 class Git:
@@ -305,11 +290,8 @@ class Git:
             self.run("reset", "-q", "--hard", cwd=path)
 
     def check_out(self, worktree: Path, commit: str) -> None:
-        """Move the worktree's branch to `commit` and check it out (`reset --hard`).
-
-        For a worktree nothing has run in yet (made with `checkout=False`): no entry in
-        `.git/worktrees` is created, so agents reading git metadata meanwhile are safe.
-        """
+        """Move the branch of a worktree made with `checkout=False` to `commit`, check it out.
+        Creates nothing in `.git/worktrees`: agents reading git metadata meanwhile are safe."""
         self.run("reset", "-q", "--hard", commit, cwd=worktree)
 
     def complete_checkout(self, worktree: Path) -> bool:
@@ -378,29 +360,7 @@ class Git:
             # A hook refusing the merge commit leaves MERGE_HEAD and no unmerged file.
             stopped = self.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=worktree)
             self._raw(["merge", "--abort"], worktree)
-        return _merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
-
-
-def _merge_failure(
-    code: int, out: str, err: str, conflicts: tuple[str, ...], stopped: bool
-) -> MergeResult:
-    text = "\n".join(s for s in (err.strip(), out.strip()) if s)
-    lines = text.splitlines()
-    last = lines[-1] if lines else f"exit {code}"
-    if conflicts:
-        return MergeResult(ok=False, conflict_files=conflicts, message=last, failure="conflict")
-    if _OVERWRITTEN.search(text):
-        # git lists them one per line, indented with a tab, between two messages.
-        files = tuple(line.strip() for line in lines if line.startswith("\t"))
-        return MergeResult(
-            ok=False,
-            conflict_files=files,
-            message="untracked files in the way: " + ", ".join(files),
-            failure="untracked",
-        )
-    if stopped:
-        return MergeResult(ok=False, message=text[-2000:] or last, failure="hook_rejected")
-    return MergeResult(ok=False, message=last, failure="conflict")
+        return merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
 
 
 def find_repo(start: Path) -> Path:
