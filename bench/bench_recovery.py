@@ -61,7 +61,7 @@ def problems(repo: Path, pdir: Path, tasks: list[str], env: dict[str, str]) -> l
     integ = data["integration_branch"]
     merges = sh(["git", "log", "--merges", "--format=%s", integ], repo, env).splitlines()
     for task in tasks:
-        times = sum(f"feature/{task} " in m for m in merges)
+        times = sum(f" ({task}, wave " in m for m in merges)
         if times != 1:
             found.append(f"{task} merged {times} times")
         elif sh(["git", "show", f"{integ}:out-{task}.txt"], repo, env) != task:

@@ -173,6 +173,7 @@ def validate(
         from cpo import ui
         from cpo.errors import PlanError, UsageError
         from cpo.plan.load import load_plan
+        from cpo.run.changes import with_commit_warnings
 
     try:
         plan = load_plan(parallel_dir, strict=strict)
@@ -193,6 +194,7 @@ def validate(
             raise
         ui.show_json({"valid": False, "error": " ".join(exc.lines())})
         raise typer.Exit(int(ExitCode.USAGE)) from None
+    plan = with_commit_warnings(plan)  # files agents would miss: said, not refused
     if json_out:
         ui.show_json(ui.plan_data(plan))
     else:
@@ -317,7 +319,7 @@ def run(
         ),
     ] = 5.0,
     workspace_root: Annotated[
-        Path | None, typer.Option(help="Where worktrees go (default ../workspaces).")
+        Path | None, typer.Option(help="Where worktrees go (default ../workspaces/<repo folder>).")
     ] = None,
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Run although the working tree has changes.")
@@ -436,6 +438,42 @@ def parallel(
             ui.print_lines(["", *ui.parallel_table_lines(summary.results)])
         ui.print_lines([ui.parallel_total_line(summary)])
     raise typer.Exit(int(ExitCode.OK if summary.failed == 0 else ExitCode.FAILED))
+
+
+# -- serve ---------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8080,
+    root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--root",
+            metavar="DIR",
+            help="A folder whose parallel directories the API may run and show "
+            "(repeatable; default: the current directory).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the HTTP API and the web dashboard (extra: cpo-orchestrator[serve]).
+
+    Keys come from CPO_API_KEYS (comma-separated) or the config's server.api_keys; with
+    keys set, every endpoint but /health needs one (X-API-Key or Authorization: Bearer).
+    Without a key only a loopback address is allowed.
+    """
+    from cpo.serve import require_extra
+
+    require_extra()
+    from cpo.serve.main import serve as run_server
+    from cpo.serve.main import server_config
+
+    config = server_config(host, port, root or [])
+    typer.echo(
+        f"cpo serve: roots {', '.join(str(r) for r in config.roots)}; "
+        f"API keys {'required' if config.api_keys else 'off (loopback only)'}",
+        err=True,
+    )
+    run_server(config)
 
 
 # -- config ----------------------------------------------------------------------------------

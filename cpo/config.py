@@ -8,10 +8,11 @@ Two YAML files, both optional:
 ::
 
     default_backend: claude
-    workspace_root: ../workspaces
+    workspace_root: ../worktrees              # default ../workspaces/<repo folder name>
     parallel: {max_workers: 3, fail_fast: false}
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
     logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
+    server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -87,6 +88,17 @@ class LogsFile(_Section):
     max_size: ByteSize | None = Field(default=None, ge=1024)
 
 
+class ServerFile(_Section):
+    api_keys: tuple[str, ...] | None = None
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_key(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and any(not k.strip() for k in value):
+            raise ValueError("an API key cannot be blank")
+        return value
+
+
 class BackendFile(_Section):
     model: str | None = None
     max_turns: int | None = Field(default=None, ge=1)
@@ -105,6 +117,7 @@ class ConfigFile(_Section):
     parallel: ParallelFile = ParallelFile()
     timeouts: TimeoutsFile = TimeoutsFile()
     logs: LogsFile = LogsFile()
+    server: ServerFile = ServerFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")
@@ -150,12 +163,14 @@ _BACKEND_KEYS = (
 
 DEFAULTS: dict[str, object] = {
     "default_backend": "claude",
-    "workspace_root": "../workspaces",
+    # Stands for ../workspaces/<the repository's folder name> (cpo.run.layout).
+    "workspace_root": "../workspaces/<repo folder name>",
     "parallel.max_workers": 3,
     "parallel.fail_fast": False,
     "timeouts.task": 7200.0,
     "timeouts.idle": None,
     "logs.max_size": DEFAULT_LOG_LIMIT,
+    "server.api_keys": (),
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -163,6 +178,7 @@ for _name in backend_names():
 
 KEYS = tuple(DEFAULTS)
 DURATION_KEYS = ("timeouts.task", "timeouts.idle")
+SECRET_KEYS = ("server.api_keys",)  # `cpo config show` says how many, never which
 
 
 @dataclass(frozen=True)
@@ -189,6 +205,11 @@ class Settings:
             max_workers=int(self.values["parallel.max_workers"]),  # type: ignore[call-overload]
             fail_fast=bool(self.values["parallel.fail_fast"]),
         )
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        keys = self.values["server.api_keys"]
+        return tuple(str(k) for k in keys) if isinstance(keys, tuple) else ()
 
     @property
     def timeouts(self) -> TimeoutSettings:
@@ -314,10 +335,11 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts", "logs"):
+    for section in ("parallel", "timeouts", "logs", "server"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
-            flat[f"{section}.{key}"] = getattr(sub, key)
+            value = getattr(sub, key)
+            flat[f"{section}.{key}"] = tuple(value) if isinstance(value, tuple) else value
     for name, backend in parsed.backends.items():
         if name not in backend_names():
             continue  # warned about as unknown
@@ -340,9 +362,16 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
                 out.append(f"{where}{key}: not a setting, ignored{_did_you_mean(str(key), known)}")
 
     check(
-        "", raw, ["default_backend", "workspace_root", "parallel", "timeouts", "logs", "backends"]
+        "",
+        raw,
+        ["default_backend", "workspace_root", "parallel", "timeouts", "logs", "server", "backends"],
     )
-    sections = (("parallel", ParallelFile), ("timeouts", TimeoutsFile), ("logs", LogsFile))
+    sections = (
+        ("parallel", ParallelFile),
+        ("timeouts", TimeoutsFile),
+        ("logs", LogsFile),
+        ("server", ServerFile),
+    )
     for section, model in sections:
         if isinstance(raw.get(section), dict):
             check(f"{section}.", raw[section], list(model.model_fields))  # type: ignore[arg-type]
@@ -371,6 +400,8 @@ def show_rows(settings: Settings) -> list[tuple[str, object, str]]:
             continue
         if key in DURATION_KEYS and isinstance(value, (int, float)):
             value = format_duration(value)
+        if key in SECRET_KEYS and isinstance(value, tuple):
+            value = f"{len(value)} key(s), not shown"
         rows.append((key, list(value) if isinstance(value, tuple) else value, source))
     return rows
 

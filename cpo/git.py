@@ -118,29 +118,38 @@ class Git:
         code, out, _ = self._raw(["symbolic-ref", "--short", "-q", "HEAD"], self.root)
         return out.strip() if code == 0 and out.strip() else None
 
-    def dirty_paths(self, cwd: Path | None = None, *, exclude: Sequence[Path] = ()) -> list[str]:
-        """Tracked changes and untracked files, minus paths under `exclude` (absolute)."""
+    def status_entries(self, cwd: Path | None = None) -> list[tuple[str, str]]:
+        """(two-letter status, path) of every tracked change and untracked file in a
+        worktree; paths relative to its root (a nested worktree shows as `dir/`)."""
         where = cwd or self.root
         # Not `run`: its strip() would eat the leading blank of a " M path" entry.
         code, out, err = self._raw(["status", "--porcelain", "-z", "--untracked-files=all"], where)
         if code != 0:
             raise GitError(f"git status failed in {where}: {err.strip()}")
-        paths = []
-        entries = out.split("\0")
-        i = 0
-        while i < len(entries):
-            entry = entries[i]
-            i += 1
-            if len(entry) < 4:
-                continue
-            status, path = entry[:2], entry[3:]
-            if status[0] in "RC":
-                i += 1  # the rename's source path follows
-            full = (where / path).resolve()
-            if any(full == ex or ex in full.parents for ex in exclude):
-                continue
-            paths.append(path)
-        return paths
+        entries, result = iter(out.split("\0")), []
+        for entry in entries:
+            if len(entry) >= 4:
+                result.append((entry[:2], entry[3:]))
+                if entry[0] in "RC":
+                    next(entries, None)  # the rename's source path follows
+        return result
+
+    def dirty_paths(self, cwd: Path | None = None, *, exclude: Sequence[Path] = ()) -> list[str]:
+        """Tracked changes and untracked files, minus paths under `exclude` (absolute)."""
+        where = cwd or self.root
+        return [
+            path
+            for _, path in self.status_entries(where)
+            if not any(
+                ex == (where / path).resolve() or ex in (where / path).resolve().parents
+                for ex in exclude
+            )
+        ]
+
+    def file_at(self, rev: str, path: str, cwd: Path | None = None) -> str | None:
+        """The text of `path` (relative to the worktree root) at `rev`, or None."""
+        code, out, _ = self._raw(["show", f"{rev}:./{path}"], cwd or self.root)
+        return out if code == 0 else None
 
     def ignored_paths(self, cwd: Path) -> list[str]:
         """Ignored files and folders in a worktree (`git status --ignored`, folders collapsed)."""

@@ -6,6 +6,7 @@ table); it asserts no time, only that each completes and prints its figures.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,13 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_scale.py", "cold start `cpo --help`"),
         ("bench_worktree_race.py", "failed runs"),
         ("bench_recovery.py", "git steps killed"),
+        pytest.param(
+            "bench_serve.py",
+            "event sequences with a gap | 0",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("fastapi") is None, reason="needs the [serve] extra"
+            ),
+        ),
         # Installs parallel-orchestra from the package index; prints why when it cannot.
         pytest.param(
             "bench_peer.py",

@@ -74,19 +74,20 @@ def test_refuses_to_drop_unmerged_commits(git_repo: Path) -> None:
 
     proc = cpo("clean", str(root), cwd=git_repo)
     assert proc.returncode == 1
-    assert f"refused branch feature/task-001: 1 commit is not merged into {INTEG}" in proc.stdout
-    assert f"refused worktree {wt}: its branch feature/task-001 holds unmerged commits" in (
+    refusal = f"refused branch feature/TS-0042/task-001: 1 commit is not merged into {INTEG}"
+    assert refusal in proc.stdout
+    assert f"refused worktree {wt}: its branch feature/TS-0042/task-001 holds unmerged commits" in (
         proc.stdout
     )
-    assert git(git_repo, "rev-parse", "feature/task-001") == late
+    assert git(git_repo, "rev-parse", "feature/TS-0042/task-001") == late
     assert wt.is_dir()
     # everything else was cleaned
-    assert "feature/task-002" not in _branches(git_repo)
+    assert "feature/TS-0042/task-002" not in _branches(git_repo)
     assert set(_worktrees(git_repo)) == {str(git_repo), str(wt)}
 
     proc = cpo("clean", str(root), "--force", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "feature/task-001" not in _branches(git_repo)
+    assert "feature/TS-0042/task-001" not in _branches(git_repo)
     assert not wt.exists()
     assert INTEG not in _branches(git_repo)  # --force drops the unmerged integration branch too
 
@@ -101,9 +102,9 @@ def test_refuses_a_worktree_with_uncommitted_changes(git_repo: Path) -> None:
     assert proc.returncode == 1
     assert f"refused worktree {wt}: has uncommitted changes (b.txt, notes.txt)" in proc.stdout
     assert (wt / "notes.txt").read_text() == "not committed\n"
-    assert "feature/task-002" in _branches(git_repo)  # kept with its worktree
-    assert f"kept branch feature/task-002: kept with its worktree {wt}" in proc.stdout
-    assert "feature/task-001" not in _branches(git_repo)
+    assert "feature/TS-0042/task-002" in _branches(git_repo)  # kept with its worktree
+    assert f"kept branch feature/TS-0042/task-002: kept with its worktree {wt}" in proc.stdout
+    assert "feature/TS-0042/task-001" not in _branches(git_repo)
 
 
 def test_dry_run_changes_nothing(git_repo: Path) -> None:
@@ -114,7 +115,7 @@ def test_dry_run_changes_nothing(git_repo: Path) -> None:
     assert _snapshot(git_repo) == before
     wt = report(root)["tasks"]["task-001"]["worktree"]
     assert f"would remove worktree {wt} (clean)" in proc.stdout
-    assert f"would delete branch feature/task-001 (merged into {INTEG})" in proc.stdout
+    assert f"would delete branch feature/TS-0042/task-001 (merged into {INTEG})" in proc.stdout
     assert proc.stdout.strip().endswith("dry run: nothing was changed")
     # --force --dry-run does not delete either
     assert cpo("clean", str(root), "--dry-run", "--force", cwd=git_repo).returncode == 0
@@ -133,7 +134,7 @@ def test_attempt_branches_are_treated_like_task_branches(git_repo: Path) -> None
     )
     proc = cpo("run", str(root), "--retry-delay", "0", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    saved = "feature/task-001-attempt-1"
+    saved = "feature/TS-0042/task-001-attempt-1"
     assert saved in _branches(git_repo)  # the first attempt's work, kept before the retry
     # Both attempts may have made the very same commit (same content, same second): give
     # the saved attempt work of its own that was never merged.
@@ -150,7 +151,7 @@ def test_attempt_branches_are_treated_like_task_branches(git_repo: Path) -> None
     assert refusal.startswith(f"refused branch {saved}: ")  # 1 or 2 commits, see above
     assert refusal.endswith(f"not merged into {INTEG}")
     assert saved in _branches(git_repo)
-    assert "feature/task-001" not in _branches(git_repo)
+    assert "feature/TS-0042/task-001" not in _branches(git_repo)
 
     # merged into the integration branch, it is cleaned like any merged branch
     integ_wt = git_repo.parent / "integration-wt"

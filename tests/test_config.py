@@ -32,7 +32,7 @@ def test_level_default_when_no_file(git_repo: Path) -> None:
     assert s.parallel.fail_fast is False
     assert s.timeouts.task == 7200.0
     assert s.timeouts.idle is None
-    assert s.workspace_root == "../workspaces"
+    assert s.workspace_root == "../workspaces/<repo folder name>"
     assert s.backend("claude").model is None
     assert s.files == ()
 

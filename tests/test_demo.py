@@ -28,7 +28,7 @@ def test_demo_builds_and_runs_two_waves(tmp_path: Path) -> None:
     assert "[PROGRESS] execution status=completed" in proc.stdout
     assert "what merged:" in proc.stdout
     repo = base / "repo"
-    integ = base / "workspaces" / "TS-DEMO-integration"
+    integ = base / "workspaces" / "repo" / "TS-DEMO" / "integration"
     out = subprocess.run(
         [sys.executable, "-m", "calc.cli", "2", "3"],
         cwd=integ,

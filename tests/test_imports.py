@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -172,8 +173,12 @@ print(json.dumps(failed))
 def test_every_module_imports_on_its_own() -> None:
     # One interpreter, but every cpo module is dropped from sys.modules before each import,
     # so each one is imported first, as `python -m` or a lazy import elsewhere would.
+    # cpo.serve needs the [serve] extra; without it only the command's message is checked
+    # (tests/serve/test_serve_api.py).
+    extra = importlib.util.find_spec("fastapi") is not None
+    names = [m for m in modules() if extra or not within(m, "cpo.serve")]
     proc = subprocess.run(
-        [sys.executable, "-c", ISOLATED_IMPORT, *modules()],
+        [sys.executable, "-c", ISOLATED_IMPORT, *names],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -233,6 +238,23 @@ def test_commands_and_adhoc_never_import_the_cli() -> None:
 
 def test_agents_know_nothing_of_runs_or_commands() -> None:
     bad = violations("cpo.agents", ("cpo.run", "cpo.adhoc", "cpo.commands", "cpo.cli"))
+    assert not bad, "\n".join(bad)
+
+
+def test_serve_imports_only_what_its_docstring_lists() -> None:
+    allowed = ("cpo.commands.status", "cpo.run.report", "cpo.run.lock", "cpo.run.states")
+    allowed += ("cpo.adhoc", "cpo.agents", "cpo.config", "cpo.proc", "cpo.secrets")
+    allowed += ("cpo.errors", "cpo.duration")
+    bad = beyond("cpo.serve", allowed, exact=("cpo",))
+    assert not bad, "\n".join(bad)
+
+
+def test_only_the_cli_imports_serve() -> None:
+    bad = [
+        v
+        for v in violations("cpo", ("cpo.serve",))
+        if not v.startswith(("cpo/cli.py:", "cpo/serve/"))
+    ]
     assert not bad, "\n".join(bad)
 
 

@@ -35,7 +35,7 @@ def _parents(repo: Path, ref: str) -> list[str]:
 
 
 def _no_temp_worktree(repo: Path) -> bool:
-    return "-integrate" not in git(repo, "worktree", "list")
+    return ".integrate" not in git(repo, "worktree", "list")
 
 
 def test_into_checked_out_main_prints_the_command_and_touches_nothing(git_repo: Path) -> None:
@@ -55,7 +55,7 @@ def test_into_checked_out_main_prints_the_command_and_touches_nothing(git_repo: 
 
     text = (root / "integration-report.md").read_text()
     assert text.startswith("# Integration report: TS-0042")
-    assert "| task-001 | 1 | completed | 1 | 1 | `feature/task-001` |" in text
+    assert "| task-001 | 1 | completed | 1 | 1 | `feature/TS-0042/task-001` |" in text
     assert "## Commits (" in text and "add a.txt" in text and "add b.txt" in text
     assert "- `a.txt`" in text and "- `b.txt`" in text
     assert "- wave 1: passed" in text and "`test -f a.txt && test ! -f broken.txt`" in text

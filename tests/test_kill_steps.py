@@ -59,7 +59,7 @@ def problems_after_resume(repo: Path, root: Path, tasks: list[str]) -> list[str]
     integ = f"integration/{SPEC}"
     merges = git(repo, "log", "--merges", "--format=%s", integ).splitlines()
     for task in tasks:
-        times = sum(f"feature/{task} " in m for m in merges)
+        times = sum(f" ({task}, wave " in m for m in merges)
         if times != 1:
             found.append(f"{task} merged {times} times")
         shown = git(repo, "show", f"{integ}:{task}.txt") if times else ""

@@ -64,7 +64,7 @@ def test_cpo_style_manifest_with_task_files(tmp_path: Path) -> None:
     t1, t3 = plan.tasks["task-001"], plan.tasks["task-003"]
     assert t1.agent == "django-expert" and t1.prompt == "Build users."
     assert t1.prompt_source == "prompts/task-001.txt"
-    assert t1.branch == "feature/task-001-users"
+    assert t1.branch == "feature/TS-0001/task-001-users"
     assert t3.deps == ("task-001", "task-002") and t3.wave == 2
     assert (t3.model, t3.timeout, t3.max_turns) == ("opus", 60.0, 5)
     assert (t3.permission_mode, t3.backend) == ("acceptEdits", "command")

@@ -85,7 +85,14 @@ def test_stdin_and_json_shape(
     done = cpo_stdin("parallel", "--json", cwd=work, stdin=json.dumps(doc))
     assert done.returncode == 1
     data = json.loads(done.stdout)
-    assert set(data) == {"total_tasks", "completed", "failed", "total_duration_seconds", "results"}
+    assert set(data) == {
+        "total_tasks",
+        "completed",
+        "failed",
+        "total_duration_seconds",
+        "total_duration_ms",
+        "results",
+    }
     assert (data["total_tasks"], data["completed"], data["failed"]) == (2, 1, 1)
     first, second = data["results"]
     assert {
@@ -96,6 +103,7 @@ def test_stdin_and_json_shape(
         "output",
         "content",
         "duration_seconds",
+        "duration_ms",
         "exit_code",
         "error",
         "tags",

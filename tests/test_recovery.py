@@ -112,7 +112,7 @@ def test_kill_9_then_resume_finishes_without_redoing_completed(git_repo: Path) -
         )
     )
     child = int((Path(report(root)["tasks"]["task-002"]["worktree"]) / ".child-pid").read_text())
-    head_1 = git(git_repo, "rev-parse", "feature/task-001")
+    head_1 = git(git_repo, "rev-parse", "feature/TS-0042/task-001")
     proc.kill()
     proc.communicate()
     # The watchdog notices cpo is gone and kills the agent's whole group.
@@ -129,7 +129,7 @@ def test_kill_9_then_resume_finishes_without_redoing_completed(git_repo: Path) -
     assert "took over the run lock" in resumed.stderr
     data = report(root)
     assert data["status"] == "completed"
-    assert git(git_repo, "rev-parse", "feature/task-001") == head_1  # not re-run
+    assert git(git_repo, "rev-parse", "feature/TS-0042/task-001") == head_1  # not re-run
     assert "task=task-001 status=started" not in resumed.stdout
     assert len(data["tasks"]["task-002"]["attempts"]) == 2  # history kept
     files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/TS-0042").split()
@@ -139,8 +139,8 @@ def test_kill_9_then_resume_finishes_without_redoing_completed(git_repo: Path) -
 def test_changed_task_runs_again_on_resume(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": ok("a.txt", "one"), "task-002": ok("b.txt")}])
     assert cpo("run", str(root), cwd=git_repo).returncode == 0
-    head_2 = git(git_repo, "rev-parse", "feature/task-002")
-    old_1 = git(git_repo, "rev-parse", "feature/task-001")
+    head_2 = git(git_repo, "rev-parse", "feature/TS-0042/task-002")
+    old_1 = git(git_repo, "rev-parse", "feature/TS-0042/task-001")
     task_file = root / "tasks" / "task-001.md"
     task_file.write_text(task_file.read_text().replace("a.txt one", "a2.txt two"))
     git(git_repo, "commit", "-qam", "change task-001")
@@ -149,9 +149,9 @@ def test_changed_task_runs_again_on_resume(git_repo: Path) -> None:
     assert "task-001 changed since it ran" in proc.stderr
     assert "task=task-001 status=started" in proc.stdout
     assert "task=task-002 status=started" not in proc.stdout
-    assert git(git_repo, "rev-parse", "feature/task-002") == head_2
+    assert git(git_repo, "rev-parse", "feature/TS-0042/task-002") == head_2
     # The first version's work was merged already, so the new run builds on top of it.
-    assert git(git_repo, "merge-base", "--is-ancestor", old_1, "feature/task-001") == ""
+    assert git(git_repo, "merge-base", "--is-ancestor", old_1, "feature/TS-0042/task-001") == ""
     files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/TS-0042").split()
     assert {"a.txt", "a2.txt", "b.txt"} <= set(files)
 
@@ -159,7 +159,7 @@ def test_changed_task_runs_again_on_resume(git_repo: Path) -> None:
 def test_failed_attempt_work_is_kept_on_an_attempt_branch(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": "@script write a.txt one\n@script commit a"}])
     assert cpo("run", str(root), cwd=git_repo).returncode == 1  # no marker
-    first = git(git_repo, "rev-parse", "feature/task-001")
+    first = git(git_repo, "rev-parse", "feature/TS-0042/task-001")
     proc = cpo("run", str(root), "--retry-failed", cwd=git_repo)
     assert proc.returncode == 1
     saved = report(root)["tasks"]["task-001"]["attempts"][0]["saved_branch"]
@@ -277,8 +277,8 @@ def test_sixteen_concurrent_worktrees_without_lock_errors(git_repo: Path) -> Non
         assert proc.returncode == 0, proc.stdout + proc.stderr
         data = report(root)
         assert all(t["status"] == "completed" and t["merged"] for t in data["tasks"].values())
-        for i in range(16):  # clear the branch names for the next round
-            git(git_repo, "branch", "-m", f"feature/task-{i:03d}", f"done-{round_no}-{i}")
+        # the second spec's tasks have the same ids: its branches carry its own spec id
+        assert data["tasks"]["task-000"]["branch"] == f"feature/TS-{round_no}/task-000"
 
 
 def test_usage_limit_pauses_launches_until_reset(git_repo: Path) -> None:

@@ -189,14 +189,14 @@ def test_dry_run_changes_nothing(git_repo: Path) -> None:
     files = sorted(p.name for p in root.rglob("*"))
     proc = cpo("run", str(root), "--dry-run", cwd=git_repo)
     assert proc.returncode == 0, proc.stderr
-    assert "task-001 →" in proc.stdout and "feature/task-001" in proc.stdout
+    assert "task-001 →" in proc.stdout and "feature/TS-0042/task-001" in proc.stdout
     assert "integration/TS-0042" in proc.stdout
     assert "dry run: nothing was changed" in proc.stdout
     assert git(git_repo, "for-each-ref") == refs
     assert git(git_repo, "worktree", "list", "--porcelain") == trees
     assert repo_state(git_repo) == before
     assert sorted(p.name for p in root.rglob("*")) == files
-    assert not (git_repo.parent / "workspaces" / "task-001").exists()
+    assert not (git_repo.parent / "workspaces" / "repo" / "TS-0042" / "task-001").exists()
 
 
 def test_wave_option_runs_one_wave_after_another(git_repo: Path) -> None:
@@ -211,13 +211,13 @@ def test_wave_option_runs_one_wave_after_another(git_repo: Path) -> None:
     first = cpo("run", str(root), "--wave", "1", cwd=git_repo)
     assert first.returncode == 0, first.stdout + first.stderr
     assert report(root)["tasks"]["task-002"]["status"] == "skipped"
-    head_1 = git(git_repo, "rev-parse", "feature/task-001")
+    head_1 = git(git_repo, "rev-parse", "feature/TS-0042/task-001")
     second = cpo("run", str(root), "--wave", "2", cwd=git_repo)
     assert second.returncode == 0, second.stdout + second.stderr
     data = report(root)
     assert data["tasks"]["task-002"]["status"] == "completed"
     assert data["tasks"]["task-001"]["status"] == "completed"
-    assert git(git_repo, "rev-parse", "feature/task-001") == head_1  # not re-run
+    assert git(git_repo, "rev-parse", "feature/TS-0042/task-001") == head_1  # not re-run
     assert "task=task-001" not in second.stdout
 
 
@@ -244,10 +244,10 @@ def test_preflight_refuses_dirty_tree_and_foreign_branch(git_repo: Path) -> None
     assert proc.returncode == 2
     assert "uncommitted changes (README.md)" in proc.stderr and "--allow-dirty" in proc.stderr
     git(git_repo, "checkout", "README.md")
-    git(git_repo, "branch", "feature/task-001")
+    git(git_repo, "branch", "feature/TS-0042/task-001")
     proc = cpo("run", str(root), cwd=git_repo)
     assert proc.returncode == 2
-    assert "branch feature/task-001 already exists" in proc.stderr
+    assert "branch feature/TS-0042/task-001 already exists" in proc.stderr
     assert not (root / "report.json").exists()
 
 

@@ -6,5 +6,6 @@
 worktrees through `cpo.git.Git`, `result` shapes the results and `output_dir`.
 May import: `cpo.run.agentrun`, `cpo.run.preflight`, `cpo.run.protocol`, `cpo.agents`,
 `cpo.git`, `cpo.proc`, `cpo.config`, `cpo.errors`; never `cpo.cli` or `cpo.commands`, and
-nothing imports it but `cpo.cli` (and `cpo.ui`, for types).
+nothing imports it but `cpo.cli`, `cpo.serve` (`POST /api/v1/parallel`) and `cpo.ui` (for
+types).
 """

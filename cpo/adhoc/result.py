@@ -1,7 +1,8 @@
 """What `cpo parallel` returns: one result per task, the summary, and `output_dir`.
 
 The JSON shapes are clinvk's (`total_tasks`, `completed`, `failed`, `results[]` with
-`output` and the same text again as `content`), so scripts written for it keep working.
+`output` and the same text again as `content`, durations in milliseconds as `*_ms`), so
+scripts written for it keep working; `*_seconds` say the same for cpo's own readers.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class AdhocResult:
             "output": self.output,
             "content": self.output,
             "duration_seconds": round(self.duration_seconds, 3),
+            "duration_ms": round(self.duration_seconds * 1000),
             "exit_code": self.exit_code,
             "error": self.error,
             "tags": list(self.tags),
@@ -68,6 +70,7 @@ class AdhocSummary:
             "completed": self.completed,
             "failed": self.failed,
             "total_duration_seconds": round(self.duration_seconds, 3),
+            "total_duration_ms": round(self.duration_seconds * 1000),
             "results": [r.to_json() for r in self.results],
         }
 

@@ -9,6 +9,7 @@ it stays until it is merged into the base branch.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,8 @@ class CleanPlan:
     refused: list[str] = field(default_factory=list)  # what would lose work, and why
     kept: list[str] = field(default_factory=list)  # left on purpose (not a refusal)
     notes: list[str] = field(default_factory=list)
+    # `<workspace root>/<spec>`: removed too once its worktrees are gone and it is empty.
+    spec_dir: Path | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -77,6 +80,8 @@ def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
     for task_id in report.tasks:
         planner.task(_task_unit(git, report, task_id))
     planner.integration()
+    if report.workspace_root:
+        planner.plan.spec_dir = Path(report.workspace_root) / report.spec_id
     return planner.plan
 
 
@@ -280,6 +285,9 @@ def apply_clean(plan: CleanPlan) -> list[str]:
             done.append(f"removed worktree {action.target} ({action.why})")
         elif action.kind == "prune_worktree":
             done.append(f"pruned worktree {action.target} ({action.why})")
+    if plan.spec_dir is not None:
+        with contextlib.suppress(OSError):  # not empty (or gone): it stays as it is
+            plan.spec_dir.rmdir()
     for action in plan.actions:
         if action.kind == "delete_branch":
             git.delete_branch(action.target, force=True)

@@ -10,7 +10,7 @@ How it stays safe (the user's working tree is never changed behind their back):
      it still points where it did (compare-and-swap; nobody's work is overwritten);
    - target checked out in a working tree (usually `main` in your own checkout): cpo does not
      touch that tree unless `--allow-checkout-merge` is given and the tree is clean (cpo's
-     own outputs in the parallel directory aside); then it fast-forwards it to the
+     own outputs aside, cpo.run.changes); then it fast-forwards it to the
      validated merge commit. Otherwise it prints the exact git command to run there.
 A conflict or a failed validation leaves the target untouched. Every outcome is written to
 `integration-report.md` in the parallel directory.
@@ -29,6 +29,8 @@ from typing import Literal
 from cpo.errors import CpoError, ExitCode, GitError, PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.plan.model import ValidationStep
+from cpo.run.changes import user_changes
+from cpo.run.layout import default_workspace_root
 from cpo.run.report import Report, atomic_write, now_iso, status_words
 from cpo.run.validation import run_validation
 from cpo.secrets import Masker
@@ -126,7 +128,7 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
 
     holder = _checked_out_in(git, target)
     if holder is not None and opts.allow_checkout_merge:
-        dirty = git.dirty_paths(holder, exclude=[parallel_dir])
+        dirty = user_changes(git, holder)
         if dirty:
             raise NotReadyError(
                 f"{holder} (where {target} is checked out) has uncommitted changes: "
@@ -136,8 +138,7 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
                 f"{_merge_command(holder, integ, report)}",
             )
 
-    workspace = Path(report.workspace_root) if report.workspace_root else repo.parent
-    with _temporary_worktree(git, workspace / f"{report.spec_id}-integrate", before) as tmp:
+    with _temporary_worktree(git, _merge_worktree(report, repo), before) as tmp:
         merged = git.merge(tmp, integ, _message(report, integ, target))
         if not merged.ok:
             result.outcome = "conflict"
@@ -173,6 +174,13 @@ def _check_completed(report: Report, parallel_dir: Path, force: bool) -> None:
         hint=f"finish it first (cpo run {parallel_dir} --retry-failed), "
         "or cpo integrate --force to merge what the integration branch holds",
     )
+
+
+def _merge_worktree(report: Report, repo: Path) -> Path:
+    """Where the merge is made: beside the run's worktrees, in `<workspace root>/<spec>/`
+    (`.integrate`: a task id cannot start with a dot, so no task's worktree is there)."""
+    root = Path(report.workspace_root) if report.workspace_root else default_workspace_root(repo)
+    return root / report.spec_id / ".integrate"
 
 
 def _checked_out_in(git: Git, branch: str) -> Path | None:

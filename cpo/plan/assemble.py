@@ -24,7 +24,7 @@ from cpo.plan.join import (
 from cpo.plan.manifest import MANIFEST, ManifestFile, Report
 from cpo.plan.model import HASH_RECIPE, Plan, TaskSpec, ValidationStep, WaveSpec
 from cpo.plan.models import CpoManifest, Frontmatter, LegacyManifest, ValidationField
-from cpo.plan.names import ref_name_problem
+from cpo.plan.names import ref_name_problem, task_branch
 from cpo.plan.paths import exists, inside
 from cpo.plan.prompts import missing_sections, resolve_prompt, uses_sections
 from cpo.plan.scope import ScopedTask, parse_scope, scope_conflicts
@@ -63,9 +63,12 @@ def build_plan(
     waves = assign_waves(drafts, report)
 
     prompt_names = _list_prompts(root)
+    spec_id, name = _identity(root, model, report)
+    branch_names = (model.branch_names if model is not None else None) or "spec"
+    namespace = spec_id if branch_names == "spec" else None
     tasks: dict[str, TaskSpec] = {}
     for d in drafts.values():
-        spec = build_task(d, waves[d.id], root_real, prompt_names, report, strict)
+        spec = build_task(d, waves[d.id], root_real, prompt_names, report, strict, namespace)
         if spec is not None:
             tasks[d.id] = spec
     report.problems.extend(
@@ -78,7 +81,6 @@ def build_plan(
         )
     )
     wave_specs = _waves(model, tasks, report)
-    spec_id, name = _identity(root, model, report)
     if isinstance(model, LegacyManifest):
         _check_legacy_counts(model, len(tasks), len(wave_specs), report)
     max_parallel = None
@@ -96,6 +98,7 @@ def build_plan(
         manifest_style="none"
         if model is None
         else ("cpo" if isinstance(model, CpoManifest) else "legacy"),
+        branch_names=branch_names,
         warnings=tuple(report.warnings),
     )
 
@@ -229,8 +232,15 @@ def content_hash(task_id: str, prompt: str, options: Mapping[str, Any]) -> str:
 
 
 def build_task(
-    d: Draft, wave: int, root_real: str, prompt_names: set[str], report: Report, strict: bool
+    d: Draft,
+    wave: int,
+    root_real: str,
+    prompt_names: set[str],
+    report: Report,
+    strict: bool,
+    namespace: str | None = None,
 ) -> TaskSpec | None:
+    """The task, its branch named `feature/<namespace>/...` (`feature/...` without one)."""
     o = d.options
     why = ref_name_problem(d.id)
     if why:
@@ -300,4 +310,5 @@ def build_task(
         skills=tuple(o["skills"] or ()),
         scope=parse_scope(d.file.body) if d.file else (),
         content_hash=content_hash(d.id, choice.text, o),
+        branch=task_branch(namespace, d.id, component),
     )

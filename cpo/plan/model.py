@@ -12,8 +12,13 @@ from pathlib import Path
 from typing import Literal
 
 from cpo.errors import Problem
+from cpo.plan.names import task_branch
 
 ValidationKind = Literal["python", "shell"]
+# How task branches are named (manifest key `branch_names`): "spec" puts the spec id in
+# them, `feature/<spec>/<id>`, so that two specs numbering their tasks from task-001 never
+# collide; "plain" is the seed's `feature/<id>`.
+BranchNames = Literal["spec", "plain"]
 
 
 @dataclass(frozen=True)
@@ -55,13 +60,13 @@ class TaskSpec:
     # sha256 of everything that defines the task's work (task file, prompt, options);
     # resume re-runs a task whose hash changed since it ran.
     content_hash: str = ""
+    # The task branch, named by the loader (cpo.plan.names.task_branch); a continued run
+    # keeps the names its report recorded (cpo.run.layout). Empty: the plain form.
+    branch: str = ""
 
-    @property
-    def branch(self) -> str:
-        """`feature/<id>`, with `-<component>` appended when the id does not already end in it."""
-        if self.component and not self.id.endswith(f"-{self.component}"):
-            return f"feature/{self.id}-{self.component}"
-        return f"feature/{self.id}"
+    def __post_init__(self) -> None:
+        if not self.branch:
+            object.__setattr__(self, "branch", task_branch(None, self.id, self.component))
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Plan:
     technology: str | None = None
     max_parallel: int | None = None
     manifest_style: Literal["cpo", "legacy", "none"] = "cpo"
+    branch_names: BranchNames = "spec"
     warnings: tuple[Problem, ...] = field(default=())
 
     @property

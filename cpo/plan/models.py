@@ -7,7 +7,7 @@ keys are reported by the loader. Nothing past `cpo.plan.manifest` sees these mod
 from __future__ import annotations
 
 import reprlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -82,6 +82,9 @@ def short_repr(value: Any) -> str:
     text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
+
+# "spec": task branches `feature/<spec>/<id>` (the default); "plain": `feature/<id>`.
+BranchNames = Literal["spec", "plain"]
 
 # The schema lists the backends; the validator below says which one was meant.
 BackendName = Annotated[str, WithJsonSchema({"type": "string", "enum": backend_names()})]
@@ -183,6 +186,7 @@ class CpoManifest(_Model):
     max_parallel: PositiveInt | None = None
     waves: list[Wave]
     metadata: Metadata | None = None
+    branch_names: BranchNames | None = None
 
 
 class LegacyManifest(_Model):
@@ -195,6 +199,7 @@ class LegacyManifest(_Model):
     max_parallel: PositiveInt | None = None
     tasks: TaskIndex
     metadata: Metadata | None = None
+    branch_names: BranchNames | None = None
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:

@@ -7,6 +7,7 @@ folder name needs (no `/`) and what a command line needs (no leading `-`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # Fast path: anything made only of these characters, not starting with `-` or `.`,
 # is valid unless it hits one of the sequence rules below.
@@ -40,3 +41,23 @@ def ref_name_problem(name: str) -> str | None:
     if "@{" in name or name == "@":
         return "contains '@{' or is '@'"
     return None
+
+
+def task_branch(spec_id: str | None, task_id: str, component: str | None) -> str:
+    """`feature/<spec>/<id>` (`feature/<id>` without a spec id), with `-<component>`
+    appended when the id does not already end in it."""
+    name = task_id
+    if component and not task_id.endswith(f"-{component}"):
+        name = f"{task_id}-{component}"
+    return f"feature/{spec_id}/{name}" if spec_id else f"feature/{name}"
+
+
+def ref_clash(branch: str, existing: Iterable[str]) -> str | None:
+    """An existing branch that keeps git from creating `branch`: a ref cannot also be a
+    folder of refs, so `feature/TS-1` blocks `feature/TS-1/task-001` and the other way round."""
+    names = set(existing)
+    parts = branch.split("/")
+    for i in range(1, len(parts)):
+        if "/".join(parts[:i]) in names:
+            return "/".join(parts[:i])
+    return next((b for b in sorted(names) if b.startswith(branch + "/")), None)

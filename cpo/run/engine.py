@@ -26,7 +26,7 @@ from cpo.run.interrupt import install_interrupt_handlers, restore_handlers
 from cpo.run.lock import RunLock
 from cpo.run.nextstep import cpo_command, next_step
 from cpo.run.options import RunContext, RunOptions, prepare
-from cpo.run.preflight import preflight, unsupported_options
+from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.progress import Progress, SilentProgress
 from cpo.run.report import (
     Report,
@@ -117,10 +117,10 @@ def _set_up(
     """Check the run can start; its report (not written yet) and what it resumes."""
     plan, opts = ctx.plan, ctx.opts
     previous = load_report(plan.root)
-    problems = preflight(ctx, previous)
+    problems = preflight(ctx)
     if problems:
         raise PreflightError.of(problems)
-    notes.extend(unsupported_options(ctx))
+    notes.extend(preflight_notes(ctx))
     notes.extend(ctx.settings.warnings)
     report = new_report(ctx, opts)
     resume = plan_resume(ctx, previous, report) if _continuing(opts) else None
@@ -149,11 +149,7 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         else:
             ctx.git.exclude_pattern(f"/{MARKER}")
     base = report.integration_commit or ctx.base_commit
-    wanted = [
-        (Path(report.tasks[t.id].worktree or ctx.workspace_root / t.id), t.branch)
-        for t in plan.ordered_tasks()
-        if t.id in selected
-    ]
+    wanted = [(ctx.worktree(t.id), t.branch) for t in plan.ordered_tasks() if t.id in selected]
     worktrees = make_worktrees(ctx.git, wanted, base)
     log.info(
         "run %s started: %d tasks, concurrency %d",
@@ -207,8 +203,12 @@ def _finish(
 
 
 def _record_crash(writer: ReportWriter, exc: BaseException, parallel_dir: Path) -> None:
-    """A bug or a Ctrl-C during set-up: the report must not keep saying "running"."""
-    if writer.report.status != RunStatus.RUNNING:
+    """A bug or a Ctrl-C during set-up: the report must not keep saying "running".
+
+    Before this run's first write the report on disk is the earlier run's: it stays as it
+    was (a resume that could not start must not erase what the run it continues did).
+    """
+    if writer.report.status != RunStatus.RUNNING or not writer.written:
         return
     interrupted = isinstance(exc, KeyboardInterrupt)
     with writer.update() as report:
@@ -226,6 +226,7 @@ def new_report(ctx: RunContext, opts: RunOptions) -> Report:
     options["max_concurrent"] = ctx.max_concurrent
     options["fail_fast"] = ctx.fail_fast
     options["skip"] = list(opts.skip)
+    options["branch_names"] = plan.branch_names
     return Report(
         cpo_version=__version__,
         spec_id=plan.spec_id,
@@ -252,7 +253,7 @@ def new_report(ctx: RunContext, opts: RunOptions) -> Report:
                 id=t.id,
                 wave=t.wave,
                 branch=t.branch,
-                worktree=str(ctx.workspace_root / t.id),
+                worktree=str(ctx.worktree(t.id)),
                 content_hash=t.content_hash,
                 agent=t.agent,
             )

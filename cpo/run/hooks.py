@@ -63,12 +63,12 @@ class RunHooks:
             git=ctx.git,
             writer=writer,
             parallel_dir=ctx.plan.root,
-            workspace_root=ctx.workspace_root,
+            worktrees=ctx.layout.worktrees,
             registry=registry,
             slots=slots,
             masker=self.masker,
             fail_fast=ctx.fail_fast,
-            worktrees=worktrees or RunWorktrees(ctx.git),
+            prepared=worktrees or RunWorktrees(ctx.git),
         )
         self.runner = TaskRunner(env, self)
 

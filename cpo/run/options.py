@@ -5,7 +5,7 @@ repository, and each task's effective settings by precedence
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cpo.agents import backend_names
@@ -15,7 +15,17 @@ from cpo.git import Git, find_repo
 from cpo.plan.load import load_plan
 from cpo.plan.model import Plan, TaskSpec
 from cpo.run.agentrun import AgentChoices, TaskSettings, resolve_settings
+from cpo.run.layout import (
+    Layout,
+    Recorded,
+    default_workspace_root,
+    layout_conflicts,
+    new_layout,
+    recorded_layout,
+    with_branches,
+)
 from cpo.run.priority import Mode
+from cpo.run.report import Report, load_report
 from cpo.suggest import did_you_mean
 
 
@@ -45,6 +55,11 @@ class RunOptions:
     grace: float = 5.0
     backoff_base: float = 5.0
 
+    @property
+    def continuing(self) -> bool:
+        """Whether this run carries on an earlier one (and keeps its layout)."""
+        return self.resume or self.retry_failed or self.wave is not None
+
 
 @dataclass
 class RunContext:
@@ -58,10 +73,16 @@ class RunContext:
     base_branch: str
     base_commit: str
     fail_fast: bool
+    layout: Layout
+    # The report of the run being continued (--resume, --retry-failed, --wave), if any.
+    recorded: Report | None = None
 
     @property
     def integration_worktree(self) -> Path:
-        return self.workspace_root / f"{self.plan.spec_id}-integration"
+        return self.layout.integration_worktree
+
+    def worktree(self, task_id: str) -> Path:
+        return self.layout.worktrees[task_id]
 
 
 def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
@@ -101,8 +122,14 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         raise PreflightError(
             f"branch {branch} has no commits yet", hint="make a first commit, then run again"
         )
-    root_setting, _ = settings.resolve("workspace_root", flag=opts.workspace_root)
-    workspace_root = (repo / Path(str(root_setting))).resolve()
+    recorded = _recorded_run(plan, opts)
+    if recorded is not None:
+        opts = _recorded_options(plan, opts, recorded, repo)
+    workspace_root = _workspace_root(settings, opts, repo)
+    layout = new_layout(plan, workspace_root)
+    if recorded is not None:
+        layout = recorded_layout(plan, recorded, layout)
+        plan = with_branches(plan, layout)
     concurrency, _ = settings.resolve(
         "parallel.max_workers", flag=opts.max_concurrent, manifest=plan.max_parallel
     )
@@ -113,11 +140,53 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         settings=settings,
         git=git,
         repo=repo,
-        workspace_root=workspace_root,
+        workspace_root=layout.workspace_root,
         max_concurrent=max(1, int(concurrency)),
         base_branch=branch,
         base_commit=base_commit,
         fail_fast=bool(fail_fast),
+        layout=layout,
+        recorded=recorded,
+    )
+
+
+def _workspace_root(settings: Settings, opts: RunOptions, repo: Path) -> Path:
+    """The flag, else the setting, relative to the repository; by default
+    `../workspaces/<repo folder name>`."""
+    value, source = settings.resolve("workspace_root", flag=opts.workspace_root)
+    if source == "default":
+        return default_workspace_root(repo)
+    return (repo / Path(str(value))).resolve()
+
+
+def _recorded_run(plan: Plan, opts: RunOptions) -> Report | None:
+    """The report of the run this one continues, or None for a fresh run."""
+    if not opts.continuing:
+        return None
+    report = load_report(plan.root)
+    # A report of another spec id (the manifest's id was changed) names nothing of ours.
+    return report if report is not None and report.spec_id == plan.spec_id else None
+
+
+def _recorded_options(plan: Plan, opts: RunOptions, report: Report, repo: Path) -> RunOptions:
+    """`opts` with the layout options of the run being continued; a flag that disagrees
+    with them is refused (cpo.run.layout)."""
+    recorded = Recorded.of(report)
+    flag_root = (repo / opts.workspace_root).resolve() if opts.workspace_root else None
+    problems = layout_conflicts(
+        recorded,
+        workspace_root=flag_root,
+        schedule=opts.schedule,
+        no_integration=opts.no_integration,
+        parallel_dir=plan.root,
+    )
+    if problems:
+        raise PreflightError.of(problems)
+    return replace(
+        opts,
+        workspace_root=recorded.workspace_root or flag_root,
+        schedule="dag" if recorded.schedule == "dag" else "waves",
+        no_integration=recorded.no_integration,
     )
 
 

@@ -15,9 +15,9 @@ from cpo.run.engine import RunResult
 from cpo.run.lock import lock_held, read_lock
 from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
-from cpo.run.preflight import preflight, unsupported_options
+from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.priority import launch_ranks
-from cpo.run.report import Report, load_report, status_words
+from cpo.run.report import Report, status_words
 from cpo.run.scripts import run_flags
 
 
@@ -72,7 +72,7 @@ def dry_run(ctx: RunContext) -> DryRun:
     """Preflight as the real run does it: a live run's lock first (the real run stops
     there, and the branches in the way are that run's), then every other check."""
     root = ctx.plan.root
-    notes = [*unsupported_options(ctx), *ctx.settings.warnings]
+    notes = [*preflight_notes(ctx), *ctx.settings.warnings]
     if lock_held(root):
         holder = read_lock(root)
         who = f" (pid {holder.pid} on {holder.host}, started {holder.started_at})" if holder else ""
@@ -80,7 +80,7 @@ def dry_run(ctx: RunContext) -> DryRun:
             cpo_command("status", root, "--watch")
         )
         return DryRun(ctx, [busy], notes)
-    return DryRun(ctx, preflight(ctx, load_report(root)), notes)
+    return DryRun(ctx, preflight(ctx), notes)
 
 
 def dry_run_lines(dry: DryRun) -> list[str]:
@@ -108,7 +108,7 @@ def dry_run_lines(dry: DryRun) -> list[str]:
             skip = f" [skipped: {why}]" if why else ""
             deps = f" after {', '.join(task.deps)}" if task.deps else ""
             lines.append(
-                f"  {tid} → {ctx.workspace_root / tid} → {task.branch}"
+                f"  {tid} → {ctx.worktree(tid)} → {task.branch}"
                 f" ({s.backend}{', agent ' + task.agent if task.agent else ''}){deps}{skip}"
             )
     lines.append(launch_order_line(ctx))

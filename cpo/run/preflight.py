@@ -11,10 +11,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from cpo.agents import get_backend
 from cpo.agents.base import AgentRequest
 from cpo.errors import UsageError
+from cpo.plan.names import ref_clash
 from cpo.run.agentrun import task_request
+from cpo.run.changes import (
+    MANIFEST,
+    shown,
+    uncommitted_lines,
+    uncommitted_plan_files,
+    user_changes,
+)
 from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
-from cpo.run.report import REPORT_FILE, Report
+from cpo.run.report import REPORT_FILE
 
 BackendRequest = tuple[str, AgentRequest]  # (backend name, request)
 
@@ -47,26 +55,17 @@ def _requests(ctx: RunContext) -> Iterator[BackendRequest]:
     """Each task's backend name and agent request (without its prompt)."""
     for task in ctx.plan.ordered_tasks():
         s = task_settings(ctx, task)
-        yield s.backend, task_request(task, s, ctx.workspace_root / task.id, ctx.plan.root, "")
+        yield s.backend, task_request(task, s, ctx.worktree(task.id), ctx.plan.root, "")
 
 
 def unsupported_options(ctx: RunContext) -> list[str]:
     return unsupported_notes(_requests(ctx))
 
 
-def preflight(ctx: RunContext, report: Report | None) -> list[str]:
+def preflight(ctx: RunContext) -> list[str]:
     """Every reason the run cannot start, one line each with the fix."""
-    problems: list[str] = []
-    git, plan = ctx.git, ctx.plan
-    if not ctx.opts.allow_dirty:
-        dirty = git.dirty_paths(exclude=[plan.root])
-        if dirty:
-            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-            problems.append(
-                f"the working tree has uncommitted changes ({shown}): commit or stash them, "
-                "or pass --allow-dirty (agents start from the last commit either way)"
-            )
-    identity = git.identity_problem()
+    problems = _local_changes(ctx) if not ctx.opts.allow_dirty else []
+    identity = ctx.git.identity_problem()
     if identity:
         problems.append(identity)
     problems.extend(backend_problems(_requests(ctx), os.environ))
@@ -80,11 +79,43 @@ def preflight(ctx: RunContext, report: Report | None) -> list[str]:
             f"workspace root {ctx.workspace_root} is not writable ({exc.strerror}): "
             "choose another with --workspace-root or `workspace_root` in .cpo/config.yaml"
         )
-    leftovers = _foreign_leftovers(ctx, report)
-    if leftovers and report is None and (ctx.opts.resume or ctx.opts.wave is not None):
+    leftovers = _foreign_leftovers(ctx)
+    if leftovers and ctx.recorded is None and (ctx.opts.resume or ctx.opts.wave is not None):
         leftovers = [_lost_report(ctx)]
     problems.extend(leftovers)
+    problems.extend(name_clashes(ctx))
     return problems
+
+
+def preflight_notes(ctx: RunContext) -> list[str]:
+    """What the run should say but not stop for: options a backend cannot honour, the
+    plan's own files left uncommitted (cpo reads them as they are), and with --allow-dirty
+    the files agents would miss."""
+    missed, read = _uncommitted_plan(ctx)
+    return [*unsupported_options(ctx), *(missed if ctx.opts.allow_dirty else []), *read]
+
+
+def _local_changes(ctx: RunContext) -> list[str]:
+    """The user's uncommitted changes (cpo's own outputs never count), and the parallel
+    directory's files that agents would miss."""
+    problems = []
+    inside = ctx.plan.root
+    dirty = [
+        p for p in user_changes(ctx.git) if not (ctx.repo / p).resolve().is_relative_to(inside)
+    ]
+    if dirty:
+        problems.append(
+            f"the working tree has uncommitted changes ({shown(dirty)}): commit or stash them, "
+            "or pass --allow-dirty (agents start from the last commit either way)"
+        )
+    missed, _ = _uncommitted_plan(ctx)
+    problems.extend(f"{line}; or pass --allow-dirty to run without them" for line in missed)
+    return problems
+
+
+def _uncommitted_plan(ctx: RunContext) -> tuple[list[str], list[str]]:
+    files = uncommitted_plan_files(ctx.git, ctx.plan.root)
+    return uncommitted_lines(ctx.plan, ctx.repo, files) if files else ([], [])
 
 
 def _lost_report(ctx: RunContext) -> str:
@@ -98,32 +129,69 @@ def _lost_report(ctx: RunContext) -> str:
     )
 
 
-def _foreign_leftovers(ctx: RunContext, report: Report | None) -> list[str]:
+def _foreign_leftovers(ctx: RunContext) -> list[str]:
     """Branches and folders in our way that this run does not own."""
     problems = []
     owned = set()
-    if report is not None and (ctx.opts.resume or ctx.opts.retry_failed or ctx.opts.wave):
-        owned = {t.id for t in report.tasks.values() if t.branch}
+    if ctx.recorded is not None:
+        owned = {t.id for t in ctx.recorded.tasks.values() if t.branch}
     registered = ctx.git.worktrees()
     branches = ctx.git.local_branches()
+    plain = ctx.plan.branch_names == "plain"
     for task in ctx.plan.ordered_tasks():
         if task.id in owned:
             continue
-        path = (ctx.workspace_root / task.id).resolve()
+        path = ctx.worktree(task.id).resolve()
         if task.branch in branches:
             problems.append(
                 f"branch {task.branch} already exists: continue the earlier run with --resume, "
                 f"or remove it (`cpo clean {ctx.plan.root}`, or git branch -D if it is not ours)"
+                + (
+                    f'; with "branch_names": "plain" in {MANIFEST} another spec\'s task of the '
+                    "same id uses this name too: remove that key so branches carry the spec id"
+                    if plain
+                    else ""
+                )
             )
         elif path.exists() and (path in registered or any(path.iterdir())):
             problems.append(
                 f"folder {path} already exists: remove it or pick another --workspace-root"
             )
     integ = ctx.plan.integration_branch
-    continuing = ctx.opts.resume or ctx.opts.retry_failed or ctx.opts.wave is not None
-    if integ in branches and not continuing and not ctx.opts.no_integration:
+    if integ in branches and not ctx.opts.continuing and not ctx.opts.no_integration:
         problems.append(
             f"branch {integ} already exists from an earlier run: continue it with --resume, "
             f"or remove it with `cpo clean {ctx.plan.root}`"
         )
+    return problems
+
+
+def name_clashes(ctx: RunContext) -> list[str]:
+    """Names git or the file system cannot give this run: a branch named like a folder of
+    ours (`feature/TS-1` blocks `feature/TS-1/task-001`), a task named like the integration
+    worktree's folder."""
+    problems = []
+    branches = ctx.git.local_branches()
+    wanted = [t.branch for t in ctx.plan.ordered_tasks()]
+    if not ctx.opts.no_integration:
+        wanted.append(ctx.plan.integration_branch)
+    blocked: dict[str, list[str]] = {}
+    for name in wanted:
+        clash = ref_clash(name, branches)
+        if clash is not None:
+            blocked.setdefault(clash, []).append(name)
+    for clash, names in blocked.items():
+        problems.append(
+            f"branch {clash} exists, so git cannot create {shown(names, 2)} (a branch name "
+            f"cannot also be a folder of branches): rename it (git branch -m {clash} "
+            "<new-name>) or delete it"
+        )
+    if not ctx.opts.no_integration:
+        integ = ctx.integration_worktree.resolve()
+        for tid in ctx.plan.tasks:
+            if ctx.worktree(tid).resolve() == integ:
+                problems.append(
+                    f"task {tid}: its worktree would be the integration worktree {integ}: "
+                    "rename the task"
+                )
     return problems

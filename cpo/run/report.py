@@ -228,6 +228,7 @@ class ReportWriter:
         self._lock = threading.RLock()
         self._last_action_write = 0.0
         self._last_block: dict[str, Any] | None = None
+        self.written = False  # whether this run has written its report yet
 
     @contextlib.contextmanager
     def update(self) -> Iterator[Report]:
@@ -268,6 +269,7 @@ class ReportWriter:
     def _write(self, text: str) -> None:
         text = self.masker.mask(text)  # agents echo keys in errors; reports are shared
         atomic_write(self.path, text + "\n")
+        self.written = True
         if self.on_write is not None:
             self.on_write(text)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,13 +45,13 @@ class RunnerEnv:
     git: Git
     writer: ReportWriter
     parallel_dir: Path
-    workspace_root: Path
+    worktrees: Mapping[str, Path]  # task id -> its worktree (cpo.run.layout)
     registry: ProcessRegistry
     slots: Slots
     masker: Masker
     fail_fast: bool = False
     # The worktrees the run's set-up made (cpo.run.worktrees); none: each made at launch.
-    worktrees: RunWorktrees | None = None
+    prepared: RunWorktrees | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -138,7 +139,7 @@ class TaskRunner:
     def _run(self, launch: Launch) -> TaskOutcome:
         task = launch.task
         settings = self.run_cb.settings_for(task)
-        worktree = self.env.workspace_root / task.id
+        worktree = self.env.worktrees[task.id]
         started = time.monotonic()
         with self.writer.update_task(task.id) as rec:
             rec.reason, rec.error, rec.finished_at = None, None, None
@@ -262,7 +263,7 @@ class TaskRunner:
         `<branch>-attempt-N` before the reset, and the report names it.
         """
         git, rec = self.git, self.writer.report.tasks[task.id]
-        made = self.env.worktrees
+        made = self.env.prepared
         if made is not None and made.take_fresh(worktree):
             # Made by the set-up with a new branch and no checkout: nothing in it to keep.
             start = self.run_cb.start_point(task)
