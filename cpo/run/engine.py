@@ -136,12 +136,14 @@ def _set_up(
 
 
 def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWorktrees:
-    """Write the first report, then make the integration branch and every worktree the
-    run needs, before any agent starts (cpo.run.worktrees)."""
+    """Make the integration branch and every worktree the run needs, before any agent
+    starts (cpo.run.worktrees); write the report."""
     plan = ctx.plan
-    # Written before git is touched: a kill after any later step finds the report, so
-    # --resume owns the branches and worktrees this run made.
-    writer.save()
+    if not writer.path.exists():
+        # A first run's report is written before git is touched: after a kill at any later
+        # step --resume finds it, and so owns the branches and worktrees this run made. (An
+        # earlier run's report already does; it stays as it is until the set-up is done.)
+        writer.save()
     with writer.update() as report:
         if not ctx.opts.no_integration:
             _ensure_integration(ctx)
