@@ -168,15 +168,20 @@ def validate(
         bool, typer.Option("--json", help="Print the plan or problems as JSON.")
     ] = False,
 ) -> None:
-    """Check a parallel directory and print its plan (exit 0 valid, 1 invalid, 2 unreadable)."""
+    """Check a parallel directory or plan file and print its plan (exit 0 valid, 1 invalid,
+    2 unreadable)."""
     with quick_imports():
         from cpo import ui
         from cpo.errors import PlanError, UsageError
         from cpo.plan.load import load_plan
+        from cpo.planfile.load import is_plan_file, load_plan_file
         from cpo.run.changes import with_commit_warnings
 
     try:
-        plan = load_plan(parallel_dir, strict=strict)
+        if is_plan_file(parallel_dir):
+            plan = load_plan_file(parallel_dir)
+        else:
+            plan = load_plan(parallel_dir, strict=strict)
     except PlanError as exc:
         if json_out:
             ui.show_json(
@@ -194,7 +199,8 @@ def validate(
             raise
         ui.show_json({"valid": False, "error": " ".join(exc.lines())})
         raise typer.Exit(int(ExitCode.USAGE)) from None
-    plan = with_commit_warnings(plan)  # files agents would miss: said, not refused
+    if not is_plan_file(parallel_dir):
+        plan = with_commit_warnings(plan)  # files agents would miss: said, not refused
     if json_out:
         ui.show_json(ui.plan_data(plan))
     else:
@@ -204,14 +210,28 @@ def validate(
 @app.command()
 def init(
     parallel_dir: ParallelDir,
-    tech_spec_id: Annotated[str, typer.Option("--tech-spec-id", "-t", help="e.g. TS-0042")],
-    name: Annotated[str, typer.Option("--name", "-n", help="Short feature name, e.g. inventory")],
+    tech_spec_id: Annotated[
+        str | None, typer.Option("--tech-spec-id", "-t", help="e.g. TS-0042")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Short feature name, e.g. inventory")
+    ] = None,
+    plan_file: Annotated[
+        bool, typer.Option("--plan", help="Write a sample plan file (PLAN.md) instead.")
+    ] = False,
 ) -> None:
-    """Create a parallel directory (manifest, sample task and prompt); never overwrites."""
+    """Create a parallel directory (manifest, sample task and prompt), or with --plan a
+    sample plan file with work streams; never overwrites."""
     from cpo import ui
-    from cpo.commands.init import init_directory
+    from cpo.commands.init import init_directory, init_plan_file
+    from cpo.errors import UsageError
 
-    result = init_directory(parallel_dir, tech_spec_id, name)
+    if plan_file:
+        result = init_plan_file(parallel_dir)
+    elif tech_spec_id is None or name is None:
+        raise UsageError("cpo init DIR needs --tech-spec-id and --name (or --plan PLAN.md)")
+    else:
+        result = init_directory(parallel_dir, tech_spec_id, name)
     for line in ui.init_lines(result.created, result.kept):
         typer.echo(line)
 
@@ -328,10 +348,15 @@ def run(
         bool,
         typer.Option("--generate-only", help="Write scripts/run-parallel.sh and monitor-live.sh."),
     ] = False,
+    stream: Annotated[
+        list[str] | None,
+        typer.Option("--stream", help="With a plan file: run only this stream (repeatable)."),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:
-    """Run every task of a parallel directory with agents, wave after wave."""
+    """Run every task of a parallel directory with agents, wave after wave; or the work
+    streams of a plan file (PLAN.md) side by side, statuses written back into it."""
     with quick_imports():
         from cpo import ui
         from cpo.errors import UsageError
@@ -365,6 +390,16 @@ def run(
         backoff_base=retry_delay,
         workspace_root=workspace_root,
     )
+    from cpo.planfile.load import is_plan_file
+
+    labels = None
+    if is_plan_file(parallel_dir):
+        from cpo.commands import planrun
+
+        opts = planrun.plan_options(parallel_dir, opts, tuple(stream or ()))
+        labels = planrun.stream_labels(parallel_dir)
+    elif stream:
+        raise UsageError("--stream: only a plan file (PLAN.md) has streams")
     if generate_only:
         from cpo.run.scripts import generate_scripts
 
@@ -382,7 +417,11 @@ def run(
     mode = (
         "json" if json_out else "quiet" if quiet else ("live" if sys.stdout.isatty() else "plain")
     )
-    result = engine.execute(parallel_dir, opts, ui.progress_factory(mode))
+    progress = ui.progress_factory(mode, labels)
+    if labels is not None:
+        result = planrun.run_plan_file(parallel_dir, opts, progress)
+    else:
+        result = engine.execute(parallel_dir, opts, progress)
     if json_out:
         runcli.print_json(result)
     else:

@@ -6,7 +6,7 @@ The only rich user besides cli.py.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +42,18 @@ def warning_lines(lines: Iterable[str]) -> None:
 
 
 # -- run ------------------------------------------------------------------------------------
-def progress_factory(mode: str) -> Callable[[Callable[[], Report]], Progress]:
-    """A maker of the run's progress display for the output mode."""
+def progress_factory(
+    mode: str, labels: Mapping[str, str] | None = None
+) -> Callable[[Callable[[], Report]], Progress]:
+    """A maker of the run's progress display for the output mode; `labels` end the
+    `[PROGRESS]` lines of the tasks they name."""
     from cpo.run import progress
 
     def make(get_report: Callable[[], Report]) -> progress.Progress:
         if mode == "live":
             return progress.LiveProgress(get_report, out_console)
         if mode == "plain":
-            return progress.PlainProgress()
+            return progress.PlainProgress(labels=labels)
         return progress.SilentProgress()
 
     return make

@@ -97,7 +97,7 @@ def test_error_classes(
 
 @pytest.mark.parametrize(
     ("approval", "policy"),
-    [("auto", "on-request"), ("none", "never"), ("always", "untrusted"), ("default", None)],
+    [("auto", "on-request"), ("none", "never"), ("always", "on-request"), ("default", None)],
 )
 def test_approval_mode_mapping_is_accepted_by_codex(
     git_repo: Path, fake_codex: FakeAgent, approval: str, policy: str | None

@@ -23,6 +23,15 @@ from cpo.agents.modetable import mapping_table
         ("whatever", 529, "overloaded"),
         ("Claude AI usage limit reached|1767225600", None, "usage_limit"),
         ("Something else went wrong", None, "agent_error"),
+        # gemini 0.61's persistent 429, word for word: a rate limit despite "/auth method"
+        (
+            "[API Error: Resource has been exhausted (e.g. check quota).]\nPlease wait and try "
+            "again later. To increase your limits, request a quota increase through AI Studio, "
+            "or switch to another /auth method",
+            None,
+            "rate_limited",
+        ),
+        ("[API Error: API key not valid. Please pass a valid API key.]", None, "auth"),
     ],
 )
 def test_classify_error(text: str, status: int | None, klass: str) -> None:

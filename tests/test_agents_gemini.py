@@ -81,7 +81,7 @@ def test_without_system_prompt_a_neutral_tail(git_repo: Path, fake_gemini: FakeA
     [
         ("@error [API Error: got status: INTERNAL]", "agent_error", 1),
         ("@auth", "auth", 41),
-        ("@ratelimit", "rate_limited", 1),
+        ("@ratelimit", "rate_limited", 173),
         ("@maxturns", "max_turns", 53),
         ("@crash", "crashed", 134),
     ],
@@ -164,7 +164,7 @@ def test_unknown_flag_is_rejected_like_yargs(git_repo: Path, fake_gemini: FakeAg
     proc, outcome, _ = run(request(git_repo, "@say hi", extra_args=("--max-turns", "3")))
     assert proc.returncode == 1
     assert outcome.error_class == "bad_flag"
-    assert "Unknown argument: max-turns" in (outcome.error_text or "")
+    assert "Unknown arguments: max-turns, maxTurns" in (outcome.error_text or "")
 
 
 def test_preflight_ok_missing_and_old_version(

@@ -36,7 +36,9 @@ from cpo.agents.jsonsafe import as_dict, as_int, as_list, as_str, parse_json_lin
 
 INSTALL_HINT = "npm install -g @openai/codex"
 
-APPROVAL_POLICY = {"default": None, "auto": "on-request", "none": "never", "always": "untrusted"}
+# No `always` policy any more: codex 0.169 refuses `approval_policy="untrusted"` ("is no
+# longer supported"), so the strictest it takes, on-request, stands in (and is said).
+APPROVAL_POLICY = {"default": None, "auto": "on-request", "none": "never", "always": "on-request"}
 SANDBOX_POLICY = {
     "default": "workspace-write",
     "read-only": "read-only",
@@ -47,7 +49,7 @@ APPROVAL_FLAGS = {
     "default": "nothing (`codex exec` never asks)",
     "auto": '`-c approval_policy="on-request"` (headless: a request is refused)',
     "none": '`-c approval_policy="never"`',
-    "always": '`-c approval_policy="untrusted"` (headless: a request is refused)',
+    "always": '`-c approval_policy="on-request"`, as `auto` (codex dropped `untrusted`): warning',
 }
 SANDBOX_FLAGS = {
     "default": "`--sandbox workspace-write` (codex exec alone would be read-only)",
@@ -61,7 +63,15 @@ def _bin(env: Mapping[str, str]) -> str:
     return env.get("CPO_CODEX_BIN") or "codex"
 
 
-_BAD_FLAG = ("unexpected argument", "invalid value", "unrecognized", "error: the argument")
+# clap's usage errors (exit 2), and a `-c` value codex's config refuses (exit 1)
+_BAD_FLAG = (
+    "unexpected argument",
+    "invalid value",
+    "unrecognized",
+    "error: the argument",
+    "unknown variant",
+    "is no longer supported",
+)
 
 
 @dataclass
@@ -235,6 +245,11 @@ class CodexBackend:
     def unsupported(self, req: AgentRequest) -> list[str]:
         """Requested options codex cannot honour, one line each (said, never dropped)."""
         notes = []
+        if req.approval_mode == "always":
+            notes.append(
+                "codex: has no approval policy that asks before every command (it dropped "
+                "`untrusted`); approval_mode always runs as on-request"
+            )
         if req.max_turns is not None:
             notes.append(f"codex: has no turn limit; max_turns {req.max_turns} is not enforced")
         if req.agent:

@@ -68,7 +68,13 @@ _AUTH_WORDS = (
     "authentication",
     "auth method",
 )
-_RATE_WORDS = ("rate limit", "rate_limit", "too many requests", "resource_exhausted")
+_RATE_WORDS = (
+    "rate limit",
+    "rate_limit",
+    "too many requests",
+    "resource_exhausted",
+    "resource has been exhausted",  # gemini's text for a 429 RESOURCE_EXHAUSTED
+)
 _USAGE_LIMIT_EPOCH = re.compile(r"usage limit reached\|(\d{9,11})", re.IGNORECASE)
 _RESET_EPOCH = re.compile(r"reset\w*\D{0,20}?(\d{10})\b", re.IGNORECASE)
 _RESET_ISO = re.compile(
@@ -95,12 +101,14 @@ def classify_error(
         statuses.add(status)
     if statuses & {401, 403} or code.startswith("authentication"):
         return "auth", None
-    if any(w in low for w in _AUTH_WORDS):
-        return "auth", None
     if "usage limit" in low or ("quota exceeded" in low and "per day" in low):
         return "usage_limit", parse_reset(text)
+    # Limits before the auth words: gemini ends a quota error with "or switch to another
+    # /auth method", and such a task must be retried, not stop every launch.
     if 429 in statuses or code.startswith("rate_limit") or any(w in low for w in _RATE_WORDS):
         return "rate_limited", parse_reset(text)
+    if any(w in low for w in _AUTH_WORDS):
+        return "auth", None
     if statuses & {503, 529} or "overloaded" in low:
         return "overloaded", None
     return "agent_error", None

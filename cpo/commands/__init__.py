@@ -1,6 +1,7 @@
 """The commands around a run, one module each: `status`, `integrate`, `clean`, `init`,
-`templates` (install the slash-command templates) and `demo`.
+`templates` (install the slash-command templates), `demo`, and `planrun` (`cpo run PLAN.md`).
 
-May import: `cpo.run` (the report, lock and engine), `cpo.plan`, `cpo.git`, `cpo.errors`;
+May import: `cpo.run` (the report, lock and engine), `cpo.plan`, `cpo.planfile`, `cpo.git`,
+`cpo.errors`, `cpo.suggest`;
 never `cpo.cli` (which calls them) or typer.
 """

@@ -128,3 +128,20 @@ def init_directory(path: Path, spec_id: str, name: str) -> InitResult:
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from exc
     return InitResult(path, tuple(created), tuple(kept))
+
+
+def init_plan_file(path: Path) -> InitResult:
+    """Write the sample plan file at `path` (a `.md` file), unless it exists."""
+    from cpo.planfile.sample import SAMPLE_PLAN
+
+    if path.suffix.lower() != ".md":
+        raise UsageError(f"{path}: a plan file is a Markdown file: name it PLAN.md or similar")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8") as fh:
+            fh.write(SAMPLE_PLAN)
+    except FileExistsError:
+        return InitResult(path, (), (path,))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    return InitResult(path, (path,), ())

@@ -23,6 +23,8 @@ from typing import Any
 from cpo.errors import PreflightError, Problem
 from cpo.git import Git, find_repo
 from cpo.plan.model import Plan
+from cpo.planfile.edit import without_statuses
+from cpo.planfile.load import is_plan_file
 
 MANIFEST = "manifest.json"
 # What `cpo run` and `cpo integrate` write in a parallel directory (cpo.run.report,
@@ -36,7 +38,22 @@ _PROBE = re.compile(r"\.cpo-write-test-\d+")
 
 
 def is_parallel_dir(path: Path) -> bool:
-    return (path / MANIFEST).is_file() or (path / "tasks").is_dir()
+    """A parallel directory, or the folder where a plan file's run writes (`PLAN.cpo`)."""
+    if (path / MANIFEST).is_file() or (path / "tasks").is_dir():
+        return True
+    return path.suffix == ".cpo" and path.with_suffix(".md").is_file()
+
+
+def _only_status_changed(git: Git, where: Path, rel: PurePosixPath) -> bool:
+    """A plan file whose only changes since HEAD are the statuses and dates cpo writes."""
+    if not is_plan_file(where / rel):
+        return False
+    try:
+        now = (where / rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    before = git.file_at("HEAD", str(rel), where)
+    return before is not None and without_statuses(before) == without_statuses(now)
 
 
 def _is_output_file(rel: PurePosixPath, where: Path) -> bool:
@@ -86,7 +103,9 @@ def user_changes(git: Git, where: Path | None = None) -> list[str]:
             continue  # a worktree under a workspace root inside the repository
         if _is_output_file(rel, where):
             continue
-        if status.strip() == "M" and _only_execution_changed(git, where, rel):
+        if status.strip() == "M" and (
+            _only_execution_changed(git, where, rel) or _only_status_changed(git, where, rel)
+        ):
             continue
         result.append(path)
     return result

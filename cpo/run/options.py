@@ -14,6 +14,7 @@ from cpo.errors import PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.plan.load import load_plan
 from cpo.plan.model import Plan, TaskSpec
+from cpo.planfile.load import is_plan_file, load_plan_file
 from cpo.run.agentrun import AgentChoices, TaskSettings, resolve_settings
 from cpo.run.layout import (
     Layout,
@@ -88,7 +89,7 @@ class RunContext:
 def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     """Load the plan and check everything that would make the run fail before it starts."""
     parallel_dir = parallel_dir.resolve()
-    plan = load_plan(parallel_dir)
+    plan = load_plan_file(parallel_dir) if is_plan_file(parallel_dir) else load_plan(parallel_dir)
     repo = find_repo(parallel_dir)
     settings = load_settings(repo)
     git = Git(repo)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol, TextIO
 
 from rich.console import Console, Group
@@ -59,9 +59,15 @@ class SilentProgress:
 class PlainProgress(SilentProgress):
     """One line per event, flushed at once, for tools reading a pipe."""
 
-    def __init__(self, out: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, labels: Mapping[str, str] | None = None) -> None:
         self.out = out or sys.stdout
         self.lock = threading.Lock()
+        # Task id -> words added at the end of its lines (a plan file's `stream=NAME`).
+        self.labels = labels or {}
+
+    def _emit_task(self, rec: TaskRecord, line: str) -> None:
+        label = self.labels.get(rec.id)
+        self._emit(f"{line} {label}" if label else line)
 
     def _emit(self, line: str) -> None:
         with self.lock:
@@ -69,14 +75,16 @@ class PlainProgress(SilentProgress):
             self.out.flush()
 
     def task_started(self, rec: TaskRecord) -> None:
-        self._emit(f"wave={rec.wave} task={rec.id} status=started")
+        self._emit_task(rec, f"wave={rec.wave} task={rec.id} status=started")
 
     def task_finished(self, rec: TaskRecord) -> None:
         if rec.status == TaskStatus.COMPLETED:
-            self._emit(f"wave={rec.wave} task={rec.id} status=completed commits={rec.commits}")
+            self._emit_task(
+                rec, f"wave={rec.wave} task={rec.id} status=completed commits={rec.commits}"
+            )
         else:
             error = f" error={rec.reason}" if rec.reason else ""
-            self._emit(f"wave={rec.wave} task={rec.id} status={rec.status}{error}")
+            self._emit_task(rec, f"wave={rec.wave} task={rec.id} status={rec.status}{error}")
 
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None:
         if status in (WaveStatus.COMPLETED, WaveStatus.FAILED):

@@ -3,8 +3,9 @@
 
 Parses its arguments like the real clap parser of `codex exec`: unknown options are
 rejected with exit 2 (notably `-a/--ask-for-approval`, a flag of the interactive TUI
-that `codex exec` does not take), `--sandbox` only takes the three real policies, and
-`-c approval_policy=` only the four real ones. It refuses to run outside a git
+that `codex exec` does not take), `--sandbox` only takes the three real policies and
+only once, and `-c approval_policy=` only the three real ones that take a plain string
+(codex 0.169 refuses `untrusted` as "no longer supported"). It refuses to run outside a git
 repository unless `--skip-git-repo-check`. The sandbox is imitated: in `read-only`
 (codex exec's own default) writes and commits fail.
 
@@ -58,7 +59,10 @@ VALUED = {
     "--local-provider": "--local-provider",
 }
 SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
-APPROVALS = ("untrusted", "on-failure", "on-request", "never")
+APPROVALS = ("on-failure", "on-request", "never")
+# Options clap takes once: a second one is a usage error (exit 2), e.g. a --sandbox in
+# extra_args on top of cpo's own.
+SINGLE = {"--model", "--sandbox", "--profile", "--cd", "--color", "--output-last-message"}
 OLD = os.environ.get("FAKE_CODEX_OLD") == "1"
 if not OLD:
     FLAGS.add("--json")
@@ -121,6 +125,8 @@ def parse(argv: list[str]) -> tuple[set[str], dict[str, list[str]], list[str]]:
                 if i >= len(argv):
                     usage_error(f"a value is required for '{name} <VALUE>' but none was supplied")
                 value = argv[i]
+            if VALUED[name] in SINGLE and VALUED[name] in values:
+                usage_error(f"the argument '{VALUED[name]} <VALUE>' cannot be used multiple times")
             values.setdefault(VALUED[name], []).append(value)
         else:
             usage_error(f"unexpected argument '{name}' found")
@@ -173,10 +179,16 @@ def main() -> None:
             "the argument '--sandbox' cannot be used with '--dangerously-bypass-approvals-and-sandbox'"
         )
     config = dict(config_value(c) for c in values.get("--config", []))
+    if config.get("approval_policy") == "untrusted":
+        sys.stderr.write(
+            'Error: approval_policy = "untrusted" is no longer supported; remove this setting\n'
+        )
+        sys.exit(1)
     if "approval_policy" in config and config["approval_policy"] not in APPROVALS:
         sys.stderr.write(
             f"Error loading config.toml: unknown variant `{config['approval_policy']}`, expected "
-            "one of `untrusted`, `on-failure`, `on-request`, `never` in `approval_policy`\n"
+            "one of `untrusted`, `on-failure`, `on-request`, `granular`, `never`\n"
+            "in `approval_policy`\n"
         )
         sys.exit(1)
     if "--skip-git-repo-check" not in flags and not in_git_repo():

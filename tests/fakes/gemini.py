@@ -2,7 +2,7 @@
 """A fake `gemini` CLI: headless mode with the real flags and `stream-json` events.
 
 Parses its arguments like the real (strict) yargs parser: an unknown option is
-"Unknown argument" with exit 1, a bad choice is "Invalid values" with exit 1, and
+"Unknown argument(s)" with exit 1, a bad choice is "Invalid values" with exit 1, and
 `--yolo` with `--approval-mode` is refused. Input is stdin followed by the `-p` text,
 as in the real CLI. Folder trust is on, as for a user who enabled it: a folder is
 refused (exit 55) unless GEMINI_CLI_TRUST_WORKSPACE=true or --skip-trust; with
@@ -94,6 +94,14 @@ def fail_usage(message: str) -> None:
     sys.exit(1)
 
 
+def unknown_argument(name: str) -> str:
+    """yargs names a dashed option twice, as given and camelCased."""
+    bare = name.lstrip("-")
+    head, *rest = bare.split("-")
+    names = [bare] + ([head + "".join(w.title() for w in rest)] if rest else [])
+    return f"Unknown argument{'s' if len(names) > 1 else ''}: {', '.join(names)}"
+
+
 def parse(argv: list[str]) -> tuple[dict[str, object], list[str]]:
     opts: dict[str, object] = {}
     positional: list[str] = []
@@ -123,7 +131,7 @@ def parse(argv: list[str]) -> tuple[dict[str, object], list[str]]:
                 )
             opts[key] = value
         else:
-            fail_usage(f"Unknown argument: {name.lstrip('-')}")
+            fail_usage(unknown_argument(name))
         i += 1
     if opts.get("yolo") and "approval-mode" in opts:
         fail_usage(
@@ -267,9 +275,10 @@ def run(steps: list[agent.Step], text: str, fmt: str, mode: str, model: str) -> 
             result("error", {"type": "Error", "message": message})
             sys.exit(1)
         elif step.kind == "ratelimit":
-            message = "[API Error: got status: 429 RESOURCE_EXHAUSTED. Resource has been exhausted (e.g. check quota).]"
-            result("error", {"type": "Error", "message": message})
-            sys.exit(1)
+            # gemini 0.61, after its own retries; an API error exits with the HTTP status
+            message = "[API Error: Resource has been exhausted (e.g. check quota).]\nPlease wait and try again later. To increase your limits, request a quota increase through AI Studio, or switch to another /auth method"
+            result("error", {"type": "unknown", "message": message})
+            sys.exit(429 % 256)
         elif step.kind == "maxturns":
             message = "Reached max session turns for this session. Increase the number of turns by specifying maxSessionTurns in settings.json."
             result("error", {"type": "FatalTurnLimitedError", "message": message})

@@ -1,0 +1,123 @@
+"""`cpo run PLAN.md`: run a plan file's work streams with the run engine, writing each
+task's status back into the plan as it starts, completes or fails.
+
+The plan becomes cpo's `Plan` (cpo.planfile.translate: each stream a chain of tasks) run
+with the DAG schedule; streams not chosen with `--stream` are skipped. The status
+write-back watches the run's progress events, so the engine knows nothing of plan files
+beyond loading one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from cpo.errors import ExitCode, UsageError
+from cpo.planfile.doc import PlanDoc
+from cpo.planfile.load import load_plan_file, read_plan_doc
+from cpo.planfile.translate import output_dir
+from cpo.planfile.writer import PlanWriter
+from cpo.run import engine
+from cpo.run.options import RunOptions
+from cpo.run.progress import Progress
+from cpo.run.report import Report, TaskRecord
+from cpo.run.states import RunStatus, TaskStatus
+from cpo.suggest import did_you_mean
+
+ProgressMaker = Callable[[Callable[[], Report]], Progress]
+
+
+def task_streams(path: Path) -> dict[str, str]:
+    """Task id -> its stream, in table order."""
+    return {row.task_id: row.stream for row in read_plan_doc(path.resolve()).rows}
+
+
+def plan_options(path: Path, opts: RunOptions, streams: tuple[str, ...]) -> RunOptions:
+    """`opts` for running the plan file: the DAG schedule; the tasks of streams not
+    chosen skipped. Raises PlanError for a plan with problems, UsageError for a stream
+    the plan does not have."""
+    plan = load_plan_file(path)
+    of = task_streams(path)
+    known = list(dict.fromkeys(of.values()))
+    for name in streams:
+        if name not in known:
+            raise UsageError(
+                f"--stream {name}: the plan has streams {', '.join(known)}"
+                + did_you_mean(name, known)
+            )
+    skip = tuple(t for t in plan.tasks if streams and of[t] not in streams)
+    return replace(opts, schedule="dag", skip=(*opts.skip, *skip))
+
+
+class StatusProgress:
+    """The run's progress display, plus each task's status written into the plan."""
+
+    def __init__(self, inner: Progress, writer: PlanWriter, doc: PlanDoc) -> None:
+        self.inner = inner
+        self.writer = writer
+        self.before = {row.task_id: row.status for row in doc.rows}
+
+    def _set(self, task_id: str, status: str, *, dated: bool = False) -> None:
+        if not self.writer.set(task_id, status, dated=dated) and _can_stop_self():
+            # Edited by hand: stop the run as Ctrl-C would (the engine's handler), so
+            # that nothing more is done on a plan the user is changing.
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def task_started(self, rec: TaskRecord) -> None:
+        self._set(rec.id, "TASK:IN_PROGRESS")
+        self.inner.task_started(rec)
+
+    def task_action(self, rec: TaskRecord) -> None:
+        self.inner.task_action(rec)
+
+    def task_finished(self, rec: TaskRecord) -> None:
+        if rec.status == TaskStatus.COMPLETED:
+            self._set(rec.id, "TASK:COMPLETE", dated=True)
+        elif rec.status == TaskStatus.FAILED:
+            self._set(rec.id, "TASK:FAILED")
+        elif rec.status == TaskStatus.INTERRUPTED and rec.id in self.before:
+            self._set(rec.id, self.before[rec.id])
+        self.inner.task_finished(rec)
+
+    def wave_changed(self, number: int, status: object, done: int, total: int) -> None:
+        self.inner.wave_changed(number, status, done, total)  # type: ignore[arg-type]
+
+    def finished(self, status: RunStatus) -> None:
+        self.inner.finished(status)
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
+def _can_stop_self() -> bool:
+    """Whether the engine's interrupt handler is installed (it is only in the main thread)."""
+    return callable(signal.getsignal(signal.SIGTERM))
+
+
+def run_plan_file(path: Path, opts: RunOptions, make_progress: ProgressMaker) -> engine.RunResult:
+    """Run the plan file; its statuses are written back as tasks start and end."""
+    path = path.resolve()
+    doc = read_plan_doc(path)
+    output_dir(path).mkdir(exist_ok=True)
+    writer = PlanWriter(path)
+
+    def make(get_report: Callable[[], Report]) -> Progress:
+        return StatusProgress(make_progress(get_report), writer, doc)
+
+    result = engine.execute(path, opts, make)
+    if writer.edited is not None:
+        result.notes.extend(writer.edited.lines())
+        if result.exit_code == ExitCode.OK:
+            result.exit_code = ExitCode.FAILED
+    return result
+
+
+def stream_labels(path: Path) -> Mapping[str, str]:
+    """What `[PROGRESS]` lines add for each task: its stream."""
+    return {t: f"stream={s}" for t, s in task_streams(path).items()}
