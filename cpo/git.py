@@ -9,17 +9,19 @@ creation, merges, commits by cpo) take `Git.lock`: with git 2.39, two concurrent
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from cpo.errors import GitError, PreflightError
+from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
+from cpo.mergeresult import merge_failure
 
 MARKER = ".claude-task-complete"
 
@@ -31,24 +33,14 @@ _LOCK_CONTENTION = re.compile(
 )
 _RETRIES = 12
 
+# Test hook, never set in use: SIGKILL cpo itself right after its Nth git call, so tests
+# can prove that a kill after any git step is recovered by --resume (tests/test_kill_steps.py).
+KILL_AFTER_GIT_CALL = "CPO_TEST_KILL_AFTER_GIT_CALL"
+_calls = itertools.count(1)  # next() on a count is atomic under the GIL
+
 IDENTITY_FIX = (
     'git config --global user.name "Your Name" && git config --global user.email you@example.com'
 )
-
-
-@dataclass(frozen=True)
-class MergeResult:
-    ok: bool
-    commit: str | None = None
-    conflict_files: tuple[str, ...] = ()
-    message: str = ""
-    # Why a merge failed: files in conflict, a hook that refused the merge commit
-    # (pre-merge-commit, commit-msg; `message` holds its output), or untracked files in
-    # the target worktree that the merge would overwrite (`conflict_files` names them).
-    failure: Literal["conflict", "hook_rejected", "untracked"] | None = None
-
-
-_OVERWRITTEN = re.compile(r"untracked working tree files would be (?:overwritten|removed)")
 
 
 class Git:
@@ -81,6 +73,9 @@ class Git:
         proc = subprocess.run(
             ["git", *args], cwd=cwd, env=self._env, capture_output=True, text=True, check=False
         )
+        kill_at = os.environ.get(KILL_AFTER_GIT_CALL)
+        if kill_at and next(_calls) == int(kill_at):
+            os.kill(os.getpid(), signal.SIGKILL)
         return proc.returncode, proc.stdout, proc.stderr
 
     def run(self, *args: str, cwd: Path | None = None, check: bool = True) -> str:
@@ -283,13 +278,16 @@ class Git:
         with self.lock:
             self.run("branch", branch, at)
 
-    def add_worktree(self, path: Path, branch: str, start: str | None = None) -> None:
+    def add_worktree(
+        self, path: Path, branch: str, start: str | None = None, *, checkout: bool = True
+    ) -> None:
         """Worktree at `path` on `branch`, creating the branch at `start` when given.
 
         Only the metadata step (branch, `.git/worktrees/<name>`) holds the lock; the
         checkout, most of the cost in a large repository, runs outside it: each worktree
         has its own index, so checkouts of different worktrees do not race (git's own
-        `worktree add` checks out with this same `reset --hard`).
+        `worktree add` checks out with this same `reset --hard`). With `checkout=False`
+        the worktree has no index and no files until `check_out` (or `complete_checkout`).
         """
         with self.lock:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -297,7 +295,13 @@ class Git:
                 self.run("worktree", "add", "-q", "--no-checkout", "-b", branch, str(path), start)
             else:
                 self.run("worktree", "add", "-q", "--no-checkout", str(path), branch)
-        self.run("reset", "-q", "--hard", cwd=path)
+        if checkout:
+            self.run("reset", "-q", "--hard", cwd=path)
+
+    def check_out(self, worktree: Path, commit: str) -> None:
+        """Move the branch of a worktree made with `checkout=False` to `commit`, check it out.
+        Creates nothing in `.git/worktrees`: agents reading git metadata meanwhile are safe."""
+        self.run("reset", "-q", "--hard", commit, cwd=worktree)
 
     def complete_checkout(self, worktree: Path) -> bool:
         """Finish a checkout that a kill cut short between `worktree add --no-checkout` and
@@ -365,29 +369,7 @@ class Git:
             # A hook refusing the merge commit leaves MERGE_HEAD and no unmerged file.
             stopped = self.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=worktree)
             self._raw(["merge", "--abort"], worktree)
-        return _merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
-
-
-def _merge_failure(
-    code: int, out: str, err: str, conflicts: tuple[str, ...], stopped: bool
-) -> MergeResult:
-    text = "\n".join(s for s in (err.strip(), out.strip()) if s)
-    lines = text.splitlines()
-    last = lines[-1] if lines else f"exit {code}"
-    if conflicts:
-        return MergeResult(ok=False, conflict_files=conflicts, message=last, failure="conflict")
-    if _OVERWRITTEN.search(text):
-        # git lists them one per line, indented with a tab, between two messages.
-        files = tuple(line.strip() for line in lines if line.startswith("\t"))
-        return MergeResult(
-            ok=False,
-            conflict_files=files,
-            message="untracked files in the way: " + ", ".join(files),
-            failure="untracked",
-        )
-    if stopped:
-        return MergeResult(ok=False, message=text[-2000:] or last, failure="hook_rejected")
-    return MergeResult(ok=False, message=last, failure="conflict")
+        return merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
 
 
 def find_repo(start: Path) -> Path:

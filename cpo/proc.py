@@ -8,9 +8,10 @@ Stopping follows the tox ladder: SIGTERM to the group, a grace period, then SIGK
 Even when the leader exits by itself, the group is swept, because an agent's leftover
 background children would keep our pipes open and live on after the task.
 
-If cpo itself dies (even by SIGKILL) a small watchdog process, which holds the read end
-of a pipe whose only writer is cpo, sees end-of-file and kills every group cpo had
-registered: no agent process outlives cpo.
+If cpo itself dies (even by SIGKILL) a small watchdog process (cpo.watchdog), which
+holds the read end of a pipe whose only writer is cpo, sees end-of-file and kills every
+group cpo had registered, and every process carrying the run's tag in its environment:
+nothing cpo started outlives it. (cpo.orphans covers what escapes while cpo lives.)
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from cpo.watchdog import RUN_ID_VAR, Watchdog
 
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
 # when an agent prints megabytes without a newline.
@@ -36,29 +39,7 @@ MAX_LINE_BYTES = 1 << 20
 MAX_CARRY = 64 * 1024
 STDERR_TAIL_LINES = 40
 DEFAULT_GRACE = 5.0
-
-_WATCHDOG_SOURCE = r"""
-import os, signal, sys, time
-groups = set()
-for line in sys.stdin:
-    line = line.strip()
-    if line[:1] == "+":
-        groups.add(int(line[1:]))
-    elif line[:1] == "-":
-        groups.discard(int(line[1:]))
-def send(sig):
-    for g in list(groups):
-        try:
-            os.killpg(g, sig)
-        except OSError:
-            groups.discard(g)
-send(signal.SIGTERM)
-deadline = time.monotonic() + float(sys.argv[1])
-while groups and time.monotonic() < deadline:
-    time.sleep(0.1)
-    send(0)
-send(signal.SIGKILL)
-"""
+WAKE_UP = 0.25  # seconds; see _wait_within
 
 
 @dataclass(frozen=True)
@@ -73,15 +54,28 @@ class ProcResult:
 
 
 class ProcessRegistry:
-    """The live agent process groups of this cpo process, for interrupt and watchdog."""
+    """The live process groups of this cpo process, for interrupt and watchdog.
 
-    def __init__(self, grace: float = DEFAULT_GRACE) -> None:
+    Every process started through it carries the run's tag in its environment
+    (cpo.watchdog.RUN_ID_VAR), which its descendants inherit: the watchdog finds by it
+    those that left their group. A `sibling` (e.g. for wave validations) is stopped on
+    its own but shares the tag and the watchdog.
+    """
+
+    def __init__(self, grace: float = DEFAULT_GRACE, *, watchdog: Watchdog | None = None) -> None:
         self.grace = grace
+        self.watchdog = watchdog or Watchdog(grace, uuid.uuid4().hex)
         self._lock = threading.Lock()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
-        self._watchdog: subprocess.Popen[bytes] | None = None
         self.cancelled = threading.Event()
         self._on_cancel: list[Callable[[], None]] = []
+
+    @property
+    def run_id(self) -> str:
+        return self.watchdog.run_id
+
+    def sibling(self) -> ProcessRegistry:
+        return ProcessRegistry(self.grace, watchdog=self.watchdog)
 
     def when_cancelled(self, callback: Callable[[], None]) -> None:
         """Call `callback` once `terminate_all` cancels the registry (e.g. to wake waiters)."""
@@ -89,46 +83,23 @@ class ProcessRegistry:
 
     # -- watchdog -----------------------------------------------------------------
     def start_watchdog(self) -> None:
-        """Start the orphan killer; safe to call more than once."""
-        with self._lock:
-            if self._watchdog is not None:
-                return
-            self._watchdog = subprocess.Popen(
-                [sys.executable, "-c", _WATCHDOG_SOURCE, str(self.grace)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C to our group must not kill it first
-                close_fds=True,
-            )
-
-    def _tell_watchdog(self, line: str) -> None:
-        wd = self._watchdog
-        if wd is None or wd.stdin is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            wd.stdin.write(line.encode() + b"\n")
-            wd.stdin.flush()
+        """Start the orphan killer (cpo.watchdog); safe to call more than once."""
+        self.watchdog.start()
 
     def stop_watchdog(self) -> None:
-        with self._lock:
-            wd, self._watchdog = self._watchdog, None
-        if wd is not None:
-            with contextlib.suppress(OSError, ValueError):
-                if wd.stdin:
-                    wd.stdin.close()
-            exit_event(wd).wait(self.grace + 2)
+        """It stops whatever tagged process is left, then exits."""
+        self.watchdog.stop()
 
     # -- registry -----------------------------------------------------------------
     def add(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
             self._procs[proc.pid] = proc
-            self._tell_watchdog(f"+{proc.pid}")
+        self.watchdog.tell(proc.pid, alive=True)
 
     def remove(self, proc: subprocess.Popen[bytes]) -> None:
         with self._lock:
             self._procs.pop(proc.pid, None)
-            self._tell_watchdog(f"-{proc.pid}")
+        self.watchdog.tell(proc.pid, alive=False)
 
     def live_count(self) -> int:
         with self._lock:
@@ -298,8 +269,10 @@ def _wait_within(
             deadlines.append(start + timeout)
         if idle_timeout is not None:
             deadlines.append(out.last + idle_timeout)
-        wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        if exited.wait(wait_for):
+        wait_for = max(0.0, min(deadlines) - time.monotonic()) if deadlines else WAKE_UP
+        # Never blocked for long: on the main thread (wave validations) a Ctrl-C that the
+        # kernel hands to another thread only runs its Python handler once this wakes.
+        if exited.wait(min(wait_for, WAKE_UP)):
             return False, False
         now = time.monotonic()
         if timeout is not None and now >= start + timeout:
@@ -342,7 +315,7 @@ def run_streaming(
     proc = subprocess.Popen(
         list(argv),
         cwd=str(cwd),
-        env=dict(env),
+        env={**env, RUN_ID_VAR: registry.run_id},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -353,6 +326,10 @@ def run_streaming(
     exited = exit_event(proc)
     out.stop_early = lambda: _stop_group(proc, registry.grace, exited)
     threads = _start_io(proc, stdin_text, out, split)
+    if registry.cancelled.is_set():
+        # Cancelled while it was starting: terminate_all (which cancels first, then looks
+        # at the registry) may have missed it.
+        threading.Thread(target=out.stop_early, daemon=True).start()
     timed_out = idle_out = False
     try:
         timed_out, idle_out = _wait_within(exited, out, start, timeout, idle_timeout)

@@ -22,6 +22,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_overhead.py", "cpo / baseline"),
         ("bench_makespan.py", "`--schedule dag`, tasks with `estimate` / bound"),
         ("bench_scale.py", "cold start `cpo --help`"),
+        ("bench_worktree_race.py", "failed runs"),
+        ("bench_recovery.py", "git steps killed"),
         pytest.param(
             "bench_serve.py",
             "event sequences with a gap | 0",

@@ -1,10 +1,11 @@
 """`cpo run`: from a `Plan` to merged, validated branches and a report.
 
-`options` (the run's options and context) → `preflight` → `engine` (set-up, schedule,
-finish) → `scheduler` (waves or DAG, with `priority`) → `hooks` (what the scheduler's
-decisions do: launch, merge, validate, record) → `taskrun` (one task: worktree, attempts,
-in agent `slots`) → `agentrun` (one agent process, judged by `protocol`), then `claim`
-(the agent's commits onto the task branch, whatever it did to HEAD).
+`options` (the run's options and context) → `preflight` → `engine` (set-up, with
+`worktrees`: every worktree made before any agent starts; schedule, finish) → `scheduler`
+(waves or DAG, with `priority`) → `hooks` (what the scheduler's decisions do: launch, merge,
+validate, record) → `taskrun` (one task: worktree, attempts, in agent `slots`) → `agentrun`
+(one agent process, judged by `protocol`), then `claim` (the agent's commits onto the task
+branch, whatever it did to HEAD).
 Beside them: `states` (the status words), `validation` (wave checks), `layout` (branch
 and worktree names, kept from the report when a run continues), `changes` (which local
 changes are the user's, not cpo's own outputs), `resume`, `lock`
@@ -14,5 +15,5 @@ changes are the user's, not cpo's own outputs), `resume`, `lock`
 `interrupt`, `scripts` (--generate-only).
 May import: `cpo.plan`, `cpo.planfile` (plan files: loading, their status-only changes),
 `cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.config`, `cpo.errors`, `cpo.logfile`, `cpo.secrets`,
-`cpo.suggest`; never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.
+`cpo.suggest`, `cpo.orphans` (the subreaper); never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.
 """

@@ -19,6 +19,7 @@ from cpo import __version__
 from cpo.errors import ExitCode, PreflightError
 from cpo.git import MARKER
 from cpo.logfile import log, use_log_file
+from cpo.orphans import Adopter
 from cpo.proc import ProcessRegistry
 from cpo.run.hooks import RunHooks
 from cpo.run.interrupt import install_interrupt_handlers, restore_handlers
@@ -40,6 +41,7 @@ from cpo.run.resume import ResumePlan, plan_resume
 from cpo.run.scheduler import run_schedule
 from cpo.run.slots import Slots
 from cpo.run.states import RunStatus
+from cpo.run.worktrees import RunWorktrees, make_worktrees
 
 _EXIT_CODES = {
     RunStatus.COMPLETED: ExitCode.OK,
@@ -75,6 +77,7 @@ def execute(
             f"{lock.taken_over.started_at}), which is no longer running"
         )
     registry = ProcessRegistry(grace=opts.grace)
+    adopter = Adopter()  # what escapes the agents' groups is re-parented to us
     slots = Slots(ctx.max_concurrent, registry.cancelled)
     registry.when_cancelled(slots.wake)
     progress: Progress | None = None
@@ -82,14 +85,16 @@ def execute(
     restore: dict[int, Any] = {}
     try:
         writer, resume = _set_up(ctx, notes, on_report_write)
-        _start(ctx, writer)
+        selection = _selection(ctx, writer.report, resume)
+        worktrees = _start(ctx, writer, selection[0])
         progress = make_progress(lambda: writer.report)
-        hooks = RunHooks(ctx, writer, progress, registry, slots)
+        hooks = RunHooks(ctx, writer, progress, registry, slots, worktrees)
         progress.start()
         stop = threading.Event()
         restore = install_interrupt_handlers(stop, registry, hooks.validation_registry)
         registry.start_watchdog()
-        status = _schedule(ctx, hooks, writer.report, resume, stop)
+        status = _schedule(ctx, hooks, selection, stop)
+        worktrees.remove_unused()  # no agent runs any more
         return _finish(ctx, writer, progress, status, notes)
     except BaseException as exc:
         if writer is not None:
@@ -101,7 +106,8 @@ def execute(
         restore_handlers(restore)
         if registry.live_count():
             registry.terminate_all()
-        registry.stop_watchdog()
+        registry.stop_watchdog()  # it stops what is left with the run's tag
+        adopter.finish()  # and what was re-parented to us: nothing outlives the run
         lock.release()
 
 
@@ -129,31 +135,40 @@ def _set_up(
     return writer, resume
 
 
-def _start(ctx: RunContext, writer: ReportWriter) -> None:
-    """Make the integration branch and its worktree; write the first report."""
+def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWorktrees:
+    """Make the integration branch and every worktree the run needs, before any agent
+    starts (cpo.run.worktrees); write the report."""
     plan = ctx.plan
+    if not writer.path.exists():
+        # A first run's report is written before git is touched: after a kill at any later
+        # step --resume finds it, and so owns the branches and worktrees this run made. (An
+        # earlier run's report already does; it stays as it is until the set-up is done.)
+        writer.save()
     with writer.update() as report:
         if not ctx.opts.no_integration:
             _ensure_integration(ctx)
             report.integration_commit = ctx.git.rev(plan.integration_branch)
         else:
             ctx.git.exclude_pattern(f"/{MARKER}")
+    base = report.integration_commit or ctx.base_commit
+    wanted = [(ctx.worktree(t.id), t.branch) for t in plan.ordered_tasks() if t.id in selected]
+    worktrees = make_worktrees(ctx.git, wanted, base)
     log.info(
         "run %s started: %d tasks, concurrency %d",
         plan.spec_id,
         len(plan.tasks),
         ctx.max_concurrent,
     )
+    return worktrees
 
 
 def _schedule(
     ctx: RunContext,
     hooks: RunHooks,
-    report: Report,
-    resume: ResumePlan | None,
+    selection: tuple[set[str], set[str], set[int]],
     stop: threading.Event,
 ) -> RunStatus:
-    selected, done, validated = _selection(ctx, report, resume)
+    selected, done, validated = selection
     result = run_schedule(
         ctx.plan,
         hooks,
@@ -251,15 +266,19 @@ def new_report(ctx: RunContext, opts: RunOptions) -> Report:
 
 def _ensure_integration(ctx: RunContext) -> None:
     git, branch, path = ctx.git, ctx.plan.integration_branch, ctx.integration_worktree
+    git.exclude_pattern(f"/{MARKER}")
     if not git.branch_exists(branch):
         git.create_branch(branch, ctx.base_commit)
     if not path.is_dir() or path.resolve() not in git.worktrees():
         git.prune_worktrees()  # its folder may have been deleted by hand
         git.add_worktree(path, branch)
-    elif git.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=path):
+        return
+    # A kill between `worktree add --no-checkout` and its checkout left it empty:
+    # every merge into it would fail.
+    git.complete_checkout(path)
+    if git.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=path):
         # cpo died in the middle of a merge: undo it; the report still has it unmerged.
         git.run("merge", "--abort", cwd=path)
-    git.exclude_pattern(f"/{MARKER}")
 
 
 def _continuing(opts: RunOptions) -> bool:

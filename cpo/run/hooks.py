@@ -23,6 +23,7 @@ from cpo.run.slots import Slots
 from cpo.run.states import TaskStatus, WaveStatus
 from cpo.run.taskrun import Launch, RunnerEnv, TaskRunner
 from cpo.run.validation import run_validation
+from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
 
@@ -37,13 +38,15 @@ class RunHooks:
         progress: Progress,
         registry: ProcessRegistry,
         slots: Slots,
+        worktrees: RunWorktrees | None = None,
     ) -> None:
         self.ctx = ctx
         self.writer = writer
         self.progress = progress
         self.registry = registry
         self.slots = slots
-        self.validation_registry = ProcessRegistry(grace=registry.grace)
+        # Stopped apart from the agents, watched by the same watchdog.
+        self.validation_registry = registry.sibling()
         self.masker = Masker(os.environ)
         self.integration = ctx.integration_worktree
         self.integration_head: str | None = None
@@ -65,6 +68,7 @@ class RunHooks:
             slots=slots,
             masker=self.masker,
             fail_fast=ctx.fail_fast,
+            prepared=worktrees or RunWorktrees(ctx.git),
         )
         self.runner = TaskRunner(env, self)
 

@@ -18,6 +18,9 @@ from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.run.priority import Mode, launch_ranks
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 
+# Longest the scheduler's thread (the main thread) sleeps at once, in seconds.
+WAKE_UP = 0.25
+
 # Skips the user asked for (--skip, --wave): they do not make a run fail.
 _CHOSEN_SKIPS = ("not_selected", "dependency_skipped")
 
@@ -143,7 +146,11 @@ class _Run:
 
     def _collect(self) -> list[TaskSpec]:
         """Wait for at least one running task to end; record outcomes; return the finished."""
-        finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+        finished: set[Future[TaskOutcome]] = set()
+        while not finished:
+            # Never blocked for long: a Ctrl-C that the kernel hands to another thread
+            # only runs its Python handler once the main thread wakes.
+            finished, _ = wait(list(self.running), timeout=WAKE_UP, return_when=FIRST_COMPLETED)
         tasks = []
         for fut in finished:
             task = self.running.pop(fut)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cpo.agents.base import AgentOutcome
-from cpo.errors import CpoError, GitError
+from cpo.errors import CpoError
 from cpo.git import Git
 from cpo.logfile import log
 from cpo.plan.model import TaskSpec, same_work
@@ -30,6 +30,7 @@ from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots, Ticket
 from cpo.run.states import TaskStatus
+from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
 RETRYABLE = ("rate_limited", "overloaded", "usage_limit")
@@ -49,6 +50,8 @@ class RunnerEnv:
     slots: Slots
     masker: Masker
     fail_fast: bool = False
+    # The worktrees the run's set-up made (cpo.run.worktrees); none: each made at launch.
+    prepared: RunWorktrees | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -260,15 +263,12 @@ class TaskRunner:
         `<branch>-attempt-N` before the reset, and the report names it.
         """
         git, rec = self.git, self.writer.report.tasks[task.id]
-        if not rec.attempts and not rec.start_point:
-            # First attempt (preflight saw no such branch): one git call, no look-ups.
+        made = self.env.prepared
+        if made is not None and made.take_fresh(worktree):
+            # Made by the set-up with a new branch and no checkout: nothing in it to keep.
             start = self.run_cb.start_point(task)
-            try:
-                git.add_worktree(worktree, task.branch, start)
-                return start
-            except GitError as exc:
-                if "already exists" not in exc.message:
-                    raise
+            git.check_out(worktree, start)
+            return start
         if not git.branch_exists(task.branch):
             start = self.run_cb.start_point(task)
             git.add_worktree(worktree, task.branch, start)
@@ -279,6 +279,10 @@ class TaskRunner:
         if not worktree.is_dir() or worktree.resolve() not in git.worktrees():
             git.prune_worktrees()  # its folder may have been deleted by hand
             git.add_worktree(worktree, task.branch)
+        elif git.complete_checkout(worktree):
+            # A kill cut its checkout short: without this, every file would look deleted
+            # and be committed as the agent's "uncommitted changes" below.
+            self._log_line(task, "[cpo] finished a checkout an earlier run left half done")
         git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
         head = git.rev(task.branch)
         if head and head != start and not git.is_ancestor(head, start):  # it holds work

@@ -1,0 +1,77 @@
+"""The task worktrees of a run: all made before any agent starts, the unused removed at the end.
+
+git writes a new worktree's metadata (`.git/worktrees/<name>/commondir`, `locked`, ...) in
+several steps, and a git command in another worktree that reads it half-written fails
+(`fatal: failed to read .git/worktrees/<name>/commondir`). Agents run such commands all
+the time (`git status`, `git branch`, `git worktree list`), outside cpo's lock. So every
+worktree a run needs is added here, while no agent runs: metadata only (`--no-checkout`),
+each new task branch at the base. A launch then only moves its own branch and checks it
+out (`Git.check_out`), which creates nothing in `.git/worktrees` (DESIGN 3).
+
+Worktrees of tasks that never launched (a dependency failed, the run was stopped) are
+removed with their branch at the end of the run: nothing was ever checked out in them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpo.errors import GitError
+from cpo.git import Git
+from cpo.logfile import log
+
+
+@dataclass
+class RunWorktrees:
+    """The worktrees this run's set-up made with a new branch, not launched yet."""
+
+    git: Git
+    # path -> (branch, the commit it was made at)
+    fresh: dict[Path, tuple[str, str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take_fresh(self, path: Path) -> bool:
+        """True once for a worktree made by the set-up: it holds nothing, only needs a checkout."""
+        with self._lock:
+            return self.fresh.pop(path, None) is not None
+
+    def remove_unused(self) -> None:
+        """Remove the worktrees (and their new branches) that no task used. Called when no
+        agent runs any more, so removing metadata races no reader."""
+        with self._lock:
+            unused, self.fresh = dict(self.fresh), {}
+        for path, (branch, commit) in unused.items():
+            try:
+                self.git.remove_worktree(path, force=True)
+                if self.git.rev(f"refs/heads/{branch}") == commit:
+                    self.git.delete_branch(branch, force=True)
+            except GitError as exc:  # left as it is: --resume reuses it, clean removes it
+                log.warning("could not remove unused worktree %s: %s", path, exc.message)
+
+
+def make_worktrees(git: Git, wanted: Iterable[tuple[Path, str]], base: str) -> RunWorktrees:
+    """Add the worktree of each (path, branch) that is not there yet, without a checkout.
+
+    A branch that already exists (an earlier run's, which may hold work) gets its worktree
+    on it; a new branch starts at `base`. A worktree git refuses here is left for the
+    task's launch, which reports the problem as that task's failure.
+    """
+    made = RunWorktrees(git)
+    registered = git.worktrees()
+    branches = git.local_branches()
+    missing = [(p, b) for p, b in wanted if not (p.is_dir() and p.resolve() in registered)]
+    if any(p.resolve() in registered for p, _ in missing):
+        git.prune_worktrees()  # a worktree folder was deleted by hand
+    for path, branch in missing:
+        try:
+            if branch in branches:
+                git.add_worktree(path, branch, checkout=False)
+            else:
+                git.add_worktree(path, branch, base, checkout=False)
+                made.fresh[path] = (branch, base)
+        except GitError as exc:
+            log.warning("worktree %s not made at set-up: %s", path, exc.message)
+    return made
