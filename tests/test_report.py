@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import jsonschema
@@ -79,17 +80,57 @@ def test_report_files_follow_the_umask(tmp_path: Path) -> None:
     assert stat.S_IMODE(manifest.stat().st_mode) == 0o644
 
 
-def test_a_change_is_written_once_when_its_block_ends_and_not_if_it_raises(
-    tmp_path: Path,
+def test_a_change_is_written_when_its_block_ends_and_not_if_it_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(ReportWriter, "FLUSH_INTERVAL", 3600.0)
     seen: list[str] = []
     writer = ReportWriter(sample(), tmp_path, None, on_write=seen.append)
+    writer.save()
     with writer.update_task("a") as rec:
         rec.status, rec.reason = TaskStatus.FAILED, "timeout"
         rec.commits = 2
-    assert len(seen) == 1
-    assert json.loads(seen[0])["tasks"]["a"]["status"] == "failed"
+    assert len(seen) == 1  # pending: written within the interval or at close
+    writer.close()
+    assert len(seen) == 2
+    assert json.loads(seen[1])["tasks"]["a"]["status"] == "failed"
+    writer = ReportWriter(sample(), tmp_path, None, on_write=seen.append)
+    writer.save()
     with pytest.raises(RuntimeError, match="half-made"), writer.update() as report:
         report.error = "half-made"
         raise RuntimeError("half-made change")
-    assert len(seen) == 1
+    writer.close()
+    assert len(seen) == 3  # the save only: the failed block marked nothing to write
+
+
+def test_many_changes_share_few_writes_and_the_last_state_is_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ReportWriter, "FLUSH_INTERVAL", 3600.0)
+    seen: list[str] = []
+    writer = ReportWriter(sample(), tmp_path, None, on_write=seen.append)
+    for n in range(1000):
+        with writer.update_task("a") as rec:
+            rec.commits = n
+        writer.note_action("a", f"step {n}")
+    writer.close()
+    # The first change goes out at once, the rest wait for the interval or the close.
+    assert 1 <= len(seen) <= 2
+    on_disk = load_report(tmp_path)
+    assert on_disk is not None and on_disk.tasks["a"].commits == 999
+    assert on_disk.tasks["a"].last_action == "step 999"
+
+
+def test_a_change_reaches_the_disk_without_a_close(tmp_path: Path) -> None:
+    writer = ReportWriter(sample(), tmp_path, None)
+    with writer.update_task("a") as rec:
+        rec.commits = 7
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        on_disk = load_report(tmp_path)
+        if on_disk is not None and on_disk.tasks["a"].commits == 7:
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the flusher never wrote the change")
+    writer.close()

@@ -108,6 +108,8 @@ def execute(
             registry.terminate_all()
         registry.stop_watchdog()  # it stops what is left with the run's tag
         adopter.finish()  # and what was re-parented to us: nothing outlives the run
+        if writer is not None:
+            writer.close()  # the final state on disk before another run may take the lock
         lock.release()
 
 
