@@ -212,6 +212,50 @@ def cpo_argv(*args: str) -> list[str]:
     return [PY, "-m", "cpo", *args]
 
 
+# Runs cpo from the source tree argv[1] and counts its own costs into the JSON file argv[2]:
+# report.json writes and bytes, git processes (through Git._raw), the process's CPU time.
+COUNTED = """
+import atexit, json, resource, sys
+src, out = sys.argv[1], sys.argv[2]
+sys.path.insert(0, src)
+import cpo.git, cpo.run.report as report
+stats = {"writes": 0, "bytes": 0, "git": 0}
+write, raw = report.atomic_write, cpo.git.Git._raw
+def counted_write(path, text):
+    if path.name == "report.json":
+        stats["writes"] += 1
+        stats["bytes"] += len(text.encode())
+    write(path, text)
+def counted_raw(self, *args, **kwargs):
+    stats["git"] += 1
+    return raw(self, *args, **kwargs)
+report.atomic_write, cpo.git.Git._raw = counted_write, counted_raw
+def dump():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    stats["cpu"] = ru.ru_utime + ru.ru_stime
+    with open(out, "w") as fh:
+        json.dump(stats, fh)
+atexit.register(dump)
+from cpo.cli import main
+sys.argv = ["cpo", *sys.argv[3:]]
+main()
+"""
+
+
+def run_counted(
+    src: Path, repo: Path, pdir: Path, env: Mapping[str, str], *args: str
+) -> dict[str, float]:
+    """`cpo run` from the source tree `src`, with what COUNTED counts, and its wall time."""
+    out = pdir.parent / f"counts-{pdir.name}.json"
+    argv = [PY, "-c", COUNTED, str(src), str(out), "run", str(pdir), "--quiet", *args]
+    m = measure(argv, repo, env)
+    if m.returncode != 0:
+        raise RuntimeError(f"cpo run failed (exit {m.returncode}):\n{m.stderr[-2000:]}")
+    counts: dict[str, float] = json.loads(out.read_text())
+    counts["seconds"] = m.seconds
+    return counts
+
+
 def run_cpo(
     repo: Path, pdir: Path, env: Mapping[str, str], *args: str, peak: bool = False
 ) -> Measured:

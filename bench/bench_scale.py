@@ -9,7 +9,10 @@
   resident memory (VmHWM) of the cpo process itself; agents are separate processes;
 - one agent printing 100 MB (in 1,000-character lines, and as one line without a
   newline) against one trivial agent: cpo's peak memory must not grow with the output;
-- cold start of `cpo --help` and `cpo status <dir>` (median of several runs).
+- cold start of `cpo --help` and `cpo status <dir>` (median of several runs);
+- with `--versus REF`: cpo's own costs at 200 tasks against the cpo of git revision REF
+  (checked out aside), alternating rounds: report.json writes and bytes, git processes per
+  task, cpo's CPU and wall time, as ratios (this tree / REF).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from _common import (
     MARKER,
     PY,
+    ROOT,
     TRIVIAL_AGENT,
     bench_env,
     clone,
@@ -30,8 +34,10 @@ from _common import (
     make_template,
     measure,
     median,
+    run_counted,
     run_cpo,
     scratch,
+    sh,
     spread,
     table,
     task_ids,
@@ -99,12 +105,49 @@ def cold_start(argv: list[str], cwd: Path, env: dict[str, str], runs: int) -> li
     return times
 
 
+COSTS = ("writes", "bytes", "git", "cpu", "seconds")
+
+
+def versus(ref: str, n: int, j: int, rounds: int) -> str:
+    """cpo's own costs, this tree against revision `ref`, alternating who runs first."""
+    with scratch("versus") as tmp:
+        env = bench_env(tmp / "home")
+        old = tmp / "old"
+        sh(["git", "worktree", "add", "-q", "--detach", str(old), ref], ROOT, env)
+        try:
+            template = make_template(tmp / "template", 200, env)
+            got: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+            for r in range(rounds):
+                for who in ("old", "new") if r % 2 == 0 else ("new", "old"):
+                    repo = clone(template, tmp / f"{who}-{r}" / "repo", env)
+                    pdir = write_spec(repo, {t: [] for t in task_ids(n)}, env=env)
+                    src = old if who == "old" else ROOT
+                    args = ("--backend", "command", "--agent-command", TRIVIAL_AGENT)
+                    got[who].append(run_counted(src, repo, pdir, env, *args, "-j", str(j)))
+                    print(f"  round {r + 1} {who}: {got[who][-1]}", flush=True)
+                    shutil.rmtree(tmp / f"{who}-{r}")
+        finally:
+            sh(["git", "worktree", "remove", "--force", str(old)], ROOT, env)
+    rows = []
+    for key in COSTS:
+        o = median([c[key] for c in got["old"]])
+        w = median([c[key] for c in got["new"]])
+        per = f" ({o / n:.1f} → {w / n:.1f} per task)" if key == "git" else ""
+        rows.append([key, f"{o:,.2f}", f"{w:,.2f}", f"{w / o:.3f}{per}"])
+    title = f"{n} tasks at -j {j}, {rounds} alternating rounds, medians"
+    return title + "\n\n" + table(["cost", ref, "this tree", "this / " + ref], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="smallest run: proves the script works")
     ap.add_argument("--write-readme", action="store_true", help="update bench/README.md")
+    ap.add_argument("--versus", metavar="REF", help="compare cpo's own costs with revision REF")
     a = ap.parse_args()
+    if a.versus:
+        print(versus(a.versus, 4 if a.quick else 200, 4, 1 if a.quick else a.rounds))
+        return
     sizes, many, j, big, rounds, starts = [1000, 5000], 200, 32, 100_000_000, a.rounds, 10
     if a.quick:
         sizes, many, j, big, rounds, starts = [50], 4, 2, 1_000_000, 1, 2
