@@ -364,12 +364,36 @@ class Git:
                 ["merge", "--no-ff", "--no-edit", "-m", message, branch], worktree
             )
             if code == 0:
-                return MergeResult(ok=True, commit=self.run("rev-parse", "HEAD", cwd=worktree))
+                commit = head_from_files(worktree) or self.run("rev-parse", "HEAD", cwd=worktree)
+                return MergeResult(ok=True, commit=commit)
             files = self.run("diff", "--name-only", "--diff-filter=U", cwd=worktree, check=False)
             # A hook refusing the merge commit leaves MERGE_HEAD and no unmerged file.
             stopped = self.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=worktree)
             self._raw(["merge", "--abort"], worktree)
         return merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
+
+
+_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def head_from_files(worktree: Path) -> str | None:
+    """The commit HEAD's branch points at, read from git's ref files: one process fewer
+    per merge. None where git keeps the ref elsewhere (packed refs, reftable): ask git."""
+    try:
+        dotgit = worktree / ".git"
+        gitdir = dotgit
+        if dotgit.is_file():  # a linked worktree: "gitdir: <its folder in the repository>"
+            gitdir = worktree / dotgit.read_text().removeprefix("gitdir:").strip()
+        head = (gitdir / "HEAD").read_text().strip()
+        if not head.startswith("ref: refs/heads/"):
+            return None
+        common = gitdir
+        if (gitdir / "commondir").is_file():
+            common = gitdir / (gitdir / "commondir").read_text().strip()
+        oid = (common / head.removeprefix("ref: ")).read_text().strip()
+    except OSError:
+        return None
+    return oid if _OID.fullmatch(oid) else None
 
 
 def find_repo(start: Path) -> Path:

@@ -52,6 +52,34 @@ def test_worktree_merge_and_conflict(git_repo: Path, tmp_path: Path) -> None:
     assert g.worktrees()[integ.resolve()] == "integration/T"
 
 
+def test_a_merge_takes_its_commit_from_the_ref_files_not_another_git_process(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    g = Git(git_repo)
+    base = g.rev("HEAD") or ""
+    g.create_branch("integration/T", base)
+    integ = tmp_path / "integ"
+    g.add_worktree(integ, "integration/T")
+    for name in ("a", "b"):
+        g.add_worktree(tmp_path / name, f"feature/{name}", base)
+        (tmp_path / name / f"{name}.txt").write_text(name)
+        g.commit_leftovers(tmp_path / name, name)
+    git(git_repo, "pack-refs", "--all")  # refs packed: the commit still comes out right
+    calls: list[list[str]] = []
+    raw = Git._raw
+
+    def counted(self: Git, args: list[str], cwd: Path) -> tuple[int, str, str]:
+        calls.append(list(args))
+        return raw(self, args, cwd)
+
+    monkeypatch.setattr(Git, "_raw", counted)
+    first = g.merge(integ, "feature/a", "merge a")
+    assert [c[0] for c in calls] == ["merge"]  # the merge wrote a loose ref: read it
+    assert first.ok and first.commit == git(git_repo, "rev-parse", "integration/T")
+    second = g.merge(integ, "feature/b", "merge b")
+    assert second.ok and second.commit == git(git_repo, "rev-parse", "integration/T")
+
+
 def test_reset_worktree_keeps_marker_out_and_cleans(git_repo: Path, tmp_path: Path) -> None:
     g = Git(git_repo)
     start = g.rev("HEAD") or ""

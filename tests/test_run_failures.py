@@ -269,7 +269,7 @@ def test_report_valid_against_schema_at_every_write(git_repo: Path) -> None:
     validator = jsonschema.Draft202012Validator(report_schema())
     versions: list[str] = []
     result = execute(root, RunOptions(max_concurrent=2), on_report_write=versions.append)
-    assert len(versions) > 5
+    assert len(versions) >= 2  # coalesced: a few whole versions, each valid
     for text in versions:
         validator.validate(json.loads(text))
     assert result.report.status == "failed"
