@@ -53,6 +53,7 @@ class Git:
         # user's own GIT_CONFIG_* entries are kept. No identity is ever invented: commits
         # are the user's, and preflight says when git has none (identity_problem).
         self._env = {**agent_git_env(os.environ), "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        self._tracked: dict[tuple[str, str], bool] = {}  # (commit id, path): see `tracks`
 
     def identity_problem(self) -> str | None:
         """Why git cannot commit here for lack of a name or email, with the fix; or None.
@@ -178,14 +179,27 @@ class Git:
 
     def worktree_head(self, worktree: Path) -> tuple[str, str | None]:
         """(HEAD commit, the branch HEAD is on, or None when detached) of a worktree."""
-        head = self.run("rev-parse", "--verify", "HEAD^{commit}", cwd=worktree)
-        code, out, _ = self._raw(["symbolic-ref", "-q", "HEAD"], worktree)
-        ref = out.strip() if code == 0 else ""
+        # One process for both: the commit, then the full ref name ("HEAD" when detached).
+        code, out, err = self._raw(
+            ["rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD"], worktree
+        )
+        lines = out.split()
+        if code != 0 or len(lines) != 2:
+            raise GitError(f"git rev-parse HEAD failed in {worktree}: {err.strip()}")
+        head, ref = lines
         return head, ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
 
     def tracks(self, rev: str, path: str) -> bool:
-        """Whether the tree of commit `rev` holds `path`."""
-        return self.ok("cat-file", "-e", f"{rev}:{path}")
+        """Whether the tree of commit `rev` holds `path`.
+
+        A commit never changes: asked by id (every task of a wave about its start point),
+        the answer is remembered."""
+        if not _OID.fullmatch(rev):
+            return self.ok("cat-file", "-e", f"{rev}:{path}")
+        key = (rev, path)
+        if key not in self._tracked:
+            self._tracked[key] = self.ok("cat-file", "-e", f"{rev}:{path}")
+        return self._tracked[key]
 
     def commits_between(self, start: str, end: str) -> int:
         return int(self.run("rev-list", "--count", f"{start}..{end}") or 0)
@@ -329,14 +343,19 @@ class Git:
         Edits inside a submodule's files belong to the submodule's repository: `add`
         stages nothing for them, so they stay in the worktree (callers say so).
         """
+        return self.commit_leftovers_and_check(worktree, message)[0]
+
+    def commit_leftovers_and_check(self, worktree: Path, message: str) -> tuple[bool, list[str]]:
+        """`commit_leftovers`, and what is still uncommitted after it (submodule edits):
+        a clean worktree answers both with one `git status`."""
         if not self.dirty_paths(worktree):
-            return False
+            return False, []
         with self.lock:
             self.run("add", "-A", cwd=worktree)
             if self.ok("diff", "--cached", "--quiet", cwd=worktree):
-                return False
+                return False, self.dirty_paths(worktree)
             self.run("commit", "-q", "--no-verify", "-m", message, cwd=worktree)
-        return True
+        return True, self.dirty_paths(worktree)
 
     def commit_removal(self, worktree: Path, path: str, message: str) -> None:
         """Commit the removal of `path` (index and file); callers commit other changes first."""

@@ -62,18 +62,23 @@ def hand_over(
     """Commit what the agent left, bring the task branch to the agent's HEAD, and say
     what the branch now holds since `start`. `ok`: the agent's verdict was success (only
     then is a committed marker removed, before the merge)."""
-    leftovers = git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task_id}")
+    leftovers, left = git.commit_leftovers_and_check(
+        worktree, f"cpo: uncommitted changes left by {task_id}"
+    )
     warnings: list[str] = []
-    left = git.dirty_paths(worktree)
     if left:
         warnings.append(SUBMODULE_NOTE.format(paths=", ".join(left)))
     reason, error, kept, moved = _claim(git, worktree, branch, start, attempt)
     if moved:
         warnings.append(moved)
-    if ok and reason is None and git.tracks(branch, MARKER):
+    head, commits, files = git.work_since(start, f"refs/heads/{branch}")
+    # The branch can hold the marker only if a commit since `start` touched it, or `start`
+    # held it: most tasks need no `cat-file` (tracks(start) is remembered per commit).
+    maybe = MARKER in files or git.tracks(start, MARKER)
+    if ok and reason is None and maybe and git.tracks(branch, MARKER):
         git.commit_removal(worktree, MARKER, f"cpo: keep {MARKER} out of {task_id}'s work")
         warnings.append(f"the agent committed {MARKER}: cpo removed it so it is never merged")
-    head, commits, files = git.work_since(start, f"refs/heads/{branch}")
+        head, commits, files = git.work_since(start, f"refs/heads/{branch}")
     return Handover(head, commits, files, leftovers, reason, error, kept, tuple(warnings))
 
 
@@ -102,7 +107,7 @@ def _claim(
     """(reason, error, kept branch, note): the task branch made to hold the agent's HEAD,
     or why it was not (reason and error, every commit kept on a branch)."""
     head, on = git.worktree_head(worktree)
-    tip = git.rev(f"refs/heads/{branch}")
+    tip = head if on == branch else git.rev(f"refs/heads/{branch}")
     kept_name = f"{branch}-attempt-{attempt}-head"
     where = f"branch {on}" if on else "a detached HEAD"
     if not git.is_ancestor(start, head):

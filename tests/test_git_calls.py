@@ -1,0 +1,53 @@
+"""cpo's own git processes per task (counted through Git._raw): the post-agent checks,
+the merge and the marker check take as few as the answers need."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from cpo.git import Git
+from cpo.run.engine import execute
+from cpo.run.options import RunOptions
+from tests.runkit import make_spec
+
+pytestmark = pytest.mark.usefixtures("fake_claude")
+
+OK = "@script write {f} x\n@script commit add {f}\n@script marker"
+
+
+def count_calls(repo: Path, n: int, spec_id: str, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    calls: Counter[str] = Counter()
+    raw = Git._raw
+
+    def counted(self: Git, args: list[str], cwd: Path) -> tuple[int, str, str]:
+        calls[" ".join(args[:2]).replace(spec_id, "X")] += 1
+        return raw(self, args, cwd)
+
+    root = make_spec(
+        repo,
+        [{f"task-{i:03}": OK.format(f=f"{spec_id}-{i}.txt") for i in range(n)}],
+        spec_id=spec_id,
+    )
+    monkeypatch.setattr(Git, "_raw", counted)
+    opts = RunOptions(max_concurrent=2, workspace_root=repo.parent / f"ws-{spec_id}")
+    assert execute(root, opts).report.status == "completed"
+    monkeypatch.setattr(Git, "_raw", raw)
+    return calls
+
+
+def test_git_processes_per_task(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small = count_calls(git_repo, 2, "TS-A", monkeypatch)
+    big = count_calls(git_repo, 6, "TS-B", monkeypatch)
+    per_task = {k: (big[k] - small[k]) / 4 for k in big}
+    # Before: 12.25 per task (7 now: worktree add, reset, status, rev-parse, merge-base,
+    # log, merge). The merge commit comes from the ref files, HEAD and its branch
+    # from one rev-parse, one status when the agent left nothing, the marker's cat-file
+    # only when a commit touched it.
+    assert sum(per_task.values()) <= 8, per_task
+    assert per_task.get("rev-parse HEAD", 0) == 0
+    assert per_task.get("symbolic-ref -q", 0) == 0
+    assert per_task.get("cat-file -e", 0) <= 0
+    assert per_task.get("status --porcelain", 0) <= 1
