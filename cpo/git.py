@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cpo.errors import GitError, PreflightError
+from cpo.gitfiles import OID, head_from_files
 from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
 from cpo.mergeresult import merge_failure
 
@@ -183,22 +184,20 @@ class Git:
         code, out, err = self._raw(
             ["rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD"], worktree
         )
-        lines = out.split()
-        if code != 0 or len(lines) != 2:
+        if code != 0 or len(out.split()) != 2:
             raise GitError(f"git rev-parse HEAD failed in {worktree}: {err.strip()}")
-        head, ref = lines
+        head, ref = out.split()
         return head, ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
 
     def tracks(self, rev: str, path: str) -> bool:
-        """Whether the tree of commit `rev` holds `path`.
-
-        A commit never changes: asked by id (every task of a wave about its start point),
-        the answer is remembered."""
-        if not _OID.fullmatch(rev):
-            return self.ok("cat-file", "-e", f"{rev}:{path}")
+        """Whether the tree of commit `rev` holds `path`; remembered when `rev` is a commit
+        id, which never changes (every task of a wave asks about the same start point)."""
         key = (rev, path)
         if key not in self._tracked:
-            self._tracked[key] = self.ok("cat-file", "-e", f"{rev}:{path}")
+            answer = self.ok("cat-file", "-e", f"{rev}:{path}")
+            if not OID.fullmatch(rev):
+                return answer
+            self._tracked[key] = answer
         return self._tracked[key]
 
     def commits_between(self, start: str, end: str) -> int:
@@ -346,8 +345,7 @@ class Git:
         return self.commit_leftovers_and_check(worktree, message)[0]
 
     def commit_leftovers_and_check(self, worktree: Path, message: str) -> tuple[bool, list[str]]:
-        """`commit_leftovers`, and what is still uncommitted after it (submodule edits):
-        a clean worktree answers both with one `git status`."""
+        """`commit_leftovers`, and what stays uncommitted (submodule edits); one status if clean."""
         if not self.dirty_paths(worktree):
             return False, []
         with self.lock:
@@ -390,29 +388,6 @@ class Git:
             stopped = self.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=worktree)
             self._raw(["merge", "--abort"], worktree)
         return merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
-
-
-_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
-
-def head_from_files(worktree: Path) -> str | None:
-    """The commit HEAD's branch points at, read from git's ref files: one process fewer
-    per merge. None where git keeps the ref elsewhere (packed refs, reftable): ask git."""
-    try:
-        dotgit = worktree / ".git"
-        gitdir = dotgit
-        if dotgit.is_file():  # a linked worktree: "gitdir: <its folder in the repository>"
-            gitdir = worktree / dotgit.read_text().removeprefix("gitdir:").strip()
-        head = (gitdir / "HEAD").read_text().strip()
-        if not head.startswith("ref: refs/heads/"):
-            return None
-        common = gitdir
-        if (gitdir / "commondir").is_file():
-            common = gitdir / (gitdir / "commondir").read_text().strip()
-        oid = (common / head.removeprefix("ref: ")).read_text().strip()
-    except OSError:
-        return None
-    return oid if _OID.fullmatch(oid) else None
 
 
 def find_repo(start: Path) -> Path:
