@@ -121,6 +121,19 @@ def test_many_changes_share_few_writes_and_the_last_state_is_on_disk(
     assert on_disk.tasks["a"].last_action == "step 999"
 
 
+def test_a_durable_change_is_on_disk_when_its_block_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ReportWriter, "FLUSH_INTERVAL", 3600.0)
+    writer = ReportWriter(sample(), tmp_path, None)
+    writer.save()
+    with writer.update_task("a", durable=True) as rec:
+        rec.status = TaskStatus.COMPLETED
+    on_disk = load_report(tmp_path)
+    assert on_disk is not None and on_disk.tasks["a"].status == "completed"
+    writer.close()
+
+
 def test_a_change_reaches_the_disk_without_a_close(tmp_path: Path) -> None:
     writer = ReportWriter(sample(), tmp_path, None)
     with writer.update_task("a") as rec:

@@ -210,10 +210,11 @@ class ReportWriter:
     under the writer's lock and marks the report dirty once the block ends (a block that
     raises marks nothing). A flusher thread writes the latest state at most every
     `FLUSH_INTERVAL` seconds: rewriting the whole report per change cost O(tasks) per
-    change, quadratic over a run (1,004 writes, 264 MB at 200 tasks). `save` writes at
-    once (the first report, before git is touched); `close` writes what is pending when the
-    run ends, is interrupted or crashes. After a kill -9 the file on disk is a whole report
-    at most one interval old, which --resume reconciles with git like any other.
+    change, quadratic over a run (1,004 writes, 264 MB at 200 tasks). `save` and durable
+    updates write at once (the first report, before git is touched; each task's end);
+    `close` writes what is pending when the run ends, is interrupted or crashes. After a
+    kill -9 the file on disk is a whole report with every task's end in it, the rest at
+    most one interval old, which --resume reconciles with git like any other.
     """
 
     # The longest a change waits to reach the disk (`cpo status --watch` polls the file).
@@ -242,15 +243,19 @@ class ReportWriter:
         self.written = False
 
     @contextlib.contextmanager
-    def update(self) -> Iterator[Report]:
-        """Change the report as a whole (run status, pause); it is written soon after."""
+    def update(self, *, durable: bool = False) -> Iterator[Report]:
+        """Change the report as a whole (run status, pause); it is written soon after, or
+        before the block returns when `durable`: a state --resume must find after a kill
+        (a task's end: without it a resumed run would do the task and its merge again)."""
         with self._lock:
             yield self.report
             self._mark_dirty()
+            if durable:
+                self._flush()
 
     @contextlib.contextmanager
-    def update_task(self, task_id: str) -> Iterator[TaskRecord]:
-        with self.update() as report:
+    def update_task(self, task_id: str, *, durable: bool = False) -> Iterator[TaskRecord]:
+        with self.update(durable=durable) as report:
             yield report.tasks[task_id]
 
     @contextlib.contextmanager

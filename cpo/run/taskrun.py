@@ -131,7 +131,7 @@ class TaskRunner:
             return self._fail(task, "internal_error", f"{type(exc).__name__}: {exc}")
 
     def _fail(self, task: TaskSpec, reason: str, error: str) -> TaskOutcome:
-        with self.writer.update_task(task.id) as rec:
+        with self.writer.update_task(task.id, durable=True) as rec:
             rec.status, rec.reason, rec.error = TaskStatus.FAILED, reason, error
             rec.finished_at = now_iso()
         return TaskOutcome(ok=False, reason=reason)
@@ -151,7 +151,7 @@ class TaskRunner:
         result = self._attempts(launch, settings, worktree)
         if result is None or result.reason == "not_started":
             return self._not_started(task, started_any=result is not None)
-        with self.writer.update_task(task.id) as rec:
+        with self.writer.update_task(task.id, durable=True) as rec:
             rec.duration_seconds = round(time.monotonic() - started, 3)
             rec.finished_at = now_iso()
             rec.status, rec.reason, rec.error = self._final_status(result)
