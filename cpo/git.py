@@ -19,8 +19,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cpo.errors import GitError, PreflightError
-from cpo.gitfiles import OID, head_from_files
+from cpo.errors import GitError
+from cpo.gitpaths import OID, head_from_files
+from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
 from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
 from cpo.mergeresult import merge_failure
 
@@ -393,26 +394,6 @@ class Git:
             stopped = self.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=worktree)
             self._raw(["merge", "--abort"], worktree)
         return merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
-
-
-def find_repo(start: Path) -> Path:
-    """The top of the git work tree containing `start`."""
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=start if start.is_dir() else start.parent,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise PreflightError("git is not installed", hint="install git and try again") from exc
-    if proc.returncode != 0:
-        raise PreflightError(
-            f"{start} is not inside a git repository",
-            hint="run cpo from the repository the feature belongs to (git init first if new)",
-        )
-    return Path(proc.stdout.strip()).resolve()
 
 
 def agent_git_env(base: Mapping[str, str]) -> dict[str, str]:
