@@ -195,7 +195,9 @@ class RunHooks:
     def wave_changed(self, wave: WaveSpec, state: WaveStatus, note: str | None) -> None:
         if state == WaveStatus.VALIDATING and self.ctx.opts.no_integration:
             return  # no merged tree, nothing validated (validate_wave notes why)
-        with self.writer.update_wave(wave.number) as rec:
+        # Written at once: a wave changes state a few times a run, and what `cpo status`
+        # shows while a long validation runs must already say so.
+        with self.writer.update_wave(wave.number, durable=True) as rec:
             rec.status = state
             if state == WaveStatus.RUNNING and rec.started_at is None:
                 rec.started_at = now_iso()

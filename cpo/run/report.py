@@ -259,8 +259,8 @@ class ReportWriter:
             yield report.tasks[task_id]
 
     @contextlib.contextmanager
-    def update_wave(self, number: int) -> Iterator[WaveRecord]:
-        with self.update() as report:
+    def update_wave(self, number: int, *, durable: bool = False) -> Iterator[WaveRecord]:
+        with self.update(durable=durable) as report:
             yield report.wave(number)
 
     @contextlib.contextmanager
