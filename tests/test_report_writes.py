@@ -32,9 +32,10 @@ def test_writes_do_not_grow_with_the_changes(
     versions: list[str] = []
     result = engine.execute(root, RunOptions(max_concurrent=3), on_report_write=versions.append)
     assert result.report.status == "completed"
-    # the first report (before git), the first change, each task's end (durable: --resume
-    # must find it after a kill -9), the final state: not one per change (6+ per task before)
-    assert len(versions) <= 3 + 6
+    # the first report (before git), the first change, each task's end and each wave's
+    # state (durable: --resume and `cpo status` must find them at once), the final state:
+    # not one per change (6+ per task before)
+    assert len(versions) <= 3 + 6 + 3
     data = report(root)
     assert data["status"] == "completed" and data["finished_at"]
     assert all(t["status"] == "completed" and t["merged"] for t in data["tasks"].values())

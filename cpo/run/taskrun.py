@@ -237,7 +237,7 @@ class TaskRunner:
         with self._pause_lock:
             self.paused_until = max(self.paused_until, until)
             stamp = datetime.fromtimestamp(self.paused_until, timezone.utc)
-        with self.writer.update() as report:
+        with self.writer.update(durable=True) as report:  # rare, and shown however short
             report.paused_until = stamp.isoformat(timespec="seconds")
         log.warning("usage limit: launches paused until %s", stamp.isoformat())
 
