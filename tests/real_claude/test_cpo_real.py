@@ -347,10 +347,10 @@ def test_unknown_agent(git_repo: Path, api: ScriptedServer, cpo_env: dict[str, s
     proc, summary = run_cpo(
         "run", str(root), "--json", "--timeout", "60", cwd=git_repo, env=cpo_env
     )
-    assert proc.returncode == 1, describe(proc, api)
-    task = tasks_by_id(summary)["task-001"]
-    assert (task["status"], task["reason"]) == ("failed", "agent_error")
-    assert "--agent 'no-such-agent' not found" in (task["error"] or "")
+    # Preflight looks the name up where Claude Code keeps agents: nothing starts.
+    assert proc.returncode == 2, describe(proc, api)
+    assert summary["status"] == "error"
+    assert "agent 'no-such-agent' (task-001) is not installed" in " ".join(summary["errors"])
     assert api.main_requests == []
 
 
