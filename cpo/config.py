@@ -13,6 +13,7 @@ Two YAML files, both optional:
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
     logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
+    worktree: {include: [.env], setup: [npm ci]}   # see cpo.run.ready
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -95,6 +96,17 @@ class ServerFile(_Section):
         return value
 
 
+class WorktreeFile(_Section):
+    # Extra `.worktreeinclude` patterns, and setup commands run in every worktree.
+    include: tuple[str, ...] | None = None
+    setup: tuple[str, ...] | None = None
+
+    @field_validator("setup", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
 class BackendFile(_Section):
     model: str | None = None
     max_turns: int | None = Field(default=None, ge=1)
@@ -114,6 +126,7 @@ class ConfigFile(_Section):
     timeouts: TimeoutsFile = TimeoutsFile()
     logs: LogsFile = LogsFile()
     server: ServerFile = ServerFile()
+    worktree: WorktreeFile = WorktreeFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")
@@ -167,6 +180,8 @@ DEFAULTS: dict[str, object] = {
     "timeouts.idle": None,
     "logs.max_size": DEFAULT_LOG_LIMIT,
     "server.api_keys": (),
+    "worktree.include": (),
+    "worktree.setup": (),
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -331,7 +346,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts", "logs", "server"):
+    for section in ("parallel", "timeouts", "logs", "server", "worktree"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
             value = getattr(sub, key)
@@ -360,13 +375,23 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
     check(
         "",
         raw,
-        ["default_backend", "workspace_root", "parallel", "timeouts", "logs", "server", "backends"],
+        [
+            "default_backend",
+            "workspace_root",
+            "parallel",
+            "timeouts",
+            "logs",
+            "server",
+            "worktree",
+            "backends",
+        ],
     )
     sections = (
         ("parallel", ParallelFile),
         ("timeouts", TimeoutsFile),
         ("logs", LogsFile),
         ("server", ServerFile),
+        ("worktree", WorktreeFile),
     )
     for section, model in sections:
         if isinstance(raw.get(section), dict):

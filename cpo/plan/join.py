@@ -34,6 +34,7 @@ OPTION_FIELDS = (
     "prompt_file",
     "skills",
     "contracts",
+    "setup",
 )
 
 

@@ -59,6 +59,7 @@ class TaskSpec:
     contracts: tuple[str, ...] = ()
     skills: tuple[str, ...] = ()
     scope: tuple[ScopeEntry, ...] = ()
+    setup: tuple[str, ...] = ()  # its own setup commands, after the spec's (cpo.run.ready)
     # sha256 of everything that defines the task's work (task file, prompt, options);
     # resume re-runs a task whose hash changed since it ran.
     content_hash: str = ""
@@ -89,6 +90,8 @@ class Plan:
     max_parallel: int | None = None
     manifest_style: Literal["cpo", "legacy", "none"] = "cpo"
     branch_names: BranchNames = "spec"
+    setup: tuple[str, ...] | None = None  # the manifest's `setup`; None: not set there
+    include: tuple[str, ...] = ()  # the manifest's `worktree_include` patterns
     warnings: tuple[Problem, ...] = field(default=())
 
     @property

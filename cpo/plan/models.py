@@ -84,6 +84,21 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _commands_shape(value: Any) -> Any:
+    if isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        return value
+    raise ValueError(f"must be a shell command line or a list of them, not {short_repr(value)}")
+
+
+# One shell command line, or several run in order.
+Commands = Annotated[
+    str | list[str],
+    BeforeValidator(_commands_shape, json_schema_input_type=str | list[str]),
+]
+
+
 # "spec": task branches `feature/<spec>/<id>` (the default); "plain": `feature/<id>`.
 BranchNames = Literal["spec", "plain"]
 
@@ -111,6 +126,8 @@ class TaskOptions(_Model):
     approval_mode: ApprovalMode | None = None
     sandbox_mode: SandboxMode | None = None
     prompt_file: str | None = None
+    # Shell commands run in the task's worktree before its agent (cpo.run.ready).
+    setup: Commands | None = None
 
     @field_validator("backend")
     @classmethod
@@ -190,6 +207,10 @@ class CpoManifest(_Model):
     waves: list[Wave]
     metadata: Metadata | None = None
     branch_names: BranchNames | None = None
+    # Run in every task worktree (before the task's own) and in the integration worktree.
+    setup: Commands | None = None
+    # Patterns added to `.worktreeinclude`'s: untracked files copied into every worktree.
+    worktree_include: list[str] | None = None
 
 
 class LegacyManifest(_Model):
@@ -203,6 +224,10 @@ class LegacyManifest(_Model):
     tasks: TaskIndex
     metadata: Metadata | None = None
     branch_names: BranchNames | None = None
+    # Run in every task worktree (before the task's own) and in the integration worktree.
+    setup: Commands | None = None
+    # Patterns added to `.worktreeinclude`'s: untracked files copied into every worktree.
+    worktree_include: list[str] | None = None
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:

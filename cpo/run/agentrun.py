@@ -149,6 +149,19 @@ def task_request(
     )
 
 
+def task_env(task: TaskSpec, parallel_dir: Path, worktree: Path, attempt_no: int) -> dict[str, str]:
+    """The environment a task's agent and setup commands start from."""
+    env = dict(os.environ)
+    env.update(
+        CPO_TASK_ID=task.id,
+        CPO_WAVE=str(task.wave),
+        CPO_PARALLEL_DIR=str(parallel_dir),
+        CPO_WORKTREE=str(worktree),
+        CPO_ATTEMPT=str(attempt_no),
+    )
+    return env
+
+
 # -- one agent process -------------------------------------------------------------------
 @dataclass(frozen=True)
 class AgentExit:
@@ -252,14 +265,7 @@ class AgentRun:
     ) -> AttemptResult:
         """Run the agent once in `worktree`, streaming into the task's logs; its verdict."""
         req = task_request(task, settings, worktree, self.parallel_dir, task.prompt)
-        base = dict(os.environ)
-        base.update(
-            CPO_TASK_ID=task.id,
-            CPO_WAVE=str(task.wave),
-            CPO_PARALLEL_DIR=str(self.parallel_dir),
-            CPO_WORKTREE=str(worktree),
-            CPO_ATTEMPT=str(attempt_no),
-        )
+        base = task_env(task, self.parallel_dir, worktree, attempt_no)
         logs = self.logs_dir
         with (
             CappedLog(logs / f"{task.id}.log", settings.log_limit, lambda m: f"[cpo] {m}") as logf,

@@ -17,6 +17,7 @@ from cpo.run.agentrun import TaskSettings
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
+from cpo.run.ready import Readiness, make_ready
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots
@@ -39,6 +40,7 @@ class RunHooks:
         registry: ProcessRegistry,
         slots: Slots,
         worktrees: RunWorktrees | None = None,
+        ready: Readiness | None = None,
     ) -> None:
         self.ctx = ctx
         self.writer = writer
@@ -69,7 +71,10 @@ class RunHooks:
             masker=self.masker,
             fail_fast=ctx.fail_fast,
             prepared=worktrees or RunWorktrees(ctx.git),
+            ready=ready,
         )
+        self.ready = ready
+        self._integration_ready = False
         self.runner = TaskRunner(env, self)
 
     # -- what the task runner asks --------------------------------------------------
@@ -172,6 +177,11 @@ class RunHooks:
             with self.writer.update_wave(wave.number) as rec:
                 rec.note = "validation not run: --no-integration has no merged tree"
             return True
+        failed = self._ready_integration()
+        if failed is not None:
+            with self.writer.update_wave(wave.number) as rec:
+                rec.note = f"validation not run: {failed}"
+            return False
         result = run_validation(
             wave.validation,
             cwd=self.integration,
@@ -186,6 +196,24 @@ class RunHooks:
         log = self.logs_dir / f"wave-{wave.number}-validation.log"
         log.write_text(self.masker.mask(result.log))
         return result.ok
+
+    def _ready_integration(self) -> str | None:
+        """Before the run's first validation: the included files and the spec's setup in
+        the integration worktree, so that validations run in a ready tree (once a run)."""
+        if self.ready is None or self._integration_ready:
+            return None
+        self._integration_ready = True
+        log = self.logs_dir / "integration-setup.log"
+        with log.open("a", encoding="utf-8") as fh:
+            return make_ready(
+                self.ready,
+                (),
+                worktree=self.integration,
+                env=dict(os.environ),
+                timeout=self.ctx.settings.timeouts.task,
+                registry=self.validation_registry,
+                write=lambda text: print(self.masker.mask(text), file=fh, flush=True),
+            )
 
     def task_skipped(self, task: TaskSpec, reason: str) -> None:
         with self.writer.update_task(task.id) as rec:

@@ -1,0 +1,168 @@
+"""Worktrees ready to work in: `.worktreeinclude` files copied in, setup commands run.
+
+A fresh checkout lacks what is not in git (`.env`, `.claude/settings.local.json`) and
+what is built from it (installed dependencies). `.worktreeinclude` at the repository's
+root (gitignore syntax, the file Claude Code reads), the config key `worktree.include`
+and the manifest key `worktree_include` name the untracked files of the user's checkout
+to copy into each worktree; git's own matcher (`Git.untracked_matching`) reads them.
+Then the setup commands run in the worktree: the spec's (manifest `setup`, else config
+`worktree.setup`), then the task's own (frontmatter `setup`).
+
+Copies keep modes; a symlink stays a symlink, and one that leads out of the repository
+is not copied: a worktree must never give an agent a way out of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cpo.config import Settings
+from cpo.git import Git
+from cpo.plan.model import Plan
+from cpo.proc import ProcessRegistry, run_capture
+
+INCLUDE_FILE = ".worktreeinclude"
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What makes each worktree of a run ready: files to copy, the spec's setup."""
+
+    repo: Path  # the user's checkout the files come from
+    files: tuple[str, ...] = ()  # relative to `repo`
+    setup: tuple[str, ...] = ()  # the spec-level commands
+
+
+def spec_setup(plan: Plan, settings: Settings) -> tuple[str, ...]:
+    """The spec-level setup commands: the manifest's `setup`, else config `worktree.setup`."""
+    if plan.setup is not None:
+        return plan.setup
+    configured = settings.values.get("worktree.setup") or ()
+    return tuple(str(c) for c in configured) if isinstance(configured, tuple) else ()
+
+
+def include_patterns(plan: Plan, settings: Settings) -> tuple[str, ...]:
+    """Patterns beyond `.worktreeinclude`'s: config `worktree.include`, manifest
+    `worktree_include`."""
+    configured = settings.values.get("worktree.include") or ()
+    extra = tuple(str(p) for p in configured) if isinstance(configured, tuple) else ()
+    return extra + plan.include
+
+
+def find_readiness(git: Git, repo: Path, plan: Plan, settings: Settings) -> Readiness:
+    """The files every worktree of this run gets and the spec's setup commands.
+
+    Included files that git does not ignore are added to the repository's `info/exclude`:
+    otherwise cpo would commit them as an agent's leftovers, onto the task branch.
+    """
+    include_file = repo / INCLUDE_FILE
+    files = git.untracked_matching(
+        include_file if include_file.is_file() else None, include_patterns(plan, settings)
+    )
+    if files:
+        not_ignored = {path for code, path in git.status_entries(repo) if code == "??"}
+        for path in files:
+            if path in not_ignored:
+                git.exclude_pattern("/" + _escape(path))
+    return Readiness(repo, tuple(files), spec_setup(plan, settings))
+
+
+def _escape(path: str) -> str:
+    """A path as a gitignore pattern matching only itself."""
+    for special in ("\\", "*", "?", "[", "!", "#"):
+        path = path.replace(special, "\\" + special)
+    return path
+
+
+def copy_included(repo: Path, files: Sequence[str], worktree: Path) -> tuple[int, list[str]]:
+    """Copy `files` (relative to `repo`) into `worktree`; (how many, why each other was not).
+
+    A path the worktree already holds (the branch tracks it) is left as the branch has it.
+    """
+    repo_real, tree_real = os.path.realpath(repo), os.path.realpath(worktree)
+    copied, skipped = 0, []
+    for rel in files:
+        src, dst = repo / rel, worktree / rel
+        if os.path.lexists(dst):
+            continue
+        if not _inside(os.path.realpath(dst.parent), tree_real):
+            skipped.append(f"{rel}: its folder in the worktree is a link out of it")
+            continue
+        if src.is_symlink():
+            target = os.path.realpath(src)
+            if not _inside(target, repo_real):
+                skipped.append(f"{rel}: a symlink to {os.readlink(src)}, outside the repository")
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            # Relative, so that it points into the worktree, not the user's checkout.
+            os.symlink(os.path.relpath(target, os.path.realpath(src.parent)), dst)
+        elif src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst, follow_symlinks=False)
+        else:
+            continue  # gone since it was listed
+        copied += 1
+    return copied, skipped
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def run_setup(
+    commands: Sequence[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float | None,
+    registry: ProcessRegistry | None,
+    write: Callable[[str], None],
+) -> str | None:
+    """Run each command in order, its output to `write`; the error of the first that
+    fails (naming it), or None when all succeed."""
+    for command in commands:
+        write(f"[cpo] setup: $ {command}")
+        start = time.monotonic()
+        # The user's own command line: shell=True by design, like wave validations.
+        code, out, timed_out = run_capture(
+            command, cwd=cwd, env=env, shell=True, timeout=timeout, registry=registry
+        )
+        if out.strip():
+            write(out.rstrip())
+        end = "timed out" if timed_out else f"exit code {code}"
+        write(f"[cpo] setup: {end} after {time.monotonic() - start:.1f} s")
+        if code != 0:
+            return f"setup command {command!r} failed ({end}); see the task log"
+    return None
+
+
+def make_ready(
+    ready: Readiness,
+    commands: Sequence[str],
+    *,
+    worktree: Path,
+    env: dict[str, str],
+    timeout: float | None,
+    registry: ProcessRegistry | None,
+    write: Callable[[str], None],
+) -> str | None:
+    """Copy the included files into `worktree`, then run the spec's setup and `commands`
+    (a task's own) there; the error of a failed setup command, or None."""
+    if ready.files:
+        copied, skipped = copy_included(ready.repo, ready.files, worktree)
+        write(f"[cpo] copied {copied} file(s) named by {INCLUDE_FILE}")
+        for why in skipped:
+            write(f"[cpo] warning: not copied: {why}")
+    return run_setup(
+        (*ready.setup, *commands),
+        cwd=worktree,
+        env=env,
+        timeout=timeout,
+        registry=registry,
+        write=write,
+    )
