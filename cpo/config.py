@@ -14,6 +14,7 @@ Two YAML files, both optional:
     logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
     worktree: {include: [.env], setup: [npm ci]}   # see cpo.run.ready
+    ports: {per_task: 10, first: 20000, last: 29999}   # see cpo.run.ports
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -107,6 +108,13 @@ class WorktreeFile(_Section):
         return [value] if isinstance(value, str) else value
 
 
+class PortsFile(_Section):
+    # The block of ports each running task holds (cpo.run.ports); per_task 0: none.
+    per_task: int | None = Field(default=None, ge=0, le=1000)
+    first: int | None = Field(default=None, ge=1024, le=65535)
+    last: int | None = Field(default=None, ge=1024, le=65535)
+
+
 class BackendFile(_Section):
     model: str | None = None
     max_turns: int | None = Field(default=None, ge=1)
@@ -127,6 +135,7 @@ class ConfigFile(_Section):
     logs: LogsFile = LogsFile()
     server: ServerFile = ServerFile()
     worktree: WorktreeFile = WorktreeFile()
+    ports: PortsFile = PortsFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")
@@ -182,6 +191,9 @@ DEFAULTS: dict[str, object] = {
     "server.api_keys": (),
     "worktree.include": (),
     "worktree.setup": (),
+    "ports.per_task": 10,
+    "ports.first": 20000,
+    "ports.last": 29999,
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -229,6 +241,12 @@ class Settings:
             task=float(task) if isinstance(task, (int, float)) else None,
             idle=float(idle) if isinstance(idle, (int, float)) else None,
         )
+
+    @property
+    def ports(self) -> tuple[int, int, int]:
+        """(first, last, ports per task) of the blocks running tasks hold (cpo.run.ports)."""
+        first, last, count = (self.values[f"ports.{k}"] for k in ("first", "last", "per_task"))
+        return int(first), int(last), int(count)  # type: ignore[call-overload]
 
     def backend(self, name: str) -> BackendSettings:
         return self.backends.get(name, BackendSettings())
@@ -292,6 +310,12 @@ def load_settings(repo_root: Path | None, *, cwd: Path | None = None) -> Setting
         for key, value in flat.items():
             values[key] = value
             sources[key] = f"{label} {path}"
+    first, last, count = (values[f"ports.{k}"] for k in ("first", "last", "per_task"))
+    if int(first) + int(count) - 1 > int(last):  # type: ignore[call-overload]
+        problems.append(
+            f"ports: a block of {count} ports (ports.per_task) does not fit between "
+            f"ports.first {first} and ports.last {last}"
+        )
     if problems:
         raise ConfigError(problems)
     backends = {
@@ -346,7 +370,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts", "logs", "server", "worktree"):
+    for section in ("parallel", "timeouts", "logs", "server", "worktree", "ports"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
             value = getattr(sub, key)
@@ -383,6 +407,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
             "logs",
             "server",
             "worktree",
+            "ports",
             "backends",
         ],
     )
@@ -392,6 +417,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
         ("logs", LogsFile),
         ("server", ServerFile),
         ("worktree", WorktreeFile),
+        ("ports", PortsFile),
     )
     for section, model in sections:
         if isinstance(raw.get(section), dict):

@@ -101,6 +101,7 @@ def build_plan(
         branch_names=branch_names,
         setup=commands(model.setup) if model is not None and model.setup is not None else None,
         include=tuple(model.worktree_include or ()) if model is not None else (),
+        env=tuple((model.env or {}).items()) if model is not None else (),
         warnings=tuple(report.warnings),
     )
 
@@ -329,6 +330,7 @@ def build_task(
         skills=tuple(o["skills"] or ()),
         scope=parse_scope(d.file.body) if d.file else (),
         setup=commands(o["setup"]),
+        env=tuple((o["env"] or {}).items()),
         content_hash=content_hash(d.id, choice.text, o),
         branch=task_branch(namespace, d.id, component),
     )

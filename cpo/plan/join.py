@@ -35,6 +35,7 @@ OPTION_FIELDS = (
     "skills",
     "contracts",
     "setup",
+    "env",
 )
 
 

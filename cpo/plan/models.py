@@ -6,6 +6,7 @@ keys are reported by the loader. Nothing past `cpo.plan.manifest` sees these mod
 
 from __future__ import annotations
 
+import re
 import reprlib
 from typing import Annotated, Any, Literal
 
@@ -99,6 +100,27 @@ Commands = Annotated[
 ]
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _env_shape(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping of NAME: value, not {short_repr(value)}")
+    for name, item in value.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise ValueError(f"{short_repr(name)} is not an environment variable name")
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise ValueError(f"{name}: must be a string or a number, not {short_repr(item)}")
+        if name.startswith("CPO_"):
+            raise ValueError(f"{name}: CPO_ variables are set by cpo itself")
+    return {name: str(item) for name, item in value.items()}
+
+
+# Environment variables for setup commands and agents (cpo.run.taskenv).
+EnvVars = Annotated[
+    dict[str, str], BeforeValidator(_env_shape, json_schema_input_type=dict[str, str])
+]
+
 # "spec": task branches `feature/<spec>/<id>` (the default); "plain": `feature/<id>`.
 BranchNames = Literal["spec", "plain"]
 
@@ -128,6 +150,7 @@ class TaskOptions(_Model):
     prompt_file: str | None = None
     # Shell commands run in the task's worktree before its agent (cpo.run.ready).
     setup: Commands | None = None
+    env: EnvVars | None = None
 
     @field_validator("backend")
     @classmethod
@@ -211,6 +234,7 @@ class CpoManifest(_Model):
     setup: Commands | None = None
     # Patterns added to `.worktreeinclude`'s: untracked files copied into every worktree.
     worktree_include: list[str] | None = None
+    env: EnvVars | None = None
 
 
 class LegacyManifest(_Model):
@@ -228,6 +252,7 @@ class LegacyManifest(_Model):
     setup: Commands | None = None
     # Patterns added to `.worktreeinclude`'s: untracked files copied into every worktree.
     worktree_include: list[str] | None = None
+    env: EnvVars | None = None
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:

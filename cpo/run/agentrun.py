@@ -13,7 +13,6 @@ The task runner (cpo.run.taskrun) decides when an agent runs and what happens ar
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -149,19 +148,6 @@ def task_request(
     )
 
 
-def task_env(task: TaskSpec, parallel_dir: Path, worktree: Path, attempt_no: int) -> dict[str, str]:
-    """The environment a task's agent and setup commands start from."""
-    env = dict(os.environ)
-    env.update(
-        CPO_TASK_ID=task.id,
-        CPO_WAVE=str(task.wave),
-        CPO_PARALLEL_DIR=str(parallel_dir),
-        CPO_WORKTREE=str(worktree),
-        CPO_ATTEMPT=str(attempt_no),
-    )
-    return env
-
-
 # -- one agent process -------------------------------------------------------------------
 @dataclass(frozen=True)
 class AgentExit:
@@ -261,11 +247,16 @@ class AgentRun:
     on_action: Callable[[TaskSpec, str], None]
 
     def run(
-        self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
+        self,
+        task: TaskSpec,
+        settings: TaskSettings,
+        worktree: Path,
+        attempt_no: int,
+        base: dict[str, str],
     ) -> AttemptResult:
-        """Run the agent once in `worktree`, streaming into the task's logs; its verdict."""
+        """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
+        streaming into the task's logs; its verdict."""
         req = task_request(task, settings, worktree, self.parallel_dir, task.prompt)
-        base = task_env(task, self.parallel_dir, worktree, attempt_no)
         logs = self.logs_dir
         with (
             CappedLog(logs / f"{task.id}.log", settings.log_limit, lambda m: f"[cpo] {m}") as logf,

@@ -17,11 +17,12 @@ from cpo.run.agentrun import TaskSettings
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
-from cpo.run.ready import Readiness, make_ready
+from cpo.run.ready import Readiness, TaskPrep, make_ready
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots
 from cpo.run.states import TaskStatus, WaveStatus
+from cpo.run.taskenv import RunEnv, secret_candidates
 from cpo.run.taskrun import Launch, RunnerEnv, TaskRunner
 from cpo.run.validation import run_validation
 from cpo.run.worktrees import RunWorktrees
@@ -49,7 +50,7 @@ class RunHooks:
         self.slots = slots
         # Stopped apart from the agents, watched by the same watchdog.
         self.validation_registry = registry.sibling()
-        self.masker = Masker(os.environ)
+        self.masker = Masker(secret_candidates(ctx.plan))
         self.integration = ctx.integration_worktree
         self.integration_head: str | None = None
         self.wave_base: dict[int, str] = {}
@@ -71,7 +72,11 @@ class RunHooks:
             masker=self.masker,
             fail_fast=ctx.fail_fast,
             prepared=worktrees or RunWorktrees(ctx.git),
-            ready=ready,
+            prep=TaskPrep(
+                ready or Readiness(ctx.repo),
+                RunEnv.of(ctx.plan, integration=not ctx.opts.no_integration),
+                ctx.ports,
+            ),
         )
         self.ready = ready
         self._integration_ready = False

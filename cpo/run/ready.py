@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpo.config import Settings
-from cpo.git import Git
-from cpo.plan.model import Plan
+from cpo.git import Git, agent_git_env
+from cpo.plan.model import Plan, TaskSpec
 from cpo.proc import ProcessRegistry, run_capture
+from cpo.run.ports import PortBlock, PortRange
+from cpo.run.taskenv import RunEnv
 
 INCLUDE_FILE = ".worktreeinclude"
 
@@ -166,3 +168,52 @@ def make_ready(
         registry=registry,
         write=write,
     )
+
+
+@dataclass(frozen=True)
+class Started:
+    """A task made ready for its agent: its environment and ports, or why setup failed."""
+
+    env: dict[str, str]
+    ports: PortBlock | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskPrep:
+    """What readies each task of a run before its agent: files, setup, env and ports."""
+
+    ready: Readiness
+    run_env: RunEnv
+    ports: PortRange | None = None  # none: no ports
+
+    def start(
+        self,
+        task: TaskSpec,
+        worktree: Path,
+        attempt_no: int,
+        *,
+        timeout: float | None,
+        registry: ProcessRegistry | None,
+        write: Callable[[str], None],
+    ) -> Started:
+        """Take a block of ports, copy the included files, run the setup commands. The
+        caller releases the ports (`Started.ports`) when the agent is done."""
+        ports = self.ports or PortRange(count=0)
+        block = ports.acquire()
+        if block is not None:
+            last = block.base + block.count - 1
+            write(f"[cpo] ports {block.base}-{last} (CPO_PORT={block.base})")
+        elif ports.count:
+            write("[cpo] warning: no free block of ports: CPO_PORT is not set")
+        env = self.run_env.for_task(task, worktree, attempt_no, block.env() if block else None)
+        error = make_ready(
+            self.ready,
+            task.setup,
+            worktree=worktree,
+            env=agent_git_env(env),
+            timeout=timeout,
+            registry=registry,
+            write=write,
+        )
+        return Started(env, block, error)

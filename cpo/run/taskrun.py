@@ -19,18 +19,19 @@ from typing import Protocol
 
 from cpo.agents.base import AgentOutcome
 from cpo.errors import CpoError
-from cpo.git import Git, agent_git_env
+from cpo.git import Git
 from cpo.logfile import log
 from cpo.plan.model import TaskSpec, same_work
 from cpo.proc import ProcessRegistry
-from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings, task_env
+from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
 from cpo.run.claim import clear_marker, hand_over, reclaim
 from cpo.run.protocol import read_marker
-from cpo.run.ready import Readiness, make_ready
+from cpo.run.ready import Readiness, TaskPrep
 from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots, Ticket
 from cpo.run.states import TaskStatus
+from cpo.run.taskenv import RunEnv
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
@@ -53,8 +54,8 @@ class RunnerEnv:
     fail_fast: bool = False
     # The worktrees the run's set-up made (cpo.run.worktrees); none: each made at launch.
     prepared: RunWorktrees | None = None
-    # Files copied into each worktree and the spec's setup (cpo.run.ready); none: nothing.
-    ready: Readiness | None = None
+    # Files, setup commands, environment and ports of each task (cpo.run.ready).
+    prep: TaskPrep | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -323,34 +324,33 @@ class TaskRunner:
         self._mark_running(task)
         log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
         result = AttemptResult(False, "crashed", "no result", AgentOutcome(), None)
+        prep = self.env.prep or TaskPrep(
+            Readiness(self.env.parallel_dir), RunEnv(self.env.parallel_dir)
+        )
+        started = None
         try:
-            failed = self._make_ready(task, settings, worktree, attempt_no)
-            if failed is not None:
-                return AttemptResult(False, "setup_failed", failed, AgentOutcome(), None)
+            started = prep.start(
+                task,
+                worktree,
+                attempt_no,
+                timeout=settings.timeout,
+                registry=self.registry,
+                write=lambda text: self._log_line(task, self.masker.mask(text)),
+            )
+            if started.error is not None:
+                return AttemptResult(False, "setup_failed", started.error, AgentOutcome(), None)
             # Just before the agent: a marker counts only if this attempt's agent writes it.
             self._warn(task, clear_marker(self.git, worktree, start, task.id))
-            result = self.agents.run(task, settings, worktree, attempt_no)
+            result = self.agents.run(task, settings, worktree, attempt_no, started.env)
             if self._stops_launches(result):
                 # Before our slot is free: no other agent may start after this failure.
                 slots.hold("auth" if result.reason == "auth" else "fail_fast")
         finally:
+            if started is not None and started.ports is not None:
+                started.ports.release()
             slots.release(keep_for=self.run_cb.successor_rank(task) if result.ok else None)
             log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
         return result
-
-    def _make_ready(
-        self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
-    ) -> str | None:
-        """Included files and setup commands, in the agent's slot (setup is work too)."""
-        return make_ready(
-            self.env.ready or Readiness(self.env.parallel_dir),
-            task.setup,
-            worktree=worktree,
-            env=agent_git_env(task_env(task, self.env.parallel_dir, worktree, attempt_no)),
-            timeout=settings.timeout,
-            registry=self.registry,
-            write=lambda text: self._log_line(task, self.masker.mask(text)),
-        )
 
     def _stops_launches(self, result: AttemptResult) -> bool:
         if result.ok or result.reason in ("interrupted", "not_started"):
