@@ -168,8 +168,8 @@ def test_config_setup_runs_when_the_manifest_has_none(git_repo: Path) -> None:
 def test_validate_reports_bad_setup_keys(git_repo: Path) -> None:
     root = write_dir(
         git_repo / "parallel" / "TS-1",
-        cpo_manifest([{"id": "task-001"}], setup=5, worktree_include="x"),
-        {"task-001.md": task_md({"id": "task-001", "setup": [1]})},
+        cpo_manifest([{"id": "task-001"}], setup=5, worktree_include="x", env={"CPO_PORT": "1"}),
+        {"task-001.md": task_md({"id": "task-001", "setup": [1], "env": {"A-B": "x"}})},
     )
     proc = cpo("validate", str(root), "--json", cwd=git_repo)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -178,6 +178,8 @@ def test_validate_reports_bad_setup_keys(git_repo: Path) -> None:
         ("manifest.json", "setup"): "must be a shell command line or a list of them, not 5",
         ("manifest.json", "worktree_include"): "Input should be a valid list (got 'x')",
         ("tasks/task-001.md", "setup"): "must be a shell command line or a list of them, not [1]",
+        ("manifest.json", "env"): "CPO_PORT: CPO_ variables are set by cpo itself",
+        ("tasks/task-001.md", "env"): "'A-B' is not an environment variable name",
     }
     (git_repo / ".cpo").mkdir()
     (git_repo / ".cpo" / "config.yaml").write_text("worktree: {setup: 5}\n")
