@@ -185,3 +185,27 @@ def test_validate_reports_bad_setup_keys(git_repo: Path) -> None:
     (git_repo / ".cpo" / "config.yaml").write_text("worktree: {setup: 5}\n")
     proc = cpo("config", "show", cwd=git_repo)
     assert proc.returncode == 2 and "worktree.setup" in proc.stdout + proc.stderr
+
+
+@pytest.mark.usefixtures("fake_claude")
+def test_dry_run_lists_files_setup_and_ports(git_repo: Path, tmp_path: Path) -> None:
+    _checkout_with_local_files(git_repo, tmp_path / "secret.txt")
+    root = make_spec(git_repo, [{"task-001": "@script marker"}], extra={"setup": "make deps"})
+    task_file = root / "tasks" / "task-001.md"
+    task_file.write_text(task_file.read_text().replace("deps: []", "deps: []\nsetup: make db"))
+    git(git_repo, "rm", "-q", "--cached", "notes.txt", "notes-included.txt")
+    git(git_repo, "commit", "-q", "-am", "task setup")
+    proc = cpo("run", str(root), "--dry-run", "--allow-dirty", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        "every worktree gets 5 file(s) named by .worktreeinclude: .claude/settings.local.json, "
+        ".env, in.link, notes-included.txt, out.link" in proc.stdout
+    )
+    assert "setup in every worktree, the integration worktree too: make deps" in proc.stdout
+    assert "    setup: make db" in proc.stdout
+    assert "each running task holds 10 ports from 20000-29999 ($CPO_PORT)" in proc.stdout
+    doc = json.loads(
+        cpo("run", str(root), "--dry-run", "--allow-dirty", "--json", cwd=git_repo).stdout
+    )
+    assert doc["setup"] == ["make deps"] and doc["tasks"][0]["setup"] == ["make db"]
+    assert ".env" in doc["included_files"]

@@ -56,16 +56,21 @@ def include_patterns(plan: Plan, settings: Settings) -> tuple[str, ...]:
     return extra + plan.include
 
 
+def included_files(git: Git, repo: Path, plan: Plan, settings: Settings) -> list[str]:
+    """The untracked files of the user's checkout that every worktree gets."""
+    include_file = repo / INCLUDE_FILE
+    return git.untracked_matching(
+        include_file if include_file.is_file() else None, include_patterns(plan, settings)
+    )
+
+
 def find_readiness(git: Git, repo: Path, plan: Plan, settings: Settings) -> Readiness:
     """The files every worktree of this run gets and the spec's setup commands.
 
     Included files that git does not ignore are added to the repository's `info/exclude`:
     otherwise cpo would commit them as an agent's leftovers, onto the task branch.
     """
-    include_file = repo / INCLUDE_FILE
-    files = git.untracked_matching(
-        include_file if include_file.is_file() else None, include_patterns(plan, settings)
-    )
+    files = included_files(git, repo, plan, settings)
     if files:
         not_ignored = {path for code, path in git.status_entries(repo) if code == "??"}
         for path in files:
