@@ -13,7 +13,7 @@ Two YAML files, both optional:
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
     logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
-    worktree: {include: [.env], setup: [npm ci]}   # see cpo.run.ready
+    worktree: {include: [.env], setup: [npm ci], share: [node_modules]}  # cpo.run.ready
     ports: {per_task: 10, first: 20000, last: 29999}   # see cpo.run.ports
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
@@ -101,11 +101,20 @@ class WorktreeFile(_Section):
     # Extra `.worktreeinclude` patterns, and setup commands run in every worktree.
     include: tuple[str, ...] | None = None
     setup: tuple[str, ...] | None = None
+    share: tuple[str, ...] | None = None
 
     @field_validator("setup", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("share")
+    @classmethod
+    def _inside(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for path in value or ():
+            if path.startswith("/") or ".." in path.split("/") or not path.strip("/"):
+                raise ValueError(f"{path!r}: must be a folder inside the repository")
+        return value
 
 
 class PortsFile(_Section):
@@ -191,6 +200,7 @@ DEFAULTS: dict[str, object] = {
     "server.api_keys": (),
     "worktree.include": (),
     "worktree.setup": (),
+    "worktree.share": (),
     "ports.per_task": 10,
     "ports.first": 20000,
     "ports.last": 29999,

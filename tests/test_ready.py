@@ -168,7 +168,13 @@ def test_config_setup_runs_when_the_manifest_has_none(git_repo: Path) -> None:
 def test_validate_reports_bad_setup_keys(git_repo: Path) -> None:
     root = write_dir(
         git_repo / "parallel" / "TS-1",
-        cpo_manifest([{"id": "task-001"}], setup=5, worktree_include="x", env={"CPO_PORT": "1"}),
+        cpo_manifest(
+            [{"id": "task-001"}],
+            setup=5,
+            worktree_include="x",
+            env={"CPO_PORT": "1"},
+            share=["../up"],
+        ),
         {"task-001.md": task_md({"id": "task-001", "setup": [1], "env": {"A-B": "x"}})},
     )
     proc = cpo("validate", str(root), "--json", cwd=git_repo)
@@ -179,6 +185,8 @@ def test_validate_reports_bad_setup_keys(git_repo: Path) -> None:
         ("manifest.json", "worktree_include"): "Input should be a valid list (got 'x')",
         ("tasks/task-001.md", "setup"): "must be a shell command line or a list of them, not [1]",
         ("manifest.json", "env"): "CPO_PORT: CPO_ variables are set by cpo itself",
+        ("manifest.json", "share"): "'../up': must be a folder inside the repository, "
+        "like node_modules",
         ("tasks/task-001.md", "env"): "'A-B' is not an environment variable name",
     }
     (git_repo / ".cpo").mkdir()
@@ -203,9 +211,44 @@ def test_dry_run_lists_files_setup_and_ports(git_repo: Path, tmp_path: Path) -> 
     )
     assert "setup in every worktree, the integration worktree too: make deps" in proc.stdout
     assert "    setup: make db" in proc.stdout
+    assert f"shared (linked to {git_repo}'s copy): none" in proc.stdout
     assert "each running task holds 10 ports from 20000-29999 ($CPO_PORT)" in proc.stdout
     doc = json.loads(
         cpo("run", str(root), "--dry-run", "--allow-dirty", "--json", cwd=git_repo).stdout
     )
     assert doc["setup"] == ["make deps"] and doc["tasks"][0]["setup"] == ["make db"]
     assert ".env" in doc["included_files"]
+
+
+@pytest.mark.usefixtures("fake_claude")
+def test_shared_folder_is_linked_to_one_copy_that_cleaning_never_empties(git_repo: Path) -> None:
+    (git_repo / ".gitignore").write_text("node_modules/\n")
+    (git_repo / ".worktreeinclude").write_text("node_modules/\n")  # shared wins: not copied
+    root = make_spec(
+        git_repo,
+        [
+            {
+                "task-001": "@script require node_modules/pkg/index.js\n@script write a.txt a\n"
+                "@script commit\n@script marker"
+            }
+        ],
+        extra={"share": ["node_modules"]},
+    )
+    (git_repo / "node_modules" / "pkg").mkdir(parents=True)
+    (git_repo / "node_modules" / "pkg" / "index.js").write_text("module.exports = 1\n")
+    proc = cpo("run", str(root), cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tree = Path(report(root)["tasks"]["task-001"]["worktree"])
+    assert (tree / "node_modules").is_symlink()
+    assert (tree / "node_modules").resolve() == (git_repo / "node_modules").resolve()
+    assert git(tree, "status", "--porcelain") == ""
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/TS-0042").splitlines()
+    assert not any(f.startswith("node_modules") for f in files)
+    git(tree, "clean", "-q", "-fdx")  # what a retry's reset does
+    assert proc.returncode == 0 and not (tree / "node_modules").exists()
+    assert (git_repo / "node_modules" / "pkg" / "index.js").exists()
+    (tree / "node_modules").symlink_to(git_repo / "node_modules")
+    proc = cpo("clean", str(root), cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not tree.exists()
+    assert (git_repo / "node_modules" / "pkg" / "index.js").exists()

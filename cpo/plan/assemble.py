@@ -102,6 +102,7 @@ def build_plan(
         setup=commands(model.setup) if model is not None and model.setup is not None else None,
         include=tuple(model.worktree_include or ()) if model is not None else (),
         env=tuple((model.env or {}).items()) if model is not None else (),
+        share=tuple(p.strip("/") for p in model.share or ()) if model is not None else (),
         warnings=tuple(report.warnings),
     )
 

@@ -93,6 +93,7 @@ class Plan:
     branch_names: BranchNames = "spec"
     setup: tuple[str, ...] | None = None  # the manifest's `setup`; None: not set there
     include: tuple[str, ...] = ()  # the manifest's `worktree_include` patterns
+    share: tuple[str, ...] = ()  # the manifest's `share` folders
     env: tuple[tuple[str, str], ...] = ()  # the manifest's `env:` (cpo.run.taskenv)
     warnings: tuple[Problem, ...] = field(default=())
 

@@ -121,6 +121,20 @@ EnvVars = Annotated[
     dict[str, str], BeforeValidator(_env_shape, json_schema_input_type=dict[str, str])
 ]
 
+
+def _share_shape(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a list of folder paths, not {short_repr(value)}")
+    for path in value:
+        parts = path.strip("/").split("/")
+        if not path.strip("/") or path.startswith("/") or ".." in parts or ".git" in parts:
+            raise ValueError(f"{path!r}: must be a folder inside the repository, like node_modules")
+    return value
+
+
+# Folders linked into every worktree from the user's checkout (cpo.run.ready).
+SharedDirs = Annotated[list[str], BeforeValidator(_share_shape, json_schema_input_type=list[str])]
+
 # "spec": task branches `feature/<spec>/<id>` (the default); "plain": `feature/<id>`.
 BranchNames = Literal["spec", "plain"]
 
@@ -234,6 +248,7 @@ class CpoManifest(_Model):
     setup: Commands | None = None
     # Patterns added to `.worktreeinclude`'s: untracked files copied into every worktree.
     worktree_include: list[str] | None = None
+    share: SharedDirs | None = None
     env: EnvVars | None = None
 
 
@@ -252,6 +267,7 @@ class LegacyManifest(_Model):
     setup: Commands | None = None
     # Patterns added to `.worktreeinclude`'s: untracked files copied into every worktree.
     worktree_include: list[str] | None = None
+    share: SharedDirs | None = None
     env: EnvVars | None = None
 
 

@@ -17,7 +17,7 @@ from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
 from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.priority import launch_ranks
-from cpo.run.ready import INCLUDE_FILE, included_files, spec_setup
+from cpo.run.ready import INCLUDE_FILE, included_files, shared_dirs, spec_setup
 from cpo.run.report import Report, status_words
 from cpo.run.scripts import run_flags
 
@@ -133,6 +133,8 @@ def _readiness_lines(ctx: RunContext) -> list[str]:
         + (f": {shown}" if files else ""),
         "setup in every worktree, the integration worktree too: "
         + ("; ".join(setup) if setup else "none"),
+        f"shared (linked to {ctx.repo}'s copy): "
+        + (", ".join(shared_dirs(ctx.plan, ctx.settings)) or "none"),
         f"each running task holds {count} ports from {first}-{last} ($CPO_PORT)"
         if count
         else "ports: none (ports.per_task is 0)",

@@ -38,6 +38,7 @@ class Readiness:
     repo: Path  # the user's checkout the files come from
     files: tuple[str, ...] = ()  # relative to `repo`
     setup: tuple[str, ...] = ()  # the spec-level commands
+    shared: tuple[str, ...] = ()  # folders linked to the checkout's single copy
 
 
 def spec_setup(plan: Plan, settings: Settings) -> tuple[str, ...]:
@@ -56,6 +57,14 @@ def include_patterns(plan: Plan, settings: Settings) -> tuple[str, ...]:
     return extra + plan.include
 
 
+def shared_dirs(plan: Plan, settings: Settings) -> tuple[str, ...]:
+    """Folders every worktree links to the checkout's copy: config `worktree.share`, then
+    the manifest's `share`."""
+    configured = settings.values.get("worktree.share") or ()
+    extra = tuple(str(p).strip("/") for p in configured) if isinstance(configured, tuple) else ()
+    return tuple(dict.fromkeys(extra + plan.share))
+
+
 def included_files(git: Git, repo: Path, plan: Plan, settings: Settings) -> list[str]:
     """The untracked files of the user's checkout that every worktree gets."""
     include_file = repo / INCLUDE_FILE
@@ -70,13 +79,21 @@ def find_readiness(git: Git, repo: Path, plan: Plan, settings: Settings) -> Read
     Included files that git does not ignore are added to the repository's `info/exclude`:
     otherwise cpo would commit them as an agent's leftovers, onto the task branch.
     """
-    files = included_files(git, repo, plan, settings)
+    shared = shared_dirs(plan, settings)
+    files = [f for f in included_files(git, repo, plan, settings) if not _under(f, shared)]
     if files:
         not_ignored = {path for code, path in git.status_entries(repo) if code == "??"}
         for path in files:
             if path in not_ignored:
                 git.exclude_pattern("/" + _escape(path))
-    return Readiness(repo, tuple(files), spec_setup(plan, settings))
+    for path in shared:
+        # A link is no folder to git: `node_modules/` in .gitignore does not match it.
+        git.exclude_pattern("/" + _escape(path))
+    return Readiness(repo, tuple(files), spec_setup(plan, settings), shared)
+
+
+def _under(path: str, folders: Sequence[str]) -> bool:
+    return any(path == f or path.startswith(f + "/") for f in folders)
 
 
 def _escape(path: str) -> str:
@@ -115,6 +132,21 @@ def copy_included(repo: Path, files: Sequence[str], worktree: Path) -> tuple[int
             continue  # gone since it was listed
         copied += 1
     return copied, skipped
+
+
+def link_shared(repo: Path, shared: Sequence[str], worktree: Path) -> list[str]:
+    """Link each shared folder of `worktree` to the checkout's copy; why each other was not."""
+    skipped = []
+    for rel in shared:
+        src, dst = repo / rel, worktree / rel
+        if os.path.lexists(dst):
+            continue  # the branch tracks it, or an earlier attempt linked it
+        if not src.is_dir():
+            skipped.append(f"{rel}: no such folder in {repo} (install it there once)")
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(src.resolve(), dst, target_is_directory=True)
+    return skipped
 
 
 def _inside(path: str, root: str) -> bool:
@@ -160,6 +192,8 @@ def make_ready(
 ) -> str | None:
     """Copy the included files into `worktree`, then run the spec's setup and `commands`
     (a task's own) there; the error of a failed setup command, or None."""
+    for why in link_shared(ready.repo, ready.shared, worktree):
+        write(f"[cpo] warning: not shared: {why}")
     if ready.files:
         copied, skipped = copy_included(ready.repo, ready.files, worktree)
         write(f"[cpo] copied {copied} file(s) named by {INCLUDE_FILE}")
