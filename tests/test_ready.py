@@ -252,3 +252,26 @@ def test_shared_folder_is_linked_to_one_copy_that_cleaning_never_empties(git_rep
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not tree.exists()
     assert (git_repo / "node_modules" / "pkg" / "index.js").exists()
+
+
+@pytest.mark.usefixtures("fake_claude")
+def test_failed_integration_setup_fails_the_wave_before_its_validation(git_repo: Path) -> None:
+    root = make_spec(
+        git_repo,
+        [{"task-001": "@script write a.txt a\n@script commit\n@script marker"}],
+        validation={1: "touch validated"},
+        # Task worktrees have a CPO_TASK_ID, the integration worktree none.
+        extra={"setup": 'test -n "$CPO_TASK_ID" || exit 5', "env": {"WHERE": "x"}},
+    )
+    proc = cpo("run", str(root), cwd=git_repo)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = report(root)
+    assert data["tasks"]["task-001"]["status"] == "completed"
+    wave = data["waves"][0]
+    assert wave["status"] == "failed"
+    assert wave["validation_output_tail"] == (
+        "[cpo] validation not run: the integration worktree's setup command "
+        "'test -n \"$CPO_TASK_ID\" || exit 5' failed (exit code 5); see logs/integration-setup.log"
+    )
+    assert not (Path(data["integration_worktree"]) / "validated").exists()
+    assert "exit code 5" in (root / "logs" / "integration-setup.log").read_text()

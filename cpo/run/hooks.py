@@ -7,7 +7,6 @@ the report, which drives the progress display.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from cpo.git import MergeResult
@@ -51,6 +50,7 @@ class RunHooks:
         # Stopped apart from the agents, watched by the same watchdog.
         self.validation_registry = registry.sibling()
         self.masker = Masker(secret_candidates(ctx.plan))
+        self.run_env = RunEnv.of(ctx.plan, integration=not ctx.opts.no_integration)
         self.integration = ctx.integration_worktree
         self.integration_head: str | None = None
         self.wave_base: dict[int, str] = {}
@@ -72,11 +72,7 @@ class RunHooks:
             masker=self.masker,
             fail_fast=ctx.fail_fast,
             prepared=worktrees or RunWorktrees(ctx.git),
-            prep=TaskPrep(
-                ready or Readiness(ctx.repo),
-                RunEnv.of(ctx.plan, integration=not ctx.opts.no_integration),
-                ctx.ports,
-            ),
+            prep=TaskPrep(ready or Readiness(ctx.repo), self.run_env, ctx.ports),
         )
         self.ready = ready
         self._integration_ready = False
@@ -184,8 +180,9 @@ class RunHooks:
             return True
         failed = self._ready_integration()
         if failed is not None:
+            why = f"[cpo] validation not run: the integration worktree's {failed}"
             with self.writer.update_wave(wave.number) as rec:
-                rec.note = f"validation not run: {failed}"
+                rec.validation_output_tail = f"{why}; see logs/integration-setup.log"
             return False
         result = run_validation(
             wave.validation,
@@ -214,7 +211,7 @@ class RunHooks:
                 self.ready,
                 (),
                 worktree=self.integration,
-                env=dict(os.environ),
+                env=self.run_env.for_integration(self.integration),
                 timeout=self.ctx.settings.timeouts.task,
                 registry=self.validation_registry,
                 write=lambda text: print(self.masker.mask(text), file=fh, flush=True),

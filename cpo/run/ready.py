@@ -176,7 +176,7 @@ def run_setup(
         end = "timed out" if timed_out else f"exit code {code}"
         write(f"[cpo] setup: {end} after {time.monotonic() - start:.1f} s")
         if code != 0:
-            return f"setup command {command!r} failed ({end}); see the task log"
+            return f"setup command {command!r} failed ({end})"
     return None
 
 
@@ -255,4 +255,4 @@ class TaskPrep:
             registry=registry,
             write=write,
         )
-        return Started(env, block, error)
+        return Started(env, block, error and f"{error}; see the task log")

@@ -39,6 +39,22 @@ class RunEnv:
         branch = plan.integration_branch if integration else None
         return cls(plan.root, plan.spec_id, branch, plan.env)
 
+    def for_integration(self, worktree: Path) -> dict[str, str]:
+        """The integration worktree's setup: the spec's variables, no task's."""
+        env = dict(os.environ)
+        env.update(expand(self.spec_env, os.environ))
+        env.update(CPO_PARALLEL_DIR=str(self.parallel_dir), CPO_WORKTREE=str(worktree))
+        env.update(self._run_vars())
+        return env
+
+    def _run_vars(self) -> dict[str, str]:
+        out = {}
+        if self.spec_id is not None:
+            out["CPO_SPEC_ID"] = self.spec_id
+        if self.integration_branch is not None:
+            out["CPO_INTEGRATION_BRANCH"] = self.integration_branch
+        return out
+
     def for_task(
         self,
         task: TaskSpec,
@@ -56,10 +72,7 @@ class RunEnv:
             CPO_WORKTREE=str(worktree),
             CPO_ATTEMPT=str(attempt_no),
         )
-        if self.spec_id is not None:
-            env["CPO_SPEC_ID"] = self.spec_id
-        if self.integration_branch is not None:
-            env["CPO_INTEGRATION_BRANCH"] = self.integration_branch
+        env.update(self._run_vars())
         env.update(extra or {})
         return env
 
