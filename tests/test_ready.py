@@ -275,3 +275,25 @@ def test_failed_integration_setup_fails_the_wave_before_its_validation(git_repo:
     )
     assert not (Path(data["integration_worktree"]) / "validated").exists()
     assert "exit code 5" in (root / "logs" / "integration-setup.log").read_text()
+
+
+def test_validate_shows_setup_env_and_share(git_repo: Path) -> None:
+    root = write_dir(
+        git_repo / "parallel" / "TS-1",
+        cpo_manifest(
+            [{"id": "task-001"}],
+            setup=["make deps"],
+            env={"API_TOKEN": "s3cret-value"},
+            share=["node_modules"],
+        ),
+        {"task-001.md": task_md({"id": "task-001", "setup": "make db", "env": {"DB": "t1"}})},
+    )
+    proc = cpo("validate", str(root), cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for line in ("setup: make deps", "env: API_TOKEN", "share: node_modules"):
+        assert f"\n{line}\n" in proc.stdout
+    assert "      setup: make db\n      env: DB\n" in proc.stdout
+    assert "s3cret-value" not in proc.stdout
+    doc = json.loads(cpo("validate", str(root), "--json", cwd=git_repo).stdout)
+    assert doc["setup"] == ["make deps"] and doc["env"] == ["API_TOKEN"]
+    assert doc["tasks"][0]["setup"] == ["make db"] and doc["tasks"][0]["env"] == ["DB"]
