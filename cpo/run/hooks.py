@@ -72,7 +72,7 @@ class RunHooks:
             masker=self.masker,
             fail_fast=ctx.fail_fast,
             prepared=worktrees or RunWorktrees(ctx.git),
-            prep=TaskPrep(ready or Readiness(ctx.repo), self.run_env, ctx.ports),
+            prep=TaskPrep(ready or Readiness(ctx.repo), self.run_env, registry, ctx.ports),
         )
         self.ready = ready
         self._integration_ready = False

@@ -217,6 +217,10 @@ class Started:
     ports: PortBlock | None
     error: str | None = None
 
+    def release(self) -> None:
+        if self.ports is not None:
+            self.ports.release()
+
 
 @dataclass(frozen=True)
 class TaskPrep:
@@ -224,6 +228,7 @@ class TaskPrep:
 
     ready: Readiness
     run_env: RunEnv
+    registry: ProcessRegistry | None = None  # stops setup commands with the agents
     ports: PortRange | None = None  # none: no ports
 
     def start(
@@ -231,13 +236,15 @@ class TaskPrep:
         task: TaskSpec,
         worktree: Path,
         attempt_no: int,
-        *,
         timeout: float | None,
-        registry: ProcessRegistry | None,
-        write: Callable[[str], None],
+        log: Callable[[TaskSpec, str], None],
     ) -> Started:
         """Take a block of ports, copy the included files, run the setup commands. The
-        caller releases the ports (`Started.ports`) when the agent is done."""
+        caller releases the ports (`Started.release`) when the agent is done."""
+
+        def write(text: str) -> None:
+            log(task, text)
+
         ports = self.ports or PortRange(count=0)
         block = ports.acquire()
         if block is not None:
@@ -252,7 +259,7 @@ class TaskPrep:
             worktree=worktree,
             env=agent_git_env(env),
             timeout=timeout,
-            registry=registry,
+            registry=self.registry,
             write=write,
         )
         return Started(env, block, error and f"{error}; see the task log")
