@@ -297,3 +297,18 @@ def test_validate_shows_setup_env_and_share(git_repo: Path) -> None:
     doc = json.loads(cpo("validate", str(root), "--json", cwd=git_repo).stdout)
     assert doc["setup"] == ["make deps"] and doc["env"] == ["API_TOKEN"]
     assert doc["tasks"][0]["setup"] == ["make db"] and doc["tasks"][0]["env"] == ["DB"]
+
+
+def test_a_file_where_the_branch_has_a_file_for_its_folder_is_skipped(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """The user's checkout has conf/local.ini (ignored); the task's branch tracks a file `conf`."""
+    tree = tmp_path / "wt"
+    git(git_repo, "worktree", "add", "-q", str(tree), "-b", "feature/x")
+    (tree / "conf").write_text("a file on this branch\n")
+    (git_repo / "conf").mkdir()
+    (git_repo / "conf" / "local.ini").write_text("x=1\n")
+    (git_repo / ".env").write_text("X=1\n")
+    copied, skipped = copy_included(git_repo, ["conf/local.ini", ".env"], tree)
+    assert copied == 1 and (tree / ".env").exists()
+    assert len(skipped) == 1 and skipped[0].startswith("conf/local.ini: cannot be copied: ")

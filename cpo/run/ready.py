@@ -111,27 +111,36 @@ def copy_included(repo: Path, files: Sequence[str], worktree: Path) -> tuple[int
     repo_real, tree_real = os.path.realpath(repo), os.path.realpath(worktree)
     copied, skipped = 0, []
     for rel in files:
-        src, dst = repo / rel, worktree / rel
-        if os.path.lexists(dst):
-            continue
-        if not _inside(os.path.realpath(dst.parent), tree_real):
-            skipped.append(f"{rel}: its folder in the worktree is a link out of it")
-            continue
-        if src.is_symlink():
-            target = os.path.realpath(src)
-            if not _inside(target, repo_real):
-                skipped.append(f"{rel}: a symlink to {os.readlink(src)}, outside the repository")
-                continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            # Relative, so that it points into the worktree, not the user's checkout.
-            os.symlink(os.path.relpath(target, os.path.realpath(src.parent)), dst)
-        elif src.is_file():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst, follow_symlinks=False)
-        else:
-            continue  # gone since it was listed
-        copied += 1
+        try:
+            why = _copy_one(repo / rel, worktree / rel, repo_real, tree_real)
+        except OSError as exc:  # say, a file the branch tracks where the folder would go
+            why = f"cannot be copied: {exc.strerror or exc}"
+        if why is None:
+            copied += 1
+        elif why:
+            skipped.append(f"{rel}: {why}")
     return copied, skipped
+
+
+def _copy_one(src: Path, dst: Path, repo_real: str, tree_real: str) -> str | None:
+    """Copy one file or symlink; None when copied, else why not ("" when nothing to say)."""
+    if os.path.lexists(dst) or not os.path.lexists(src):
+        return ""  # the branch tracks it, or it is gone since it was listed
+    if not _inside(os.path.realpath(dst.parent), tree_real):
+        return "its folder in the worktree is a link out of it"
+    if src.is_symlink():
+        target = os.path.realpath(src)
+        if not _inside(target, repo_real):
+            return f"a symlink to {os.readlink(src)}, outside the repository"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        # Relative, so that it points into the worktree, not the user's checkout.
+        os.symlink(os.path.relpath(target, os.path.realpath(src.parent)), dst)
+    elif src.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst, follow_symlinks=False)
+    else:
+        return ""
+    return None
 
 
 def link_shared(repo: Path, shared: Sequence[str], worktree: Path) -> list[str]:
