@@ -312,3 +312,25 @@ def test_a_file_where_the_branch_has_a_file_for_its_folder_is_skipped(
     copied, skipped = copy_included(git_repo, ["conf/local.ini", ".env"], tree)
     assert copied == 1 and (tree / ".env").exists()
     assert len(skipped) == 1 and skipped[0].startswith("conf/local.ini: cannot be copied: ")
+
+
+def test_setup_installs_a_local_package_the_agent_then_imports(git_repo: Path) -> None:
+    """The issue's case: setup makes a virtualenv holding the project; the agent uses it."""
+    (git_repo / ".gitignore").write_text(".venv/\n")
+    (git_repo / "src").mkdir()
+    (git_repo / "src" / "greet.py").write_text("def hi() -> str:\n    return 'hi'\n")
+    install = (
+        "python3 -m venv --without-pip .venv && "
+        '.venv/bin/python -c "import site, os; '
+        "open(site.getsitepackages()[0] + '/project.pth', 'w').write(os.getcwd() + '/src')\""
+    )
+    root = make_spec(git_repo, [{"task-001": "use it"}], extra={"setup": install})
+    agent = (
+        '.venv/bin/python -c \'import greet; open("out.txt", "w").write(greet.hi())\' && '
+        "git add out.txt && git commit -q -m out && echo '{}' > .claude-task-complete"
+    )
+    proc = cpo("run", str(root), "--backend", "command", "--agent-command", agent, cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert git(git_repo, "show", "integration/TS-0042:out.txt") == "hi"
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/TS-0042").splitlines()
+    assert not any(f.startswith(".venv") for f in files)
