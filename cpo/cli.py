@@ -301,8 +301,12 @@ def run(
         ),
     ] = None,
     schedule: Annotated[
-        str, typer.Option(help="waves: wave after wave; dag: each task once its deps are merged.")
-    ] = "waves",
+        str | None,
+        typer.Option(
+            help="waves (default): wave after wave; dag: each task once its deps are merged. "
+            "A continued run keeps the schedule it was started with."
+        ),
+    ] = None,
     no_integration: Annotated[
         bool,
         typer.Option("--no-integration", help="Legacy: every task branches from base; no merges."),
@@ -364,7 +368,7 @@ def run(
         from cpo.run import options as runctx
         from cpo.run import output as runcli
 
-    if schedule not in ("waves", "dag"):
+    if schedule not in (None, "waves", "dag"):
         raise UsageError(f"--schedule {schedule}: choose waves or dag")
     opts = runctx.RunOptions(
         max_concurrent=max_concurrent,
@@ -377,6 +381,7 @@ def run(
         timeout=timeout,
         idle_timeout=idle_timeout,
         schedule="dag" if schedule == "dag" else "waves",
+        schedule_given=schedule is not None,
         no_integration=no_integration,
         backend=backend,
         model=model,

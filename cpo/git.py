@@ -323,11 +323,16 @@ class Git:
         otherwise look as if every file had been deleted. No agent ever ran in it (agents
         start after the checkout), so nothing in it is work.
         """
-        index = self.run("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=worktree)
-        if Path(index).exists():
+        if self.checked_out(worktree):
             return False
         self.run("reset", "-q", "--hard", cwd=worktree)
         return True
+
+    def checked_out(self, worktree: Path) -> bool:
+        """Whether a worktree was ever checked out: one made with `--no-checkout` (cpo makes
+        every worktree of a run before its first agent starts) has no index until then."""
+        index = self.run("rev-parse", "--path-format=absolute", "--git-path", "index", cwd=worktree)
+        return Path(index).exists()
 
     def remove_worktree(self, path: Path, *, force: bool = False) -> None:
         with self.lock:

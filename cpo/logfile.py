@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 LOGGER_NAME = "cpo"
 log = logging.getLogger(LOGGER_NAME)
@@ -28,14 +29,25 @@ def default_log_path() -> Path:
     return Path(state) / "cpo" / "cpo.log"
 
 
+class _LazyFileHandler(logging.FileHandler):
+    """Opened, and its folder made, at the first record: a run refused at preflight, which
+    logs nothing, leaves no `logs/cpo.log` behind."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
 def use_log_file(path: Path) -> Path:
     """Send cpo's log to `path` (appending); returns it. Replaces any earlier file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     for h in list(log.handlers):
         if isinstance(h, logging.FileHandler):
             log.removeHandler(h)
             h.close()
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _LazyFileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,18 @@ def test_a_users_branch_named_like_an_attempt_branch_is_left_alone(git_repo: Pat
     proc = cpo("clean", str(root), cwd=git_repo)
     assert proc.returncode == 0, proc.stdout
     assert git(git_repo, "branch", "--list", mine) != ""
+
+
+def test_a_worktree_made_for_a_task_that_never_started_is_removed(git_repo: Path) -> None:
+    # A run killed after making its worktrees (all before the first agent), before a
+    # task started: that task's worktree was never checked out and has no index.
+    root = _completed_run(git_repo)
+    wt = _worktree(root, "task-001")
+    index = git(wt, "rev-parse", "--path-format=absolute", "--git-path", "index")
+    Path(index).unlink()
+    for entry in wt.iterdir():  # what `worktree add --no-checkout` leaves: only .git
+        if entry.name != ".git":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    proc = cpo("clean", str(root), cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout
+    assert not wt.exists()

@@ -15,6 +15,8 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from cpo.git import KILL_AFTER_GIT_CALL
 from tests.conftest import git
 from tests.runkit import cpo, make_spec, report
@@ -74,8 +76,17 @@ def problems_after_resume(repo: Path, root: Path, tasks: list[str]) -> list[str]
     return found
 
 
+# The quick suite kills after every third step (1, 4, 7, ...: it still meets the steps
+# where the old code lost files); the slow suite after every one.
+@pytest.mark.parametrize(
+    "stride",
+    [
+        pytest.param(3, id="every-third-step"),
+        pytest.param(1, id="every-step", marks=pytest.mark.slow),
+    ],
+)
 def test_a_kill_after_each_git_step_then_resume_gives_the_right_result(
-    git_repo: Path, tmp_path: Path
+    git_repo: Path, tmp_path: Path, stride: int
 ) -> None:
     tasks = ["task-001", "task-002"]
     make_spec(
@@ -85,9 +96,9 @@ def test_a_kill_after_each_git_step_then_resume_gives_the_right_result(
         validation={1: "test -f task-001.txt"},
     )
     failures: list[str] = []
-    step = 0
+    step = 1 - stride
     while True:
-        step += 1
+        step += stride
         where = tmp_path / f"step-{step}"
         repo = where / "repo"
         shutil.copytree(git_repo, repo, symlinks=True)

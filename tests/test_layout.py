@@ -233,3 +233,18 @@ def test_a_misspelt_branch_names_value_is_one_line(git_repo: Path) -> None:
     assert proc.returncode == 1
     assert "manifest.json: branch_names" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_resume_of_a_dag_run_refuses_an_explicit_waves_and_keeps_dag(git_repo: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": _ok("a.txt"), "task-002": "@script error flaky"}])
+    proc = cpo("run", str(root), "--schedule", "dag", cwd=git_repo)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    proc = cpo("run", str(root), "--resume", "--schedule", "waves", cwd=git_repo)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--schedule waves: the run being continued was scheduled dag" in proc.stderr
+    task_file = root / "tasks" / "task-002.md"
+    task_file.write_text(task_file.read_text().replace("@script error flaky", _ok("b.txt")))
+    git(git_repo, "commit", "-qam", "fix task-002")
+    proc = cpo("run", str(root), "--retry-failed", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report(root)["options"]["schedule"] == "dag"

@@ -36,4 +36,5 @@ def test_a_refused_run_creates_no_workspace_folder(git_repo: Path) -> None:
     proc = cpo("run", str(spec), cwd=git_repo)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert not (git_repo.parent / "workspaces").exists()
+    assert not (spec / "logs").exists()
     assert not list(git_repo.parent.glob(".cpo-write-test-*"))

@@ -146,9 +146,8 @@ class _Planner:
             why += f"; build debris removed: {_shown(look.debris)}"
         if look.ignored:
             why += f"; ignored files removed: {_shown(look.ignored)}"
-        plan.actions.append(
-            Action("remove_worktree", str(path), why, bool(problems or look.debris))
-        )
+        forced = bool(problems or look.debris or look.never_checked_out)
+        plan.actions.append(Action("remove_worktree", str(path), why, forced))
         self.removed.add(path)
 
     def checked_out_elsewhere(self, branch: str) -> Path | None:
@@ -241,10 +240,15 @@ class _Look:
     dirty: list[str]  # changes and untracked files that are not debris
     debris: list[str]
     ignored: list[str]  # ignored files (not debris): deleted with the folder, so named
+    # git would call such a worktree modified (it has no index): only --force removes it
+    never_checked_out: bool = False
 
 
 def _look_at(git: Git, path: Path) -> _Look:
     head = git.run("rev-parse", "HEAD", cwd=path)
+    if not git.checked_out(path):
+        # Made for a task that never started (a run killed before it): nothing in it.
+        return _Look(head, git.contained_in_a_ref(head), [], [], [], never_checked_out=True)
     changed = git.dirty_paths(path)
     # The completion marker is cpo's own (excluded through info/exclude): not the user's.
     ignored = [p for p in git.ignored_paths(path) if p != MARKER]

@@ -66,9 +66,7 @@ def execute(
 ) -> RunResult:
     """Run the plan end to end. Raises CpoError for anything that stops it from starting."""
     ctx = prepare(parallel_dir, opts)
-    logs = ctx.plan.root / "logs"
-    logs.mkdir(exist_ok=True)
-    use_log_file(logs / "cpo.log")
+    use_log_file(ctx.plan.root / "logs" / "cpo.log")  # made at its first line
     lock = RunLock(ctx.plan.root)
     lock.acquire()
     notes: list[str] = []
@@ -86,6 +84,7 @@ def execute(
     restore: dict[int, Any] = {}
     try:
         writer, resume = _set_up(ctx, notes, on_report_write)
+        (ctx.plan.root / "logs").mkdir(exist_ok=True)  # past preflight: the run starts
         selection = _selection(ctx, writer.report, resume)
         worktrees = _start(ctx, writer, selection[0])
         ready = find_readiness(ctx.git, ctx.repo, ctx.plan, ctx.settings)

@@ -15,6 +15,7 @@ refused rather than silently ignored.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,16 +93,18 @@ def layout_conflicts(
     recorded: Recorded,
     *,
     workspace_root: Path | None,
-    schedule: str,
+    schedule: str | None,
     no_integration: bool,
     parallel_dir: Path,
 ) -> list[str]:
     """Flags that disagree with the run being continued: one line each, with the fix.
 
-    A flag left at its default is not a disagreement: the recorded value is taken.
+    A flag not given (None, or no --no-integration) is not a disagreement: the recorded
+    value is taken.
     """
     problems = []
-    fresh = f"or start afresh: cpo clean {parallel_dir}, then cpo run {parallel_dir} with it"
+    where = shlex.quote(str(parallel_dir))
+    fresh = f"or start afresh: cpo clean {where}, then cpo run {where} with it"
     if (
         workspace_root is not None
         and recorded.workspace_root is not None
@@ -112,7 +115,7 @@ def layout_conflicts(
             f"under {recorded.workspace_root}; drop the flag (it is taken from the report), "
             + fresh
         )
-    if schedule != "waves" and schedule != recorded.schedule:
+    if schedule is not None and schedule != recorded.schedule:
         problems.append(
             f"--schedule {schedule}: the run being continued was scheduled "
             f"{recorded.schedule}; drop the flag, " + fresh

@@ -43,6 +43,9 @@ class RunOptions:
     timeout: float | None = None
     idle_timeout: float | None = None
     schedule: Mode = "waves"
+    # Whether --schedule was given: a continued run keeps its recorded schedule unless told
+    # otherwise, and then the two must agree (cpo.run.layout).
+    schedule_given: bool = False
     no_integration: bool = False
     backend: str | None = None
     model: str | None = None
@@ -183,7 +186,7 @@ def _recorded_options(plan: Plan, opts: RunOptions, report: Report, repo: Path) 
     problems = layout_conflicts(
         recorded,
         workspace_root=flag_root,
-        schedule=opts.schedule,
+        schedule=opts.schedule if opts.schedule_given else None,
         no_integration=opts.no_integration,
         parallel_dir=plan.root,
     )
