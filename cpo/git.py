@@ -159,17 +159,13 @@ class Git:
         return [e[3:] for e in out.split("\0") if e.startswith("!! ")]
 
     def untracked_matching(self, patterns_file: Path | None, patterns: Sequence[str]) -> list[str]:
-        """Untracked files, ignored or not, that gitignore-style patterns (a file's and
-        more) match; git's own matcher, so `.worktreeinclude` reads exactly like `.gitignore`."""
-        args = ["ls-files", "-z", "--others", "--ignored"]
-        if patterns_file is not None:
-            args.append(f"--exclude-from={patterns_file}")
-        args += [f"--exclude={p}" for p in patterns]
-        if len(args) == 4:
+        """Untracked files, ignored or not, that gitignore-style patterns match (git's own
+        matcher: `.worktreeinclude` reads exactly like `.gitignore`)."""
+        excludes = [f"--exclude-from={patterns_file}"] if patterns_file else []
+        excludes += [f"--exclude={p}" for p in patterns]
+        if not excludes:
             return []
-        code, out, err = self._raw(args, self.root)
-        if code != 0:
-            raise GitError(f"git ls-files failed in {self.root}: {err.strip()}")
+        out = self.run("ls-files", "-z", "--others", "--ignored", *excludes)
         return [p for p in out.split("\0") if p]
 
     def contained_in_a_ref(self, commit: str) -> bool:
