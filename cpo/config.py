@@ -13,6 +13,8 @@ Two YAML files, both optional:
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
     logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
+    worktree: {include: [.env], setup: [npm ci], share: [node_modules]}  # cpo.run.ready
+    ports: {per_task: 10, first: 20000, last: 29999}   # see cpo.run.ports
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -44,85 +46,25 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ByteSize,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, ValidationError
 
 from cpo.agents import backend_names
-from cpo.agents.modes import APPROVAL_MODES, SANDBOX_MODES, ApprovalMode, SandboxMode
-from cpo.duration import Duration, format_duration
+from cpo.agents.modes import APPROVAL_MODES, SANDBOX_MODES
+from cpo.configfile import (
+    ConfigFile,
+    LogsFile,
+    ParallelFile,
+    PortsFile,
+    ServerFile,
+    TimeoutsFile,
+    WorktreeFile,
+)
+from cpo.duration import format_duration
 from cpo.errors import UsageError
 from cpo.logfile import DEFAULT_LOG_LIMIT
 from cpo.suggest import did_you_mean
 
 REPO_CONFIG = Path(".cpo") / "config.yaml"
-
-
-# -- the file layer: everything optional, so "set in this file" is knowable -----------
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class ParallelFile(_Section):
-    max_workers: int | None = Field(default=None, ge=1)
-    fail_fast: bool | None = None
-
-
-class TimeoutsFile(_Section):
-    task: Duration | None = None
-    idle: Duration | None = None
-
-
-class LogsFile(_Section):
-    # Under a few kilobytes not even an error message would fit.
-    max_size: ByteSize | None = Field(default=None, ge=1024)
-
-
-class ServerFile(_Section):
-    api_keys: tuple[str, ...] | None = None
-
-    @field_validator("api_keys")
-    @classmethod
-    def _no_blank_key(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is not None and any(not k.strip() for k in value):
-            raise ValueError("an API key cannot be blank")
-        return value
-
-
-class BackendFile(_Section):
-    model: str | None = None
-    max_turns: int | None = Field(default=None, ge=1)
-    permission_mode: str | None = None
-    approval_mode: ApprovalMode | None = None
-    sandbox_mode: SandboxMode | None = None
-    # clinvk calls them extra_flags; accept both spellings.
-    extra_args: tuple[str, ...] | None = Field(
-        default=None, validation_alias=AliasChoices("extra_args", "extra_flags")
-    )
-
-
-class ConfigFile(_Section):
-    default_backend: str | None = None
-    workspace_root: str | None = None
-    parallel: ParallelFile = ParallelFile()
-    timeouts: TimeoutsFile = TimeoutsFile()
-    logs: LogsFile = LogsFile()
-    server: ServerFile = ServerFile()
-    backends: dict[str, BackendFile] = {}
-
-    @field_validator("default_backend")
-    @classmethod
-    def _known_backend(cls, value: str | None) -> str | None:
-        if value is not None and value not in backend_names():
-            names = ", ".join(backend_names())
-            raise ValueError(f"unknown backend {value!r}; choose one of: {names}")
-        return value
 
 
 # -- the effective settings ------------------------------------------------------------
@@ -167,6 +109,12 @@ DEFAULTS: dict[str, object] = {
     "timeouts.idle": None,
     "logs.max_size": DEFAULT_LOG_LIMIT,
     "server.api_keys": (),
+    "worktree.include": (),
+    "worktree.setup": (),
+    "worktree.share": (),
+    "ports.per_task": 10,
+    "ports.first": 20000,
+    "ports.last": 29999,
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -214,6 +162,12 @@ class Settings:
             task=float(task) if isinstance(task, (int, float)) else None,
             idle=float(idle) if isinstance(idle, (int, float)) else None,
         )
+
+    @property
+    def ports(self) -> tuple[int, int, int]:
+        """(first, last, ports per task) of the blocks running tasks hold (cpo.run.ports)."""
+        first, last, count = (self.values[f"ports.{k}"] for k in ("first", "last", "per_task"))
+        return int(first), int(last), int(count)  # type: ignore[call-overload]
 
     def backend(self, name: str) -> BackendSettings:
         return self.backends.get(name, BackendSettings())
@@ -277,6 +231,12 @@ def load_settings(repo_root: Path | None, *, cwd: Path | None = None) -> Setting
         for key, value in flat.items():
             values[key] = value
             sources[key] = f"{label} {path}"
+    first, last, count = (values[f"ports.{k}"] for k in ("first", "last", "per_task"))
+    if int(first) + int(count) - 1 > int(last):  # type: ignore[call-overload]
+        problems.append(
+            f"ports: a block of {count} ports (ports.per_task) does not fit between "
+            f"ports.first {first} and ports.last {last}"
+        )
     if problems:
         raise ConfigError(problems)
     backends = {
@@ -331,7 +291,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts", "logs", "server"):
+    for section in ("parallel", "timeouts", "logs", "server", "worktree", "ports"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
             value = getattr(sub, key)
@@ -360,13 +320,25 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
     check(
         "",
         raw,
-        ["default_backend", "workspace_root", "parallel", "timeouts", "logs", "server", "backends"],
+        [
+            "default_backend",
+            "workspace_root",
+            "parallel",
+            "timeouts",
+            "logs",
+            "server",
+            "worktree",
+            "ports",
+            "backends",
+        ],
     )
     sections = (
         ("parallel", ParallelFile),
         ("timeouts", TimeoutsFile),
         ("logs", LogsFile),
         ("server", ServerFile),
+        ("worktree", WorktreeFile),
+        ("ports", PortsFile),
     )
     for section, model in sections:
         if isinstance(raw.get(section), dict):

@@ -161,6 +161,16 @@ class Git:
         )
         return [e[3:] for e in out.split("\0") if e.startswith("!! ")]
 
+    def untracked_matching(self, patterns_file: Path | None, patterns: Sequence[str]) -> list[str]:
+        """Untracked files, ignored or not, that gitignore-style patterns match (git's own
+        matcher: `.worktreeinclude` reads exactly like `.gitignore`)."""
+        excludes = [f"--exclude-from={patterns_file}"] if patterns_file else []
+        excludes += [f"--exclude={p}" for p in patterns]
+        if not excludes:
+            return []
+        out = self.run("ls-files", "-z", "--others", "--ignored", *excludes)
+        return [p for p in out.split("\0") if p]
+
     def contained_in_a_ref(self, commit: str) -> bool:
         """Whether any branch, tag or other ref reaches `commit` (else it is only in a worktree)."""
         out = self.run("for-each-ref", "--count=1", "--contains", commit, "--format=%(refname)")

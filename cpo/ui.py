@@ -87,6 +87,8 @@ def plan_lines(plan: Plan) -> list[str]:
         f"{len(plan.waves)} wave{'s' if len(plan.waves) != 1 else ''}"
         + (f", max_parallel {plan.max_parallel}" if plan.max_parallel else "")
     ]
+    for key, value in _readiness(plan.setup or (), plan.env, plan.share):
+        lines.append(f"{key}: {value}")
     for wave in plan.waves:
         lines.append(f"wave {wave.number}:")
         for tid in wave.task_ids:
@@ -110,9 +112,27 @@ def plan_lines(plan: Plan) -> list[str]:
                 f"      deps: {', '.join(t.deps) if t.deps else '-'}"
                 + (f"  {' '.join(extras)}" if extras else "")
             )
+            for key, value in _readiness(t.setup, t.env, ()):
+                lines.append(f"      {key}: {value}")
         for step in wave.validation:
             lines.append(f"  validation ({step.kind}): {step.source}")
     return lines
+
+
+def _readiness(
+    setup: tuple[str, ...], env: tuple[tuple[str, str], ...], share: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """What readies a worktree (cpo.run.ready), as `key: value` lines: env names only,
+    since values may be secrets."""
+    return [
+        (key, value)
+        for key, value in (
+            ("setup", "; ".join(setup)),
+            ("env", ", ".join(name for name, _ in env)),
+            ("share", ", ".join(share)),
+        )
+        if value
+    ]
 
 
 def problem_data(p: Problem) -> dict[str, str]:
@@ -129,6 +149,10 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "manifest_style": plan.manifest_style,
         "max_parallel": plan.max_parallel,
         "integration_branch": plan.integration_branch,
+        "setup": None if plan.setup is None else list(plan.setup),
+        "worktree_include": list(plan.include),
+        "share": list(plan.share),
+        "env": [name for name, _ in plan.env],
         "waves": [
             {
                 "number": w.number,
@@ -159,6 +183,8 @@ def plan_data(plan: Plan) -> dict[str, Any]:
                     {"action": s.action, "path": s.path, "symbol": s.symbol} for s in t.scope
                 ],
                 "content_hash": t.content_hash,
+                "setup": list(t.setup),
+                "env": [name for name, _ in t.env],
             }
             for t in plan.ordered_tasks()
         ],

@@ -99,8 +99,19 @@ def build_plan(
         if model is None
         else ("cpo" if isinstance(model, CpoManifest) else "legacy"),
         branch_names=branch_names,
+        setup=commands(model.setup) if model is not None and model.setup is not None else None,
+        include=tuple(model.worktree_include or ()) if model is not None else (),
+        env=tuple((model.env or {}).items()) if model is not None else (),
+        share=tuple(p.strip("/") for p in model.share or ()) if model is not None else (),
         warnings=tuple(report.warnings),
     )
+
+
+def commands(value: str | list[str] | None) -> tuple[str, ...]:
+    """A `setup` value (one command line or a list) as the commands to run, in order."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _list_prompts(root: Path) -> set[str]:
@@ -319,6 +330,8 @@ def build_task(
         contracts=tuple(o["contracts"] or ()),
         skills=tuple(o["skills"] or ()),
         scope=parse_scope(d.file.body) if d.file else (),
+        setup=commands(o["setup"]),
+        env=tuple((o["env"] or {}).items()),
         content_hash=content_hash(d.id, choice.text, o),
         branch=task_branch(namespace, d.id, component),
     )

@@ -34,6 +34,8 @@ OPTION_FIELDS = (
     "prompt_file",
     "skills",
     "contracts",
+    "setup",
+    "env",
 )
 
 

@@ -59,6 +59,8 @@ class TaskSpec:
     contracts: tuple[str, ...] = ()
     skills: tuple[str, ...] = ()
     scope: tuple[ScopeEntry, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # its own `env:` (cpo.run.taskenv)
+    setup: tuple[str, ...] = ()  # its own setup commands, after the spec's (cpo.run.ready)
     # sha256 of everything that defines the task's work (task file, prompt, options);
     # resume re-runs a task whose hash changed since it ran.
     content_hash: str = ""
@@ -89,6 +91,10 @@ class Plan:
     max_parallel: int | None = None
     manifest_style: Literal["cpo", "legacy", "none"] = "cpo"
     branch_names: BranchNames = "spec"
+    setup: tuple[str, ...] | None = None  # the manifest's `setup`; None: not set there
+    include: tuple[str, ...] = ()  # the manifest's `worktree_include` patterns
+    share: tuple[str, ...] = ()  # the manifest's `share` folders
+    env: tuple[tuple[str, str], ...] = ()  # the manifest's `env:` (cpo.run.taskenv)
     warnings: tuple[Problem, ...] = field(default=())
 
     @property

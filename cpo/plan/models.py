@@ -6,6 +6,7 @@ keys are reported by the loader. Nothing past `cpo.plan.manifest` sees these mod
 
 from __future__ import annotations
 
+import re
 import reprlib
 from typing import Annotated, Any, Literal
 
@@ -84,6 +85,56 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _commands_shape(value: Any) -> Any:
+    if isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        return value
+    raise ValueError(f"must be a shell command line or a list of them, not {short_repr(value)}")
+
+
+# One shell command line, or several run in order.
+Commands = Annotated[
+    str | list[str],
+    BeforeValidator(_commands_shape, json_schema_input_type=str | list[str]),
+]
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _env_shape(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping of NAME: value, not {short_repr(value)}")
+    for name, item in value.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise ValueError(f"{short_repr(name)} is not an environment variable name")
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise ValueError(f"{name}: must be a string or a number, not {short_repr(item)}")
+        if name.startswith("CPO_"):
+            raise ValueError(f"{name}: CPO_ variables are set by cpo itself")
+    return {name: str(item) for name, item in value.items()}
+
+
+# Environment variables for setup commands and agents (cpo.run.taskenv).
+EnvVars = Annotated[
+    dict[str, str], BeforeValidator(_env_shape, json_schema_input_type=dict[str, str])
+]
+
+
+def _share_shape(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a list of folder paths, not {short_repr(value)}")
+    for path in value:
+        parts = path.strip("/").split("/")
+        if not path.strip("/") or path.startswith("/") or ".." in parts or ".git" in parts:
+            raise ValueError(f"{path!r}: must be a folder inside the repository, like node_modules")
+    return value
+
+
+# Folders linked into every worktree from the user's checkout (cpo.run.ready).
+SharedDirs = Annotated[list[str], BeforeValidator(_share_shape, json_schema_input_type=list[str])]
+
 # "spec": task branches `feature/<spec>/<id>` (the default); "plain": `feature/<id>`.
 BranchNames = Literal["spec", "plain"]
 
@@ -111,6 +162,9 @@ class TaskOptions(_Model):
     approval_mode: ApprovalMode | None = None
     sandbox_mode: SandboxMode | None = None
     prompt_file: str | None = None
+    # Shell commands run in the task's worktree before its agent (cpo.run.ready).
+    setup: Commands | None = None
+    env: EnvVars | None = None
 
     @field_validator("backend")
     @classmethod
@@ -190,6 +244,12 @@ class CpoManifest(_Model):
     waves: list[Wave]
     metadata: Metadata | None = None
     branch_names: BranchNames | None = None
+    # Run in every task worktree (before the task's own) and in the integration worktree.
+    setup: Commands | None = None
+    # Patterns added to `.worktreeinclude`'s: untracked files copied into every worktree.
+    worktree_include: list[str] | None = None
+    share: SharedDirs | None = None
+    env: EnvVars | None = None
 
 
 class LegacyManifest(_Model):
@@ -203,6 +263,12 @@ class LegacyManifest(_Model):
     tasks: TaskIndex
     metadata: Metadata | None = None
     branch_names: BranchNames | None = None
+    # Run in every task worktree (before the task's own) and in the integration worktree.
+    setup: Commands | None = None
+    # Patterns added to `.worktreeinclude`'s: untracked files copied into every worktree.
+    worktree_include: list[str] | None = None
+    share: SharedDirs | None = None
+    env: EnvVars | None = None
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:

@@ -13,7 +13,6 @@ The task runner (cpo.run.taskrun) decides when an agent runs and what happens ar
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -248,18 +247,16 @@ class AgentRun:
     on_action: Callable[[TaskSpec, str], None]
 
     def run(
-        self, task: TaskSpec, settings: TaskSettings, worktree: Path, attempt_no: int
+        self,
+        task: TaskSpec,
+        settings: TaskSettings,
+        worktree: Path,
+        attempt_no: int,
+        base: dict[str, str],
     ) -> AttemptResult:
-        """Run the agent once in `worktree`, streaming into the task's logs; its verdict."""
+        """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
+        streaming into the task's logs; its verdict."""
         req = task_request(task, settings, worktree, self.parallel_dir, task.prompt)
-        base = dict(os.environ)
-        base.update(
-            CPO_TASK_ID=task.id,
-            CPO_WAVE=str(task.wave),
-            CPO_PARALLEL_DIR=str(self.parallel_dir),
-            CPO_WORKTREE=str(worktree),
-            CPO_ATTEMPT=str(attempt_no),
-        )
         logs = self.logs_dir
         with (
             CappedLog(logs / f"{task.id}.log", settings.log_limit, lambda m: f"[cpo] {m}") as logf,

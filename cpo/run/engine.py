@@ -28,6 +28,7 @@ from cpo.run.nextstep import cpo_command, next_step
 from cpo.run.options import RunContext, RunOptions, prepare
 from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.progress import Progress, SilentProgress
+from cpo.run.ready import find_readiness
 from cpo.run.report import (
     Report,
     ReportWriter,
@@ -86,8 +87,9 @@ def execute(
         (ctx.plan.root / "logs").mkdir(exist_ok=True)  # past preflight: the run starts
         selection = _selection(ctx, writer.report, resume)
         worktrees = _start(ctx, writer, selection[0])
+        ready = find_readiness(ctx.git, ctx.repo, ctx.plan, ctx.settings)
         progress = make_progress(lambda: writer.report)
-        hooks = RunHooks(ctx, writer, progress, registry, slots, worktrees)
+        hooks = RunHooks(ctx, writer, progress, registry, slots, worktrees, ready)
         progress.start()
         stop = threading.Event()
         restore = install_interrupt_handlers(stop, registry, hooks.validation_registry)

@@ -7,7 +7,6 @@ the report, which drives the progress display.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from cpo.git import MergeResult
@@ -17,10 +16,12 @@ from cpo.run.agentrun import TaskSettings
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
+from cpo.run.ready import Readiness, TaskPrep, make_ready
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots
 from cpo.run.states import TaskStatus, WaveStatus
+from cpo.run.taskenv import RunEnv, secret_candidates
 from cpo.run.taskrun import Launch, RunnerEnv, TaskRunner
 from cpo.run.validation import run_validation
 from cpo.run.worktrees import RunWorktrees
@@ -39,6 +40,7 @@ class RunHooks:
         registry: ProcessRegistry,
         slots: Slots,
         worktrees: RunWorktrees | None = None,
+        ready: Readiness | None = None,
     ) -> None:
         self.ctx = ctx
         self.writer = writer
@@ -47,7 +49,8 @@ class RunHooks:
         self.slots = slots
         # Stopped apart from the agents, watched by the same watchdog.
         self.validation_registry = registry.sibling()
-        self.masker = Masker(os.environ)
+        self.masker = Masker(secret_candidates(ctx.plan))
+        self.run_env = RunEnv.of(ctx.plan, integration=not ctx.opts.no_integration)
         self.integration = ctx.integration_worktree
         self.integration_head: str | None = None
         self.wave_base: dict[int, str] = {}
@@ -69,7 +72,10 @@ class RunHooks:
             masker=self.masker,
             fail_fast=ctx.fail_fast,
             prepared=worktrees or RunWorktrees(ctx.git),
+            prep=TaskPrep(ready or Readiness(ctx.repo), self.run_env, registry, ctx.ports),
         )
+        self.ready = ready
+        self._integration_ready = False
         self.runner = TaskRunner(env, self)
 
     # -- what the task runner asks --------------------------------------------------
@@ -172,6 +178,12 @@ class RunHooks:
             with self.writer.update_wave(wave.number) as rec:
                 rec.note = "validation not run: --no-integration has no merged tree"
             return True
+        failed = self._ready_integration()
+        if failed is not None:
+            why = f"[cpo] validation not run: the integration worktree's {failed}"
+            with self.writer.update_wave(wave.number) as rec:
+                rec.validation_output_tail = f"{why}; see logs/integration-setup.log"
+            return False
         result = run_validation(
             wave.validation,
             cwd=self.integration,
@@ -186,6 +198,24 @@ class RunHooks:
         log = self.logs_dir / f"wave-{wave.number}-validation.log"
         log.write_text(self.masker.mask(result.log))
         return result.ok
+
+    def _ready_integration(self) -> str | None:
+        """Before the run's first validation: the included files and the spec's setup in
+        the integration worktree, so that validations run in a ready tree (once a run)."""
+        if self.ready is None or self._integration_ready:
+            return None
+        self._integration_ready = True
+        log = self.logs_dir / "integration-setup.log"
+        with log.open("a", encoding="utf-8") as fh:
+            return make_ready(
+                self.ready,
+                (),
+                worktree=self.integration,
+                env=self.run_env.for_integration(self.integration),
+                timeout=self.ctx.settings.timeouts.task,
+                registry=self.validation_registry,
+                write=lambda text: print(self.masker.mask(text), file=fh, flush=True),
+            )
 
     def task_skipped(self, task: TaskSpec, reason: str) -> None:
         with self.writer.update_task(task.id) as rec:

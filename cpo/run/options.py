@@ -25,6 +25,7 @@ from cpo.run.layout import (
     recorded_layout,
     with_branches,
 )
+from cpo.run.ports import PortRange
 from cpo.run.priority import Mode
 from cpo.run.report import Report, load_report
 from cpo.suggest import did_you_mean
@@ -87,6 +88,11 @@ class RunContext:
 
     def worktree(self, task_id: str) -> Path:
         return self.layout.worktrees[task_id]
+
+    @property
+    def ports(self) -> PortRange:
+        """Where each running task's block of ports comes from (config `ports`)."""
+        return PortRange(*self.settings.ports)
 
 
 def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:

@@ -17,6 +17,7 @@ from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
 from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.priority import launch_ranks
+from cpo.run.ready import INCLUDE_FILE, included_files, shared_dirs, spec_setup
 from cpo.run.report import Report, status_words
 from cpo.run.scripts import run_flags
 
@@ -98,6 +99,7 @@ def dry_run_lines(dry: DryRun) -> list[str]:
             f"integration branch {plan.integration_branch} "
             f"(worktree {ctx.integration_worktree}), created at the base"
         )
+    lines += _readiness_lines(ctx)
     for wave in plan.waves:
         checks = "; ".join(f"{s.kind}: {s.source}" for s in wave.validation) or "none"
         lines.append(f"wave {wave.number} (validation: {checks})")
@@ -111,11 +113,32 @@ def dry_run_lines(dry: DryRun) -> list[str]:
                 f"  {tid} → {ctx.worktree(tid)} → {task.branch}"
                 f" ({s.backend}{', agent ' + task.agent if task.agent else ''}){deps}{skip}"
             )
+            if task.setup:
+                lines.append(f"    setup: {'; '.join(task.setup)}")
     lines.append(launch_order_line(ctx))
     lines += [f"would stop the run: {p}" for p in dry.problems]
     lines.append("dry run: nothing was changed")
     lines.append(f"next: {dry.next_step}")
     return lines
+
+
+def _readiness_lines(ctx: RunContext) -> list[str]:
+    """What makes each worktree ready (cpo.run.ready): copied files, setup, ports."""
+    files = included_files(ctx.git, ctx.repo, ctx.plan, ctx.settings)
+    shown = ", ".join(files[:20]) + (f", ... ({len(files) - 20} more)" if len(files) > 20 else "")
+    setup = spec_setup(ctx.plan, ctx.settings)
+    first, last, count = ctx.settings.ports
+    return [
+        f"every worktree gets {len(files)} file(s) named by {INCLUDE_FILE}"
+        + (f": {shown}" if files else ""),
+        "setup in every worktree, the integration worktree too: "
+        + ("; ".join(setup) if setup else "none"),
+        f"shared (linked to {ctx.repo}'s copy): "
+        + (", ".join(shared_dirs(ctx.plan, ctx.settings)) or "none"),
+        f"each running task holds {count} ports from {first}-{last} ($CPO_PORT)"
+        if count
+        else "ports: none (ports.per_task is 0)",
+    ]
 
 
 def dry_run_document(dry: DryRun) -> dict[str, Any]:
@@ -134,6 +157,8 @@ def dry_run_document(dry: DryRun) -> dict[str, Any]:
         "integration_worktree": None if ctx.opts.no_integration else str(ctx.integration_worktree),
         "max_concurrent": ctx.max_concurrent,
         "schedule": ctx.opts.schedule,
+        "included_files": included_files(ctx.git, ctx.repo, plan, ctx.settings),
+        "setup": list(spec_setup(plan, ctx.settings)),
         "waves": [
             {
                 "number": w.number,
@@ -152,6 +177,7 @@ def dry_run_document(dry: DryRun) -> dict[str, Any]:
                 "agent": t.agent,
                 "deps": list(t.deps),
                 "skipped": _not_run(ctx, t.id),
+                "setup": list(t.setup),
             }
             for t in plan.ordered_tasks()
         ],

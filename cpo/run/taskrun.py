@@ -26,6 +26,7 @@ from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
 from cpo.run.claim import clear_marker, hand_over, reclaim
 from cpo.run.protocol import read_marker
+from cpo.run.ready import TaskPrep
 from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots, Ticket
@@ -49,6 +50,8 @@ class RunnerEnv:
     registry: ProcessRegistry
     slots: Slots
     masker: Masker
+    # Files, setup commands, environment and ports of each task (cpo.run.ready).
+    prep: TaskPrep
     fail_fast: bool = False
     # The worktrees the run's set-up made (cpo.run.worktrees); none: each made at launch.
     prepared: RunWorktrees | None = None
@@ -320,14 +323,21 @@ class TaskRunner:
         self._mark_running(task)
         log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
         result = AttemptResult(False, "crashed", "no result", AgentOutcome(), None)
+        started = None
         try:
+            log_line = self._log_line
+            started = self.env.prep.start(task, worktree, attempt_no, settings.timeout, log_line)
+            if started.error is not None:
+                return AttemptResult(False, "setup_failed", started.error, AgentOutcome(), None)
             # Just before the agent: a marker counts only if this attempt's agent writes it.
             self._warn(task, clear_marker(self.git, worktree, start, task.id))
-            result = self.agents.run(task, settings, worktree, attempt_no)
+            result = self.agents.run(task, settings, worktree, attempt_no, started.env)
             if self._stops_launches(result):
                 # Before our slot is free: no other agent may start after this failure.
                 slots.hold("auth" if result.reason == "auth" else "fail_fast")
         finally:
+            if started is not None:
+                started.release()
             slots.release(keep_for=self.run_cb.successor_rank(task) if result.ok else None)
             log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
         return result
@@ -393,6 +403,7 @@ class TaskRunner:
             rec.warnings.append(warning)
 
     def _log_line(self, task: TaskSpec, text: str) -> None:
+        text = self.masker.mask(text)  # setup commands print what they like
         with (self.env.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
             fh.write(text + "\n")
 

@@ -347,10 +347,10 @@ def test_unknown_agent(git_repo: Path, api: ScriptedServer, cpo_env: dict[str, s
     proc, summary = run_cpo(
         "run", str(root), "--json", "--timeout", "60", cwd=git_repo, env=cpo_env
     )
-    assert proc.returncode == 1, describe(proc, api)
-    task = tasks_by_id(summary)["task-001"]
-    assert (task["status"], task["reason"]) == ("failed", "agent_error")
-    assert "--agent 'no-such-agent' not found" in (task["error"] or "")
+    # Preflight looks the name up where Claude Code keeps agents: nothing starts.
+    assert proc.returncode == 2, describe(proc, api)
+    assert summary["status"] == "error"
+    assert "agent 'no-such-agent' (task-001) is not installed" in " ".join(summary["errors"])
     assert api.main_requests == []
 
 
@@ -413,3 +413,35 @@ def test_parallel_runs_real_claude_tasks(
     error_text = results["p-two"]["error"] or ""
     assert error_text.startswith("overloaded") and "529" in error_text
     assert leftover_processes(tmp_path) == []
+
+
+def test_task_reads_the_included_env_file_and_serves_on_its_port(
+    git_repo: Path, api: ScriptedServer, cpo_env: dict[str, str]
+) -> None:
+    """Issue 15: an ignored `.env` reaches the worktree; the agent's server uses $CPO_PORT."""
+    need("run")
+    (git_repo / ".gitignore").write_text(".env\n")
+    (git_repo / ".worktreeinclude").write_text(".env\n")
+    root = make_spec(git_repo, "TS-R9", [{"task-001": {"body": "Serve, note the greeting."}}])
+    (git_repo / ".env").write_text("GREETING=hello-from-env\n")
+    serve = (
+        "python3 -c 'import os, socket; s = socket.socket(); "
+        's.bind(("127.0.0.1", int(os.environ["CPO_PORT"]))); s.listen(); print("ok")\''
+    )
+    api.script(
+        [
+            bash(
+                f'. ./.env && {serve} && echo "$GREETING $CPO_PORT" > out.txt'
+                " && git add out.txt && git commit -q -m 'note'"
+            ),
+            write("{cwd}/" + MARKER, DONE),
+            text("done"),
+        ],
+        name="task-001",
+    )
+    proc, summary = run_cpo(
+        "run", str(root), "--json", "--timeout", "120", cwd=git_repo, env=cpo_env
+    )
+    assert proc.returncode == 0, describe(proc, api)
+    greeting, port = git(git_repo, "show", f"{summary['integration_branch']}:out.txt").split()
+    assert greeting == "hello-from-env" and 20000 <= int(port) <= 29999
