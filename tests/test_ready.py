@@ -103,6 +103,9 @@ def test_run_copies_included_files_into_every_worktree(git_repo: Path, tmp_path:
         assert (tree / ".claude" / "settings.local.json").exists()
         assert not (tree / "out.link").exists() and not (tree / "out.link").is_symlink()
         assert not (tree / "build").exists()
+        # the report names what each attempt got
+        included = task["attempts"][-1]["included"]
+        assert ".env" in included and ".claude/settings.local.json" in included
     integration = Path(data["integration_worktree"])
     assert (integration / ".env").exists()
     files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/TS-0042").splitlines()
@@ -135,7 +138,15 @@ def test_setup_runs_spec_then_task_commands_before_the_agent(git_repo: Path) -> 
     assert "[cpo] setup: $ grep -q spec-task-001 .ready" in log
     assert log.index("setup: $ grep") < log.index("=== task task-001")
     assert "$ echo spec-" in (root / "logs" / "integration-setup.log").read_text()
-    assert report(root)["waves"][0]["validation_exit_code"] == 0
+    data = report(root)
+    assert data["waves"][0]["validation_exit_code"] == 0
+    # the report records each setup command with its exit code and duration, and the ports
+    attempt = data["tasks"]["task-001"]["attempts"][-1]
+    steps = [(s["command"], s["exit_code"]) for s in attempt["setup"]]
+    assert steps == [("echo spec-$CPO_TASK_ID > .ready", 0), ("grep -q spec-task-001 .ready", 0)]
+    assert all(s["duration_s"] >= 0 for s in attempt["setup"])
+    first, last = attempt["ports"]
+    assert last - first + 1 == 10
 
 
 @pytest.mark.usefixtures("fake_claude")

@@ -16,7 +16,7 @@ from cpo.run.agentrun import TaskSettings
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
-from cpo.run.ready import Readiness, TaskPrep, make_ready
+from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots
@@ -72,11 +72,22 @@ class RunHooks:
             masker=self.masker,
             fail_fast=ctx.fail_fast,
             prepared=worktrees or RunWorktrees(ctx.git),
-            prep=TaskPrep(ready or Readiness(ctx.repo), self.run_env, registry, ctx.ports),
+            prep=TaskPrep(
+                ready or Readiness(ctx.repo), self.run_env, registry, ctx.ports, self._readied
+            ),
         )
         self.ready = ready
         self._integration_ready = False
         self.runner = TaskRunner(env, self)
+
+    def _readied(self, task: TaskSpec, attempt_no: int, readied: Readied) -> None:
+        """The files, setup commands and ports of a task's attempt, into the report."""
+        with self.writer.update_task(task.id) as rec:
+            for attempt in rec.attempts:
+                if attempt.number == attempt_no:
+                    attempt.included = list(readied.included)
+                    attempt.setup = list(readied.setup)
+                    attempt.ports = list(readied.ports)
 
     # -- what the task runner asks --------------------------------------------------
     def settings_for(self, task: TaskSpec) -> TaskSettings:

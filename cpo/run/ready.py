@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cpo.config import Settings
@@ -26,6 +26,7 @@ from cpo.git import Git, agent_git_env
 from cpo.plan.model import Plan, TaskSpec
 from cpo.proc import ProcessRegistry, run_capture
 from cpo.run.ports import PortBlock, PortRange
+from cpo.run.report import SetupStep
 from cpo.run.taskenv import RunEnv
 
 INCLUDE_FILE = ".worktreeinclude"
@@ -103,8 +104,11 @@ def _escape(path: str) -> str:
     return path
 
 
-def copy_included(repo: Path, files: Sequence[str], worktree: Path) -> tuple[int, list[str]]:
+def copy_included(
+    repo: Path, files: Sequence[str], worktree: Path, into: list[str] | None = None
+) -> tuple[int, list[str]]:
     """Copy `files` (relative to `repo`) into `worktree`; (how many, why each other was not).
+    The paths copied are added to `into` when given (the report names them).
 
     A path the worktree already holds (the branch tracks it) is left as the branch has it.
     """
@@ -117,6 +121,8 @@ def copy_included(repo: Path, files: Sequence[str], worktree: Path) -> tuple[int
             why = f"cannot be copied: {exc.strerror or exc}"
         if why is None:
             copied += 1
+            if into is not None:
+                into.append(rel)
         elif why:
             skipped.append(f"{rel}: {why}")
     return copied, skipped
@@ -170,9 +176,10 @@ def run_setup(
     timeout: float | None,
     registry: ProcessRegistry | None,
     write: Callable[[str], None],
+    steps: list[SetupStep] | None = None,
 ) -> str | None:
-    """Run each command in order, its output to `write`; the error of the first that
-    fails (naming it), or None when all succeed."""
+    """Run each command in order, its output to `write` (and each one's outcome to
+    `steps`); the error of the first that fails (naming it), or None when all succeed."""
     for command in commands:
         write(f"[cpo] setup: $ {command}")
         start = time.monotonic()
@@ -183,7 +190,16 @@ def run_setup(
         if out.strip():
             write(out.rstrip())
         end = "timed out" if timed_out else f"exit code {code}"
-        write(f"[cpo] setup: {end} after {time.monotonic() - start:.1f} s")
+        took = time.monotonic() - start
+        write(f"[cpo] setup: {end} after {took:.1f} s")
+        if steps is not None:
+            steps.append(
+                SetupStep(
+                    command=command,
+                    exit_code=None if timed_out else code,
+                    duration_s=round(took, 3),
+                )
+            )
         if code != 0:
             return f"setup command {command!r} failed ({end})"
     return None
@@ -198,13 +214,16 @@ def make_ready(
     timeout: float | None,
     registry: ProcessRegistry | None,
     write: Callable[[str], None],
+    readied: Readied | None = None,
 ) -> str | None:
     """Copy the included files into `worktree`, then run the spec's setup and `commands`
-    (a task's own) there; the error of a failed setup command, or None."""
+    (a task's own) there; the error of a failed setup command, or None. What was done
+    goes into `readied` when given."""
     for why in link_shared(ready.repo, ready.shared, worktree):
         write(f"[cpo] warning: not shared: {why}")
     if ready.files:
-        copied, skipped = copy_included(ready.repo, ready.files, worktree)
+        into = readied.included if readied is not None else None
+        copied, skipped = copy_included(ready.repo, ready.files, worktree, into)
         write(f"[cpo] copied {copied} file(s) named by {INCLUDE_FILE}")
         for why in skipped:
             write(f"[cpo] warning: not copied: {why}")
@@ -215,7 +234,17 @@ def make_ready(
         timeout=timeout,
         registry=registry,
         write=write,
+        steps=readied.setup if readied is not None else None,
     )
+
+
+@dataclass
+class Readied:
+    """What readying one task's worktree did, for its attempt in the report."""
+
+    included: list[str] = field(default_factory=list)
+    setup: list[SetupStep] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)  # [first, last] of the block held
 
 
 @dataclass(frozen=True)
@@ -239,6 +268,8 @@ class TaskPrep:
     run_env: RunEnv
     registry: ProcessRegistry | None = None  # stops setup commands with the agents
     ports: PortRange | None = None  # none: no ports
+    # Told what readying a task's attempt did: (task, attempt number, what was done).
+    record: Callable[[TaskSpec, int, Readied], None] | None = None
 
     def start(
         self,
@@ -262,6 +293,7 @@ class TaskPrep:
         elif ports.count:
             write("[cpo] warning: no free block of ports: CPO_PORT is not set")
         env = self.run_env.for_task(task, worktree, attempt_no, block.env() if block else None)
+        readied = Readied(ports=[block.base, block.base + block.count - 1] if block else [])
         error = make_ready(
             self.ready,
             task.setup,
@@ -270,5 +302,8 @@ class TaskPrep:
             timeout=timeout,
             registry=self.registry,
             write=write,
+            readied=readied,
         )
+        if self.record is not None:
+            self.record(task, attempt_no, readied)
         return Started(env, block, error and f"{error}; see the task log")

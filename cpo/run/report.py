@@ -38,6 +38,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", validate_assignment=False)
 
 
+class SetupStep(_Model):
+    """One setup command run in the task's worktree before its agent (README, setup)."""
+
+    command: str
+    exit_code: int | None = Field(description="None: it timed out")
+    duration_s: float
+
+
 class Attempt(_Model):
     number: int
     started_at: str
@@ -57,6 +65,13 @@ class Attempt(_Model):
         default=None,
         description="Branch cpo made to keep the agent's HEAD when it could not become the "
         "task's work (reason diverged or off_start_point)",
+    )
+    included: list[str] = Field(
+        default_factory=list, description="Files copied in by .worktreeinclude and its keys"
+    )
+    setup: list[SetupStep] = Field(default_factory=list)
+    ports: list[int] = Field(
+        default_factory=list, description="The block of ports held: [first, last]; [] for none"
     )
 
 
