@@ -264,9 +264,9 @@ def make_spec(
     validation: dict[int, str] | None = None,
     agent: str = "claude",
 ) -> Path:
-    """A cpo parallel dir (DESIGN 2) committed in `repo`; every task prompt carries the
-    `[script:<task id>]` tag of its script. `waves`: per wave, task id -> {"body": prompt
-    text, plus frontmatter fields}."""
+    """A cpo parallel dir (README, The parallel directory) committed in `repo`; every task
+    prompt carries the `[script:<task id>]` tag of its script. `waves`: per wave, task id ->
+    {"body": prompt text, plus frontmatter fields}."""
     root = repo / "parallel" / spec_id
     (root / "tasks").mkdir(parents=True)
     manifest: dict[str, Any] = {"tech_spec_id": spec_id, "name": f"real-{agent}", "waves": []}

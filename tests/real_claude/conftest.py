@@ -9,17 +9,17 @@ skipped contract suite is never silent.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import realcli
 
 from .server import ScriptedServer
 
@@ -141,13 +141,8 @@ def cli_env(server: ScriptedServer | None, **extra: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class CliRun:
-    argv: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-    events: list[dict[str, Any]] = field(default_factory=list)
+class CliRun(realcli.CliRun):
+    """A claude run: its stream-json result and init records at hand."""
 
     @property
     def result(self) -> dict[str, Any]:
@@ -160,29 +155,7 @@ class CliRun:
         return next(e for e in self.events if e.get("subtype") == "init")
 
     def of_type(self, kind: str, subtype: str | None = None) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self.events
-            if e.get("type") == kind and (subtype is None or e.get("subtype") == subtype)
-        ]
-
-    def describe(self) -> str:
-        return (
-            f"argv: {self.argv}\nstdout (tail): {self.stdout[-3000:]}\n"
-            f"stderr (tail): {self.stderr[-2000:]}"
-        )
-
-
-def parse_lines(stdout: str) -> list[dict[str, Any]]:
-    events = []
-    for line in stdout.splitlines():
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(data, dict):
-            events.append(data)
-    return events
+        return [e for e in super().of_type(kind) if subtype is None or e.get("subtype") == subtype]
 
 
 def run_cli(
@@ -194,26 +167,8 @@ def run_cli(
     timeout: float = CLI_TIMEOUT,
 ) -> CliRun:
     """Run the CLI to completion in its own process group; the prompt goes on stdin."""
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(prompt, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_group(proc.pid)
-        out, err = proc.communicate()
-        pytest.fail(
-            f"claude did not finish in {timeout}s\nargv: {argv}\nstdout: {out[-2000:]}"
-            f"\nstderr: {err[-2000:]}"
-        )
-    return CliRun(argv, proc.returncode, out, err, parse_lines(out))
+    run = realcli.run_cli(argv, cwd=cwd, env=env, prompt=prompt, timeout=timeout)
+    return CliRun(run.argv, run.returncode, run.stdout, run.stderr, run.events)
 
 
 def kill_group(pgid: int) -> None:

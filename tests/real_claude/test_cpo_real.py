@@ -14,11 +14,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from conftest import git
+
+from tests.realcli import leftover_processes, make_spec, report, run_cpo, tasks_by_id
 
 from .conftest import cli_env
 from .server import ScriptedServer, Turn, bash, error, stall, text, write
@@ -55,59 +55,6 @@ def cpo_env(claude_bin: str, api: ScriptedServer, tmp_path: Path) -> dict[str, s
     return env
 
 
-def run_cpo(
-    *args: str, cwd: Path, env: dict[str, str], timeout: float = 180
-) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "cpo", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    try:
-        summary = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail(
-            f"cpo {args[0]} --json printed no JSON (exit {proc.returncode})\n"
-            f"stdout: {proc.stdout[-3000:]}\nstderr: {proc.stderr[-3000:]}"
-        )
-    return proc, summary
-
-
-def make_spec(
-    repo: Path,
-    spec_id: str,
-    waves: list[dict[str, dict[str, Any]]],
-    validation: dict[int, str] | None = None,
-) -> Path:
-    """A cpo-style parallel dir (README, The parallel directory) committed in `repo`.
-
-    `waves`: per wave, task id -> {"body": prompt text, plus frontmatter fields}.
-    """
-    root = repo / "parallel" / spec_id
-    (root / "tasks").mkdir(parents=True)
-    manifest: dict[str, Any] = {"tech_spec_id": spec_id, "name": "real-claude", "waves": []}
-    for number, tasks in enumerate(waves, start=1):
-        entry: dict[str, Any] = {"number": number, "tasks": [{"id": t} for t in tasks]}
-        if validation and number in validation:
-            entry["validation"] = validation[number]
-        manifest["waves"].append(entry)
-        for tid, spec in tasks.items():
-            meta = {"id": tid, "wave": number, "deps": [], **spec}
-            body = meta.pop("body")
-            text_ = (
-                f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n# {tid}\n\n"
-                f"## Requirements\n[script:{tid}] {body}\n"
-            )
-            (root / "tasks" / f"{tid}.md").write_text(text_)
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", f"spec {spec_id}")
-    return root
-
-
 def task_script(path: str, content: str, message: str) -> list[Turn]:
     """Write a file, commit it, write the marker, answer: a well-behaved task."""
     return [
@@ -116,33 +63,6 @@ def task_script(path: str, content: str, message: str) -> list[Turn]:
         write("{cwd}/" + MARKER, DONE),
         text(f"{message}: done"),
     ]
-
-
-def tasks_by_id(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["id"]: t for t in summary["tasks"]}
-
-
-def report(root: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((root / "report.json").read_text())
-    return data
-
-
-def leftover_processes(under: Path) -> list[str]:
-    """Live processes whose cwd is inside `under` (an agent cpo should have killed)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            stat = (entry / "stat").read_text()
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        state = stat.rsplit(")", 1)[-1].split()[0]
-        if state != "Z" and (cwd == str(under) or cwd.startswith(f"{under}/")):
-            found.append(f"{entry.name} [{cwd}] {cmd[:200]}")
-    return found
 
 
 def describe(proc: subprocess.CompletedProcess[str], api: ScriptedServer) -> str:

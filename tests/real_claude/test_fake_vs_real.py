@@ -33,8 +33,9 @@ from conftest import git
 
 from cpo.agents.base import AgentOutcome
 from cpo.agents.claude import ClaudeParser
+from tests.realcli import parse_lines
 
-from .conftest import CliRun, base_argv, cli_env, kill_group, parse_lines, run_cli
+from .conftest import CliRun, base_argv, cli_env, kill_group, run_cli
 from .server import ScriptedServer, Turn, bash, error, stall, text, write
 
 pytestmark = pytest.mark.real_claude
