@@ -207,13 +207,14 @@ def run_until(
     return CliRun(argv, code, out, err, parse_lines(out))
 
 
-def kill_group(pgid: int) -> None:
+def kill_group(pgid: int, grace: float = 0.3) -> None:
+    """SIGTERM to the group, then SIGKILL after `grace` seconds if it is still there."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             return
-        time.sleep(0.3)
+        time.sleep(grace)
 
 
 def leftover_processes(under: Path) -> list[str]:
