@@ -34,7 +34,8 @@ _TEMPORARY = re.compile(r"\.(report\.json|manifest\.json|integration-report\.md)
 # What `cpo run --generate-only` writes in `scripts/` (cpo.run.scripts): it only calls cpo.
 _SCRIPTS = ("run-parallel.sh", "monitor-live.sh")
 # Preflight's write test of a workspace root (cpo.run.preflight), wherever that root is.
-_PROBE = re.compile(r"\.cpo-write-test-\d+")
+PROBE_PREFIX = ".cpo-write-test-"
+_PROBE = re.compile(re.escape(PROBE_PREFIX) + r"\d+")
 
 
 def is_parallel_dir(path: Path) -> bool:

@@ -15,6 +15,7 @@ from cpo.plan.names import ref_clash
 from cpo.run.agentrun import task_request
 from cpo.run.changes import (
     MANIFEST,
+    PROBE_PREFIX,
     shown,
     uncommitted_lines,
     uncommitted_plan_files,
@@ -97,7 +98,7 @@ def _workspace_root_problems(ctx: RunContext) -> list[str]:
     existing = next((p for p in (root, *root.parents) if p.exists()), None)
     if existing is None or not existing.is_dir():
         return [f"workspace root {root} cannot be made ({existing} is not a folder): {fix}"]
-    probe = existing / f".cpo-write-test-{os.getpid()}"
+    probe = existing / f"{PROBE_PREFIX}{os.getpid()}"
     try:
         probe.write_text("")
         probe.unlink()
