@@ -348,6 +348,21 @@ def run(
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Run although the working tree has changes.")
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where agents run: local (worktrees here, default); subprocess (each task "
+            "through `cpo worker run-task` and --remote); ray (a Ray cluster)."
+        ),
+    ] = "local",
+    remote: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME|URL",
+            help="With an executor other than local: the git remote its workers fetch from "
+            "and push to (default origin).",
+        ),
+    ] = "origin",
     generate_only: Annotated[
         bool,
         typer.Option("--generate-only", help="Write scripts/run-parallel.sh and monitor-live.sh."),
@@ -394,6 +409,8 @@ def run(
         retries=retries,
         backoff_base=retry_delay,
         workspace_root=workspace_root,
+        executor=executor,
+        remote=remote,
     )
     from cpo.planfile.load import is_plan_file
 

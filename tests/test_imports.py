@@ -231,6 +231,7 @@ def test_planfile_runs_neither_git_nor_an_agent() -> None:
 def test_run_imports_only_what_its_docstring_lists() -> None:
     allowed = ("cpo.plan", "cpo.agents", "cpo.git", "cpo.proc", "cpo.config", "cpo.errors")
     allowed += ("cpo.logfile", "cpo.secrets", "cpo.suggest", "cpo.planfile", "cpo.orphans")
+    allowed += ("cpo.executors",)
     # `cpo` itself is the package's __init__ (for __version__), not every module under it.
     bad = beyond("cpo.run", allowed, exact=("cpo",))
     assert not bad, "\n".join(bad)
@@ -240,6 +241,11 @@ def test_commands_and_adhoc_never_import_the_cli() -> None:
     bad = violations("cpo.commands", ("cpo.cli",)) + violations(
         "cpo.adhoc", ("cpo.cli", "cpo.commands")
     )
+    assert not bad, "\n".join(bad)
+
+
+def test_executors_import_only_what_their_docstring_lists() -> None:
+    bad = beyond("cpo.executors", ("cpo.errors", "cpo.proc", "cpo.watchdog"))
     assert not bad, "\n".join(bad)
 
 

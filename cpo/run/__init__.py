@@ -15,5 +15,6 @@ changes are the user's, not cpo's own outputs), `resume`, `lock`
 `interrupt`, `scripts` (--generate-only).
 May import: `cpo.plan`, `cpo.planfile` (plan files: loading, their status-only changes),
 `cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.config`, `cpo.errors`, `cpo.logfile`, `cpo.secrets`,
-`cpo.suggest`, `cpo.orphans` (the subreaper); never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.
+`cpo.suggest`, `cpo.orphans` (the subreaper), `cpo.executors` (where agents run); never
+`cpo.cli`, `cpo.commands` or `cpo.adhoc`.
 """

@@ -11,6 +11,7 @@ from pathlib import Path
 from cpo.agents import backend_names
 from cpo.config import APPROVAL_MODES, SANDBOX_MODES, Settings, load_settings
 from cpo.errors import PreflightError, UsageError
+from cpo.executors.base import LOCAL, Executor, load_executor
 from cpo.git import Git, find_repo
 from cpo.plan.load import load_plan
 from cpo.plan.model import Plan, TaskSpec
@@ -59,6 +60,10 @@ class RunOptions:
     workspace_root: Path | None = None
     grace: float = 5.0
     backoff_base: float = 5.0
+    # Where agents run (cpo.executors): `local`, in worktrees here; any other through
+    # the git `remote` (a remote's name or a URL the executor's workers can reach).
+    executor: str = "local"
+    remote: str = "origin"
 
     @property
     def continuing(self) -> bool:
@@ -81,6 +86,8 @@ class RunContext:
     layout: Layout
     # The report of the run being continued (--resume, --retry-failed, --wave), if any.
     recorded: Report | None = None
+    # Where agents run; None: the local executor (worktrees of this machine).
+    executor: Executor | None = None
 
     @property
     def integration_worktree(self) -> Path:
@@ -112,6 +119,7 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     ):
         if value is not None and value not in allowed:
             raise UsageError(f"{flag} {value}: choose one of {', '.join(allowed)}")
+    executor = None if opts.executor == LOCAL else load_executor(opts.executor, {})
     for name in opts.skip:
         if name not in plan.tasks:
             raise UsageError(
@@ -157,6 +165,7 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         fail_fast=bool(fail_fast),
         layout=layout,
         recorded=recorded,
+        executor=executor,
     )
 
 

@@ -73,6 +73,11 @@ class Attempt(_Model):
     ports: list[int] = Field(
         default_factory=list, description="The block of ports held: [first, last]; [] for none"
     )
+    handle: dict[str, Any] | None = Field(
+        default=None,
+        description="Where the attempt ran (cpo.executors.spec.Handle: executor, id), for "
+        "re-attaching after a restart; none: in a worktree of this machine",
+    )
 
 
 class TaskRecord(_Model):

@@ -1,0 +1,13 @@
+"""The executor boundary: where a task's attempt runs, and what comes back from it.
+
+`spec` is the boundary's data: the self-contained `TaskLaunch` an executor is given (what
+`cpo worker run-task` reads), the events it gives back (JSON lines on the wire), the
+`Exited` verdict, and the `Handle` recorded in report.json per attempt. `base` says what
+an executor is (the `Executor` protocol: run, adopt, cancel) and finds one by name;
+`stream` turns a worker's JSON-lines output into events and its verdict, and `subprocess`
+runs `cpo worker run-task` as a child process (what a cluster job's entrypoint runs).
+The `local` executor (agents in worktrees of this machine) is the run engine's own
+(cpo.run.taskrun); every other executor works through a git remote (cpo.run.remote).
+May import: `cpo.errors`, `cpo.proc`, `cpo.watchdog`; never `cpo.run`, `cpo.worker`,
+`cpo.commands` or `cpo.cli` (they import this).
+"""
