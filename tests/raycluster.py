@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,10 +86,8 @@ def stop_processes(tag: str, grace: float = 5.0) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         pids = _tagged(tag)
         for pid in pids:
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + grace
         while pids and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -142,9 +140,7 @@ def ray_head(agent_slots: int = 2) -> Iterator[RayHead]:
         f"--temp-dir={root / 'ray'}",
         "--disable-usage-stats",
     ]
-    head = RayHead(
-        f"http://127.0.0.1:{dashboard}", f"127.0.0.1:{gcs}", token, bin_dir, home, tag
-    )
+    head = RayHead(f"http://127.0.0.1:{dashboard}", f"127.0.0.1:{gcs}", token, bin_dir, home, tag)
     try:
         proc = subprocess.run(
             argv,

@@ -184,7 +184,7 @@ class RayJobs:
             if pending:
                 yield pending
         finally:
-            loop.run_until_complete(chunks.aclose())
+            loop.run_until_complete(chunks.aclose())  # type: ignore[attr-defined]
             loop.close()
 
 

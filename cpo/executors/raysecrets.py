@@ -32,7 +32,8 @@ def kv_key(submission_id: str) -> bytes:
 
 
 def _gcs(address: str) -> object:
-    from ray._raylet import GcsClient  # private, but the one client that needs no driver
+    # Private, but the one client of the store that needs no driver process (ray.init).
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]
 
     return GcsClient(address=address)
 
@@ -87,7 +88,9 @@ def put(
     _call(["put", address, submission_id], json.dumps(dict(values)), environ, token)
 
 
-def discard(address: str, submission_id: str, environ: Mapping[str, str], token: str | None) -> None:
+def discard(
+    address: str, submission_id: str, environ: Mapping[str, str], token: str | None
+) -> None:
     """Coordinator side: remove what a job that never started did not take."""
     _call(["del", address, submission_id], "", environ, token)
 

@@ -72,11 +72,12 @@ def test_secrets_reach_the_job_and_only_it(ray_cluster: RayHead) -> None:
     sid = submission_id("TS-1", "secret", 1, f"{time.time()}")
     secret = "sk-ant-" + "x" * 20
     raysecrets.put(ray_cluster.gcs_address, sid, {"API_KEY": secret}, env, ray_cluster.token)
-    probe = (
-        "python -c \"import json, os; from cpo.executors.raysecrets import take; "
-        f"a = take(os.environ['RAY_ADDRESS'], '{sid}'); b = take(os.environ['RAY_ADDRESS'], '{sid}'); "
-        "print(json.dumps([len(a['API_KEY']), a['API_KEY'][:7], b]))\""
+    code = (
+        "import json, os; from cpo.executors.raysecrets import take; "
+        f"at = os.environ['RAY_ADDRESS']; a = take(at, '{sid}'); b = take(at, '{sid}'); "
+        "print(json.dumps([len(a['API_KEY']), a['API_KEY'][:7], b]))"
     )
+    probe = f'python -c "{code}"'
     jobs.submit(sid, probe, {})
     assert wait_terminal(jobs, sid) == "SUCCEEDED", jobs.logs(sid)
     # the value arrived once (a second take finds nothing) ...

@@ -1,0 +1,175 @@
+"""The `ray` executor: each task attempt is one Ray job running `cpo worker run-task`.
+
+A job is named by its attempt (`rayclient.submission_id`: spec, task, attempt, start
+commit), so the handle is known before anything is submitted, and a coordinator that
+restarts finds the job still running and follows it instead of starting a second agent.
+The launch travels in the entrypoint (`rayentry`, compressed; it holds no secret), the
+values of `executors.ray.env` through the cluster's key-value store (`raysecrets`), never
+in the job's metadata, entrypoint, runtime_env or logs. What the worker prints (one JSON
+event per line) comes back through Ray's log tail; `cancel` is Ray's `stop_job` (SIGTERM
+to the entrypoint's process group, then SIGKILL), which the worker passes on to the
+agent's own group.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from cpo.errors import UsageError
+from cpo.executors import raysecrets
+from cpo.executors.base import EventSink
+from cpo.executors.rayclient import (
+    INSTALL_HINT,
+    RayJobs,
+    auth_token,
+    import_client,
+    resolve_address,
+    submission_id,
+)
+from cpo.executors.rayentry import entrypoint
+from cpo.executors.spec import Exited, Handle, LogLine, TaskLaunch, parse_event
+
+NAME = "ray"
+DEFAULT_RESOURCES: dict[str, float] = {"agent_slot": 1.0}
+# How often a broken log stream is picked up again before the attempt counts as lost.
+TAIL_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    address: str  # the dashboard's http://HOST:PORT
+    gcs_address: str  # HOST:PORT of the GCS, for handing over `env`
+    resources: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
+    env: tuple[str, ...] = ()  # variable names whose values go from here to each job
+    python: str = "python"  # the workers' Python, the one Ray and cpo are installed in
+
+
+def settings_from(options: Mapping[str, Any], environ: Mapping[str, str]) -> RaySettings:
+    """`options`: `address` (--ray-address), `resources`, `env`, `gcs_address`, `python`
+    (config `executors.ray.*`); the address falls back to `RAY_ADDRESS`."""
+    address = resolve_address(options.get("address"), environ)
+    gcs = options.get("gcs_address") or f"{urlsplit(address).hostname}:6379"
+    resources = options.get("resources")
+    return RaySettings(
+        address=address,
+        gcs_address=str(gcs),
+        resources=dict(DEFAULT_RESOURCES if resources is None else resources),
+        env=tuple(options.get("env") or ()),
+        python=str(options.get("python") or "python"),
+    )
+
+
+class RayExecutor:
+    name = NAME
+
+    def __init__(self, settings: RaySettings, environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self._environ = dict(os.environ if environ is None else environ)
+        self.jobs = RayJobs(settings.address, self._environ)
+
+    # -- the Executor protocol ------------------------------------------------------------
+    def handle(self, launch: TaskLaunch) -> Handle:
+        sid = submission_id(launch.spec_id, launch.task_id, launch.attempt, launch.start_commit)
+        return Handle(executor=NAME, id=sid, data={"address": self.settings.address})
+
+    def run(self, launch: TaskLaunch, on_event: EventSink) -> Exited:
+        sid = self.handle(launch).id
+        state = self.jobs.state(sid)
+        if state is None or state.terminal:
+            if state is not None:
+                # A finished job of the same attempt id: a run started afresh from the same
+                # commit. Its record is history; this launch is a new attempt.
+                self.jobs.delete(sid)
+            self.submit(sid, launch)
+        return self.follow(sid, on_event)
+
+    def adopt(self, handle: Handle, on_event: EventSink) -> Exited | None:
+        if handle.executor != NAME or self.jobs.state(handle.id) is None:
+            return None
+        return self.follow(handle.id, on_event)
+
+    def cancel(self, handle: Handle) -> None:
+        self.jobs.stop(handle.id)
+        if self._values(()):
+            # A job stopped before it started never took its variables.
+            raysecrets.discard(
+                self.settings.gcs_address, handle.id, self._environ, auth_token(self._environ)
+            )
+
+    # -- the parts ---------------------------------------------------------------------------
+    def _values(self, names: Iterable[str]) -> dict[str, str]:
+        """The variables to hand over: the configured names and the launch's, from here."""
+        wanted = dict.fromkeys([*self.settings.env, *names])
+        return {k: self._environ[k] for k in wanted if k in self._environ}
+
+    def hand_over(self, sid: str, names: Iterable[str]) -> dict[str, str]:
+        """Put the job's variables in the cluster's store; what was put (maybe nothing)."""
+        values = self._values(names)
+        if values:
+            raysecrets.put(
+                self.settings.gcs_address, sid, values, self._environ, auth_token(self._environ)
+            )
+        return values
+
+    def submit(self, sid: str, launch: TaskLaunch) -> None:
+        values = self.hand_over(sid, launch.env_names)
+        # The worker reads the handed-over names from its environment like its own.
+        names = tuple(dict.fromkeys([*launch.env_names, *values]))
+        body = launch.model_copy(update={"env_names": names}).model_dump_json()
+        resources = {**self.settings.resources, **launch.resources}
+        metadata = {"cpo_spec": launch.spec_id, "cpo_task": launch.task_id}
+        metadata["cpo_attempt"] = str(launch.attempt)
+        command = entrypoint(self.settings.python, body, sid if values else None)
+        self.jobs.submit(sid, command, resources, metadata)
+
+    def follow(self, sid: str, on_event: EventSink) -> Exited:
+        """The job's events to its end, from its first line; the verdict.
+
+        A log stream that breaks (the dashboard restarted, a network blip) is opened again
+        and the lines already seen are skipped, so each event is handed on once."""
+        seen = 0
+        for _ in range(TAIL_RETRIES):
+            count = 0
+            try:
+                for line in self.jobs.tail(sid):
+                    count += 1
+                    if count <= seen:
+                        continue
+                    seen = count
+                    event = parse_event(line)
+                    if isinstance(event, Exited):
+                        return event
+                    on_event(event if event is not None else LogLine(text=f"[ray] {line}"))
+            except RuntimeError:
+                state = self.jobs.state(sid)
+                if state is not None and not state.terminal:
+                    continue
+            break
+        return self.lost(sid)
+
+    def lost(self, sid: str) -> Exited:
+        """The verdict of a job that ended without the worker's: stopped, or died."""
+        state = self.jobs.state(sid)
+        status = state.status if state else "gone"
+        why = f"Ray job {sid} {status.lower()} without a verdict"
+        if state and state.message:
+            why += f": {' '.join(state.message.split())[:300]}"
+        return Exited(
+            ok=False, reason="interrupted" if status == "STOPPED" else "crashed", error=why
+        )
+
+
+def make_executor(options: Mapping[str, Any]) -> RayExecutor:
+    import_client()
+    try:
+        import aiohttp  # noqa: F401  (Ray's log tail; only `ray[default]` installs it)
+    except ImportError as exc:
+        raise UsageError(
+            "--executor ray needs `ray[default]` (Ray's job client), not plain `ray`",
+            hint=INSTALL_HINT,
+        ) from exc
+    return RayExecutor(settings_from(options, os.environ))

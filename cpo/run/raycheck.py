@@ -1,0 +1,130 @@
+"""Preflight for `--executor ray`: the cluster answers, the git remote is reachable from
+here, and the agent CLIs are there on the cluster, each problem one line with its fix.
+
+The cluster side is a tiny probe job (`python -m cpo.run.raycheck SPEC`, through the same
+entrypoint, resources and variable handover as a task): it runs each backend's own
+preflight (the CLI on PATH, the root rule for bypassPermissions...) on a worker, plus git,
+and prints one JSON line. So what is checked there is what a task will meet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cpo.agents.base import AgentRequest
+from cpo.errors import CpoError
+from cpo.executors.ray import RayExecutor
+from cpo.executors.rayentry import decode_spec, entrypoint
+from cpo.git import Git
+
+# The probe waits this long for a free slot on the cluster before saying there is none.
+PROBE_WAIT = 90.0
+_SENT = ("model", "max_turns", "permission_mode", "approval_mode", "sandbox_mode", "command")
+
+
+def ray_problems(
+    executor: RayExecutor, git: Git, remote: str, requests: Iterable[tuple[str, AgentRequest]]
+) -> list[str]:
+    try:
+        executor.jobs.client()
+    except CpoError as exc:
+        return [" ".join(exc.lines())]
+    problems = remote_problems(git, remote)
+    return problems + probe_problems(executor, requests)
+
+
+def remote_problems(git: Git, remote: str) -> list[str]:
+    """Workers fetch and push through `remote`: this machine must reach it first."""
+    code, _, err = git._raw(["ls-remote", "--heads", remote], git.root)
+    if code == 0:
+        return []
+    why = " ".join(err.split())[:300] or f"git ls-remote exited {code}"
+    return [
+        f"git remote {remote} is not reachable from here ({why}): fix its URL or "
+        "credentials, or pass --remote NAME|URL (a remote the Ray workers can reach too)"
+    ]
+
+
+def _probe_spec(requests: Iterable[tuple[str, AgentRequest]]) -> str:
+    """The agent settings to check, once each (JSON; the probe's entrypoint encodes it)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for backend, req in requests:
+        fields = {k: getattr(req, k) for k in _SENT}
+        fields["extra_args"] = list(req.extra_args)
+        seen.setdefault(
+            json.dumps([backend, fields], sort_keys=True), fields | {"backend": backend}
+        )
+    return json.dumps(list(seen.values()))
+
+
+def probe_problems(
+    executor: RayExecutor, requests: Iterable[tuple[str, AgentRequest]]
+) -> list[str]:
+    """Run the probe job; its problems, prefixed with where they were found."""
+    jobs, sid = executor.jobs, f"cpo-probe-{uuid.uuid4().hex[:12]}"
+    python, resources = executor.settings.python, executor.settings.resources
+    env_key = sid if executor.hand_over(sid, ()) else None
+    command = entrypoint(python, _probe_spec(requests), env_key, probe=True)
+    jobs.submit(sid, command, resources, {"cpo_probe": "1"})
+    deadline = time.monotonic() + PROBE_WAIT
+    try:
+        while (state := jobs.state(sid)) is not None and not state.terminal:
+            if time.monotonic() > deadline:
+                jobs.stop(sid)
+                return [
+                    f"Ray cluster {executor.settings.address}: no node gave the probe job "
+                    f"{resources} within {PROBE_WAIT:.0f}s: start workers with `ray start "
+                    "--resources '{\"agent_slot\": N}'` or set executors.ray.resources"
+                ]
+            time.sleep(0.3)
+        logs = jobs.logs(sid)
+    finally:
+        if (state := jobs.state(sid)) is not None and state.terminal:
+            jobs.delete(sid)
+    return _read_probe(executor.settings.address, python, logs)
+
+
+def _read_probe(address: str, python: str, logs: str) -> list[str]:
+    for line in reversed(logs.splitlines()):
+        if line.startswith("{"):
+            try:
+                found = json.loads(line)
+            except ValueError:
+                continue
+            return [f"on Ray worker {found['host']}: {p}" for p in found["problems"]]
+    if "No module named cpo" in logs:
+        return [
+            f"Ray cluster {address}: cpo is not installed where the workers' `{python}` is: "
+            "pip install cpo-orchestrator there (with Ray), on every node"
+        ]
+    tail = " ".join(logs.strip().splitlines()[-1:])[:300] or "no output"
+    return [f"Ray cluster {address}: the probe job failed ({tail})"]
+
+
+def probe(spec: str) -> dict[str, Any]:
+    """Worker side: each backend's preflight here, and git."""
+    from cpo.run.preflight import backend_problems
+
+    here = Path.cwd()
+    requests = []
+    for item in decode_spec(spec):
+        backend = item.pop("backend")
+        item["extra_args"] = tuple(item["extra_args"])
+        requests.append((backend, AgentRequest("probe", 1, "", here, here, **item)))
+    problems = backend_problems(requests, os.environ)
+    if shutil.which("git") is None:
+        problems.append("git is not installed (the workers fetch and push the task branches)")
+    return {"host": socket.gethostname(), "problems": problems}
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(sys.argv[1])), flush=True)
