@@ -79,10 +79,12 @@ class Started(_Frozen):
 
 
 class LogLine(_Frozen):
-    """A line for the task's readable log (`[cpo] ...`, `[stderr] ...`)."""
+    """A line for the task's readable log: the agent's stderr (`[stderr] ...`), or with
+    `cpo` set, cpo's own (`[cpo] ...`), written even past the log's size cap."""
 
     type: Literal["log"] = "log"
     text: str
+    cpo: bool = False
 
 
 class AgentLine(_Frozen):

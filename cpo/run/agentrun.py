@@ -6,29 +6,26 @@ precedence into `TaskSettings` (`resolve_settings`), a backend-neutral `AgentReq
 (`agent_request`), and one `run_agent` that spawns the backend's argv with the prompt on
 stdin and feeds each output line to the backend's parser as it arrives.
 
-The task runner (cpo.run.taskrun) decides when an agent runs and what happens around it
+One attempt's agent, judged by the completion protocol, is cpo.run.attempt's; the task
+runner (cpo.run.taskrun) decides when an agent runs and what happens around it
 (worktrees, retries, records).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cpo.agents import get_backend
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, Backend
 from cpo.config import Settings
 from cpo.git import agent_git_env
-from cpo.logfile import DEFAULT_LOG_LIMIT, CappedLog
+from cpo.logfile import DEFAULT_LOG_LIMIT
 from cpo.plan.model import TaskSpec
 from cpo.proc import ProcessRegistry, ProcResult, run_streaming
-from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker, verdict
-from cpo.run.report import now_iso
-from cpo.secrets import Masker
+from cpo.run.protocol import COMPLETION_PROTOCOL
 
 
 # -- settings and request ----------------------------------------------------------------
@@ -224,96 +221,3 @@ def run_agent(
     except OSError as exc:
         return AgentExit(None, AgentOutcome(), f"could not start {argv[0]}: {exc.strerror or exc}")
     return AgentExit(proc, parser.finish(proc.returncode, proc.stderr_tail))
-
-
-# -- cpo run: one attempt of a task, with its logs and the marker verdict -----------------
-@dataclass(frozen=True)
-class AttemptResult:
-    ok: bool
-    reason: str | None
-    error: str | None
-    outcome: AgentOutcome
-    proc: ProcResult | None
-
-
-@dataclass(frozen=True)
-class AgentRun:
-    """What every agent run of one `cpo run` shares."""
-
-    parallel_dir: Path
-    logs_dir: Path
-    registry: ProcessRegistry
-    masker: Masker
-    on_action: Callable[[TaskSpec, str], None]
-
-    def run(
-        self,
-        task: TaskSpec,
-        settings: TaskSettings,
-        worktree: Path,
-        attempt_no: int,
-        base: dict[str, str],
-    ) -> AttemptResult:
-        """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
-        streaming into the task's logs; its verdict."""
-        req = task_request(task, settings, worktree, self.parallel_dir, task.prompt)
-        logs = self.logs_dir
-        with (
-            CappedLog(logs / f"{task.id}.log", settings.log_limit, lambda m: f"[cpo] {m}") as logf,
-            CappedLog(logs / f"{task.id}.jsonl", settings.log_limit, _json_notice) as rawf,
-        ):
-            _write_header(logf, task, worktree, attempt_no, settings)
-
-            def on_line(line: str, events: list[AgentEvent]) -> None:
-                rawf.write(line)
-                for event in events:
-                    if event.log:
-                        logf.write(event.log)
-                    if event.action:
-                        self.on_action(task, event.action)
-                logf.flush()
-                rawf.flush()
-
-            def on_stderr(line: str) -> None:
-                logf.write(f"[stderr] {line}")
-                logf.flush()
-
-            ran = run_agent(
-                get_backend(settings.backend),
-                req,
-                base_env=base,
-                timeout=settings.timeout,
-                idle_timeout=settings.idle_timeout,
-                registry=self.registry,
-                on_line=on_line,
-                on_stderr=on_stderr,
-                on_stop=logf.note,
-                mask=self.masker.mask,
-                split=self.masker.safe_split,
-            )
-            if ran.proc is None:
-                logf.note(f"[cpo] {ran.start_error}")
-                return AttemptResult(False, "crashed", ran.start_error, ran.outcome, None)
-        marker = read_marker(worktree)
-        reason, error = verdict(
-            ran.proc, ran.outcome, marker.present, marker.says_incomplete, marker.data
-        )
-        return AttemptResult(reason is None, reason, error, ran.outcome, ran.proc)
-
-
-def _write_header(
-    logf: CappedLog, task: TaskSpec, worktree: Path, attempt: int, s: TaskSettings
-) -> None:
-    logf.note(
-        f"=== task {task.id} (wave {task.wave}) attempt {attempt} ===\n"
-        f"worktree: {worktree}\nbranch:   {task.branch}\nbackend:  {s.backend}"
-        f"{f' agent={task.agent}' if task.agent else ''}"
-        f"{f' model={s.model}' if s.model else ''}\n"
-        f"prompt:   {task.prompt_source}\nstart:    {now_iso()}\n"
-    )
-    logf.flush()
-
-
-def _json_notice(message: str) -> str:
-    """cpo's notice as a line of the raw event log, which stays JSON lines."""
-    return json.dumps({"type": "cpo", "message": message})

@@ -1,9 +1,9 @@
-"""Running one task: its worktree, the agent's attempts, the verdict, and nothing lost.
+"""Running one task: its attempts, retries and usage-limit pauses, and their records.
 
-Called on a scheduler worker thread. Each attempt: make or reset the worktree at the
-task's start point (saving any earlier work on an attempt branch first), run the agent
-once in an agent slot (cpo.run.agentrun: logs and the success rule), then commit
-whatever the agent left uncommitted and record the attempt.
+Called on a scheduler worker thread. Each attempt: its start point prepared, then its
+agent run once in an agent slot by the run's executor (`Attempts`: cpo.run.local, in a
+worktree here; cpo.run.remote, by a worker elsewhere), then recorded from the `Exited`
+the executor gives back, which is the same whichever executor ran it.
 """
 
 from __future__ import annotations
@@ -12,25 +12,26 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from cpo.agents.base import AgentOutcome
 from cpo.errors import CpoError
+from cpo.executors.spec import Exited
 from cpo.git import Git
 from cpo.logfile import log
 from cpo.plan.model import TaskSpec, same_work
 from cpo.proc import ProcessRegistry
-from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
-from cpo.run.claim import clear_marker, hand_over, reclaim
-from cpo.run.protocol import read_marker
+from cpo.run.agentrun import TaskSettings
+from cpo.run.attempt import Ran, not_run
+from cpo.run.local import LocalExecutor, TaskNotes
 from cpo.run.ready import TaskPrep
 from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots, Ticket
 from cpo.run.states import TaskStatus
+from cpo.run.tasklog import AgentRun
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
@@ -55,10 +56,26 @@ class RunnerEnv:
     fail_fast: bool = False
     # The worktrees the run's set-up made (cpo.run.worktrees); none: each made at launch.
     prepared: RunWorktrees | None = None
+    # Where attempts run; none: the local executor (cpo.run.local), made from the above.
+    attempts: Attempts | None = None
 
     @property
     def logs_dir(self) -> Path:
         return self.parallel_dir / "logs"
+
+
+class Attempts(Protocol):
+    """Where a task's attempts run (cpo.run.local, cpo.run.remote)."""
+
+    name: str
+
+    def prepare(self, task: TaskSpec, attempt_no: int) -> str:
+        """Ready the task's start point for this attempt; the commit it starts from."""
+        ...
+
+    def run(self, task: TaskSpec, settings: TaskSettings, start: str, attempt_no: int) -> Ran:
+        """Run the attempt's agent (the caller holds an agent slot)."""
+        ...
 
 
 class RunnerCallbacks(Protocol):
@@ -102,8 +119,18 @@ class TaskRunner:
         self.registry = env.registry
         self.slots = env.slots
         self.masker = env.masker
-        self.agents = AgentRun(
-            env.parallel_dir, env.logs_dir, env.registry, env.masker, run.task_action
+        self.notes = TaskNotes(env.logs_dir, env.writer, env.masker)
+        self.attempts = env.attempts or LocalExecutor(
+            git=env.git,
+            writer=env.writer,
+            notes=self.notes,
+            agents=AgentRun(
+                env.parallel_dir, env.logs_dir, env.registry, env.masker, run.task_action
+            ),
+            prep=env.prep,
+            worktrees=dict(env.worktrees),
+            start_point=run.start_point,
+            prepared=env.prepared,
         )
         # A usage limit pauses every launch until it lifts (epoch seconds; 0: no pause).
         self.paused_until = 0.0
@@ -142,16 +169,15 @@ class TaskRunner:
     def _run(self, launch: Launch) -> TaskOutcome:
         task = launch.task
         settings = self.run_cb.settings_for(task)
-        worktree = self.env.worktrees[task.id]
         started = time.monotonic()
         with self.writer.update_task(task.id) as rec:
             rec.reason, rec.error, rec.finished_at = None, None, None
             rec.warnings = []
             rec.backend, rec.agent = settings.backend, task.agent
-            rec.worktree, rec.branch = str(worktree), task.branch
+            rec.worktree, rec.branch = str(self.env.worktrees[task.id]), task.branch
             rec.content_hash = task.content_hash
             rec.log = str(self.env.logs_dir / f"{task.id}.log")
-        result = self._attempts(launch, settings, worktree)
+        result = self._attempts(launch, settings)
         if result is None or result.reason == "not_started":
             return self._not_started(task, started_any=result is not None)
         with self.writer.update_task(task.id, durable=True) as rec:
@@ -166,38 +192,35 @@ class TaskRunner:
             halt="auth" if result.reason == "auth" else None,
         )
 
-    def _attempts(
-        self, launch: Launch, settings: TaskSettings, worktree: Path
-    ) -> AttemptResult | None:
+    def _attempts(self, launch: Launch, settings: TaskSettings) -> Exited | None:
         """Run the agent until it succeeds, fails for good or runs out of retries."""
         task = launch.task
         rec = self.writer.report.tasks[task.id]
         attempt_no = len(rec.attempts)
-        result: AttemptResult | None = None
+        result: Exited | None = None
         cancelled = self.registry.cancelled
         for retry in range(settings.retries + 1):
             if not self._wait_for_pause():
                 break
             attempt_no += 1
-            self._reclaim(task, worktree)
-            start = self._prepare_worktree(task, worktree, attempt_no)
+            start = self.attempts.prepare(task, attempt_no)
             attempt = Attempt(number=attempt_no, started_at=now_iso(), start_point=start)
             with self.writer.update_task(task.id) as rec:
                 rec.attempts.append(attempt)
                 rec.start_point = start
-            result = self._attempt(launch, settings, worktree, start, attempt_no)
+            result = self._attempt(launch, settings, start, attempt_no)
             if result.reason == "not_started":
                 break
-            result = self._record_attempt(task, attempt, result, worktree, start)
+            self._record_attempt(task, attempt, result)
             if result.ok or result.reason not in RETRYABLE or retry == settings.retries:
                 break
             if cancelled.is_set():
                 break
             if result.reason == "usage_limit":
-                self._pause(result.outcome.reset_at)
+                self._pause(result.reset_at)
                 continue
             delay = settings.backoff_base * (2**retry) * (0.5 + random.random())
-            self._log_line(task, f"[cpo] {result.reason}: retrying in {delay:.1f} s")
+            self.notes.line(task, f"[cpo] {result.reason}: retrying in {delay:.1f} s")
             if cancelled.wait(delay):
                 break
         return result
@@ -214,7 +237,7 @@ class TaskRunner:
         why = None if self.registry.cancelled.is_set() else self.slots.hold_reason
         return TaskOutcome(ok=False, reason=why, started=False)
 
-    def _final_status(self, result: AttemptResult) -> tuple[TaskStatus, str | None, str | None]:
+    def _final_status(self, result: Exited) -> tuple[TaskStatus, str | None, str | None]:
         """(status, reason, error) of a task whose last attempt gave `result`."""
         if result.ok:
             return TaskStatus.COMPLETED, None, None
@@ -258,158 +281,62 @@ class TaskRunner:
                 report.paused_until = None
         return not self.registry.cancelled.is_set()
 
-    # -- worktree ---------------------------------------------------------------------
-    def _prepare_worktree(self, task: TaskSpec, worktree: Path, attempt_no: int) -> str:
-        """Make the task's worktree clean at its start point; return that commit.
-
-        A branch left by an earlier attempt keeps its work: its head is saved on
-        `<branch>-attempt-N` before the reset, and the report names it.
-        """
-        git, rec = self.git, self.writer.report.tasks[task.id]
-        made = self.env.prepared
-        if made is not None and made.take_fresh(worktree):
-            # Made by the set-up with a new branch and no checkout: nothing in it to keep.
-            start = self.run_cb.start_point(task)
-            git.check_out(worktree, start)
-            return start
-        if not git.branch_exists(task.branch):
-            start = self.run_cb.start_point(task)
-            git.add_worktree(worktree, task.branch, start)
-            return start
-        # No recorded start point (a changed task whose old work is already merged):
-        # start again from the integration head, on top of that work.
-        start = rec.start_point or self.run_cb.start_point(task)
-        if not worktree.is_dir() or worktree.resolve() not in git.worktrees():
-            git.prune_worktrees()  # its folder may have been deleted by hand
-            git.add_worktree(worktree, task.branch)
-        elif git.complete_checkout(worktree):
-            # A kill cut its checkout short: without this, every file would look deleted
-            # and be committed as the agent's "uncommitted changes" below.
-            self._log_line(task, "[cpo] finished a checkout an earlier run left half done")
-        git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
-        head = git.rev(task.branch)
-        if head and head != start and not git.is_ancestor(head, start):  # it holds work
-            saved = f"{task.branch}-attempt-{attempt_no - 1}"
-            if not git.branch_exists(saved):
-                git.create_branch(saved, head)
-            with self.writer.update_task(task.id) as rec:
-                if rec.attempts:
-                    rec.attempts[-1].saved_branch = saved
-            self._log_line(task, f"[cpo] earlier work kept on branch {saved}")
-        git.reset_worktree(worktree, start)
-        return start
-
-    def _reclaim(self, task: TaskSpec, worktree: Path) -> None:
-        """An earlier attempt's commits off the task branch, onto a branch before any reset."""
-        rec = self.writer.report.tasks[task.id]
-        if not rec.attempts or not rec.start_point:
-            return
-        last, start = rec.attempts[-1].number, rec.start_point
-        what, kept = reclaim(self.git, worktree, task.id, task.branch, start, last)
-        if kept:
-            with self.writer.update_task(task.id) as rec:
-                rec.attempts[-1].kept_branch = kept
-        self._warn(task, what)
-
-    # -- one agent run ------------------------------------------------------------------
+    # -- one attempt ------------------------------------------------------------------
     def _attempt(
-        self, launch: Launch, settings: TaskSettings, worktree: Path, start: str, attempt_no: int
-    ) -> AttemptResult:
+        self, launch: Launch, settings: TaskSettings, start: str, attempt_no: int
+    ) -> Exited:
         """One agent run, inside an agent slot (taken by rank, then launch order)."""
         task, slots = launch.task, self.slots
         ticket, launch.ticket = launch.ticket or slots.ticket(launch.rank), None
         if not slots.acquire(ticket):
-            return AttemptResult(False, "not_started", None, AgentOutcome(), None)
+            return not_run("not_started")
         self._mark_running(task)
         log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
-        result = AttemptResult(False, "crashed", "no result", AgentOutcome(), None)
-        started = None
+        ran = Ran.of(not_run("crashed", "no result"))
         try:
-            log_line = self._log_line
-            started = self.env.prep.start(task, worktree, attempt_no, settings.timeout, log_line)
-            if started.error is not None:
-                return AttemptResult(False, "setup_failed", started.error, AgentOutcome(), None)
-            # Just before the agent: a marker counts only if this attempt's agent writes it.
-            self._warn(task, clear_marker(self.git, worktree, start, task.id))
-            result = self.agents.run(task, settings, worktree, attempt_no, started.env)
-            if self._stops_launches(result):
+            ran = self.attempts.run(task, settings, start, attempt_no)
+            if self._stops_launches(ran):
                 # Before our slot is free: no other agent may start after this failure.
-                slots.hold("auth" if result.reason == "auth" else "fail_fast")
+                slots.hold("auth" if ran.reason == "auth" else "fail_fast")
         finally:
-            if started is not None:
-                started.release()
-            slots.release(keep_for=self.run_cb.successor_rank(task) if result.ok else None)
-            log.info("task %s: agent ended: %s", task.id, result.reason or "ok")
-        return result
+            slots.release(keep_for=self.run_cb.successor_rank(task) if ran.ok else None)
+            log.info("task %s: agent ended: %s", task.id, ran.reason or "ok")
+        return ran.finish()
 
-    def _stops_launches(self, result: AttemptResult) -> bool:
-        if result.ok or result.reason in ("interrupted", "not_started"):
+    def _stops_launches(self, ran: Ran) -> bool:
+        if ran.ok or ran.reason in ("interrupted", "not_started"):
             return False
-        return result.reason == "auth" or (self.env.fail_fast and result.reason not in RETRYABLE)
+        return ran.reason == "auth" or (self.env.fail_fast and ran.reason not in RETRYABLE)
 
-    def _record_attempt(
-        self,
-        task: TaskSpec,
-        attempt: Attempt,
-        result: AttemptResult,
-        worktree: Path,
-        start: str,
-    ) -> AttemptResult:
-        """Record an attempt once its work is on the task branch (cpo.run.claim); the
-        result, failed if that work could not be the task's."""
-        marker = read_marker(worktree)  # before hand_over, which may remove a committed one
-        # Whatever happened, the agent's edits are committed and on a branch: never lost.
-        work = hand_over(
-            self.git, worktree, task.id, task.branch, start, attempt.number, ok=result.ok
-        )
-        if work.leftovers:
-            self._log_line(task, "[cpo] committed changes the agent left uncommitted")
-        for warning in work.warnings:
-            self._warn(task, warning)
-        if work.reason is not None:
-            self._log_line(task, f"[cpo] {work.reason}: {work.error}")
-            if result.ok:  # an earlier failure stays the reason; the log says both
-                result = replace(result, ok=False, reason=work.reason, error=work.error)
-        head, commits, files = work.head, work.commits, work.files
-        o = result.outcome
+    def _record_attempt(self, task: TaskSpec, attempt: Attempt, result: Exited) -> None:
+        """Record an attempt from how it ended (the same for every executor)."""
+        for warning in result.warnings:
+            self.notes.warn(task, warning)
         with self.writer.update_task(task.id) as rec:
             attempt.finished_at = now_iso()
             attempt.status = self._final_status(result)[0]
             attempt.reason = result.reason
             attempt.error = self._mask(result.error)
-            attempt.exit_code = result.proc.returncode if result.proc else None
-            attempt.session_id, attempt.cost_usd, attempt.head = o.session_id, o.cost_usd, head
-            attempt.kept_branch = work.kept_branch
-            rec.leftovers_committed = rec.leftovers_committed or work.leftovers
-            rec.head = head
-            rec.commits, rec.files_changed = commits, files
-            rec.marker = marker.data if marker.present else None
+            attempt.exit_code = result.exit_code
+            attempt.session_id, attempt.cost_usd = result.session_id, result.cost_usd
+            attempt.head = result.head
+            attempt.kept_branch = result.kept_branch
+            rec.leftovers_committed = rec.leftovers_committed or result.leftovers
+            rec.head = result.head
+            rec.commits, rec.files_changed = result.commits, list(result.files)
+            rec.marker = result.marker
             rec.exit_code = attempt.exit_code
-            rec.session_id = o.session_id or rec.session_id
-            rec.turns = o.num_turns
-            rec.input_tokens = _add(rec.input_tokens, o.input_tokens)
-            rec.output_tokens = _add(rec.output_tokens, o.output_tokens)
-            if o.cost_usd is not None:
-                rec.cost_usd = round((rec.cost_usd or 0.0) + o.cost_usd, 6)
-        return result
+            rec.session_id = result.session_id or rec.session_id
+            rec.turns = result.num_turns
+            rec.input_tokens = _add(rec.input_tokens, result.input_tokens)
+            rec.output_tokens = _add(rec.output_tokens, result.output_tokens)
+            if result.cost_usd is not None:
+                rec.cost_usd = round((rec.cost_usd or 0.0) + result.cost_usd, 6)
 
     # -- logs ---------------------------------------------------------------------------
-    def _warn(self, task: TaskSpec, warning: str | None) -> None:
-        """A warning in the task log and the report."""
-        if warning is None:
-            return
-        self._log_line(task, f"[cpo] warning: {warning}")
-        with self.writer.update_task(task.id) as rec:
-            rec.warnings.append(warning)
-
-    def _log_line(self, task: TaskSpec, text: str) -> None:
-        text = self.masker.mask(text)  # setup commands print what they like
-        with (self.env.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-
     def _log_footer(self, task: TaskSpec, rec: TaskRecord) -> None:
         reason = f" ({rec.reason}{': ' + rec.error if rec.error else ''})" if rec.reason else ""
-        self._log_line(
+        self.notes.line(
             task,
             f"\n=== {rec.status}{reason} · commits {rec.commits} · "
             f"{rec.duration_seconds or 0:.1f} s ===",

@@ -1,0 +1,150 @@
+"""The local executor: a task's attempts in its worktree on this machine.
+
+Each attempt: make or reset the worktree at the task's start point (saving any earlier
+work on an attempt branch first), ready it (files, setup commands, ports: cpo.run.ready),
+run the agent (cpo.run.tasklog, cpo.run.attempt), then bring whatever the agent left onto
+the task branch (cpo.run.claim). What comes back is the same `Exited` a remote worker
+sends (cpo.run.remote), so the task runner records both alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cpo.agents.base import AgentOutcome
+from cpo.executors.spec import Exited
+from cpo.git import Git
+from cpo.plan.model import TaskSpec
+from cpo.run.agentrun import TaskSettings
+from cpo.run.attempt import AttemptResult, Ran, exited_of
+from cpo.run.claim import clear_marker, hand_over, reclaim
+from cpo.run.protocol import read_marker
+from cpo.run.ready import TaskPrep
+from cpo.run.report import ReportWriter
+from cpo.run.tasklog import AgentRun
+from cpo.run.worktrees import RunWorktrees
+from cpo.secrets import Masker
+
+
+@dataclass(frozen=True)
+class TaskNotes:
+    """Where a task's attempts say what cpo did: its log, and warnings in the report."""
+
+    logs_dir: Path
+    writer: ReportWriter
+    masker: Masker
+
+    def line(self, task: TaskSpec, text: str) -> None:
+        text = self.masker.mask(text)  # setup commands print what they like
+        with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+    def warn(self, task: TaskSpec, warning: str | None) -> None:
+        """A warning in the task log and the report."""
+        if warning is None:
+            return
+        self.line(task, f"[cpo] warning: {warning}")
+        with self.writer.update_task(task.id) as rec:
+            rec.warnings.append(warning)
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    """Attempts in the task's worktree (the run's layout), agents in this process."""
+
+    git: Git
+    writer: ReportWriter
+    notes: TaskNotes
+    agents: AgentRun
+    prep: TaskPrep
+    worktrees: dict[str, Path]
+    start_point: Callable[[TaskSpec], str]  # where a task branches from (the engine's)
+    prepared: RunWorktrees | None = None
+    name: str = "local"
+
+    def prepare(self, task: TaskSpec, attempt_no: int) -> str:
+        """The worktree clean at the task's start point, an earlier attempt's commits
+        kept on a branch first; that start point."""
+        worktree = self.worktrees[task.id]
+        self._reclaim(task, worktree)
+        return self._prepare_worktree(task, worktree, attempt_no)
+
+    def run(self, task: TaskSpec, settings: TaskSettings, start: str, attempt_no: int) -> Ran:
+        """Ready the worktree and run the agent; then (`Ran.finish`) hand its work over
+        to the task branch."""
+        worktree, line = self.worktrees[task.id], self.notes.line
+        started = self.prep.start(task, worktree, attempt_no, settings.timeout, line)
+        try:
+            if started.error is not None:
+                result = AttemptResult(False, "setup_failed", started.error, AgentOutcome(), None)
+            else:
+                # Just before the agent: a marker counts only if this attempt's agent
+                # writes it.
+                self.notes.warn(task, clear_marker(self.git, worktree, start, task.id))
+                result = self.agents.run(task, settings, worktree, attempt_no, started.env)
+        finally:
+            started.release()
+
+        def finish() -> Exited:
+            marker = read_marker(worktree)  # before hand_over, which may remove a committed one
+            # Whatever happened, the agent's edits are committed and on a branch: never lost.
+            work = hand_over(
+                self.git, worktree, task.id, task.branch, start, attempt_no, ok=result.ok
+            )
+            return exited_of(result, work, marker, lambda text: line(task, text))
+
+        return Ran(result.ok, result.reason, finish)
+
+    def _prepare_worktree(self, task: TaskSpec, worktree: Path, attempt_no: int) -> str:
+        """Make the task's worktree clean at its start point; return that commit.
+
+        A branch left by an earlier attempt keeps its work: its head is saved on
+        `<branch>-attempt-N` before the reset, and the report names it.
+        """
+        git, rec = self.git, self.writer.report.tasks[task.id]
+        made = self.prepared
+        if made is not None and made.take_fresh(worktree):
+            # Made by the set-up with a new branch and no checkout: nothing in it to keep.
+            start = self.start_point(task)
+            git.check_out(worktree, start)
+            return start
+        if not git.branch_exists(task.branch):
+            start = self.start_point(task)
+            git.add_worktree(worktree, task.branch, start)
+            return start
+        # No recorded start point (a changed task whose old work is already merged):
+        # start again from the integration head, on top of that work.
+        start = rec.start_point or self.start_point(task)
+        if not worktree.is_dir() or worktree.resolve() not in git.worktrees():
+            git.prune_worktrees()  # its folder may have been deleted by hand
+            git.add_worktree(worktree, task.branch)
+        elif git.complete_checkout(worktree):
+            # A kill cut its checkout short: without this, every file would look deleted
+            # and be committed as the agent's "uncommitted changes" below.
+            self.notes.line(task, "[cpo] finished a checkout an earlier run left half done")
+        git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
+        head = git.rev(task.branch)
+        if head and head != start and not git.is_ancestor(head, start):  # it holds work
+            saved = f"{task.branch}-attempt-{attempt_no - 1}"
+            if not git.branch_exists(saved):
+                git.create_branch(saved, head)
+            with self.writer.update_task(task.id) as rec:
+                if rec.attempts:
+                    rec.attempts[-1].saved_branch = saved
+            self.notes.line(task, f"[cpo] earlier work kept on branch {saved}")
+        git.reset_worktree(worktree, start)
+        return start
+
+    def _reclaim(self, task: TaskSpec, worktree: Path) -> None:
+        """An earlier attempt's commits off the task branch, onto a branch before any reset."""
+        rec = self.writer.report.tasks[task.id]
+        if not rec.attempts or not rec.start_point:
+            return
+        last, start = rec.attempts[-1].number, rec.start_point
+        what, kept = reclaim(self.git, worktree, task.id, task.branch, start, last)
+        if kept:
+            with self.writer.update_task(task.id) as rec:
+                rec.attempts[-1].kept_branch = kept
+        self.notes.warn(task, what)
