@@ -363,6 +363,14 @@ def run(
             "and push to (default origin).",
         ),
     ] = "origin",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="With --executor ray: the Ray dashboard's address, http://HEAD:8265 "
+            "(default $RAY_ADDRESS, then executors.ray.address in the config).",
+        ),
+    ] = None,
     generate_only: Annotated[
         bool,
         typer.Option("--generate-only", help="Write scripts/run-parallel.sh and monitor-live.sh."),
@@ -411,6 +419,7 @@ def run(
         workspace_root=workspace_root,
         executor=executor,
         remote=remote,
+        ray_address=ray_address,
     )
     from cpo.planfile.load import is_plan_file
 

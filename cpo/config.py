@@ -55,6 +55,7 @@ from cpo.configfile import (
     LogsFile,
     ParallelFile,
     PortsFile,
+    RayExecutorFile,
     ServerFile,
     TimeoutsFile,
     WorktreeFile,
@@ -115,6 +116,11 @@ DEFAULTS: dict[str, object] = {
     "ports.per_task": 10,
     "ports.first": 20000,
     "ports.last": 29999,
+    "executors.ray.address": None,
+    "executors.ray.gcs_address": None,
+    "executors.ray.resources": {"agent_slot": 1.0},
+    "executors.ray.env": (),
+    "executors.ray.python": "python",
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -168,6 +174,11 @@ class Settings:
         """(first, last, ports per task) of the blocks running tasks hold (cpo.run.ports)."""
         first, last, count = (self.values[f"ports.{k}"] for k in ("first", "last", "per_task"))
         return int(first), int(last), int(count)  # type: ignore[call-overload]
+
+    def executor(self, name: str) -> dict[str, object]:
+        """An executor's settings (`executors.<name>.*`), by key."""
+        prefix = f"executors.{name}."
+        return {k[len(prefix) :]: v for k, v in self.values.items() if k.startswith(prefix)}
 
     def backend(self, name: str) -> BackendSettings:
         return self.backends.get(name, BackendSettings())
@@ -296,6 +307,9 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
         for key in sub.model_fields_set:
             value = getattr(sub, key)
             flat[f"{section}.{key}"] = tuple(value) if isinstance(value, tuple) else value
+    for key in parsed.executors.ray.model_fields_set:
+        value = getattr(parsed.executors.ray, key)
+        flat[f"executors.ray.{key}"] = tuple(value) if isinstance(value, tuple) else value
     for name, backend in parsed.backends.items():
         if name not in backend_names():
             continue  # warned about as unknown
@@ -329,6 +343,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
             "server",
             "worktree",
             "ports",
+            "executors",
             "backends",
         ],
     )
@@ -343,6 +358,11 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
     for section, model in sections:
         if isinstance(raw.get(section), dict):
             check(f"{section}.", raw[section], list(model.model_fields))  # type: ignore[arg-type]
+    executors = raw.get("executors")
+    if isinstance(executors, dict):
+        check("executors.", executors, ["ray"])
+        if isinstance(executors.get("ray"), dict):
+            check("executors.ray.", executors["ray"], list(RayExecutorFile.model_fields))
     backends = raw.get("backends")
     if isinstance(backends, dict):
         for name, body in backends.items():

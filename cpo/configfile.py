@@ -69,6 +69,27 @@ class PortsFile(_Section):
     last: int | None = Field(default=None, ge=1024, le=65535)
 
 
+class RayExecutorFile(_Section):
+    # `--executor ray` (cpo.executors.ray); README: Running on a Ray cluster.
+    address: str | None = None
+    gcs_address: str | None = None
+    resources: dict[str, float] | None = None
+    env: tuple[str, ...] | None = None
+    python: str | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in value or ():
+            if not name.isidentifier() or not name.isascii():
+                raise ValueError(f"{name!r} is not a variable name (the value is read from yours)")
+        return value
+
+
+class ExecutorsFile(_Section):
+    ray: RayExecutorFile = RayExecutorFile()
+
+
 class BackendFile(_Section):
     model: str | None = None
     max_turns: int | None = Field(default=None, ge=1)
@@ -90,6 +111,7 @@ class ConfigFile(_Section):
     server: ServerFile = ServerFile()
     worktree: WorktreeFile = WorktreeFile()
     ports: PortsFile = PortsFile()
+    executors: ExecutorsFile = ExecutorsFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")

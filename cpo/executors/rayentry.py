@@ -7,7 +7,7 @@ taken from the cluster's key-value store (`raysecrets`) into the environment. Th
 process becomes `cpo worker run-task` (exec: same pid, so Ray's `stop_job` signals reach
 the worker itself), reading the launch from an unlinked temporary file through
 /dev/fd, so nothing is left on the node. With `--probe` it becomes the preflight's probe
-(`cpo.run.raycheck`), with the same variables a task would get.
+(`cpo.run.rayprobe`), with the same variables a task would get.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         os.environ.update(raysecrets.take(os.environ["RAY_ADDRESS"], key))
     sys.stdout.flush()
     if "--probe" in options:
-        os.execv(sys.executable, [sys.executable, "-m", "cpo.run.raycheck", spec])
+        os.execv(sys.executable, [sys.executable, "-m", "cpo.run.rayprobe", spec])
     launch = json.dumps(decode_spec(spec))
     # Left open on purpose: exec passes the descriptor on, and the file dies with it.
     holder = tempfile.TemporaryFile("w+")  # noqa: SIM115

@@ -5,6 +5,7 @@ repository, and each task's effective settings by precedence
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -64,6 +65,7 @@ class RunOptions:
     # the git `remote` (a remote's name or a URL the executor's workers can reach).
     executor: str = "local"
     remote: str = "origin"
+    ray_address: str | None = None  # --ray-address; else RAY_ADDRESS, else the config's
 
     @property
     def continuing(self) -> bool:
@@ -102,6 +104,14 @@ class RunContext:
         return PortRange(*self.settings.ports)
 
 
+def executor_options(opts: RunOptions, settings: Settings) -> dict[str, object]:
+    """An executor's settings from the config (`executors.<name>`), the flags on top."""
+    found = settings.executor(opts.executor)
+    if opts.executor == "ray":
+        found["address"] = opts.ray_address or os.environ.get("RAY_ADDRESS") or found["address"]
+    return found
+
+
 def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     """Load the plan and check everything that would make the run fail before it starts."""
     parallel_dir = parallel_dir.resolve()
@@ -119,7 +129,9 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     ):
         if value is not None and value not in allowed:
             raise UsageError(f"{flag} {value}: choose one of {', '.join(allowed)}")
-    executor = None if opts.executor == LOCAL else load_executor(opts.executor, {})
+    executor = None
+    if opts.executor != LOCAL:
+        executor = load_executor(opts.executor, executor_options(opts, settings))
     for name in opts.skip:
         if name not in plan.tasks:
             raise UsageError(

@@ -69,7 +69,13 @@ def preflight(ctx: RunContext) -> list[str]:
     identity = ctx.git.identity_problem()
     if identity:
         problems.append(identity)
-    problems.extend(backend_problems(_requests(ctx), os.environ))
+    if ctx.executor is not None and ctx.executor.name == "ray":
+        # The agents run on the cluster: their CLIs are checked there, not here.
+        from cpo.run.raycheck import ray_problems
+
+        problems.extend(ray_problems(ctx.executor, ctx.git, ctx.opts.remote, _requests(ctx)))
+    else:
+        problems.extend(backend_problems(_requests(ctx), os.environ))
     problems.extend(_workspace_root_problems(ctx))
     leftovers = _foreign_leftovers(ctx)
     if leftovers and ctx.recorded is None and (ctx.opts.resume or ctx.opts.wave is not None):

@@ -1,29 +1,22 @@
 """Preflight for `--executor ray`: the cluster answers, the git remote is reachable from
 here, and the agent CLIs are there on the cluster, each problem one line with its fix.
 
-The cluster side is a tiny probe job (`python -m cpo.run.raycheck SPEC`, through the same
-entrypoint, resources and variable handover as a task): it runs each backend's own
-preflight (the CLI on PATH, the root rule for bypassPermissions...) on a worker, plus git,
-and prints one JSON line. So what is checked there is what a task will meet.
+The cluster side is a tiny probe job (`cpo.run.rayprobe`, through the same entrypoint,
+resources and variable handover as a task). What it checks there is what a task will meet.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import sys
 import time
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from cpo.agents.base import AgentRequest
 from cpo.errors import CpoError
 from cpo.executors.ray import RayExecutor
-from cpo.executors.rayentry import decode_spec, entrypoint
+from cpo.executors.rayentry import entrypoint
 from cpo.git import Git
 
 # The probe waits this long for a free slot on the cluster before saying there is none.
@@ -32,8 +25,10 @@ _SENT = ("model", "max_turns", "permission_mode", "approval_mode", "sandbox_mode
 
 
 def ray_problems(
-    executor: RayExecutor, git: Git, remote: str, requests: Iterable[tuple[str, AgentRequest]]
+    executor: object, git: Git, remote: str, requests: Iterable[tuple[str, AgentRequest]]
 ) -> list[str]:
+    if not isinstance(executor, RayExecutor):
+        return []
     try:
         executor.jobs.client()
     except CpoError as exc:
@@ -108,23 +103,3 @@ def _read_probe(address: str, python: str, logs: str) -> list[str]:
         ]
     tail = " ".join(logs.strip().splitlines()[-1:])[:300] or "no output"
     return [f"Ray cluster {address}: the probe job failed ({tail})"]
-
-
-def probe(spec: str) -> dict[str, Any]:
-    """Worker side: each backend's preflight here, and git."""
-    from cpo.run.preflight import backend_problems
-
-    here = Path.cwd()
-    requests = []
-    for item in decode_spec(spec):
-        backend = item.pop("backend")
-        item["extra_args"] = tuple(item["extra_args"])
-        requests.append((backend, AgentRequest("probe", 1, "", here, here, **item)))
-    problems = backend_problems(requests, os.environ)
-    if shutil.which("git") is None:
-        problems.append("git is not installed (the workers fetch and push the task branches)")
-    return {"host": socket.gethostname(), "problems": problems}
-
-
-if __name__ == "__main__":
-    print(json.dumps(probe(sys.argv[1])), flush=True)
