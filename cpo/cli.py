@@ -546,6 +546,29 @@ def serve(
     run_server(config)
 
 
+# -- worker ----------------------------------------------------------------------------------
+worker_app = typer.Typer(
+    help="The worker side of executors other than local (run on the machine of the agent).",
+    no_args_is_help=True,
+)
+app.add_typer(worker_app, name="worker")
+
+
+@worker_app.command("run-task")
+def worker_run_task(
+    spec: Annotated[str, typer.Argument(metavar="SPEC.json", help="The task launch; - for stdin.")],
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the working directory (to look into it).")
+    ] = False,
+) -> None:
+    """Run one attempt of one task from its launch (what `cpo run --executor` sends):
+    clone its branch from the git remote, run the agent, push the branch; one JSON event
+    per line on stdout (started, log, agent_event, exited)."""
+    from cpo.worker.runtask import read_launch, run_task
+
+    raise typer.Exit(run_task(read_launch(spec), sys.stdout, keep=keep))
+
+
 # -- config ----------------------------------------------------------------------------------
 config_app = typer.Typer(
     help="Show cpo's settings (config files and defaults).", no_args_is_help=True

@@ -249,6 +249,13 @@ def test_executors_import_only_what_their_docstring_lists() -> None:
     assert not bad, "\n".join(bad)
 
 
+def test_the_worker_imports_only_what_its_docstring_lists() -> None:
+    allowed = ("cpo.run", "cpo.executors", "cpo.agents", "cpo.git", "cpo.proc", "cpo.orphans")
+    allowed += ("cpo.secrets", "cpo.errors")
+    bad = beyond("cpo.worker", allowed)
+    assert not bad, "\n".join(bad)
+
+
 def test_agents_know_nothing_of_runs_or_commands() -> None:
     bad = violations("cpo.agents", ("cpo.run", "cpo.adhoc", "cpo.commands", "cpo.cli"))
     assert not bad, "\n".join(bad)

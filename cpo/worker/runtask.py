@@ -1,0 +1,194 @@
+"""The worker program: one attempt of one task from its `TaskLaunch`, events on stdout.
+
+Every line on stdout is one JSON event (cpo.executors.spec): `started`, then `log` and
+`agent_event` lines as the agent works, and last `exited`, which is printed whatever
+happens (a git failure, a stop signal) so the coordinator always gets a verdict. Exit
+code: 0 the task succeeded, 1 it failed, 2 the launch could not be read, 3 git or cpo
+failed around the agent, 130 stopped by a signal or the parent's death.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from cpo.agents.base import AgentRequest
+from cpo.errors import CpoError, ExitCode, UsageError
+from cpo.executors.spec import AnyEvent, Exited, LogLine, Started, TaskLaunch, dump_event
+from cpo.git import Git
+from cpo.orphans import Adopter
+from cpo.proc import ProcessRegistry
+from cpo.run.attempt import exited_of, run_attempt_agent
+from cpo.run.claim import clear_marker, hand_over
+from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker
+from cpo.run.taskenv import expand
+from cpo.secrets import Masker
+from cpo.worker.checkout import clone_branch, push_branch
+from cpo.worker.lifeline import Lifeline
+
+# Where the worker's clones go (default: the system's temp folder); each is removed after.
+WORKDIR_VAR = "CPO_WORKER_DIR"
+
+
+def read_launch(source: str) -> TaskLaunch:
+    """The launch in file `source`, or on stdin for `-`; one line per problem if bad."""
+    name = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read the task launch: {exc.strerror or exc}") from exc
+    try:
+        return TaskLaunch.model_validate_json(text)
+    except ValidationError as exc:
+        problems = [
+            f"{name}: {'.'.join(str(p) for p in e['loc']) or 'launch'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        raise UsageError(
+            "\n".join(problems), hint="a task launch is what `cpo run` writes (TaskLaunch)"
+        ) from exc
+
+
+class Emitter:
+    """Events as JSON lines on `out`, whole lines only, whatever thread sends them.
+
+    Once `out` is gone (the reader died: a closed pipe), `on_lost` is called, once.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._lock = threading.Lock()
+        self.lost = False
+        self.on_lost: Callable[[str], None] = lambda _why: None
+
+    def __call__(self, event: AnyEvent) -> None:
+        with self._lock:
+            if self.lost:
+                return
+            try:
+                self.out.write(dump_event(event) + "\n")
+                self.out.flush()
+            except (OSError, ValueError):
+                self.lost = True
+        if self.lost:
+            self.on_lost("the reader of the worker's output is gone")
+
+    def note(self, text: str) -> None:
+        self(LogLine(text=text, cpo=True))
+
+
+def run_task(launch: TaskLaunch, out: TextIO, *, keep: bool = False) -> int:
+    """Run the launch's attempt to its end, events on `out`; the exit code."""
+    emit = Emitter(out)
+    registry = ProcessRegistry(grace=launch.grace)
+    masker = Masker(os.environ)
+    adopter = Adopter()  # what escapes the agent's group is re-parented to us, and ended
+    tmp = Path(tempfile.mkdtemp(prefix=f"cpo-worker-{launch.task_id}-", dir=_workdir_root()))
+    workdir = tmp / "work"
+    lifeline = Lifeline(registry, emit.note)
+    emit.on_lost = lifeline.stop
+    try:
+        with lifeline:
+            emit(Started(host=socket.gethostname(), pid=os.getpid(), workdir=str(workdir)))
+            registry.start_watchdog()
+            exited = _attempt(launch, workdir, registry, masker, emit)
+            code = ExitCode.OK if exited.ok else ExitCode.FAILED
+    except CpoError as exc:
+        exited = Exited(ok=False, reason="git_error", error=masker.mask(exc.message))
+        code = ExitCode.INTERNAL
+    except Exception as exc:  # a bug must still give the coordinator a verdict
+        traceback.print_exc(file=sys.stderr)
+        error = masker.mask(f"{type(exc).__name__}: {exc}")
+        exited = Exited(ok=False, reason="internal_error", error=error)
+        code = ExitCode.INTERNAL
+    finally:
+        if registry.live_count():
+            registry.terminate_all()
+        registry.stop_watchdog()
+        adopter.finish()
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if lifeline.stopped is not None:
+        code = ExitCode.INTERRUPTED
+    emit(exited)
+    return int(code)
+
+
+def _workdir_root() -> str | None:
+    root = os.environ.get(WORKDIR_VAR)
+    if root:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    return root or None
+
+
+def _attempt(
+    launch: TaskLaunch, workdir: Path, registry: ProcessRegistry, masker: Masker, emit: Emitter
+) -> Exited:
+    git = clone_branch(launch, workdir)
+    start, task_id = launch.start_commit, launch.task_id
+    warnings = [w for w in [clear_marker(git, workdir, start, task_id)] if w]
+    for name in launch.env_names:
+        if name not in os.environ:
+            emit.note(f"[cpo] warning: {name} is not set in the worker's environment")
+    env = {**os.environ, **expand(launch.env.items(), os.environ)}
+    env["CPO_WORKTREE"] = str(workdir)
+    result = run_attempt_agent(
+        launch.agent.backend,
+        _request(launch, workdir),
+        base_env=env,
+        timeout=launch.timeout,
+        idle_timeout=launch.idle_timeout,
+        registry=registry,
+        masker=masker,
+        on_event=emit,
+    )
+    marker = read_marker(workdir)  # before hand_over, which may remove a committed one
+    work = hand_over(git, workdir, task_id, launch.branch, start, launch.attempt, ok=result.ok)
+    exited = exited_of(result, work, marker, emit.note, masker.mask)
+    exited = exited.model_copy(update={"warnings": (*warnings, *exited.warnings)})
+    return _pushed(git, launch, exited, masker)
+
+
+def _pushed(git: Git, launch: TaskLaunch, exited: Exited, masker: Masker) -> Exited:
+    """`exited` once its branch is on the remote; failed if it could not get there (the
+    work would be lost to the coordinator)."""
+    if exited.head == launch.start_commit:
+        return exited  # nothing to push: the remote branch is already there
+    try:
+        push_branch(git, launch)
+    except CpoError as exc:
+        error = masker.mask(f"could not push {launch.branch}: {exc.message}")
+        if not exited.ok:  # an earlier failure stays the reason
+            return exited.model_copy(update={"warnings": (*exited.warnings, error)})
+        return exited.model_copy(update={"ok": False, "reason": "push_failed", "error": error})
+    return exited
+
+
+def _request(launch: TaskLaunch, workdir: Path) -> AgentRequest:
+    a = launch.agent
+    return AgentRequest(
+        task_id=launch.task_id,
+        wave=launch.wave,
+        prompt=launch.prompt,
+        worktree=workdir,
+        parallel_dir=workdir,
+        system_prompt=COMPLETION_PROTOCOL,
+        agent=a.agent,
+        model=a.model,
+        max_turns=a.max_turns,
+        permission_mode=a.permission_mode,
+        approval_mode=a.approval_mode,
+        sandbox_mode=a.sandbox_mode,
+        command=a.command,
+        extra_args=a.extra_args,
+    )
