@@ -4,10 +4,11 @@
 `cpo worker run-task` reads), the events it gives back (JSON lines on the wire), the
 `Exited` verdict, and the `Handle` recorded in report.json per attempt. `base` says what
 an executor is (the `Executor` protocol: run, adopt, cancel) and finds one by name;
-`stream` turns a worker's JSON-lines output into events and its verdict, and `subprocess`
-runs `cpo worker run-task` as a child process (what a cluster job's entrypoint runs).
-The `local` executor (agents in worktrees of this machine) is the run engine's own
-(cpo.run.taskrun); every other executor works through a git remote (cpo.run.remote).
+`stream` turns a worker's JSON-lines output into events and its verdict, and `subproc`
+(the `subprocess` executor) runs `cpo worker run-task` as a child process (what a
+cluster job's entrypoint runs). The `local` executor (agents in worktrees of this
+machine) is the run engine's own (cpo.run.local); every other executor works through a
+git remote (cpo.run.remote).
 May import: `cpo.errors`, `cpo.proc`, `cpo.watchdog`; never `cpo.run`, `cpo.worker`,
 `cpo.commands` or `cpo.cli` (they import this).
 """

@@ -23,7 +23,7 @@ EventSink = Callable[[AnyEvent], None]
 # engine's own (agents in worktrees here, cpo.run.taskrun), so it has no module.
 LOCAL = "local"
 _MODULES = {
-    "subprocess": "cpo.executors.subprocess",
+    "subprocess": "cpo.executors.subproc",
     "ray": "cpo.executors.ray",
 }
 

@@ -154,7 +154,11 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         else:
             ctx.git.exclude_pattern(f"/{MARKER}")
     base = report.integration_commit or ctx.base_commit
-    wanted = [(ctx.worktree(t.id), t.branch) for t in plan.ordered_tasks() if t.id in selected]
+    # With an executor other than local, agents work in clones elsewhere: no worktree here.
+    here = ctx.executor is None
+    wanted = [
+        (ctx.worktree(t.id), t.branch) for t in plan.ordered_tasks() if t.id in selected and here
+    ]
     worktrees = make_worktrees(ctx.git, wanted, base)
     log.info(
         "run %s started: %d tasks, concurrency %d",

@@ -17,6 +17,7 @@ from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
 from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
+from cpo.run.remote import remote_attempts
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots
@@ -75,6 +76,10 @@ class RunHooks:
             prep=TaskPrep(
                 ready or Readiness(ctx.repo), self.run_env, registry, ctx.ports, self._readied
             ),
+            # An executor other than local: attempts through the git remote.
+            attempts=None
+            if ctx.executor is None
+            else remote_attempts(ctx.executor, ctx, writer, registry, self),
         )
         self.ready = ready
         self._integration_ready = False

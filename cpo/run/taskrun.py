@@ -67,7 +67,8 @@ class RunnerEnv:
 class Attempts(Protocol):
     """Where a task's attempts run (cpo.run.local, cpo.run.remote)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def prepare(self, task: TaskSpec, attempt_no: int) -> str:
         """Ready the task's start point for this attempt; the commit it starts from."""
@@ -120,7 +121,7 @@ class TaskRunner:
         self.slots = env.slots
         self.masker = env.masker
         self.notes = TaskNotes(env.logs_dir, env.writer, env.masker)
-        self.attempts = env.attempts or LocalExecutor(
+        self.attempts: Attempts = env.attempts or LocalExecutor(
             git=env.git,
             writer=env.writer,
             notes=self.notes,

@@ -1,0 +1,210 @@
+"""Attempts run by an executor other than local, through a git remote.
+
+Before an attempt the coordinator puts the commit the task starts from on the remote, on
+an attempt-scoped branch (`cpo-worker/<spec>/<task>/attempt-<n>`: a retry or a duplicate
+worker never overwrites another attempt's work). The executor runs the worker
+(`cpo worker run-task`), whose events go into the task's logs as a local agent's would
+(cpo.run.tasklog). After it, the branch is fetched and the local task branch moved to its
+head; the task runner records the `Exited` and the engine merges exactly as for a local
+task. A Ctrl-C, fail-fast or auth stop (the registry's cancel) cancels running attempts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpo.errors import CpoError
+from cpo.executors.base import Executor
+from cpo.executors.spec import AgentLaunch, AnyEvent, Exited, Handle, Started, TaskLaunch
+from cpo.git import Git
+from cpo.plan.model import Plan, TaskSpec
+from cpo.proc import ProcessRegistry
+from cpo.run.agentrun import TaskSettings
+from cpo.run.attempt import Ran
+from cpo.run.options import RunContext
+from cpo.run.report import ReportWriter
+from cpo.run.tasklog import TaskLog
+from cpo.run.taskrun import RunnerCallbacks
+
+FETCHED = "refs/cpo-worker"  # where fetched attempt branches are kept in the repository
+
+
+def remote_attempts(
+    executor: Executor,
+    ctx: RunContext,
+    writer: ReportWriter,
+    registry: ProcessRegistry,
+    run: RunnerCallbacks,
+) -> RemoteAttempts:
+    """The attempts of a run whose executor is not local (`cpo run --executor`)."""
+    return RemoteAttempts(
+        executor=executor,
+        url=remote_url(ctx.git, ctx.opts.remote),
+        git=ctx.git,
+        plan=ctx.plan,
+        writer=writer,
+        logs_dir=ctx.plan.root / "logs",
+        registry=registry,
+        start_point=run.start_point,
+        on_action=run.task_action,
+        integration=not ctx.opts.no_integration,
+    )
+
+
+def remote_url(git: Git, remote: str) -> str:
+    """The URL of the git remote called `remote`, or `remote` itself (a URL or a path)."""
+    if git.ok("remote", "get-url", remote):
+        return git.run("remote", "get-url", remote)
+    path = Path(remote)
+    if "://" not in remote and ":" not in remote and path.exists():
+        return path.resolve().as_uri()
+    return remote
+
+
+def attempt_branch(spec_id: str, task_id: str, attempt_no: int) -> str:
+    return f"cpo-worker/{spec_id}/{task_id}/attempt-{attempt_no}"
+
+
+def launch_env(plan: Plan, task: TaskSpec, attempt_no: int, integration: bool) -> dict[str, str]:
+    """cpo's task variables and the spec's and task's `env:`, as written (the worker
+    expands `$NAME` from its own environment: no value of the coordinator's travels)."""
+    env = dict(plan.env)
+    env.update(task.env)
+    env.update(CPO_TASK_ID=task.id, CPO_WAVE=str(task.wave), CPO_ATTEMPT=str(attempt_no))
+    env["CPO_SPEC_ID"] = plan.spec_id
+    if integration:
+        env["CPO_INTEGRATION_BRANCH"] = plan.integration_branch
+    return env
+
+
+@dataclass
+class RemoteAttempts:
+    """The task runner's `Attempts` for an executor working through a git remote."""
+
+    executor: Executor
+    url: str
+    git: Git
+    plan: Plan
+    writer: ReportWriter
+    logs_dir: Path
+    registry: ProcessRegistry
+    start_point: Callable[[TaskSpec], str]
+    on_action: Callable[[TaskSpec, str], None]
+    integration: bool = True
+    env_names: tuple[str, ...] = ()
+    resources: dict[str, float] = field(default_factory=dict)
+    _running: dict[str, Handle] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.registry.when_cancelled(self._cancel_all)
+
+    @property
+    def name(self) -> str:
+        return self.executor.name
+
+    def prepare(self, task: TaskSpec, attempt_no: int) -> str:
+        """The start commit, put on the remote as the attempt's branch."""
+        rec = self.writer.report.tasks[task.id]
+        start = (rec.start_point if rec.attempts else None) or self.start_point(task)
+        branch = attempt_branch(self.plan.spec_id, task.id, attempt_no)
+        self.git.run("push", "--quiet", "--force", self.url, f"{start}:refs/heads/{branch}")
+        return start
+
+    def run(self, task: TaskSpec, settings: TaskSettings, start: str, attempt_no: int) -> Ran:
+        launch = self._launch(task, settings, start, attempt_no)
+        handle = self.executor.handle(launch)
+        with self.writer.update_task(task.id) as rec:
+            rec.attempts[-1].handle = handle.model_dump()
+        with TaskLog(
+            self.logs_dir, task, settings.log_limit, lambda a: self.on_action(task, a)
+        ) as logs:
+            logs.header(task, f"{self.executor.name} {handle.id}", attempt_no, settings)
+
+            def on_event(event: AnyEvent) -> None:
+                if isinstance(event, Started):
+                    where = f"{event.host} (pid {event.pid}) in {event.workdir}"
+                    logs.log.note(f"[cpo] worker started on {where}")
+                logs.event(event)
+
+            with self._lock:
+                self._running[handle.id] = handle
+            try:
+                if self.registry.cancelled.is_set():
+                    exited = Exited(ok=False, reason="interrupted", error="stopped by cpo")
+                else:
+                    exited = self.executor.run(launch, on_event)
+            finally:
+                with self._lock:
+                    self._running.pop(handle.id, None)
+        return Ran(exited.ok, exited.reason, lambda: self._fetched(task, launch, exited))
+
+    def _launch(self, task: TaskSpec, s: TaskSettings, start: str, attempt_no: int) -> TaskLaunch:
+        return TaskLaunch(
+            spec_id=self.plan.spec_id,
+            task_id=task.id,
+            wave=task.wave,
+            attempt=attempt_no,
+            remote=self.url,
+            branch=attempt_branch(self.plan.spec_id, task.id, attempt_no),
+            start_commit=start,
+            agent=AgentLaunch(
+                backend=s.backend,
+                model=s.model,
+                max_turns=s.max_turns,
+                permission_mode=s.permission_mode,
+                approval_mode=s.approval_mode,
+                sandbox_mode=s.sandbox_mode,
+                agent=s.agent,
+                command=s.agent_command,
+                extra_args=s.extra_args,
+            ),
+            prompt=task.prompt,
+            prompt_source=task.prompt_source,
+            env=launch_env(self.plan, task, attempt_no, self.integration),
+            env_names=self.env_names,
+            timeout=s.timeout,
+            idle_timeout=s.idle_timeout,
+            grace=self.registry.grace,
+            resources=self.resources,
+        )
+
+    def _fetched(self, task: TaskSpec, launch: TaskLaunch, exited: Exited) -> Exited:
+        """The attempt's branch fetched and the task branch moved to its head; failed
+        when the remote does not hold what the worker said it pushed."""
+        if exited.head is None:
+            return exited  # it never got a checkout: nothing to fetch
+        kept = f"{FETCHED}/{launch.branch}"
+        try:
+            self.git.run(
+                "fetch", "--quiet", "--no-tags", self.url, f"+refs/heads/{launch.branch}:{kept}"
+            )
+        except CpoError as exc:
+            return _failed(exited, "fetch_failed", exc.message)
+        head = self.git.rev(kept)
+        if head != exited.head:
+            return _failed(
+                exited,
+                "fetch_failed",
+                f"{launch.branch} on {self.url} is at {(head or 'nothing')[:12]}, not at the "
+                f"worker's {exited.head[:12]}",
+            )
+        old = self.git.rev(f"refs/heads/{task.branch}") or ""
+        if old != head:
+            self.git.update_branch(task.branch, head, old, f"cpo: {launch.branch}")
+        return exited
+
+    def _cancel_all(self) -> None:
+        with self._lock:
+            handles = list(self._running.values())
+        for handle in handles:
+            threading.Thread(target=self.executor.cancel, args=(handle,), daemon=True).start()
+
+
+def _failed(exited: Exited, reason: str, error: str) -> Exited:
+    if not exited.ok:  # an earlier failure stays the reason
+        return exited.model_copy(update={"warnings": (*exited.warnings, error)})
+    return exited.model_copy(update={"ok": False, "reason": reason, "error": error})
