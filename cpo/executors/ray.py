@@ -14,6 +14,7 @@ agent's own group.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,8 @@ from cpo.executors.rayclient import (
     submission_id,
 )
 from cpo.executors.rayentry import entrypoint
-from cpo.executors.spec import Exited, Handle, LogLine, TaskLaunch, parse_event
+from cpo.executors.spec import Exited, Handle, TaskLaunch
+from cpo.executors.stream import EventStream
 
 NAME = "ray"
 DEFAULT_RESOURCES: dict[str, float] = {"agent_slot": 1.0}
@@ -130,37 +132,33 @@ class RayExecutor:
         """The job's events to its end, from its first line; the verdict.
 
         A log stream that breaks (the dashboard restarted, a network blip) is opened again
-        and the lines already seen are skipped, so each event is handed on once."""
-        seen = 0
+        and the lines already seen are skipped, so each event is handed on once. Lines
+        that are no event (Ray's own, a worker that could not start) are kept for the
+        verdict of a worker that gave none."""
+        stream, seen, other = EventStream(on_event), 0, deque[str](maxlen=3)
         for _ in range(TAIL_RETRIES):
             count = 0
             try:
                 for line in self.jobs.tail(sid):
                     count += 1
-                    if count <= seen:
-                        continue
-                    seen = count
-                    event = parse_event(line)
-                    if isinstance(event, Exited):
-                        return event
-                    on_event(event if event is not None else LogLine(text=f"[ray] {line}"))
+                    if count > seen:
+                        seen = count
+                        stream.feed(line)
+                        if not line.startswith("{") and line.strip():
+                            other.append(line.strip())
             except RuntimeError:
                 state = self.jobs.state(sid)
                 if state is not None and not state.terminal:
                     continue
             break
-        return self.lost(sid)
-
-    def lost(self, sid: str) -> Exited:
-        """The verdict of a job that ended without the worker's: stopped, or died."""
         state = self.jobs.state(sid)
         status = state.status if state else "gone"
-        why = f"Ray job {sid} {status.lower()} without a verdict"
+        detail = f"Ray job {sid} {status.lower()}"
         if state and state.message:
-            why += f": {' '.join(state.message.split())[:300]}"
-        return Exited(
-            ok=False, reason="interrupted" if status == "STOPPED" else "crashed", error=why
-        )
+            detail += f" ({' '.join(state.message.split())[:200]})"
+        if other:
+            detail += f"; its last lines: {' | '.join(other)[:400]}"
+        return stream.verdict(stopped=status == "STOPPED", detail=detail)
 
 
 def make_executor(options: Mapping[str, Any]) -> RayExecutor:

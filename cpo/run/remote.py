@@ -25,7 +25,7 @@ from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import Ran
 from cpo.run.options import RunContext
-from cpo.run.report import ReportWriter
+from cpo.run.report import Attempt, ReportWriter
 from cpo.run.tasklog import TaskLog
 from cpo.run.taskrun import RunnerCallbacks
 
@@ -116,6 +116,9 @@ class RemoteAttempts:
 
     def run(self, task: TaskSpec, settings: TaskSettings, start: str, attempt_no: int) -> Ran:
         launch = self._launch(task, settings, start, attempt_no)
+        left = self._left_running(task, attempt_no)
+        if left is not None:  # follow that one (adopt) rather than start a second agent
+            launch = self._launch(task, settings, left.start_point or start, left.number)
         handle = self.executor.handle(launch)
         with self.writer.update_task(task.id) as rec:
             rec.attempts[-1].handle = handle.model_dump()
@@ -133,14 +136,36 @@ class RemoteAttempts:
             with self._lock:
                 self._running[handle.id] = handle
             try:
+                adopted = None
                 if self.registry.cancelled.is_set():
-                    exited = Exited(ok=False, reason="interrupted", error="stopped by cpo")
-                else:
-                    exited = self.executor.run(launch, on_event)
+                    adopted = Exited(ok=False, reason="interrupted", error="stopped by cpo")
+                elif left is not None:
+                    logs.log.note(
+                        f"[cpo] re-attaching to {handle.id} (attempt {left.number}, left "
+                        "running by a cpo that stopped)"
+                    )
+                    adopted = self.executor.adopt(handle, on_event)
+                if adopted is None and left is not None:  # gone: a new attempt after all
+                    launch = self._launch(task, settings, start, attempt_no)
+                    handle = self.executor.handle(launch)
+                    with self._lock:
+                        self._running[handle.id] = handle
+                    with self.writer.update_task(task.id) as rec:
+                        rec.attempts[-1].handle = handle.model_dump()
+                exited = adopted or self.executor.run(launch, on_event)
             finally:
                 with self._lock:
                     self._running.pop(handle.id, None)
         return Ran(exited.ok, exited.reason, lambda: self._fetched(task, launch, exited))
+
+    def _left_running(self, task: TaskSpec, attempt_no: int) -> Attempt | None:
+        """An earlier attempt a coordinator that died left without an end (its job may
+        still run: `--resume` re-attaches to it), if the executor can follow it."""
+        earlier = [a for a in self.writer.report.tasks[task.id].attempts if a.number < attempt_no]
+        if not earlier or earlier[-1].finished_at is not None:
+            return None
+        last = earlier[-1]
+        return last if (last.handle or {}).get("executor") == self.executor.name else None
 
     def _launch(self, task: TaskSpec, s: TaskSettings, start: str, attempt_no: int) -> TaskLaunch:
         return TaskLaunch(
