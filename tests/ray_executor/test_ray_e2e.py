@@ -5,6 +5,7 @@ task without the marker, a timeout, Ctrl-C then --resume, the coordinator killed
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -20,8 +21,8 @@ import pytest
 from cpo.executors.rayclient import RayJobs
 from tests.conftest import git
 from tests.executorkit import check_two_waves, run_with
-from tests.runkit import make_spec, report
 from tests.raycluster import RayHead, tagged_processes
+from tests.runkit import make_spec, report
 from tests.test_executors_e2e import SAME
 from tests.workerkit import bare_remote
 
@@ -57,8 +58,18 @@ def start_cpo(repo: Path, root: Path, *args: str) -> subprocess.Popen[str]:
     """`cpo run --executor ray` in the background, in its own process group."""
     url = (repo.parent / "remote.git").as_uri()
     return subprocess.Popen(
-        [sys.executable, "-m", "cpo", "run", str(root), "--executor", "ray", "--remote", url]
-        + list(args),
+        [
+            sys.executable,
+            "-m",
+            "cpo",
+            "run",
+            str(root),
+            "--executor",
+            "ray",
+            "--remote",
+            url,
+            *list(args),
+        ],
         cwd=repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -166,4 +177,4 @@ def test_max_concurrent_is_the_cap_across_the_cluster(on_ray: RayJobs, git_repo:
     )
     assert len(spans) == 3
     # The cluster has two agent slots; with -j 1 no job started before the last ended.
-    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:]))
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
