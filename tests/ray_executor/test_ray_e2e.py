@@ -57,19 +57,9 @@ def wait_for(what: str, check: Callable[[], object], limit: float = 90) -> None:
 def start_cpo(repo: Path, root: Path, *args: str) -> subprocess.Popen[str]:
     """`cpo run --executor ray` in the background, in its own process group."""
     url = (repo.parent / "remote.git").as_uri()
+    argv = ["run", str(root), "--executor", "ray", "--remote", url, *args]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cpo",
-            "run",
-            str(root),
-            "--executor",
-            "ray",
-            "--remote",
-            url,
-            *list(args),
-        ],
+        [sys.executable, "-m", "cpo", *argv],
         cwd=repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
