@@ -31,6 +31,17 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
                 importlib.util.find_spec("fastapi") is None, reason="needs the [serve] extra"
             ),
         ),
+        # Starts a local Ray head of its own (the `ray` extra; tests/raycluster.py).
+        pytest.param(
+            "bench_ray.py",
+            "ray / local",
+            marks=[
+                pytest.mark.ray,
+                pytest.mark.skipif(
+                    importlib.util.find_spec("ray") is None, reason="needs the [ray] extra"
+                ),
+            ],
+        ),
         # Installs parallel-orchestra from the package index; prints why when it cannot.
         pytest.param(
             "bench_peer.py",

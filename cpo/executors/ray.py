@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -139,11 +140,17 @@ class RayExecutor:
         for _ in range(TAIL_RETRIES):
             count = 0
             try:
-                for line in self.jobs.tail(sid):
-                    count += 1
-                    if count > seen:
+                with closing(self.jobs.tail(sid)) as lines:
+                    for line in lines:
+                        count += 1
+                        if count <= seen:
+                            continue
                         seen = count
                         stream.feed(line)
+                        if stream.exited is not None:
+                            # The branch is pushed before the verdict is printed: no need
+                            # to wait for Ray to notice the job ended (seconds).
+                            return stream.exited
                         if not line.startswith("{") and line.strip():
                             other.append(line.strip())
             except RuntimeError:

@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,7 +164,7 @@ class RayJobs:
     def logs(self, sid: str) -> str:
         return str(self.client().get_job_logs(sid))
 
-    def tail(self, sid: str) -> Iterator[str]:
+    def tail(self, sid: str) -> Generator[str, None, None]:
         """The job's output line by line from its first line, until the job ends.
 
         Ray's tail is an async generator over a websocket: it runs here on a loop of the

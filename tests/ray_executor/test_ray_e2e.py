@@ -153,18 +153,24 @@ def test_killed_coordinator_resume_reattaches_to_the_running_job(
     assert "re-attach" in Path(data["log"]).read_text()
 
 
-def test_max_concurrent_is_the_cap_across_the_cluster(on_ray: RayJobs, git_repo: Path) -> None:
-    tasks = {
-        f"task-00{n}": f"@script sleep 1\n@script write f{n}.txt x\n@script commit f{n}\n"
-        "@script marker"
-        for n in (1, 2, 3)
-    }
-    root = make_spec(git_repo, [tasks], spec_id="TS-0912")
-    proc = run_with("ray", git_repo, root, "--max-concurrent", "1")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    spans = sorted(
-        (j.start_time, j.end_time) for task in tasks for j in jobs_of(on_ray, "TS-0912", task)
+@pytest.mark.parametrize(("cap", "most"), [(1, 1), (2, 2)])
+def test_max_concurrent_is_the_cap_across_the_cluster(
+    on_ray: RayJobs, git_repo: Path, tmp_path: Path, cap: int, most: int
+) -> None:
+    """Agents log their start and end in one file; at most `cap` are ever inside at once
+    (the cluster has two slots: with -j 2 two do overlap, so the count can tell)."""
+    spans = tmp_path / "spans"
+    agent = (
+        f'echo start >> {spans} && sleep 1 && echo x > "f-$CPO_TASK_ID" && '
+        f'git add -A && git commit -qm "$CPO_TASK_ID" && echo end >> {spans} && '
+        ": > .claude-task-complete"
     )
-    assert len(spans) == 3
-    # The cluster has two agent slots; with -j 1 no job started before the last ended.
-    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
+    root = make_spec(git_repo, [{f"task-00{n}": "" for n in (1, 2, 3, 4)}])
+    args = ["--max-concurrent", str(cap), "--backend", "command", "--agent-command", agent]
+    proc = run_with("ray", git_repo, root, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    inside = list(
+        itertools.accumulate(1 if w == "start" else -1 for w in spans.read_text().split())
+    )
+    assert len(inside) == 8 and inside[-1] == 0
+    assert max(inside) == most
