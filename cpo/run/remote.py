@@ -25,7 +25,7 @@ from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import Ran
 from cpo.run.options import RunContext
-from cpo.run.report import ReportWriter
+from cpo.run.report import Attempt, ReportWriter
 from cpo.run.tasklog import TaskLog
 from cpo.run.taskrun import RunnerCallbacks
 
@@ -119,10 +119,34 @@ class RemoteAttempts:
         handle = self.executor.handle(launch)
         with self.writer.update_task(task.id) as rec:
             rec.attempts[-1].handle = handle.model_dump()
+        exited = self._follow(task, settings, attempt_no, handle, launch)
+        assert exited is not None
+        return Ran(exited.ok, exited.reason, lambda: self._fetched(task, launch.branch, exited))
+
+    def adopt(self, task: TaskSpec, settings: TaskSettings, attempt: Attempt) -> Ran | None:
+        handle = Handle.model_validate(attempt.handle)
+        if handle.executor != self.executor.name:
+            return None
+        exited = self._follow(task, settings, attempt.number, handle, None)
+        if exited is None:
+            return None
+        branch = attempt_branch(self.plan.spec_id, task.id, attempt.number)
+        return Ran(exited.ok, exited.reason, lambda: self._fetched(task, branch, exited))
+
+    def _follow(
+        self,
+        task: TaskSpec,
+        settings: TaskSettings,
+        attempt_no: int,
+        handle: Handle,
+        launch: TaskLaunch | None,
+    ) -> Exited | None:
+        """Run `launch` (None: adopt `handle`), its events into the task's logs."""
         with TaskLog(
             self.logs_dir, task, settings.log_limit, lambda a: self.on_action(task, a)
         ) as logs:
-            logs.header(task, f"{self.executor.name} {handle.id}", attempt_no, settings)
+            how = "" if launch else " (re-attached after a restart)"
+            logs.header(task, f"{self.executor.name} {handle.id}{how}", attempt_no, settings)
 
             def on_event(event: AnyEvent) -> None:
                 if isinstance(event, Started):
@@ -134,13 +158,13 @@ class RemoteAttempts:
                 self._running[handle.id] = handle
             try:
                 if self.registry.cancelled.is_set():
-                    exited = Exited(ok=False, reason="interrupted", error="stopped by cpo")
-                else:
-                    exited = self.executor.run(launch, on_event)
+                    return Exited(ok=False, reason="interrupted", error="stopped by cpo")
+                if launch is None:
+                    return self.executor.adopt(handle, on_event)
+                return self.executor.run(launch, on_event)
             finally:
                 with self._lock:
                     self._running.pop(handle.id, None)
-        return Ran(exited.ok, exited.reason, lambda: self._fetched(task, launch, exited))
 
     def _launch(self, task: TaskSpec, s: TaskSettings, start: str, attempt_no: int) -> TaskLaunch:
         return TaskLaunch(
@@ -172,16 +196,14 @@ class RemoteAttempts:
             resources=self.resources,
         )
 
-    def _fetched(self, task: TaskSpec, launch: TaskLaunch, exited: Exited) -> Exited:
+    def _fetched(self, task: TaskSpec, branch: str, exited: Exited) -> Exited:
         """The attempt's branch fetched and the task branch moved to its head; failed
         when the remote does not hold what the worker said it pushed."""
         if exited.head is None:
             return exited  # it never got a checkout: nothing to fetch
-        kept = f"{FETCHED}/{launch.branch}"
+        kept = f"{FETCHED}/{branch}"
         try:
-            self.git.run(
-                "fetch", "--quiet", "--no-tags", self.url, f"+refs/heads/{launch.branch}:{kept}"
-            )
+            self.git.run("fetch", "--quiet", "--no-tags", self.url, f"+refs/heads/{branch}:{kept}")
         except CpoError as exc:
             return _failed(exited, "fetch_failed", exc.message)
         head = self.git.rev(kept)
@@ -189,12 +211,12 @@ class RemoteAttempts:
             return _failed(
                 exited,
                 "fetch_failed",
-                f"{launch.branch} on {self.url} is at {(head or 'nothing')[:12]}, not at the "
+                f"{branch} on {self.url} is at {(head or 'nothing')[:12]}, not at the "
                 f"worker's {exited.head[:12]}",
             )
         old = self.git.rev(f"refs/heads/{task.branch}") or ""
         if old != head:
-            self.git.update_branch(task.branch, head, old, f"cpo: {launch.branch}")
+            self.git.update_branch(task.branch, head, old, f"cpo: {branch}")
         return exited
 
     def _cancel_all(self) -> None:
