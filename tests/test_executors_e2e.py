@@ -19,7 +19,7 @@ from tests.executorkit import (
     run_with,
     start_with,
 )
-from tests.runkit import make_spec, report
+from tests.runkit import cpo, make_spec, report
 from tests.test_recovery import agent_pids, alive, wait_for
 
 pytestmark = [
@@ -126,3 +126,11 @@ def test_kill_9_then_resume_starts_a_new_attempt_when_the_worker_is_gone(git_rep
         "TS-0042/task-001/attempt-1",
         "TS-0042/task-001/attempt-2",
     ]
+
+
+def test_an_unreachable_remote_stops_the_run_at_preflight(git_repo: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": "@script marker"}])
+    proc = cpo("run", str(root), "--executor", "subprocess", "--remote", "nowhere", cwd=git_repo)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--remote nowhere: no git remote of that name" in proc.stderr
+    assert not (root / "report.json").exists()

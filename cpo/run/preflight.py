@@ -23,6 +23,7 @@ from cpo.run.changes import (
 )
 from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
+from cpo.run.remote import remote_problems
 from cpo.run.report import REPORT_FILE
 
 BackendRequest = tuple[str, AgentRequest]  # (backend name, request)
@@ -76,6 +77,7 @@ def preflight(ctx: RunContext) -> list[str]:
         leftovers = [_lost_report(ctx)]
     problems.extend(leftovers)
     problems.extend(name_clashes(ctx))
+    problems.extend(remote_problems(ctx))
     return problems
 
 

@@ -54,6 +54,20 @@ def remote_attempts(
     )
 
 
+def remote_problems(ctx: RunContext) -> list[str]:
+    """Preflight: an executor other than local needs a git remote this machine reaches."""
+    if ctx.executor is None:
+        return []
+    url = remote_url(ctx.git, ctx.opts.remote)
+    if ctx.git.ok("ls-remote", "--heads", url):
+        return []
+    return [
+        f"--remote {ctx.opts.remote}: no git remote of that name, and git cannot reach it as "
+        f"a URL: name a remote of this repository (git remote -v) or give a URL that both "
+        f"this machine and the {ctx.opts.executor} workers reach"
+    ]
+
+
 def remote_url(git: Git, remote: str) -> str:
     """The URL of the git remote called `remote`, or `remote` itself (a URL or a path)."""
     if git.ok("remote", "get-url", remote):
