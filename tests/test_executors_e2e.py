@@ -134,3 +134,18 @@ def test_an_unreachable_remote_stops_the_run_at_preflight(git_repo: Path) -> Non
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--remote nowhere: no git remote of that name" in proc.stderr
     assert not (root / "report.json").exists()
+
+
+def test_a_remote_with_a_relative_path_is_the_repositorys(git_repo: Path, tmp_path: Path) -> None:
+    git(tmp_path, "clone", "-q", "--bare", str(git_repo), "origin.git")
+    git(git_repo, "remote", "add", "origin", "../origin.git")
+    root = make_spec(
+        git_repo, [{"task-001": "@script write a.txt x\n@script commit a\n@script marker"}]
+    )
+    proc = cpo("run", str(root), "--executor", "subprocess", cwd=root)  # origin, from elsewhere
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    branch = "refs/heads/cpo-worker/TS-0042/task-001/attempt-1"
+    assert (
+        git(tmp_path / "origin.git", "rev-parse", branch)
+        == report(root)["tasks"]["task-001"]["head"]
+    )

@@ -69,13 +69,19 @@ def remote_problems(ctx: RunContext) -> list[str]:
 
 
 def remote_url(git: Git, remote: str) -> str:
-    """The URL of the git remote called `remote`, or `remote` itself (a URL or a path)."""
+    """The URL of the git remote called `remote`, or `remote` itself: a URL, or a path
+    (made absolute: a worker runs elsewhere). A remote's relative path is the
+    repository's, a path given is the current folder's."""
     if git.ok("remote", "get-url", remote):
-        return git.run("remote", "get-url", remote)
-    path = Path(remote)
-    if "://" not in remote and ":" not in remote and path.exists():
-        return path.resolve().as_uri()
-    return remote
+        return _as_url(git.run("remote", "get-url", remote), git.root)
+    return _as_url(remote, Path.cwd())
+
+
+def _as_url(value: str, base: Path) -> str:
+    host = value.split("/", 1)[0]
+    if "://" in value or ":" in host:  # a URL, or scp-like `host:path`
+        return value
+    return (base / value).resolve().as_uri()
 
 
 def attempt_branch(spec_id: str, task_id: str, attempt_no: int) -> str:
