@@ -18,7 +18,16 @@ from pathlib import Path
 
 from cpo.errors import CpoError
 from cpo.executors.base import Executor
-from cpo.executors.spec import AgentLaunch, AnyEvent, Exited, Handle, Started, TaskLaunch
+from cpo.executors.spec import (
+    AgentLaunch,
+    AgentLine,
+    AnyEvent,
+    Exited,
+    Handle,
+    LogLine,
+    Started,
+    TaskLaunch,
+)
 from cpo.git import Git
 from cpo.plan.model import Plan, TaskSpec
 from cpo.proc import ProcessRegistry
@@ -28,6 +37,7 @@ from cpo.run.options import RunContext
 from cpo.run.report import Attempt, ReportWriter
 from cpo.run.tasklog import TaskLog
 from cpo.run.taskrun import RunnerCallbacks
+from cpo.secrets import Masker
 
 FETCHED = "refs/cpo-worker"  # where fetched attempt branches are kept in the repository
 
@@ -38,6 +48,7 @@ def remote_attempts(
     writer: ReportWriter,
     registry: ProcessRegistry,
     run: RunnerCallbacks,
+    masker: Masker,
 ) -> RemoteAttempts:
     """The attempts of a run whose executor is not local (`cpo run --executor`)."""
     return RemoteAttempts(
@@ -50,6 +61,7 @@ def remote_attempts(
         registry=registry,
         start_point=run.start_point,
         on_action=run.task_action,
+        masker=masker,
         integration=not ctx.opts.no_integration,
     )
 
@@ -113,6 +125,7 @@ class RemoteAttempts:
     registry: ProcessRegistry
     start_point: Callable[[TaskSpec], str]
     on_action: Callable[[TaskSpec, str], None]
+    masker: Masker
     integration: bool = True
     env_names: tuple[str, ...] = ()
     resources: dict[str, float] = field(default_factory=dict)
@@ -169,6 +182,7 @@ class RemoteAttempts:
             logs.header(task, f"{self.executor.name} {handle.id}{how}", attempt_no, settings)
 
             def on_event(event: AnyEvent) -> None:
+                event = _masked(event, self.masker)  # the worker masked what it knew
                 if isinstance(event, Started):
                     where = f"{event.host} (pid {event.pid}) in {event.workdir}"
                     logs.log.note(f"[cpo] worker started on {where}")
@@ -244,6 +258,20 @@ class RemoteAttempts:
             handles = list(self._running.values())
         for handle in handles:
             threading.Thread(target=self.executor.cancel, args=(handle,), daemon=True).start()
+
+
+def _masked(event: AnyEvent, masker: Masker) -> AnyEvent:
+    if isinstance(event, LogLine):
+        return event.model_copy(update={"text": masker.mask(event.text)})
+    if isinstance(event, AgentLine):
+        return event.model_copy(
+            update={
+                "raw": masker.mask(event.raw),
+                "logs": tuple(map(masker.mask, event.logs)),
+                "actions": tuple(map(masker.mask, event.actions)),
+            }
+        )
+    return event
 
 
 def _failed(exited: Exited, reason: str, error: str) -> Exited:

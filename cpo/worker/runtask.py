@@ -91,7 +91,8 @@ def run_task(launch: TaskLaunch, out: TextIO, *, keep: bool = False) -> int:
     """Run the launch's attempt to its end, events on `out`; the exit code."""
     emit = Emitter(out)
     registry = ProcessRegistry(grace=launch.grace)
-    masker = Masker(os.environ)
+    env = {**os.environ, **expand(launch.env.items(), os.environ)}
+    masker = Masker(env)  # the spec's `env:` values too, as expanded here
     adopter = Adopter()  # what escapes the agent's group is re-parented to us, and ended
     tmp = Path(tempfile.mkdtemp(prefix=f"cpo-worker-{launch.task_id}-", dir=_workdir_root()))
     workdir = tmp / "work"
@@ -101,7 +102,7 @@ def run_task(launch: TaskLaunch, out: TextIO, *, keep: bool = False) -> int:
         with lifeline:
             emit(Started(host=socket.gethostname(), pid=os.getpid(), workdir=str(workdir)))
             registry.start_watchdog()
-            exited = _attempt(launch, workdir, registry, masker, emit)
+            exited = _attempt(launch, workdir, env, registry, masker, emit)
             code = ExitCode.OK if exited.ok else ExitCode.FAILED
     except CpoError as exc:
         exited = Exited(ok=False, reason="git_error", error=masker.mask(exc.message))
@@ -132,7 +133,12 @@ def _workdir_root() -> str | None:
 
 
 def _attempt(
-    launch: TaskLaunch, workdir: Path, registry: ProcessRegistry, masker: Masker, emit: Emitter
+    launch: TaskLaunch,
+    workdir: Path,
+    env: dict[str, str],
+    registry: ProcessRegistry,
+    masker: Masker,
+    emit: Emitter,
 ) -> Exited:
     git = clone_branch(launch, workdir)
     start, task_id = launch.start_commit, launch.task_id
@@ -140,8 +146,7 @@ def _attempt(
     for name in launch.env_names:
         if name not in os.environ:
             emit.note(f"[cpo] warning: {name} is not set in the worker's environment")
-    env = {**os.environ, **expand(launch.env.items(), os.environ)}
-    env["CPO_WORKTREE"] = str(workdir)
+    env = {**env, "CPO_WORKTREE": str(workdir)}
     result = run_attempt_agent(
         launch.agent.backend,
         _request(launch, workdir),
