@@ -40,6 +40,16 @@ from cpo.run.taskrun import RunnerCallbacks
 from cpo.secrets import Masker
 
 FETCHED = "refs/cpo-worker"  # where fetched attempt branches are kept in the repository
+# TaskSettings' fields that AgentLaunch has under the same name.
+_SAME_NAMED: tuple[str, ...] = (
+    "model",
+    "max_turns",
+    "permission_mode",
+    "approval_mode",
+    "sandbox_mode",
+    "agent",
+)
+_SAME_NAMED += ("extra_args",)
 
 
 def remote_attempts(
@@ -211,14 +221,8 @@ class RemoteAttempts:
             start_commit=start,
             agent=AgentLaunch(
                 backend=s.backend,
-                model=s.model,
-                max_turns=s.max_turns,
-                permission_mode=s.permission_mode,
-                approval_mode=s.approval_mode,
-                sandbox_mode=s.sandbox_mode,
-                agent=s.agent,
                 command=s.agent_command,
-                extra_args=s.extra_args,
+                **{name: getattr(s, name) for name in _SAME_NAMED},
             ),
             prompt=task.prompt,
             prompt_source=task.prompt_source,

@@ -180,7 +180,7 @@ def _pushed(git: Git, launch: TaskLaunch, exited: Exited, masker: Masker) -> Exi
 
 
 def _request(launch: TaskLaunch, workdir: Path) -> AgentRequest:
-    a = launch.agent
+    """The agent's request, as `cpo run` makes it (cpo.run.agentrun.task_request)."""
     return AgentRequest(
         task_id=launch.task_id,
         wave=launch.wave,
@@ -188,12 +188,6 @@ def _request(launch: TaskLaunch, workdir: Path) -> AgentRequest:
         worktree=workdir,
         parallel_dir=workdir,
         system_prompt=COMPLETION_PROTOCOL,
-        agent=a.agent,
-        model=a.model,
-        max_turns=a.max_turns,
-        permission_mode=a.permission_mode,
-        approval_mode=a.approval_mode,
-        sandbox_mode=a.sandbox_mode,
-        command=a.command,
-        extra_args=a.extra_args,
+        # AgentLaunch's fields are AgentRequest's, by name.
+        **launch.agent.model_dump(exclude={"backend"}),
     )
