@@ -40,6 +40,18 @@ from cpo.worker.lifeline import Lifeline
 WORKDIR_VAR = "CPO_WORKER_DIR"
 
 
+class LaunchError(UsageError):
+    """A task launch that is not one: each problem on its own line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        hint = "a task launch is what `cpo run --executor` sends (cpo/executors/spec.py)"
+        super().__init__(problems[0], hint=hint)
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        return [*self.problems, *([self.hint] if self.hint else [])]
+
+
 def read_launch(source: str) -> TaskLaunch:
     """The launch in file `source`, or on stdin for `-`; one line per problem if bad."""
     name = "stdin" if source == "-" else source
@@ -54,9 +66,7 @@ def read_launch(source: str) -> TaskLaunch:
             f"{name}: {'.'.join(str(p) for p in e['loc']) or 'launch'}: {e['msg']}"
             for e in exc.errors()
         ]
-        raise UsageError(
-            "\n".join(problems), hint="a task launch is what `cpo run` writes (TaskLaunch)"
-        ) from exc
+        raise LaunchError(problems) from exc
 
 
 class Emitter:
