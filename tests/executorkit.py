@@ -7,7 +7,9 @@ executor with more to set up (a cluster) passes its own flags in `args`.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +20,48 @@ from tests.workerkit import bare_remote
 EXECUTORS = ["local", "subprocess"]  # the ones that need nothing more than this machine
 
 
-def run_with(
-    executor: str, repo: Path, root: Path, *args: str, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
+def executor_flags(executor: str, repo: Path) -> list[str]:
+    """`--executor NAME`, and for any but local `--remote` a bare clone beside `repo`."""
     flags = ["--executor", executor]
     if executor != "local":
         remote = repo.parent / "remote.git"
-        url = remote.as_uri() if remote.exists() else bare_remote(repo)
-        flags += ["--remote", url]
-    return cpo("run", str(root), *flags, *args, cwd=repo, timeout=timeout)
+        flags += ["--remote", remote.as_uri() if remote.exists() else bare_remote(repo)]
+    return flags
+
+
+def agents_dir(executor: str, repo: Path) -> Path:
+    """Where the executor's agents work: the worktrees, or the workers' clones (the
+    `CPO_WORKER_DIR` that `worker_env` sets)."""
+    return repo.parent / ("workspaces" if executor == "local" else "worker-clones")
+
+
+def worker_env(repo: Path) -> dict[str, str]:
+    return {"CPO_WORKER_DIR": str(repo.parent / "worker-clones")}
+
+
+def run_with(
+    executor: str, repo: Path, root: Path, *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    flags = executor_flags(executor, repo)
+    return cpo("run", str(root), *flags, *args, cwd=repo, env=worker_env(repo), timeout=timeout)
+
+
+def start_with(executor: str, repo: Path, root: Path, *args: str) -> subprocess.Popen[str]:
+    """`cpo run` with the executor, in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cpo", "run", str(root), *executor_flags(executor, repo), *args],
+        cwd=repo,
+        env={**os.environ, **worker_env(repo)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def child_pid(executor: str, repo: Path) -> int | None:
+    """The pid in the `.child-pid` a running `@script spawn-child` agent wrote, if any."""
+    found = list(agents_dir(executor, repo).glob("**/.child-pid"))
+    return int(found[0].read_text()) if found and found[0].read_text() else None
 
 
 def two_wave_spec(repo: Path) -> Path:

@@ -1,7 +1,9 @@
-"""The executor boundary's data: launches and events survive JSON, junk is no event, and
-an executor that is not installed or unknown is one clear line."""
+"""The executor boundary's data: launches and events survive JSON, junk is no event, a
+worker's stream always ends in a verdict, and an unknown executor is one clear line."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,8 @@ from cpo.executors.spec import (
     dump_event,
     parse_event,
 )
+from cpo.executors.stream import EventStream
+from tests.runkit import cpo, make_spec
 
 
 def test_every_event_survives_a_json_line() -> None:
@@ -61,3 +65,30 @@ def test_an_unknown_executor_names_the_known_ones() -> None:
         load_executor("nope", {})
     assert "unknown executor" in err.value.message
     assert "local" in (err.value.hint or "")
+
+
+def test_a_stream_gives_the_workers_verdict_and_ignores_what_follows() -> None:
+    seen: list[object] = []
+    stream = EventStream(seen.append)
+    for line in ["job runner says hi", dump_event(LogLine(text="x")), dump_event(Exited(ok=True))]:
+        stream.feed(line)
+    stream.feed(dump_event(LogLine(text="after the verdict")))
+    assert seen == [LogLine(text="x"), Exited(ok=True)]
+    assert stream.verdict(stopped=True, detail="exit code 0") == Exited(ok=True)
+
+
+def test_a_worker_without_a_verdict_crashed_unless_cpo_stopped_it() -> None:
+    stream = EventStream(lambda _e: None)
+    stream.feed(dump_event(Started(host="h")))
+    crashed = stream.verdict(stopped=False, detail="exit code -9")
+    assert (crashed.ok, crashed.reason) == (False, "crashed")
+    assert crashed.error == "the worker ended without a verdict: exit code -9"
+    assert stream.verdict(stopped=True, detail="").reason == "interrupted"
+
+
+def test_run_refuses_an_unknown_executor_in_one_line(git_repo: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": "@script marker"}])
+    proc = cpo("run", str(root), "--executor", "nope", cwd=git_repo)
+    assert proc.returncode == 2
+    assert "--executor nope: unknown executor" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -7,7 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from cpo.proc import MAX_LINE_BYTES
+from tests.executorkit import EXECUTORS, executor_flags
 from tests.runkit import cpo, make_spec, report
 from tests.test_secrets import SHAPED
 
@@ -51,7 +54,10 @@ def _everything_written(root: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(root.rglob("*")) if p.is_file())
 
 
-def test_no_secret_reaches_logs_report_or_terminal(git_repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_no_secret_reaches_logs_report_or_terminal(
+    executor: str, git_repo: Path, tmp_path: Path
+) -> None:
     agent = tmp_path / "agent.py"
     agent.write_text(CHATTY_AGENT)
     root = make_spec(git_repo, [{"task-001": "talk", "task-002": "fail"}])
@@ -62,6 +68,7 @@ def test_no_secret_reaches_logs_report_or_terminal(git_repo: Path, tmp_path: Pat
         "command",
         "--agent-command",
         f"{sys.executable} {agent}",
+        *executor_flags(executor, git_repo),
         cwd=git_repo,
         env=ENV,
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cpo.executors.spec import AgentLine, Started
+from cpo.executors.spec import AgentLaunch, AgentLine, Started
 from tests.conftest import git
 from tests.runkit import cpo, make_spec, report
 from tests.test_recovery import agent_pids, alive, wait_for
@@ -164,3 +164,26 @@ def test_a_launch_whose_branch_moved_fails_with_a_verdict(git_repo: Path, tmp_pa
     assert exited.reason == "git_error"
     assert "another attempt moved it" in (exited.error or "")
     assert not [e for e in events_of(out) if isinstance(e, AgentLine)]
+
+
+def test_the_push_never_overwrites_a_branch_someone_else_moved(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """--force-with-lease against the start commit: another worker's push (here, the
+    agent's own, standing in for a duplicate attempt) is kept, and the task fails."""
+    launch = task_launch(git_repo, bare_remote(git_repo), "")
+    other = (
+        "git commit -q --allow-empty -m other && "
+        f"git push -q origin HEAD:refs/heads/{launch.branch} && "
+        "git reset -q --hard HEAD~1 && git commit -q --allow-empty -m mine && "
+        "echo '{}' > .claude-task-complete"
+    )
+    agent = AgentLaunch(backend="command", command=other)
+    proc = start_worker(launch.model_copy(update={"agent": agent}), tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    exited = exited_of(events_of(out))
+    assert (exited.ok, exited.reason) == (False, "push_failed")
+    assert f"could not push {launch.branch}" in (exited.error or "")
+    bare = Path(launch.remote.removeprefix("file://"))
+    assert git(bare, "log", "-1", "--format=%s", f"refs/heads/{launch.branch}") == "other"

@@ -3,9 +3,11 @@
 `options` (the run's options and context) → `preflight` → `engine` (set-up, with
 `worktrees`: every worktree made before any agent starts; schedule, finish) → `scheduler`
 (waves or DAG, with `priority`) → `hooks` (what the scheduler's decisions do: launch, merge,
-validate, record) → `taskrun` (one task: worktree, attempts, in agent `slots`) → `agentrun`
-(one agent process, judged by `protocol`), then `claim` (the agent's commits onto the task
-branch, whatever it did to HEAD).
+validate, record) → `taskrun` (one task: attempts, retries, records, in agent `slots`) → its
+executor: `local` (the worktree here) or `remote` (`cpo worker run-task` elsewhere, through a
+git remote; cpo.executors) → `attempt` (one agent run, `agentrun`, judged by `protocol`,
+logged by `tasklog`), then `claim` (the agent's commits onto the task branch, whatever it
+did to HEAD).
 Beside them: `states` (the status words), `validation` (wave checks), `layout` (branch
 and worktree names, kept from the report when a run continues), `changes` (which local
 changes are the user's, not cpo's own outputs), `resume`, `lock`

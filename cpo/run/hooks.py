@@ -79,7 +79,7 @@ class RunHooks:
             # An executor other than local: attempts through the git remote.
             attempts=None
             if ctx.executor is None
-            else remote_attempts(ctx.executor, ctx, writer, registry, self),
+            else remote_attempts(ctx.executor, ctx, writer, registry, self, self.masker),
         )
         self.ready = ready
         self._integration_ready = False

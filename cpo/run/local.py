@@ -22,7 +22,7 @@ from cpo.run.attempt import AttemptResult, Ran, exited_of
 from cpo.run.claim import clear_marker, hand_over, reclaim
 from cpo.run.protocol import read_marker
 from cpo.run.ready import TaskPrep
-from cpo.run.report import ReportWriter
+from cpo.run.report import Attempt, ReportWriter
 from cpo.run.tasklog import AgentRun
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
@@ -96,6 +96,9 @@ class LocalExecutor:
             return exited_of(result, work, marker, lambda text: line(task, text))
 
         return Ran(result.ok, result.reason, finish)
+
+    def adopt(self, task: TaskSpec, settings: TaskSettings, attempt: Attempt) -> Ran | None:
+        return None  # its agents end with the coordinator that started them
 
     def _prepare_worktree(self, task: TaskSpec, worktree: Path, attempt_no: int) -> str:
         """Make the task's worktree clean at its start point; return that commit.

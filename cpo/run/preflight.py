@@ -23,6 +23,7 @@ from cpo.run.changes import (
 )
 from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
+from cpo.run.remote import remote_problems
 from cpo.run.report import REPORT_FILE
 
 BackendRequest = tuple[str, AgentRequest]  # (backend name, request)
@@ -73,7 +74,7 @@ def preflight(ctx: RunContext) -> list[str]:
         # The agents run on the cluster: their CLIs are checked there, not here.
         from cpo.run.raycheck import ray_problems
 
-        problems.extend(ray_problems(ctx.executor, ctx.git, ctx.opts.remote, _requests(ctx)))
+        problems.extend(ray_problems(ctx.executor, _requests(ctx)))
     else:
         problems.extend(backend_problems(_requests(ctx), os.environ))
     problems.extend(_workspace_root_problems(ctx))
@@ -82,6 +83,7 @@ def preflight(ctx: RunContext) -> list[str]:
         leftovers = [_lost_report(ctx)]
     problems.extend(leftovers)
     problems.extend(name_clashes(ctx))
+    problems.extend(remote_problems(ctx))
     return problems
 
 

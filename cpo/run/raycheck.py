@@ -1,5 +1,6 @@
-"""Preflight for `--executor ray`: the cluster answers, the git remote is reachable from
-here, and the agent CLIs are there on the cluster, each problem one line with its fix.
+"""Preflight for `--executor ray`: the cluster answers (and takes the token), and the agent
+CLIs are there on the cluster, each problem one line with its fix (that the git remote is
+reachable from here is every remote executor's check: cpo.run.remote).
 
 The cluster side is a tiny probe job (`cpo.run.rayprobe`, through the same entrypoint,
 resources and variable handover as a task). What it checks there is what a task will meet.
@@ -17,36 +18,20 @@ from cpo.agents.base import AgentRequest
 from cpo.errors import CpoError
 from cpo.executors.ray import RayExecutor
 from cpo.executors.rayentry import entrypoint
-from cpo.git import Git
 
 # The probe waits this long for a free slot on the cluster before saying there is none.
 PROBE_WAIT = 90.0
 _SENT = ("model", "max_turns", "permission_mode", "approval_mode", "sandbox_mode", "command")
 
 
-def ray_problems(
-    executor: object, git: Git, remote: str, requests: Iterable[tuple[str, AgentRequest]]
-) -> list[str]:
+def ray_problems(executor: object, requests: Iterable[tuple[str, AgentRequest]]) -> list[str]:
     if not isinstance(executor, RayExecutor):
         return []
     try:
         executor.jobs.client()
     except CpoError as exc:
         return [" ".join(exc.lines())]
-    problems = remote_problems(git, remote)
-    return problems + probe_problems(executor, requests)
-
-
-def remote_problems(git: Git, remote: str) -> list[str]:
-    """Workers fetch and push through `remote`: this machine must reach it first."""
-    code, _, err = git._raw(["ls-remote", "--heads", remote], git.root)
-    if code == 0:
-        return []
-    why = " ".join(err.split())[:300] or f"git ls-remote exited {code}"
-    return [
-        f"git remote {remote} is not reachable from here ({why}): fix its URL or "
-        "credentials, or pass --remote NAME|URL (a remote the Ray workers can reach too)"
-    ]
+    return probe_problems(executor, requests)  # the remote: cpo.run.remote.remote_problems
 
 
 def _probe_spec(requests: Iterable[tuple[str, AgentRequest]]) -> str:

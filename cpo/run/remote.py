@@ -18,7 +18,16 @@ from pathlib import Path
 
 from cpo.errors import CpoError
 from cpo.executors.base import Executor
-from cpo.executors.spec import AgentLaunch, AnyEvent, Exited, Handle, Started, TaskLaunch
+from cpo.executors.spec import (
+    AgentLaunch,
+    AgentLine,
+    AnyEvent,
+    Exited,
+    Handle,
+    LogLine,
+    Started,
+    TaskLaunch,
+)
 from cpo.git import Git
 from cpo.plan.model import Plan, TaskSpec
 from cpo.proc import ProcessRegistry
@@ -28,8 +37,19 @@ from cpo.run.options import RunContext
 from cpo.run.report import Attempt, ReportWriter
 from cpo.run.tasklog import TaskLog
 from cpo.run.taskrun import RunnerCallbacks
+from cpo.secrets import Masker
 
 FETCHED = "refs/cpo-worker"  # where fetched attempt branches are kept in the repository
+# TaskSettings' fields that AgentLaunch has under the same name.
+_SAME_NAMED: tuple[str, ...] = (
+    "model",
+    "max_turns",
+    "permission_mode",
+    "approval_mode",
+    "sandbox_mode",
+    "agent",
+)
+_SAME_NAMED += ("extra_args",)
 
 
 def remote_attempts(
@@ -38,6 +58,7 @@ def remote_attempts(
     writer: ReportWriter,
     registry: ProcessRegistry,
     run: RunnerCallbacks,
+    masker: Masker,
 ) -> RemoteAttempts:
     """The attempts of a run whose executor is not local (`cpo run --executor`)."""
     return RemoteAttempts(
@@ -50,18 +71,39 @@ def remote_attempts(
         registry=registry,
         start_point=run.start_point,
         on_action=run.task_action,
+        masker=masker,
         integration=not ctx.opts.no_integration,
     )
 
 
+def remote_problems(ctx: RunContext) -> list[str]:
+    """Preflight: an executor other than local needs a git remote this machine reaches."""
+    if ctx.executor is None:
+        return []
+    url = remote_url(ctx.git, ctx.opts.remote)
+    if ctx.git.ok("ls-remote", "--heads", url):
+        return []
+    return [
+        f"--remote {ctx.opts.remote}: no git remote of that name, and git cannot reach it as "
+        f"a URL: name a remote of this repository (git remote -v) or give a URL that both "
+        f"this machine and the {ctx.opts.executor} workers reach"
+    ]
+
+
 def remote_url(git: Git, remote: str) -> str:
-    """The URL of the git remote called `remote`, or `remote` itself (a URL or a path)."""
+    """The URL of the git remote called `remote`, or `remote` itself: a URL, or a path
+    (made absolute: a worker runs elsewhere). A remote's relative path is the
+    repository's, a path given is the current folder's."""
     if git.ok("remote", "get-url", remote):
-        return git.run("remote", "get-url", remote)
-    path = Path(remote)
-    if "://" not in remote and ":" not in remote and path.exists():
-        return path.resolve().as_uri()
-    return remote
+        return _as_url(git.run("remote", "get-url", remote), git.root)
+    return _as_url(remote, Path.cwd())
+
+
+def _as_url(value: str, base: Path) -> str:
+    host = value.split("/", 1)[0]
+    if "://" in value or ":" in host:  # a URL, or scp-like `host:path`
+        return value
+    return (base / value).resolve().as_uri()
 
 
 def attempt_branch(spec_id: str, task_id: str, attempt_no: int) -> str:
@@ -93,6 +135,7 @@ class RemoteAttempts:
     registry: ProcessRegistry
     start_point: Callable[[TaskSpec], str]
     on_action: Callable[[TaskSpec, str], None]
+    masker: Masker
     integration: bool = True
     env_names: tuple[str, ...] = ()
     resources: dict[str, float] = field(default_factory=dict)
@@ -116,18 +159,40 @@ class RemoteAttempts:
 
     def run(self, task: TaskSpec, settings: TaskSettings, start: str, attempt_no: int) -> Ran:
         launch = self._launch(task, settings, start, attempt_no)
-        left = self._left_running(task, attempt_no)
-        if left is not None:  # follow that one (adopt) rather than start a second agent
-            launch = self._launch(task, settings, left.start_point or start, left.number)
         handle = self.executor.handle(launch)
         with self.writer.update_task(task.id) as rec:
             rec.attempts[-1].handle = handle.model_dump()
+        exited = self._follow(task, settings, attempt_no, handle, launch)
+        assert exited is not None
+        return Ran(exited.ok, exited.reason, lambda: self._fetched(task, launch.branch, exited))
+
+    def adopt(self, task: TaskSpec, settings: TaskSettings, attempt: Attempt) -> Ran | None:
+        handle = Handle.model_validate(attempt.handle)
+        if handle.executor != self.executor.name:
+            return None
+        exited = self._follow(task, settings, attempt.number, handle, None)
+        if exited is None:
+            return None
+        branch = attempt_branch(self.plan.spec_id, task.id, attempt.number)
+        return Ran(exited.ok, exited.reason, lambda: self._fetched(task, branch, exited))
+
+    def _follow(
+        self,
+        task: TaskSpec,
+        settings: TaskSettings,
+        attempt_no: int,
+        handle: Handle,
+        launch: TaskLaunch | None,
+    ) -> Exited | None:
+        """Run `launch` (None: adopt `handle`), its events into the task's logs."""
         with TaskLog(
             self.logs_dir, task, settings.log_limit, lambda a: self.on_action(task, a)
         ) as logs:
-            logs.header(task, f"{self.executor.name} {handle.id}", attempt_no, settings)
+            how = "" if launch else " (re-attached after a restart)"
+            logs.header(task, f"{self.executor.name} {handle.id}{how}", attempt_no, settings)
 
             def on_event(event: AnyEvent) -> None:
+                event = _masked(event, self.masker)  # the worker masked what it knew
                 if isinstance(event, Started):
                     where = f"{event.host} (pid {event.pid}) in {event.workdir}"
                     logs.log.note(f"[cpo] worker started on {where}")
@@ -136,36 +201,14 @@ class RemoteAttempts:
             with self._lock:
                 self._running[handle.id] = handle
             try:
-                adopted = None
                 if self.registry.cancelled.is_set():
-                    adopted = Exited(ok=False, reason="interrupted", error="stopped by cpo")
-                elif left is not None:
-                    logs.log.note(
-                        f"[cpo] re-attaching to {handle.id} (attempt {left.number}, left "
-                        "running by a cpo that stopped)"
-                    )
-                    adopted = self.executor.adopt(handle, on_event)
-                if adopted is None and left is not None:  # gone: a new attempt after all
-                    launch = self._launch(task, settings, start, attempt_no)
-                    handle = self.executor.handle(launch)
-                    with self._lock:
-                        self._running[handle.id] = handle
-                    with self.writer.update_task(task.id) as rec:
-                        rec.attempts[-1].handle = handle.model_dump()
-                exited = adopted or self.executor.run(launch, on_event)
+                    return Exited(ok=False, reason="interrupted", error="stopped by cpo")
+                if launch is None:
+                    return self.executor.adopt(handle, on_event)
+                return self.executor.run(launch, on_event)
             finally:
                 with self._lock:
                     self._running.pop(handle.id, None)
-        return Ran(exited.ok, exited.reason, lambda: self._fetched(task, launch, exited))
-
-    def _left_running(self, task: TaskSpec, attempt_no: int) -> Attempt | None:
-        """An earlier attempt a coordinator that died left without an end (its job may
-        still run: `--resume` re-attaches to it), if the executor can follow it."""
-        earlier = [a for a in self.writer.report.tasks[task.id].attempts if a.number < attempt_no]
-        if not earlier or earlier[-1].finished_at is not None:
-            return None
-        last = earlier[-1]
-        return last if (last.handle or {}).get("executor") == self.executor.name else None
 
     def _launch(self, task: TaskSpec, s: TaskSettings, start: str, attempt_no: int) -> TaskLaunch:
         return TaskLaunch(
@@ -178,14 +221,8 @@ class RemoteAttempts:
             start_commit=start,
             agent=AgentLaunch(
                 backend=s.backend,
-                model=s.model,
-                max_turns=s.max_turns,
-                permission_mode=s.permission_mode,
-                approval_mode=s.approval_mode,
-                sandbox_mode=s.sandbox_mode,
-                agent=s.agent,
                 command=s.agent_command,
-                extra_args=s.extra_args,
+                **{name: getattr(s, name) for name in _SAME_NAMED},
             ),
             prompt=task.prompt,
             prompt_source=task.prompt_source,
@@ -197,16 +234,14 @@ class RemoteAttempts:
             resources=self.resources,
         )
 
-    def _fetched(self, task: TaskSpec, launch: TaskLaunch, exited: Exited) -> Exited:
+    def _fetched(self, task: TaskSpec, branch: str, exited: Exited) -> Exited:
         """The attempt's branch fetched and the task branch moved to its head; failed
         when the remote does not hold what the worker said it pushed."""
         if exited.head is None:
             return exited  # it never got a checkout: nothing to fetch
-        kept = f"{FETCHED}/{launch.branch}"
+        kept = f"{FETCHED}/{branch}"
         try:
-            self.git.run(
-                "fetch", "--quiet", "--no-tags", self.url, f"+refs/heads/{launch.branch}:{kept}"
-            )
+            self.git.run("fetch", "--quiet", "--no-tags", self.url, f"+refs/heads/{branch}:{kept}")
         except CpoError as exc:
             return _failed(exited, "fetch_failed", exc.message)
         head = self.git.rev(kept)
@@ -214,12 +249,12 @@ class RemoteAttempts:
             return _failed(
                 exited,
                 "fetch_failed",
-                f"{launch.branch} on {self.url} is at {(head or 'nothing')[:12]}, not at the "
+                f"{branch} on {self.url} is at {(head or 'nothing')[:12]}, not at the "
                 f"worker's {exited.head[:12]}",
             )
         old = self.git.rev(f"refs/heads/{task.branch}") or ""
         if old != head:
-            self.git.update_branch(task.branch, head, old, f"cpo: {launch.branch}")
+            self.git.update_branch(task.branch, head, old, f"cpo: {branch}")
         return exited
 
     def _cancel_all(self) -> None:
@@ -227,6 +262,20 @@ class RemoteAttempts:
             handles = list(self._running.values())
         for handle in handles:
             threading.Thread(target=self.executor.cancel, args=(handle,), daemon=True).start()
+
+
+def _masked(event: AnyEvent, masker: Masker) -> AnyEvent:
+    if isinstance(event, LogLine):
+        return event.model_copy(update={"text": masker.mask(event.text)})
+    if isinstance(event, AgentLine):
+        return event.model_copy(
+            update={
+                "raw": masker.mask(event.raw),
+                "logs": tuple(map(masker.mask, event.logs)),
+                "actions": tuple(map(masker.mask, event.actions)),
+            }
+        )
+    return event
 
 
 def _failed(exited: Exited, reason: str, error: str) -> Exited:

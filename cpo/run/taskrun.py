@@ -11,9 +11,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -76,6 +77,11 @@ class Attempts(Protocol):
 
     def run(self, task: TaskSpec, settings: TaskSettings, start: str, attempt_no: int) -> Ran:
         """Run the attempt's agent (the caller holds an agent slot)."""
+        ...
+
+    def adopt(self, task: TaskSpec, settings: TaskSettings, attempt: Attempt) -> Ran | None:
+        """Follow an attempt an earlier coordinator started and did not see end (its
+        `handle` recorded), to its end; None if it cannot be (the caller holds a slot)."""
         ...
 
 
@@ -198,8 +204,10 @@ class TaskRunner:
         task = launch.task
         rec = self.writer.report.tasks[task.id]
         attempt_no = len(rec.attempts)
-        result: Exited | None = None
         cancelled = self.registry.cancelled
+        result = self._adopt(launch, settings)
+        if result is not None and (result.ok or result.reason not in RETRYABLE):
+            return result
         for retry in range(settings.retries + 1):
             if not self._wait_for_pause():
                 break
@@ -209,7 +217,8 @@ class TaskRunner:
             with self.writer.update_task(task.id) as rec:
                 rec.attempts.append(attempt)
                 rec.start_point = start
-            result = self._attempt(launch, settings, start, attempt_no)
+            go = partial(self.attempts.run, task, settings, start, attempt_no)
+            result = self._attempt(launch, attempt_no, go) or not_run("crashed", "no result")
             if result.reason == "not_started":
                 break
             self._record_attempt(task, attempt, result)
@@ -283,26 +292,47 @@ class TaskRunner:
         return not self.registry.cancelled.is_set()
 
     # -- one attempt ------------------------------------------------------------------
+    def _adopt(self, launch: Launch, settings: TaskSettings) -> Exited | None:
+        """The last attempt, if an earlier coordinator left it running (`--resume` after
+        a kill), followed to its end and recorded; None if there is none to follow."""
+        task = launch.task
+        rec = self.writer.report.tasks[task.id]
+        last = rec.attempts[-1] if rec.attempts else None
+        if last is None or last.finished_at is not None or last.handle is None:
+            return None
+        result = self._attempt(
+            launch, last.number, lambda: self.attempts.adopt(task, settings, last)
+        )
+        if result is not None and result.reason != "not_started":
+            self._record_attempt(task, last, result)
+            return result
+        if result is None:  # gone: a new attempt starts from the same point
+            lost = Exited(ok=False, reason="interrupted", error="stopped with the coordinator")
+            self._record_attempt(task, last, lost)
+        return None
+
     def _attempt(
-        self, launch: Launch, settings: TaskSettings, start: str, attempt_no: int
-    ) -> Exited:
-        """One agent run, inside an agent slot (taken by rank, then launch order)."""
+        self, launch: Launch, attempt_no: int, go: Callable[[], Ran | None]
+    ) -> Exited | None:
+        """`go`, one agent run, inside an agent slot (taken by rank, then launch order);
+        `not_started` without a slot; None when `go` ran nothing."""
         task, slots = launch.task, self.slots
         ticket, launch.ticket = launch.ticket or slots.ticket(launch.rank), None
         if not slots.acquire(ticket):
             return not_run("not_started")
         self._mark_running(task)
         log.info("task %s: agent started (attempt %d)", task.id, attempt_no)
-        ran = Ran.of(not_run("crashed", "no result"))
+        ran: Ran | None = Ran.of(not_run("crashed", "no result"))
         try:
-            ran = self.attempts.run(task, settings, start, attempt_no)
-            if self._stops_launches(ran):
+            ran = go()
+            if ran is not None and self._stops_launches(ran):
                 # Before our slot is free: no other agent may start after this failure.
                 slots.hold("auth" if ran.reason == "auth" else "fail_fast")
         finally:
-            slots.release(keep_for=self.run_cb.successor_rank(task) if ran.ok else None)
-            log.info("task %s: agent ended: %s", task.id, ran.reason or "ok")
-        return ran.finish()
+            ok = ran is not None and ran.ok
+            slots.release(keep_for=self.run_cb.successor_rank(task) if ok else None)
+            log.info("task %s: agent ended: %s", task.id, ran and (ran.reason or "ok"))
+        return None if ran is None else ran.finish()
 
     def _stops_launches(self, ran: Ran) -> bool:
         if ran.ok or ran.reason in ("interrupted", "not_started"):

@@ -40,6 +40,18 @@ from cpo.worker.lifeline import Lifeline
 WORKDIR_VAR = "CPO_WORKER_DIR"
 
 
+class LaunchError(UsageError):
+    """A task launch that is not one: each problem on its own line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        hint = "a task launch is what `cpo run --executor` sends (cpo/executors/spec.py)"
+        super().__init__(problems[0], hint=hint)
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        return [*self.problems, *([self.hint] if self.hint else [])]
+
+
 def read_launch(source: str) -> TaskLaunch:
     """The launch in file `source`, or on stdin for `-`; one line per problem if bad."""
     name = "stdin" if source == "-" else source
@@ -54,9 +66,7 @@ def read_launch(source: str) -> TaskLaunch:
             f"{name}: {'.'.join(str(p) for p in e['loc']) or 'launch'}: {e['msg']}"
             for e in exc.errors()
         ]
-        raise UsageError(
-            "\n".join(problems), hint="a task launch is what `cpo run` writes (TaskLaunch)"
-        ) from exc
+        raise LaunchError(problems) from exc
 
 
 class Emitter:
@@ -91,7 +101,8 @@ def run_task(launch: TaskLaunch, out: TextIO, *, keep: bool = False) -> int:
     """Run the launch's attempt to its end, events on `out`; the exit code."""
     emit = Emitter(out)
     registry = ProcessRegistry(grace=launch.grace)
-    masker = Masker(os.environ)
+    env = {**os.environ, **expand(launch.env.items(), os.environ)}
+    masker = Masker(env)  # the spec's `env:` values too, as expanded here
     adopter = Adopter()  # what escapes the agent's group is re-parented to us, and ended
     tmp = Path(tempfile.mkdtemp(prefix=f"cpo-worker-{launch.task_id}-", dir=_workdir_root()))
     workdir = tmp / "work"
@@ -101,7 +112,7 @@ def run_task(launch: TaskLaunch, out: TextIO, *, keep: bool = False) -> int:
         with lifeline:
             emit(Started(host=socket.gethostname(), pid=os.getpid(), workdir=str(workdir)))
             registry.start_watchdog()
-            exited = _attempt(launch, workdir, registry, masker, emit)
+            exited = _attempt(launch, workdir, env, registry, masker, emit)
             code = ExitCode.OK if exited.ok else ExitCode.FAILED
     except CpoError as exc:
         exited = Exited(ok=False, reason="git_error", error=masker.mask(exc.message))
@@ -132,7 +143,12 @@ def _workdir_root() -> str | None:
 
 
 def _attempt(
-    launch: TaskLaunch, workdir: Path, registry: ProcessRegistry, masker: Masker, emit: Emitter
+    launch: TaskLaunch,
+    workdir: Path,
+    env: dict[str, str],
+    registry: ProcessRegistry,
+    masker: Masker,
+    emit: Emitter,
 ) -> Exited:
     git = clone_branch(launch, workdir)
     start, task_id = launch.start_commit, launch.task_id
@@ -140,8 +156,7 @@ def _attempt(
     for name in launch.env_names:
         if name not in os.environ:
             emit.note(f"[cpo] warning: {name} is not set in the worker's environment")
-    env = {**os.environ, **expand(launch.env.items(), os.environ)}
-    env["CPO_WORKTREE"] = str(workdir)
+    env = {**env, "CPO_WORKTREE": str(workdir)}
     result = run_attempt_agent(
         launch.agent.backend,
         _request(launch, workdir),
@@ -175,7 +190,7 @@ def _pushed(git: Git, launch: TaskLaunch, exited: Exited, masker: Masker) -> Exi
 
 
 def _request(launch: TaskLaunch, workdir: Path) -> AgentRequest:
-    a = launch.agent
+    """The agent's request, as `cpo run` makes it (cpo.run.agentrun.task_request)."""
     return AgentRequest(
         task_id=launch.task_id,
         wave=launch.wave,
@@ -183,12 +198,6 @@ def _request(launch: TaskLaunch, workdir: Path) -> AgentRequest:
         worktree=workdir,
         parallel_dir=workdir,
         system_prompt=COMPLETION_PROTOCOL,
-        agent=a.agent,
-        model=a.model,
-        max_turns=a.max_turns,
-        permission_mode=a.permission_mode,
-        approval_mode=a.approval_mode,
-        sandbox_mode=a.sandbox_mode,
-        command=a.command,
-        extra_args=a.extra_args,
+        # AgentLaunch's fields are AgentRequest's, by name.
+        **launch.agent.model_dump(exclude={"backend"}),
     )
