@@ -448,6 +448,8 @@ def run(
             ui.show_json(runcli.dry_run_document(dry))
         else:
             ui.notes(dry.notes)
+            if labels is not None:
+                ui.print_lines(planrun.stream_lines(parallel_dir, tuple(stream or ())))
             ui.print_lines(runcli.dry_run_lines(dry))
         raise typer.Exit(int(dry.exit_code))
     mode = (

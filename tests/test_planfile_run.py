@@ -172,6 +172,9 @@ def test_a_failing_task_stops_only_its_stream(git_repo: Path) -> None:
 
 def test_stream_option_runs_only_the_streams_named(git_repo: Path) -> None:
     plan = _commit_plan(git_repo, PLAN)
+    dry = cpo("run", str(plan), "--dry-run", "--stream", "jetson", cwd=git_repo)
+    assert "stream jetson on stream/PLAN/jetson: J1, J2\n" in dry.stdout, dry.stdout
+    assert "stream amd" not in dry.stdout
     proc = cpo("run", str(plan), "--stream", "jetson", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     statuses = {r.task_id: r.status for r in parse_plan(plan.read_text()).rows}

@@ -21,7 +21,7 @@ from cpo.commands.streamhooks import StreamHooks
 from cpo.errors import ExitCode, UsageError
 from cpo.planfile.doc import PlanDoc
 from cpo.planfile.load import load_plan_file, read_plan_doc
-from cpo.planfile.translate import output_dir, plan_streams, spec_id_of
+from cpo.planfile.translate import DONE, output_dir, plan_streams, spec_id_of
 from cpo.planfile.writer import PlanWriter
 from cpo.run import engine
 from cpo.run.options import RunOptions
@@ -126,6 +126,22 @@ def run_plan_file(
         if result.exit_code == ExitCode.OK:
             result.exit_code = ExitCode.FAILED
     return result
+
+
+def stream_lines(path: Path, streams: tuple[str, ...] = ()) -> list[str]:
+    """What `--dry-run` says of the streams: each one's branch and tasks still to do, and
+    the order in which they merge into the integration branch."""
+    path = path.resolve()
+    doc = read_plan_doc(path)
+    info = plan_streams(doc, spec_id_of(path))
+    todo = {r.task_id for r in doc.rows if r.status.upper() != DONE}
+    chosen = [s for s in info.order if not streams or s in streams]
+    lines = [
+        f"stream {s} on {info.branches[s]}: "
+        + (", ".join(t for t in info.tasks(s) if t in todo) or "nothing to do")
+        for s in chosen
+    ]
+    return [*lines, "streams merge into the integration branch in this order: " + ", ".join(chosen)]
 
 
 def stream_labels(path: Path) -> Mapping[str, str]:
