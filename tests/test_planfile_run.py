@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import signal
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -265,3 +268,35 @@ def test_status_integrate_and_clean_take_the_plan_file(git_repo: Path) -> None:
     # Each stream's worktree and branch once, though two tasks each ran there.
     assert clean.stdout.count("deleted branch stream/PLAN/amd") == 1
     assert "stream/PLAN" not in git(git_repo, "branch", "--list")
+
+
+def test_an_interrupted_plan_continues_and_merges_the_streams_done_before(
+    git_repo: Path,
+) -> None:
+    slow = PLAN.replace(
+        "@script sleep 1.5\r\n@script write amd.txt", "@script sleep 60\r\n@script write amd.txt"
+    )
+    plan = _commit_plan(git_repo, slow)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cpo", "run", str(plan), "--max-concurrent", "2"],
+        cwd=git_repo,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the jetson stream is done while A1 still works
+        if "task=J2 status=completed" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    proc.stdout.close()
+    statuses = {r.task_id: r.status for r in parse_plan(plan.read_text()).rows}
+    assert (statuses["A1"], statuses["J2"]) == ("TASK:PENDING", "TASK:COMPLETE")
+    assert git(git_repo, "ls-tree", "-r", "--name-only", "integration/PLAN").count("txt") == 0
+
+    _commit_plan(git_repo, plan.read_bytes().decode().replace("@script sleep 60\r\n", ""))
+    again = cpo("run", str(plan), cwd=git_repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    # The jetson stream, all TASK:COMPLETE now, is merged from its branch all the same.
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/PLAN").splitlines()
+    assert {"amd.txt", "amd2.txt", "jetson.txt"} <= set(files)
