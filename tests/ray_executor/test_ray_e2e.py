@@ -174,3 +174,19 @@ def test_max_concurrent_is_the_cap_across_the_cluster(
     )
     assert len(inside) == 8 and inside[-1] == 0
     assert max(inside) == most
+
+
+def test_fail_fast_stops_the_other_running_job(
+    on_ray: RayJobs, ray_cluster: RayHead, git_repo: Path
+) -> None:
+    tasks = {"task-001": "@script sleep 2\n@script exit 3", "task-002": "@script hang"}
+    root = make_spec(git_repo, [tasks], spec_id="TS-0913")
+    proc = run_with("ray", git_repo, root, "--fail-fast", "--retries", "0")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    records = report(root)["tasks"]
+    assert records["task-001"]["status"] == "failed"  # the agent died: its own failure
+    assert records["task-002"]["status"] == "interrupted"
+    (job,) = jobs_of(on_ray, "TS-0913", "task-002")
+    wait_for("the job to stop", lambda: on_ray.state(job.submission_id).terminal)  # type: ignore[union-attr]
+    assert on_ray.state(job.submission_id).status == "STOPPED"  # type: ignore[union-attr]
+    wait_for("the agent to end", lambda: not tagged_processes(ray_cluster, AGENT))
