@@ -14,8 +14,10 @@ agent's own group.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,13 +35,18 @@ from cpo.executors.rayclient import (
     submission_id,
 )
 from cpo.executors.rayentry import entrypoint
-from cpo.executors.spec import Exited, Handle, TaskLaunch
+from cpo.executors.spec import AnyEvent, Exited, Handle, Started, TaskLaunch
 from cpo.executors.stream import EventStream
 
 NAME = "ray"
 DEFAULT_RESOURCES: dict[str, float] = {"agent_slot": 1.0}
 # How often a broken log stream is picked up again before the attempt counts as lost.
 TAIL_RETRIES = 5
+# The worker enforces the launch's timeout and idle timeout itself (SIGTERM to the agent's
+# group, SIGKILL after the grace, then its push). Past them by this much, the coordinator
+# stops the job with stop_job: a worker that cannot end (a hung push, a wedged node) must
+# not hold its slot and the run forever.
+BACKSTOP = 120.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class RaySettings:
     resources: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RESOURCES))
     env: tuple[str, ...] = ()  # variable names whose values go from here to each job
     python: str = "python"  # the workers' Python, the one Ray and cpo are installed in
+    backstop: float = BACKSTOP
 
 
 def settings_from(options: Mapping[str, Any], environ: Mapping[str, str]) -> RaySettings:
@@ -76,8 +84,13 @@ class RayExecutor:
 
     # -- the Executor protocol ------------------------------------------------------------
     def handle(self, launch: TaskLaunch) -> Handle:
+        """The job's id, and the limits a coordinator that adopts it enforces too."""
         sid = submission_id(launch.spec_id, launch.task_id, launch.attempt, launch.start_commit)
-        return Handle(executor=NAME, id=sid, data={"address": self.settings.address})
+        data = {"address": self.settings.address}
+        for key, value in (("timeout", launch.timeout), ("idle_timeout", launch.idle_timeout)):
+            if value is not None:
+                data[key] = str(value + launch.grace + self.settings.backstop)
+        return Handle(executor=NAME, id=sid, data=data)
 
     def run(self, launch: TaskLaunch, on_event: EventSink) -> Exited:
         sid = self.handle(launch).id
@@ -88,12 +101,12 @@ class RayExecutor:
                 # commit. Its record is history; this launch is a new attempt.
                 self.jobs.delete(sid)
             self.submit(sid, launch)
-        return self.follow(sid, on_event)
+        return self.follow(sid, on_event, Limits.of(self.handle(launch)))
 
     def adopt(self, handle: Handle, on_event: EventSink) -> Exited | None:
         if handle.executor != NAME or self.jobs.state(handle.id) is None:
             return None
-        return self.follow(handle.id, on_event)
+        return self.follow(handle.id, on_event, Limits.of(handle))
 
     def cancel(self, handle: Handle) -> None:
         self.jobs.stop(handle.id)
@@ -129,13 +142,22 @@ class RayExecutor:
         command = entrypoint(self.settings.python, body, sid if values else None)
         self.jobs.submit(sid, command, resources, metadata)
 
-    def follow(self, sid: str, on_event: EventSink) -> Exited:
-        """The job's events to its end, from its first line; the verdict.
+    def follow(self, sid: str, on_event: EventSink, limits: Limits | None = None) -> Exited:
+        """The job's events to its end, from its first line; the verdict (`timeout` when
+        the job outlived `limits` and was stopped here).
 
         A log stream that breaks (the dashboard restarted, a network blip) is opened again
         and the lines already seen are skipped, so each event is handed on once. Lines
         that are no event (Ray's own, a worker that could not start) are kept for the
         verdict of a worker that gave none."""
+        watch = Backstop(limits or Limits(), lambda: self.jobs.stop(sid), on_event)
+        with watch:
+            exited = self._follow(sid, watch.on_event)
+        if watch.fired and not exited.ok:
+            return exited.model_copy(update={"reason": "timeout", "error": watch.why})
+        return exited
+
+    def _follow(self, sid: str, on_event: EventSink) -> Exited:
         stream, seen, other = EventStream(on_event), 0, deque[str](maxlen=3)
         for _ in range(TAIL_RETRIES):
             count = 0
@@ -166,6 +188,64 @@ class RayExecutor:
         if other:
             detail += f"; its last lines: {' | '.join(other)[:400]}"
         return stream.verdict(stopped=status == "STOPPED", detail=detail)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Seconds after the worker started / after its last event when the job is stopped."""
+
+    total: float | None = None
+    idle: float | None = None
+
+    @classmethod
+    def of(cls, handle: Handle) -> Limits:
+        def get(key: str) -> float | None:
+            return float(handle.data[key]) if key in handle.data else None
+
+        return cls(get("timeout"), get("idle_timeout"))
+
+
+class Backstop:
+    """Stops a job that outlives its limits, counted from the worker's `started` event
+    (time waiting for a free slot on the cluster is not the task's)."""
+
+    def __init__(self, limits: Limits, stop: Callable[[], object], sink: EventSink) -> None:
+        self.limits, self._stop, self._sink = limits, stop, sink
+        self.started: float | None = None
+        self.last = time.monotonic()
+        self.fired, self.why = False, ""
+        self._done = threading.Event()
+
+    def on_event(self, event: AnyEvent) -> None:
+        self.last = time.monotonic()
+        if isinstance(event, Started) and self.started is None:
+            self.started = self.last
+        self._sink(event)
+
+    def __enter__(self) -> Backstop:
+        if self.limits.total is not None or self.limits.idle is not None:
+            threading.Thread(target=self._watch, daemon=True, name="ray-backstop").start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.5):
+            if self.started is None:
+                continue
+            now, total, idle = time.monotonic(), self.limits.total, self.limits.idle
+            if total is not None and now - self.started > total:
+                self.why = f"the worker outlived its timeout ({total:.0f} s with the grace "
+                self.why += "and cpo's margin): the Ray job was stopped"
+            elif idle is not None and now - self.last > idle:
+                self.why = f"the worker was silent past its idle timeout ({idle:.0f} s with "
+                self.why += "the grace and cpo's margin): the Ray job was stopped"
+            else:
+                continue
+            self.fired = True
+            self._stop()
+            return
 
 
 def make_executor(options: Mapping[str, Any]) -> RayExecutor:

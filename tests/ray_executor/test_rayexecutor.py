@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from cpo.executors.ray import RayExecutor, RaySettings
+from cpo.executors.ray import Limits, RayExecutor, RaySettings
+from cpo.executors.rayclient import submission_id
 from cpo.executors.spec import AgentLaunch, AnyEvent, Exited, Started, TaskLaunch
 from tests.conftest import git
 from tests.raycluster import RayHead, tagged_processes
@@ -161,3 +162,19 @@ def test_configured_secret_reaches_the_agent_and_no_job_record(
     info = ex.jobs.client().get_job_info(sid)
     assert secret not in json.dumps(info.dict(), default=str)
     assert secret not in ex.jobs.logs(sid)
+
+
+@pytest.mark.parametrize("limits", [Limits(total=2), Limits(idle=2)])
+def test_a_worker_that_outlives_its_limits_is_stopped_by_the_coordinator(
+    ray_cluster: RayHead, limits: Limits
+) -> None:
+    """The backstop behind the worker's own timeouts: a job that started (its `started`
+    event) and then neither ends nor speaks is stopped with stop_job, verdict `timeout`."""
+    ex = executor(ray_cluster)
+    sid = submission_id("TS-RAY", "wedged", 1, f"{time.time_ns()}")
+    ex.jobs.submit(sid, """echo '{"type": "started"}'; exec sleep 4322""", {})
+    exited = ex.follow(sid, Events(), limits)
+    assert (exited.ok, exited.reason) == (False, "timeout"), exited
+    assert "the Ray job was stopped" in (exited.error or "")
+    assert ex.jobs.state(sid).status == "STOPPED"  # type: ignore[union-attr]
+    assert tagged_processes(ray_cluster, "sleep 4322") == []
