@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from cpo.config import load_settings
 from cpo.errors import UsageError
+from cpo.executors.ray import RaySettings, settings_from
 from cpo.executors.rayclient import auth_headers, auth_token, resolve_address, submission_id
 from cpo.executors.rayentry import decode_spec, encode_spec, entrypoint
+from cpo.run.options import RunOptions, executor_options
 from tests.runkit import make_spec
 
 # Runs cpo with `import ray` failing, as on a machine without the extra.
@@ -81,3 +84,36 @@ def test_the_launch_travels_compressed_and_shell_safe() -> None:
     assert len(words[3]) < 131072  # one argument's limit (MAX_ARG_STRLEN)
     assert decode_spec(words[3]) == json.loads(launch)
     assert decode_spec(encode_spec("[1]")) == [1]
+
+
+def test_settings_from_the_config_flag_and_environment_on_top(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (git_repo / ".cpo").mkdir()
+    (git_repo / ".cpo" / "config.yaml").write_text(
+        "executors:\n  ray:\n    address: http://cfg:8265\n    env: [ANTHROPIC_API_KEY]\n"
+        "    resources: {agent_slot: 2, memory_gb: 1}\n    gcs_address: cfg:7000\n"
+    )
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    settings = load_settings(git_repo)
+    found = executor_options(RunOptions(executor="ray"), settings)
+    assert settings_from(found, {}) == RaySettings(
+        address="http://cfg:8265",
+        gcs_address="cfg:7000",
+        resources={"agent_slot": 2.0, "memory_gb": 1.0},
+        env=("ANTHROPIC_API_KEY",),
+    )
+    monkeypatch.setenv("RAY_ADDRESS", "http://env:8265")
+    assert executor_options(RunOptions(executor="ray"), settings)["address"] == "http://env:8265"
+    flagged = RunOptions(executor="ray", ray_address="http://flag:8265")
+    assert executor_options(flagged, settings)["address"] == "http://flag:8265"
+    # Defaults: one agent_slot per job, the GCS on the dashboard's host.
+    plain = settings_from({"address": "http://h:8265"}, {})
+    assert (plain.resources, plain.gcs_address, plain.env) == ({"agent_slot": 1.0}, "h:6379", ())
+
+
+def test_config_names_that_are_no_variables_are_refused(git_repo: Path) -> None:
+    (git_repo / ".cpo").mkdir()
+    (git_repo / ".cpo" / "config.yaml").write_text("executors:\n  ray:\n    env: [A-B]\n")
+    with pytest.raises(UsageError, match=r"executors\.ray\.env: .*'A-B' is not a variable name"):
+        load_settings(git_repo)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -41,6 +42,9 @@ def import_client() -> type[JobSubmissionClient]:
             f"--executor ray needs Ray's job client ({exc.name or 'ray'} is not installed)",
             hint=INSTALL_HINT,
         ) from exc
+    # Ray logs each closed log stream at INFO on stderr: noise between cpo's own lines.
+    for name in ("ray.dashboard.modules.job.sdk", "ray.dashboard.modules.dashboard_sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return JobSubmissionClient
 
 
