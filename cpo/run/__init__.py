@@ -1,6 +1,7 @@
 """`cpo run`: from a `Plan` to merged, validated branches and a report.
 
-`options` (the run's options and context) → `preflight` → `engine` (set-up, with
+`options` (the run's options and context) → `preflight` (with `raycheck` for
+`--executor ray`: its probe job runs `rayprobe` on a worker) → `engine` (set-up, with
 `worktrees`: every worktree made before any agent starts; schedule, finish) → `scheduler`
 (waves or DAG, with `priority`) → `hooks` (what the scheduler's decisions do: launch, merge,
 validate, record) → `taskrun` (one task: attempts, retries, records, in agent `slots`) → its
