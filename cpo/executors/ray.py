@@ -180,6 +180,12 @@ class RayExecutor:
                 if state is not None and not state.terminal:
                     continue
             break
+        # The stream can close before its last lines: the job's whole log has them.
+        rest = self.jobs.logs(sid).splitlines()[seen:] if self.jobs.state(sid) else []
+        for line in rest:
+            stream.feed(line)
+            if stream.exited is not None:
+                return stream.exited
         state = self.jobs.state(sid)
         status = state.status if state else "gone"
         detail = f"Ray job {sid} {status.lower()}"
