@@ -158,9 +158,9 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         else:
             ctx.git.exclude_pattern(f"/{MARKER}")
     base = report.integration_commit or ctx.base_commit
-    # With an executor other than local, agents work in clones elsewhere: no worktree here.
+    # Once each: the tasks of a plan file's stream share one worktree and branch. With an
+    # executor other than local, agents work in clones elsewhere: no worktree here.
     here = ctx.executor is None
-    # Once each: the tasks of a plan file's stream share one worktree and branch.
     wanted = list(
         dict.fromkeys(
             (ctx.worktree(t.id), t.branch)
