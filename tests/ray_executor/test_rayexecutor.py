@@ -178,3 +178,33 @@ def test_a_worker_that_outlives_its_limits_is_stopped_by_the_coordinator(
     assert "the Ray job was stopped" in (exited.error or "")
     assert ex.jobs.state(sid).status == "STOPPED"  # type: ignore[union-attr]
     assert tagged_processes(ray_cluster, "sleep 4322") == []
+
+
+def test_cancel_of_a_job_that_never_started_removes_its_handed_over_values(
+    ray_cluster: RayHead, remote: tuple[Path, str]
+) -> None:
+    """No node has the resource: the job waits; cancelled, it never took its variables,
+    so the coordinator removes them from the cluster's store."""
+    settings = RaySettings(
+        address=ray_cluster.address,
+        gcs_address=ray_cluster.gcs_address,
+        resources={"no_such_resource": 1.0},
+        env=("MY_KEY",),
+    )
+    ex = RayExecutor(settings, ray_cluster.client_env({"MY_KEY": "sk-ant-" + "p" * 24}))
+    launch = launch_for(remote, "pending", "@script marker")
+    sid = ex.handle(launch).id
+    ex.submit(sid, launch)
+    assert ex.jobs.state(sid).status == "PENDING"  # type: ignore[union-attr]
+    ex.cancel(ex.handle(launch))
+    probe = f"sid-probe-{time.time_ns()}"
+    code = (
+        "import json, os; from cpo.executors.raysecrets import take; "
+        f"print(json.dumps(take(os.environ['RAY_ADDRESS'], '{sid}')))"
+    )
+    ex.jobs.submit(probe, f'python -c "{code}"', {})
+    deadline = time.monotonic() + 60
+    while not ex.jobs.state(probe).terminal:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert ex.jobs.logs(probe).strip().splitlines()[-1] == "{}"
