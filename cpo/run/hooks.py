@@ -8,6 +8,7 @@ the report, which drives the progress display.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from cpo.git import MergeResult
 from cpo.plan.model import Plan, TaskSpec, WaveSpec
@@ -17,13 +18,14 @@ from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
 from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
+from cpo.run.repair import RepairEnv, repair_wave
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots
 from cpo.run.states import TaskStatus, WaveStatus
 from cpo.run.taskenv import RunEnv, secret_candidates
 from cpo.run.taskrun import Launch, RunnerEnv, TaskRunner
-from cpo.run.validation import run_validation
+from cpo.run.validation import ValidationResult, run_validation
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
@@ -195,6 +197,17 @@ class RunHooks:
             with self.writer.update_wave(wave.number) as rec:
                 rec.validation_output_tail = f"{why}; see logs/integration-setup.log"
             return False
+        result = self._validate(wave)
+        if result.ok or not self.ctx.policy.repair or self.registry.cancelled.is_set():
+            return result.ok
+        fixed = repair_wave(
+            self._repair_env(), wave, result, lambda: self._validate(wave), self.ctx.policy.repair
+        )
+        if fixed:  # the repair's commit is the integration head now
+            self.integration_head = self.ctx.git.rev(self.ctx.plan.integration_branch)
+        return fixed
+
+    def _validate(self, wave: WaveSpec) -> ValidationResult:
         result = run_validation(
             wave.validation,
             cwd=self.integration,
@@ -207,8 +220,24 @@ class RunHooks:
             rec.validation_duration_seconds = round(result.duration, 3)
             rec.validation_output_tail = tail
         log = self.logs_dir / f"wave-{wave.number}-validation.log"
-        log.write_text(self.masker.mask(result.log))
-        return result.ok
+        with log.open("a", encoding="utf-8") as fh:  # a repair's validation adds to it
+            fh.write(self.masker.mask(result.log))
+        return replace(result, output_tail=tail)
+
+    def _repair_env(self) -> RepairEnv:
+        # The run's own agent settings: a task that names nothing of its own gets them.
+        blank = TaskSpec(id="repair", wave=0, prompt="", prompt_source="")
+        return RepairEnv(
+            git=self.ctx.git,
+            # Its actions are in its log; the report's last_action is a task's.
+            agents=replace(self.runner.agents, on_action=lambda _task, _action: None),
+            writer=self.writer,
+            worktree=self.integration,
+            branch=self.ctx.plan.integration_branch,
+            settings=task_settings(self.ctx, blank),
+            env=self.run_env.for_integration(self.integration),
+            shown=self.progress.wave_repair,
+        )
 
     def _ready_integration(self) -> str | None:
         """Before the run's first validation: the included files and the spec's setup in

@@ -5,7 +5,7 @@ repository, and each task's effective settings by precedence
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cpo.agents import backend_names
@@ -25,6 +25,7 @@ from cpo.run.layout import (
     recorded_layout,
     with_branches,
 )
+from cpo.run.policy import Policy, resolve_policy
 from cpo.run.ports import PortRange
 from cpo.run.priority import Mode
 from cpo.run.report import Report, load_report
@@ -59,6 +60,10 @@ class RunOptions:
     workspace_root: Path | None = None
     grace: float = 5.0
     backoff_base: float = 5.0
+    # None: the manifest's or the settings' value (cpo.run.policy).
+    repair: int | None = None
+    nudges: int | None = None
+    strict_scope: bool | None = None
 
     @property
     def continuing(self) -> bool:
@@ -81,6 +86,7 @@ class RunContext:
     layout: Layout
     # The report of the run being continued (--resume, --retry-failed, --wave), if any.
     recorded: Report | None = None
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def integration_worktree(self) -> Path:
@@ -157,6 +163,13 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         fail_fast=bool(fail_fast),
         layout=layout,
         recorded=recorded,
+        policy=resolve_policy(
+            settings,
+            plan.run_keys,
+            repair=opts.repair,
+            nudges=opts.nudges,
+            strict_scope=opts.strict_scope,
+        ),
     )
 
 

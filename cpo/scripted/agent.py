@@ -6,7 +6,7 @@ CLI (record shapes and texts: cpo.scripted.messages), but instead of a model it 
 directives found in the prompt, one per line: `@script <verb> [args]`. With no
 directives it writes the completion marker and answers "Done.".
 
-Directives: `write PATH TEXT`, `append PATH TEXT`, `require PATH`, `commit MESSAGE`,
+Directives: `write PATH TEXT`, `append PATH TEXT`, `require PATH`, `commit MESSAGE`, `git ARGS`,
 `marker [JSON]`, `text WORDS`, `sleep S`, `hang`, `ignore-term`, `spawn-child S`,
 `crash`, `exit N`, `print N`, the failures `error TEXT`, `auth` (not logged in),
 `auth-401` (key rejected after the CLI's retries), `overloaded`, `overloaded-first N`,
@@ -310,6 +310,8 @@ def run_script(s: Session, prompt: str) -> NoReturn:
                 [["git", "add", "-A"], ["git", "commit", "-m", msg]],
                 "Commit the work",
             )
+        elif verb == "git" and args:
+            s.bash([f"git {rest}"], [["git", *args]], "Run git")
         elif verb == "marker":
             s.write(
                 MARKER,
