@@ -230,7 +230,7 @@ class RunHooks:
         return RepairEnv(
             git=self.ctx.git,
             # Its actions are in its log; the report's last_action is a task's.
-            agents=replace(self.runner.agents, on_action=lambda _task, _action: None),
+            agents=replace(self.runner.agents.inner, on_action=lambda _task, _action: None),
             writer=self.writer,
             worktree=self.integration,
             branch=self.ctx.plan.integration_branch,

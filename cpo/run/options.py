@@ -236,6 +236,7 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
         timeout=task.timeout,
         agent=task.agent,
     )
-    return resolve_settings(
+    resolved = resolve_settings(
         ctx.settings, flags, spec, retries=o.retries, backoff_base=o.backoff_base
     )
+    return replace(resolved, nudges=ctx.policy.nudges)
