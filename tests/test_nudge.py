@@ -57,6 +57,17 @@ def test_uncommitted_work_is_named_in_the_nudge(git_repo: Path, tmp_path: Path) 
     assert "not committed" in second
 
 
+def test_agent_stopped_by_the_idle_timeout_is_resumed(git_repo: Path, tmp_path: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": "@script write a.txt a\n@script hang"}])
+    assert cpo("run", str(root), "--idle-timeout", "1.5", cwd=git_repo).returncode == 0
+    t = report(root)["tasks"]["task-001"]
+    [nudge] = t["attempts"][0]["nudges"]
+    assert (nudge["why"], nudge["outcome"]) == ("idle_timeout", "ok")
+    second = transcript(tmp_path / "home", t["worktree"], t["session_id"])[1]
+    assert "no output for 1.5s" in second and "not committed" in second
+    assert t["files_changed"] == ["a.txt"]
+
+
 def test_no_nudges_fails_as_before(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": NO_MARKER}])
     assert cpo("run", str(root), "--nudges", "0", cwd=git_repo).returncode == 1
