@@ -3,8 +3,6 @@ before its task counts as failed; end to end with the scripted claude's `--resum
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 import pytest
@@ -14,18 +12,11 @@ from cpo.agents.claude import ClaudeBackend
 from cpo.agents.codex import CodexBackend
 from cpo.agents.gemini import GeminiBackend
 from cpo.run.nudge import nudge_message
-from tests.runkit import cpo, make_spec, report
+from tests.runkit import agent_prompts, cpo, make_spec, report
 
 pytestmark = pytest.mark.usefixtures("fake_claude")
 
 NO_MARKER = "@script write a.txt a\n@script commit add a"
-
-
-def transcript(home: Path, worktree: str, session: str) -> list[str]:
-    """The prompts the scripted claude's session got, from where the real CLI keeps them."""
-    slug = re.sub(r"[^A-Za-z0-9]", "-", worktree)
-    path = home / ".claude" / "projects" / slug / f"{session}.jsonl"
-    return [json.loads(line)["message"]["content"] for line in path.read_text().splitlines()]
 
 
 def test_agent_without_marker_completes_after_a_nudge(git_repo: Path, tmp_path: Path) -> None:
@@ -39,7 +30,7 @@ def test_agent_without_marker_completes_after_a_nudge(git_repo: Path, tmp_path: 
     assert (nudge["number"], nudge["why"], nudge["outcome"]) == (1, "no_completion_marker", "ok")
     # The same session went on: one id, and its transcript holds both messages.
     assert nudge["session_id"] == attempt["session_id"] == t["session_id"]
-    first, second = transcript(tmp_path / "home", t["worktree"], t["session_id"])
+    first, second = agent_prompts(tmp_path / "home", t["worktree"], t["session_id"])
     assert NO_MARKER in first
     assert "without writing .claude-task-complete" in second
     # The attempt's cost counts both runs of the agent.
@@ -53,7 +44,7 @@ def test_uncommitted_work_is_named_in_the_nudge(git_repo: Path, tmp_path: Path) 
     root = make_spec(git_repo, [{"task-001": "@script write a.txt a"}])
     assert cpo("run", str(root), cwd=git_repo).returncode == 0
     t = report(root)["tasks"]["task-001"]
-    second = transcript(tmp_path / "home", t["worktree"], t["session_id"])[1]
+    second = agent_prompts(tmp_path / "home", t["worktree"], t["session_id"])[1]
     assert "not committed" in second
 
 
@@ -63,7 +54,7 @@ def test_agent_stopped_by_the_idle_timeout_is_resumed(git_repo: Path, tmp_path: 
     t = report(root)["tasks"]["task-001"]
     [nudge] = t["attempts"][0]["nudges"]
     assert (nudge["why"], nudge["outcome"]) == ("idle_timeout", "ok")
-    second = transcript(tmp_path / "home", t["worktree"], t["session_id"])[1]
+    second = agent_prompts(tmp_path / "home", t["worktree"], t["session_id"])[1]
     assert "no output for 1.5s" in second and "not committed" in second
     assert t["files_changed"] == ["a.txt"]
 

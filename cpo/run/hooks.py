@@ -14,6 +14,7 @@ from cpo.git import MergeResult
 from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
+from cpo.run.handoff import handed_over
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
@@ -128,6 +129,10 @@ class RunHooks:
 
     # -- the scheduler's hooks ------------------------------------------------------
     def task_launched(self, task: TaskSpec, rank: int) -> None:
+        policy = self.ctx.policy
+        if task.deps and policy.handoff and not self.ctx.opts.no_integration:
+            with self.writer.reading() as report:
+                task = handed_over(self.ctx.git, report, task, policy.handoff_limit)
         self._launches[task.id] = Launch(task, rank, self.slots.ticket(rank))
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
