@@ -22,6 +22,7 @@ from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
 from cpo.run.repair import RepairEnv, repair_wave
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import TaskOutcome
+from cpo.run.scopecheck import out_of_scope, scope_error
 from cpo.run.slots import Slots
 from cpo.run.states import TaskStatus, WaveStatus
 from cpo.run.taskenv import RunEnv, secret_candidates
@@ -137,10 +138,25 @@ class RunHooks:
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         outcome = self.runner.run(self._launches.pop(task.id))
+        if outcome.ok:
+            outcome = self._check_scope(task, outcome)
         rec = self.writer.report.tasks[task.id]
         if rec.status != TaskStatus.PENDING:  # never started: the scheduler says what it is
             self.progress.task_finished(rec)
         return outcome
+
+    def _check_scope(self, task: TaskSpec, outcome: TaskOutcome) -> TaskOutcome:
+        """Files changed outside the task's scope: flagged; a failure with --strict-scope."""
+        strict = self.ctx.policy.strict_scope
+        with self.writer.update_task(task.id, durable=strict) as rec:
+            rec.out_of_scope = out_of_scope(task.scope, rec.files_changed)
+            if not (strict and rec.out_of_scope):
+                return outcome
+            rec.status, rec.reason = TaskStatus.FAILED, "out_of_scope"
+            rec.error = scope_error(rec.out_of_scope)
+        with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
+            fh.write(f"[cpo] failed: {rec.error}\n")
+        return TaskOutcome(ok=False, reason="out_of_scope")
 
     def merge_task(self, task: TaskSpec) -> bool:
         if self.ctx.opts.no_integration:

@@ -18,7 +18,9 @@ from cpo.run.options import RunContext, task_settings
 from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.priority import launch_ranks
 from cpo.run.ready import INCLUDE_FILE, included_files, shared_dirs, spec_setup
+from cpo.run.repair import repair_lines
 from cpo.run.report import Report, status_words
+from cpo.run.scopecheck import scope_lines
 from cpo.run.scripts import run_flags
 
 
@@ -235,6 +237,7 @@ def summary_lines(report: Report) -> list[str]:
     for w in report.waves:
         if w.status == "failed" and w.note == "validation":
             lines.append(f"  wave {w.number}: validation failed (exit {w.validation_exit_code})")
+    lines += [f"  {line}" for line in (*repair_lines(report), *scope_lines(report))]
     if report.integration_branch:
         lines.append(f"integration branch: {report.integration_branch}")
     lines.append(f"report: {report.parallel_dir}/report.json · logs: {report.parallel_dir}/logs/")

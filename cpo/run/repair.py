@@ -25,7 +25,7 @@ from cpo.plan.model import TaskSpec, ValidationStep, WaveSpec
 from cpo.run.agentrun import AgentRun, TaskSettings
 from cpo.run.protocol import read_marker
 from cpo.run.recovery import RepairRecord
-from cpo.run.report import ReportWriter, TaskRecord, now_iso
+from cpo.run.report import Report, ReportWriter, TaskRecord, now_iso
 from cpo.run.validation import ValidationResult
 
 # Shown per task of the wave: its files beyond this many are counted, not listed.
@@ -209,3 +209,14 @@ def _repair_once(
         if outcome == "fixed":
             env.writer.report.integration_commit = head
     return _Done(outcome, validation)
+
+
+def repair_lines(report: Report) -> list[str]:
+    """One line per repair of the run (summary and `cpo integrate`'s report)."""
+    return [
+        f"wave {w.number}: repair {r.number} {r.outcome}"
+        + (f" ({r.diff_stat})" if r.diff_stat else "")
+        + (f", kept on {r.saved_branch}" if r.saved_branch else "")
+        for w in report.waves
+        for r in w.repairs
+    ]
