@@ -70,7 +70,6 @@ def test_repairs_that_do_not_fix_it_stop_the_run(git_repo: Path) -> None:
         [{"task-001": BROKEN + summary_marker(wrong)}, {"task-002": "@script marker"}],
         validation=VALIDATION,
     )
-    merged = None
     proc = cpo("run", str(root), "--repair", "2", cwd=git_repo)
     assert proc.returncode == 1
     data = report(root)
@@ -88,6 +87,13 @@ def test_repairs_that_do_not_fix_it_stop_the_run(git_repo: Path) -> None:
     assert git(git_repo, "rev-parse", integration) == merged
     assert data["tasks"]["task-002"]["reason"] == "validation"
     assert "[PROGRESS] wave=1 repair=2/2 status=still_failing" in progress(proc.stdout)
+    # The user fixes it by hand in the integration worktree; --resume goes on from there.
+    integ = Path(data["integration_worktree"])
+    (integ / "helper.py").write_text("VALUE = 1\n")
+    git(integ, "add", "helper.py")
+    git(integ, "commit", "-q", "-m", "fix by hand")
+    assert cpo("run", str(root), "--resume", "--repair", "0", cwd=git_repo).returncode == 0
+    assert report(root)["tasks"]["task-002"]["merged"] is True
 
 
 def test_repair_zero_is_todays_stop(git_repo: Path) -> None:
