@@ -196,7 +196,8 @@ def _repair_once(
         rec.finished_at = now_iso()
         rec.duration_seconds = round(time.monotonic() - began, 3)
         rec.outcome = outcome
-        rec.error = None if ran.ok else ran.error or ran.reason
+        # A fix that validates needs no marker: only the validation judges a repair.
+        rec.error = None if ran.ok or outcome == "fixed" else ran.error or ran.reason
         rec.session_id, rec.cost_usd = ran.outcome.session_id, ran.outcome.cost_usd
         if head != start and on == env.branch:
             rec.diff_stat = git.run("diff", "--shortstat", start, head)
