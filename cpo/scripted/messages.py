@@ -326,7 +326,7 @@ def usage_fields(model: str, turns: int) -> dict[str, object]:
     return {"total_cost_usd": cost, "usage": usage, "modelUsage": model_usage}
 
 
-def no_conversation_record(session_id: str) -> dict[str, object]:
+def no_conversation_record(session_id: str, message: str) -> dict[str, object]:
     """`--resume <id>` of a session this project does not have (Claude Code 2.1.197)."""
     return {
         "type": "result",
@@ -340,5 +340,5 @@ def no_conversation_record(session_id: str) -> dict[str, object]:
         **usage_fields(MODEL, 0),
         "permission_denials": [],
         "uuid": new_uuid(),
-        "errors": [f"No conversation found with session ID: {session_id}"],
+        "errors": [message],
     }

@@ -11,10 +11,11 @@ import json
 import os
 import re
 import sys
+import uuid
 from pathlib import Path
 
 from cpo.scripted import messages as msgs
-from cpo.scripted.cli import Stop, fail
+from cpo.scripted.cli import Stop
 
 
 def _write(line: str) -> None:
@@ -33,15 +34,18 @@ def open_session(cwd: Path, session_id: str, fmt: str, prompt: str, *, resumed: 
     """Record the prompt in the session's transcript; a resumed session must exist there."""
     path = session_file(cwd, session_id)
     if resumed and not path.is_file():
-        if not re.fullmatch(r"[0-9a-fA-F-]{36}", session_id):
-            fail(
-                "Error: --resume requires a valid session ID or session title when used with "
-                "--print. Usage: claude -p --resume <session-id|title>. Provided value "
-                f'"{session_id}" is not a UUID and does not match any session title.'
-            )
-        sys.stderr.write(f"No conversation found with session ID: {session_id}\n")
-        if fmt != "text":
-            _write(json.dumps(msgs.no_conversation_record(session_id), separators=(",", ":")))
+        known = re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", session_id)
+        message = (
+            f"No conversation found with session ID: {session_id}"
+            if known
+            else "Error: --resume requires a valid session ID or session title when used with "
+            "--print. Usage: claude -p --resume <session-id|title>. Provided value "
+            f'"{session_id}" is not a UUID and does not match any session title.'
+        )
+        sys.stderr.write(message + "\n")
+        if fmt != "text":  # not a UUID: the record carries a new session's id
+            sid = session_id if known else str(uuid.uuid4())
+            _write(json.dumps(msgs.no_conversation_record(sid, message), separators=(",", ":")))
         raise Stop(1)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
