@@ -61,6 +61,8 @@ def test_repair_agent_fixes_a_missing_import(git_repo: Path) -> None:
     assert "[PROGRESS] wave=1 repair=1/1 status=fixed" in lines
     prompt_log = (root / "logs" / "wave-1-repair-1.log").read_text()
     assert "repair prompt" in prompt_log  # the agent's log names what it was given
+    status = cpo("status", str(root), cwd=git_repo).stdout
+    assert "wave 1: completed · repair 1: fixed" in status
 
 
 def test_repairs_that_do_not_fix_it_stop_the_run(git_repo: Path) -> None:
