@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpo.errors import CpoError
 from cpo.git import MARKER, Git
 from cpo.plan.model import TaskSpec, ValidationStep, WaveSpec
 from cpo.run.agentrun import AgentRun, TaskSettings
@@ -123,7 +124,14 @@ def repair_wave(
         if env.agents.registry.cancelled.is_set():
             return False
         env.shown(wave.number, n, attempts, None)
-        outcome = _repair_once(env, wave, result, validate, earlier + n, (n, attempts))
+        try:
+            outcome = _repair_once(env, wave, result, validate, earlier + n, (n, attempts))
+        except CpoError as exc:  # git refused: the run stops as without repairs
+            with env.writer.update_wave(wave.number, durable=True) as w:
+                if w.repairs and w.repairs[-1].outcome == "running":
+                    w.repairs[-1].outcome, w.repairs[-1].error = "git_error", exc.message
+            env.shown(wave.number, n, attempts, "git_error")
+            return False
         env.shown(wave.number, n, attempts, outcome.outcome)
         if outcome.outcome == "fixed":
             return True
