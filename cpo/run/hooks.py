@@ -257,6 +257,7 @@ class RunHooks:
             branch=self.ctx.plan.integration_branch,
             settings=task_settings(self.ctx, blank),
             env=self.run_env.for_integration(self.integration),
+            slots=self.slots,
             shown=self.progress.wave_repair,
         )
 

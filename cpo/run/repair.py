@@ -27,6 +27,7 @@ from cpo.run.agentrun import AgentRun, TaskSettings
 from cpo.run.protocol import read_marker
 from cpo.run.recovery import RepairRecord
 from cpo.run.report import Report, ReportWriter, TaskRecord, now_iso
+from cpo.run.slots import Slots
 from cpo.run.validation import ValidationResult
 
 # Shown per task of the wave: its files beyond this many are counted, not listed.
@@ -105,6 +106,7 @@ class RepairEnv:
     branch: str  # the integration branch
     settings: TaskSettings
     env: dict[str, str]  # the integration worktree's environment (cpo.run.taskenv)
+    slots: Slots  # a repair agent counts toward --max-concurrent like a task's
     # Called with (wave, attempt, attempts, outcome): outcome None when it starts.
     shown: Callable[[int, int, int, str | None], None]
 
@@ -135,7 +137,7 @@ def repair_wave(
         env.shown(wave.number, n, attempts, outcome.outcome)
         if outcome.outcome == "fixed":
             return True
-        if outcome.outcome == "interrupted":
+        if outcome.outcome in ("interrupted", "not_started"):
             return False
         if outcome.validation is not None:
             result = outcome.validation
@@ -149,6 +151,23 @@ class _Done:
 
 
 def _repair_once(
+    env: RepairEnv,
+    wave: WaveSpec,
+    failed: ValidationResult,
+    validate: Callable[[], ValidationResult],
+    number: int,
+    of: tuple[int, int],
+) -> _Done:
+    # Ahead of every waiting task (rank -1): the run waits for this repair.
+    if not env.slots.acquire(env.slots.ticket(-1)):
+        return _Done("not_started")  # launches were stopped (interrupt, fail-fast, auth)
+    try:
+        return _repair_in_slot(env, wave, failed, validate, number, of)
+    finally:
+        env.slots.release()
+
+
+def _repair_in_slot(
     env: RepairEnv,
     wave: WaveSpec,
     failed: ValidationResult,
