@@ -3,6 +3,7 @@ before its task counts as failed; end to end with the scripted claude's `--resum
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,9 @@ NO_MARKER = "@script write a.txt a\n@script commit add a"
 
 def test_agent_without_marker_completes_after_a_nudge(git_repo: Path, tmp_path: Path) -> None:
     root = make_spec(git_repo, [{"task-001": NO_MARKER}])
-    proc = cpo("run", str(root), cwd=git_repo)
+    proc = cpo("run", str(root), "--json", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["tasks"][0]["nudges"] == 1
     t = report(root)["tasks"]["task-001"]
     assert t["status"] == "completed"
     [attempt] = t["attempts"]

@@ -104,6 +104,8 @@ def test_repair_zero_is_todays_stop(git_repo: Path) -> None:
     assert proc.returncode == 1
     assert report(root)["waves"][0]["repairs"] == []
     assert not (root / "logs" / "wave-1-repair-1.log").exists()
+    again = cpo("run", str(root), "--resume", "--json", cwd=git_repo)  # default: 1 repair
+    assert json.loads(again.stdout)["waves"][0]["repairs"] == ["no_change"]
 
 
 def test_manifest_key_sets_the_repairs(git_repo: Path) -> None:

@@ -199,7 +199,10 @@ def summary_document(result: RunResult) -> dict[str, Any]:
         "integration_commit": r.integration_commit,
         "report": f"{r.parallel_dir}/report.json",
         "totals": r.totals(),
-        "waves": [{"number": w.number, "status": w.status} for w in r.waves],
+        "waves": [
+            {"number": w.number, "status": w.status, "repairs": [x.outcome for x in w.repairs]}
+            for w in r.waves
+        ],
         "tasks": [
             {
                 "id": t.id,
@@ -211,6 +214,8 @@ def summary_document(result: RunResult) -> dict[str, Any]:
                 "branch": t.branch,
                 "cost_usd": t.cost_usd,
                 "attempts": len(t.attempts),
+                "nudges": sum(len(a.nudges) for a in t.attempts),
+                "out_of_scope": t.out_of_scope,
             }
             for t in r.tasks.values()
         ],

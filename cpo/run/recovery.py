@@ -35,7 +35,7 @@ class RepairRecord(_Model):
     outcome: str = Field(
         default="running",
         description="fixed, still_failing, no_change, agent_failed (reason in error), "
-        "rewrote_history, interrupted, git_error",
+        "rewrote_history, interrupted, not_started, git_error",
     )
     error: str | None = None
     summary: str | None = Field(default=None, description="The agent's own account, if it gave one")
