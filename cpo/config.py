@@ -15,6 +15,7 @@ Two YAML files, both optional:
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
     worktree: {include: [.env], setup: [npm ci], share: [node_modules]}  # cpo.run.ready
     ports: {per_task: 10, first: 20000, last: 29999}   # see cpo.run.ports
+    run: {repair: 1, nudges: 1, handoff: true, handoff_limit: 4000, strict_scope: false}
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -55,6 +56,7 @@ from cpo.configfile import (
     LogsFile,
     ParallelFile,
     PortsFile,
+    RunFile,
     ServerFile,
     TimeoutsFile,
     WorktreeFile,
@@ -115,6 +117,12 @@ DEFAULTS: dict[str, object] = {
     "ports.per_task": 10,
     "ports.first": 20000,
     "ports.last": 29999,
+    # cpo.run.repair, cpo.run.nudge, cpo.plan.handoff, cpo.run.scopecheck
+    "run.repair": 1,
+    "run.nudges": 1,
+    "run.handoff": True,
+    "run.handoff_limit": 4000,
+    "run.strict_scope": False,
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -291,7 +299,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts", "logs", "server", "worktree", "ports"):
+    for section in ("parallel", "timeouts", "logs", "server", "worktree", "ports", "run"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
             value = getattr(sub, key)
@@ -329,6 +337,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
             "server",
             "worktree",
             "ports",
+            "run",
             "backends",
         ],
     )
@@ -339,6 +348,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
         ("server", ServerFile),
         ("worktree", WorktreeFile),
         ("ports", PortsFile),
+        ("run", RunFile),
     )
     for section, model in sections:
         if isinstance(raw.get(section), dict):

@@ -69,6 +69,15 @@ class PortsFile(_Section):
     last: int | None = Field(default=None, ge=1024, le=65535)
 
 
+class RunFile(_Section):
+    # How a run gets past obstacles (README, "When things go wrong").
+    repair: int | None = Field(default=None, ge=0, le=20)
+    nudges: int | None = Field(default=None, ge=0, le=20)
+    handoff: bool | None = None
+    handoff_limit: int | None = Field(default=None, ge=200)
+    strict_scope: bool | None = None
+
+
 class BackendFile(_Section):
     model: str | None = None
     max_turns: int | None = Field(default=None, ge=1)
@@ -90,6 +99,7 @@ class ConfigFile(_Section):
     server: ServerFile = ServerFile()
     worktree: WorktreeFile = WorktreeFile()
     ports: PortsFile = PortsFile()
+    run: RunFile = RunFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")
