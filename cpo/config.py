@@ -15,6 +15,7 @@ Two YAML files, both optional:
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
     worktree: {include: [.env], setup: [npm ci], share: [node_modules]}  # cpo.run.ready
     ports: {per_task: 10, first: 20000, last: 29999}   # see cpo.run.ports
+    run: {repair: 1, nudges: 1, handoff: true, handoff_limit: 4000, strict_scope: false}
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -56,6 +57,7 @@ from cpo.configfile import (
     ParallelFile,
     PortsFile,
     RayExecutorFile,
+    RunFile,
     ServerFile,
     TimeoutsFile,
     WorktreeFile,
@@ -121,6 +123,12 @@ DEFAULTS: dict[str, object] = {
     "executors.ray.resources": {"agent_slot": 1.0},
     "executors.ray.env": (),
     "executors.ray.python": "python",
+    # cpo.run.repair, cpo.run.nudge, cpo.plan.handoff, cpo.run.scopecheck
+    "run.repair": 1,
+    "run.nudges": 1,
+    "run.handoff": True,
+    "run.handoff_limit": 4000,
+    "run.strict_scope": False,
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -302,7 +310,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts", "logs", "server", "worktree", "ports"):
+    for section in ("parallel", "timeouts", "logs", "server", "worktree", "ports", "run"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
             value = getattr(sub, key)
@@ -344,6 +352,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
             "worktree",
             "ports",
             "executors",
+            "run",
             "backends",
         ],
     )
@@ -354,6 +363,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
         ("server", ServerFile),
         ("worktree", WorktreeFile),
         ("ports", PortsFile),
+        ("run", RunFile),
     )
     for section, model in sections:
         if isinstance(raw.get(section), dict):

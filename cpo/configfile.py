@@ -90,6 +90,15 @@ class ExecutorsFile(_Section):
     ray: RayExecutorFile = RayExecutorFile()
 
 
+class RunFile(_Section):
+    # How a run gets past obstacles (README, "When things go wrong").
+    repair: int | None = Field(default=None, ge=0, le=20)
+    nudges: int | None = Field(default=None, ge=0, le=20)
+    handoff: bool | None = None
+    handoff_limit: int | None = Field(default=None, ge=200)
+    strict_scope: bool | None = None
+
+
 class BackendFile(_Section):
     model: str | None = None
     max_turns: int | None = Field(default=None, ge=1)
@@ -112,6 +121,7 @@ class ConfigFile(_Section):
     worktree: WorktreeFile = WorktreeFile()
     ports: PortsFile = PortsFile()
     executors: ExecutorsFile = ExecutorsFile()
+    run: RunFile = RunFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")

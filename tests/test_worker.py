@@ -54,7 +54,8 @@ def test_no_marker_gives_the_same_verdict_and_record_as_local(
 ) -> None:
     prompt = "@script write src/a.txt alpha\n@script text done"
     root = make_spec(git_repo, [{"task-001": prompt}])
-    local = cpo("run", str(root), "--retries", "0", cwd=git_repo)
+    # (no nudge: a worker does not resume its agent's session yet)
+    local = cpo("run", str(root), "--retries", "0", "--nudges", "0", cwd=git_repo)
     assert local.returncode == 1, local.stdout + local.stderr
     rec = report(root)["tasks"]["task-001"]
     launch = task_launch(git_repo, bare_remote(git_repo), prompt)

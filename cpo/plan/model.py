@@ -99,6 +99,8 @@ class Plan:
     share: tuple[str, ...] = ()  # the manifest's `share` folders
     env: tuple[tuple[str, str], ...] = ()  # the manifest's `env:` (cpo.run.taskenv)
     warnings: tuple[Problem, ...] = field(default=())
+    # The manifest's repair, nudges, handoff, handoff_limit, strict_scope (None: not set).
+    run_keys: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def integration_branch(self) -> str:

@@ -64,6 +64,7 @@ class TaskSettings:
     extra_args: tuple[str, ...] = ()
     agent: str | None = None
     log_limit: int = DEFAULT_LOG_LIMIT  # bytes per log file (setting logs.max_size)
+    nudges: int = 0  # times an agent that stopped early is resumed (cpo.run.nudge)
 
 
 def resolve_settings(

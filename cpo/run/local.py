@@ -20,10 +20,10 @@ from cpo.plan.model import TaskSpec
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import AttemptResult, Ran, exited_of
 from cpo.run.claim import clear_marker, hand_over, reclaim
+from cpo.run.nudge import NudgedRun
 from cpo.run.protocol import read_marker
 from cpo.run.ready import TaskPrep
 from cpo.run.report import Attempt, ReportWriter
-from cpo.run.tasklog import AgentRun
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
@@ -57,7 +57,7 @@ class LocalExecutor:
     git: Git
     writer: ReportWriter
     notes: TaskNotes
-    agents: AgentRun
+    agents: NudgedRun  # the agent runs, with nudges when one stops early
     prep: TaskPrep
     worktrees: dict[str, Path]
     start_point: Callable[[TaskSpec], str]  # where a task branches from (the engine's)

@@ -6,7 +6,7 @@ repository, and each task's effective settings by precedence
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cpo.agents import backend_names
@@ -27,6 +27,7 @@ from cpo.run.layout import (
     recorded_layout,
     with_branches,
 )
+from cpo.run.policy import Policy, resolve_policy
 from cpo.run.ports import PortRange
 from cpo.run.priority import Mode
 from cpo.run.report import Report, load_report
@@ -66,6 +67,10 @@ class RunOptions:
     executor: str = "local"
     remote: str = "origin"
     ray_address: str | None = None  # --ray-address; else RAY_ADDRESS, else the config's
+    # None: the manifest's or the settings' value (cpo.run.policy).
+    repair: int | None = None
+    nudges: int | None = None
+    strict_scope: bool | None = None
     # A plan file's validation command (`--validate`), over its frontmatter's.
     validate: str | None = None
 
@@ -92,6 +97,7 @@ class RunContext:
     recorded: Report | None = None
     # Where agents run; None: the local executor (worktrees of this machine).
     executor: Executor | None = None
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def integration_worktree(self) -> Path:
@@ -183,6 +189,13 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         layout=layout,
         recorded=recorded,
         executor=executor,
+        policy=resolve_policy(
+            settings,
+            plan.run_keys,
+            repair=opts.repair,
+            nudges=opts.nudges,
+            strict_scope=opts.strict_scope,
+        ),
     )
 
 
@@ -249,6 +262,7 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
         timeout=task.timeout,
         agent=task.agent,
     )
-    return resolve_settings(
+    resolved = resolve_settings(
         ctx.settings, flags, spec, retries=o.retries, backoff_base=o.backoff_base
     )
+    return replace(resolved, nudges=ctx.policy.nudges)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -87,14 +87,24 @@ class AgentRun:
         worktree: Path,
         attempt_no: int,
         base: dict[str, str],
+        *,
+        resume: str | None = None,
+        prompt: str | None = None,
     ) -> AttemptResult:
         """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
-        streaming into the task's logs; its verdict."""
-        req = task_request(task, settings, worktree, self.parallel_dir, task.prompt)
+        streaming into the task's logs; its verdict. `resume`: the session to continue,
+        with `prompt` as the next message (a nudge)."""
+        req = task_request(task, settings, worktree, self.parallel_dir, prompt or task.prompt)
+        req = replace(req, resume=resume)
         with TaskLog(
             self.logs_dir, task, settings.log_limit, lambda a: self.on_action(task, a)
         ) as logs:
-            logs.header(task, str(worktree), attempt_no, settings)
+            if resume:
+                logs.log.note(
+                    f"=== task {task.id} attempt {attempt_no}: resuming session {resume} ==="
+                )
+            else:
+                logs.header(task, str(worktree), attempt_no, settings)
             return run_attempt_agent(
                 settings.backend,
                 req,

@@ -1,9 +1,9 @@
 """Running one task: its attempts, retries and usage-limit pauses, and their records.
 
 Called on a scheduler worker thread. Each attempt: its start point prepared, then its
-agent run once in an agent slot by the run's executor (`Attempts`: cpo.run.local, in a
-worktree here; cpo.run.remote, by a worker elsewhere), then recorded from the `Exited`
-the executor gives back, which is the same whichever executor ran it.
+agent run in an agent slot by the run's executor (`Attempts`: cpo.run.local, in a worktree
+here, resumed if it stops early, cpo.run.nudge; cpo.run.remote, by a worker elsewhere),
+then recorded from the `Exited` the executor gives back, the same whichever ran it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import Ran, not_run
 from cpo.run.local import LocalExecutor, TaskNotes
+from cpo.run.nudge import NudgedRun
 from cpo.run.ready import TaskPrep
 from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
 from cpo.run.scheduler import TaskOutcome
@@ -127,13 +128,13 @@ class TaskRunner:
         self.slots = env.slots
         self.masker = env.masker
         self.notes = TaskNotes(env.logs_dir, env.writer, env.masker)
+        agents = AgentRun(env.parallel_dir, env.logs_dir, env.registry, env.masker, run.task_action)
+        self.agents = NudgedRun(agents, env.writer, env.git)
         self.attempts: Attempts = env.attempts or LocalExecutor(
             git=env.git,
             writer=env.writer,
             notes=self.notes,
-            agents=AgentRun(
-                env.parallel_dir, env.logs_dir, env.registry, env.masker, run.task_action
-            ),
+            agents=self.agents,
             prep=env.prep,
             worktrees=dict(env.worktrees),
             start_point=run.start_point,
