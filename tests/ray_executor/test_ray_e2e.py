@@ -85,7 +85,8 @@ def test_a_task_without_the_marker_has_the_local_record(
         repo.parent.mkdir()
         git(tmp_path, "clone", "-q", str(git_repo), str(repo))
         root = make_spec(repo, [{"task-001": prompt}])
-        proc = run_with(executor, repo, root, "--retries", "0")
+        # (no nudge: a worker does not resume its agent's session yet)
+        proc = run_with(executor, repo, root, "--retries", "0", "--nudges", "0")
         assert proc.returncode == 1, proc.stdout + proc.stderr
         records.append(report(root)["tasks"]["task-001"])
     local, remote = ({k: r[k] for k in SAME} for r in records)
