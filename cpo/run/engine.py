@@ -155,7 +155,7 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
             ctx.git.exclude_pattern(f"/{MARKER}")
     base = report.integration_commit or ctx.base_commit
     wanted = [(ctx.worktree(t.id), t.branch) for t in plan.ordered_tasks() if t.id in selected]
-    worktrees = make_worktrees(ctx.git, wanted, base)
+    worktrees = make_worktrees(ctx.git, wanted, base, _inside_repo(plan.root, ctx.repo))
     log.info(
         "run %s started: %d tasks, concurrency %d",
         plan.spec_id,
@@ -163,6 +163,15 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         ctx.max_concurrent,
     )
     return worktrees
+
+
+def _inside_repo(folder: Path, repo: Path) -> tuple[str, ...]:
+    """`folder` relative to the repository, for sparse checkouts (none if outside it)."""
+    try:
+        rel = folder.resolve().relative_to(repo.resolve())
+    except ValueError:
+        return ()
+    return (rel.as_posix(),) if rel.parts else ()
 
 
 def _schedule(

@@ -270,7 +270,7 @@ class TaskRunner:
         if made is not None and made.take_fresh(worktree):
             # Made by the set-up with a new branch and no checkout: nothing in it to keep.
             start = self.run_cb.start_point(task)
-            git.check_out(worktree, start)
+            made.check_out(worktree, start, task.sparse)
             return start
         if not git.branch_exists(task.branch):
             start = self.run_cb.start_point(task)
