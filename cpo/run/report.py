@@ -1,8 +1,10 @@
 """report.json — the run's record and live status — and the manifest's `execution` block.
 
-The report is rewritten atomically (temp file + rename) a moment after each state change
-(changes made meanwhile share one write), so a reader (`cpo status`, a tool, a human) never
-sees half a file, and a crash leaves a recent complete state behind for `--resume`.
+The report is saved a moment after each state change (changes made meanwhile share one
+save): the changed records are appended to report.journal, and report.json is rewritten
+atomically (temp file + rename) now and then (cpo.run.journal). A reader (`load_report`:
+`cpo status`, `--resume`) never sees half a file, and a crash leaves a recent complete
+state behind.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import contextlib
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cpo.errors import UsageError
 from cpo.logfile import log
 from cpo.run.execblock import set_execution_block
+from cpo.run.journal import JOURNAL_FILE as JOURNAL_FILE  # its readers' one import
+from cpo.run.journal import Journal, atomic_write, current, entry, run_id
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.secrets import Masker
 
@@ -156,6 +159,9 @@ class Report(_Model):
         default=None, description="Launches wait for a usage limit to lift until then"
     )
     next_step: str | None = Field(default=None, description="What the user should do next")
+    journal_seq: int = Field(
+        default=0, description="The last change of report.journal this file holds (cpo.run.journal)"
+    )
 
     def totals(self) -> dict[str, float | int]:
         cost = sum(t.cost_usd or 0.0 for t in self.tasks.values())
@@ -184,31 +190,17 @@ def report_schema() -> dict[str, Any]:
     return schema
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: readers see old or new, whole.
-
-    The temp file is made with `os.open(..., 0o666)`, not mkstemp (always 0600), so what
-    cpo writes follows the user's umask like any other tool's output.
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def load_report(parallel_dir: Path) -> Report | None:
-    """The last report written in `parallel_dir`, or None when there is none."""
+    """The last report written in `parallel_dir` with its journal's changes (cpo.run.journal)
+    replayed, or None when there is none."""
     path = parallel_dir / REPORT_FILE
     if not path.exists():
         return None
     try:
-        return Report.model_validate_json(path.read_bytes())
+        data = current(path)
+        if isinstance(data, bytes):
+            return Report.model_validate_json(data)
+        return Report.model_validate(data)
     except (ValidationError, ValueError) as exc:
         first = str(exc).splitlines()[0]
         raise UsageError(
@@ -221,19 +213,27 @@ def load_report(parallel_dir: Path) -> Report | None:
 class ReportWriter:
     """Owns the live Report: the only code that locks it and writes it.
 
-    Every change goes through `update_task`, `update_wave` or `update`: the change is made
-    under the writer's lock and marks the report dirty once the block ends (a block that
-    raises marks nothing). A flusher thread writes the latest state at most every
-    `FLUSH_INTERVAL` seconds: rewriting the whole report per change cost O(tasks) per
-    change, quadratic over a run (1,004 writes, 264 MB at 200 tasks). `save` and durable
-    updates write at once (the first report, before git is touched; each task's end);
-    `close` writes what is pending when the run ends, is interrupted or crashes. After a
-    kill -9 the file on disk is a whole report with every task's end in it, the rest at
-    most one interval old, which --resume reconciles with git like any other.
+    Every change goes through `update_task`, `update_wave` or `update` (the run's own
+    fields): the change is made under the writer's lock and marks the report dirty once
+    the block ends (a block that raises marks nothing). A flusher thread writes the latest
+    state at most every `FLUSH_INTERVAL` seconds; `save` and durable updates write at once
+    (the first report, before git is touched; each task's end); `close` writes what is
+    pending when the run ends, is interrupted or crashes. A write appends the changed
+    records to report.journal (cpo.run.journal), O(change); report.json is written whole
+    at the start and end, after an `update` (rare, and it may touch anything), and when the
+    journal has grown as large as the report. After a kill -9 report.json and its journal
+    hold every task's end, the rest at most one interval old, which --resume reconciles
+    with git like any other.
     """
 
     # The longest a change waits to reach the disk (`cpo status --watch` polls the file).
     FLUSH_INTERVAL = 0.15
+    # A journal smaller than this is never worth a whole write (a small report).
+    JOURNAL_MIN = 64 * 1024
+    # report.json itself (for tools that read it, not its journal) lags at most this long,
+    # or a hundred times what a whole write takes: whole writes then cost about 1 % of a
+    # core whatever the report's size.
+    WHOLE_INTERVAL = 1.0
 
     def __init__(
         self,
@@ -243,13 +243,21 @@ class ReportWriter:
         on_write: Callable[[str], None] | None = None,
     ) -> None:
         self.report = report
-        self.on_write = on_write  # sees every version written (tests check and count them)
+        # Sees every version on disk, report.json with its journal replayed (tests check
+        # and count them).
+        self.on_write = on_write
         self.masker = Masker(os.environ)
         self.path = parallel_dir / REPORT_FILE
+        self.journal = Journal(parallel_dir / JOURNAL_FILE)
         self.manifest = manifest
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._dirty = False
+        self._whole = True  # the next write rewrites report.json whole
+        self._whole_size = 0  # bytes of the last whole report.json
+        self._whole_due = float("inf")  # when report.json is to catch up with its journal
+        self._tasks: set[str] = set()  # changed since the last write
+        self._waves: set[int] = set()
         self._closed = False
         self._last_write = float("-inf")  # the first change is written at once
         self._flusher: threading.Thread | None = None
@@ -262,21 +270,29 @@ class ReportWriter:
         """Change the report as a whole (run status, pause); it is written soon after, or
         before the block returns when `durable`: a state --resume must find after a kill
         (a task's end: without it a resumed run would do the task and its merge again)."""
+        with self._changing(durable) as report:
+            self._whole = True
+            yield report
+
+    @contextlib.contextmanager
+    def update_task(self, task_id: str, *, durable: bool = False) -> Iterator[TaskRecord]:
+        with self._changing(durable) as report:
+            self._tasks.add(task_id)
+            yield report.tasks[task_id]
+
+    @contextlib.contextmanager
+    def update_wave(self, number: int, *, durable: bool = False) -> Iterator[WaveRecord]:
+        with self._changing(durable) as report:
+            self._waves.add(number)
+            yield report.wave(number)
+
+    @contextlib.contextmanager
+    def _changing(self, durable: bool) -> Iterator[Report]:
         with self._lock:
             yield self.report
             self._mark_dirty()
             if durable:
                 self._flush()
-
-    @contextlib.contextmanager
-    def update_task(self, task_id: str, *, durable: bool = False) -> Iterator[TaskRecord]:
-        with self.update(durable=durable) as report:
-            yield report.tasks[task_id]
-
-    @contextlib.contextmanager
-    def update_wave(self, number: int, *, durable: bool = False) -> Iterator[WaveRecord]:
-        with self.update(durable=durable) as report:
-            yield report.wave(number)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Report]:
@@ -285,16 +301,18 @@ class ReportWriter:
             yield self.report
 
     def save(self) -> None:
-        """Write the report now, whatever is pending."""
+        """Write the report now, whole, whatever is pending."""
         with self._lock:
+            self._whole = True
             self._flush()
 
     def close(self) -> None:
-        """Write what is pending and stop the flusher: the run has ended (or crashed)."""
+        """Write what is pending, whole, and stop the flusher: the run has ended (or crashed)."""
         with self._lock:
             self._closed = True
             self._wake.notify_all()
-            if self._dirty:
+            if self._dirty or self.journal.size:
+                self._whole = True
                 self._flush()
         if self._flusher is not None and self._flusher is not threading.current_thread():
             self._flusher.join()
@@ -302,6 +320,7 @@ class ReportWriter:
     def note_action(self, task_id: str, action: str) -> None:
         with self._lock:
             self.report.tasks[task_id].last_action = action
+            self._tasks.add(task_id)
             self._mark_dirty()
 
     def _mark_dirty(self) -> None:
@@ -320,10 +339,13 @@ class ReportWriter:
     def _flush_loop(self) -> None:
         with self._lock:
             while not self._closed:
-                if not self._dirty:
+                if self._dirty:
+                    delay = self._last_write + self.FLUSH_INTERVAL - time.monotonic()
+                elif self.journal.size:
+                    delay = self._whole_due - time.monotonic()  # then written whole
+                else:
                     self._wake.wait()
                     continue
-                delay = self._last_write + self.FLUSH_INTERVAL - time.monotonic()
                 if delay > 0:
                     self._wake.wait(delay)
                     continue
@@ -334,17 +356,32 @@ class ReportWriter:
                     log.warning("could not write %s: %s", self.path, exc)
 
     def _flush(self) -> None:
-        self._write(self.report.model_dump_json(indent=2))
+        r = self.report
+        r.journal_seq += 1
+        started = time.monotonic()
+        big = self.journal.size > max(self._whole_size, self.JOURNAL_MIN)
+        if self._whole or big or started >= self._whole_due:
+            text = self.masker.mask(r.model_dump_json(indent=2))
+            atomic_write(self.path, text + "\n")  # before the journal starts again
+            self.journal.restart(run_id({"pid": r.pid, "started_at": r.started_at}), r.journal_seq)
+            self._whole, self._whole_size = False, len(text)
+            took = time.monotonic() - started
+            self._whole_due = started + max(self.WHOLE_INTERVAL, 100 * took)
+        else:
+            run = r.model_dump(mode="json", exclude={"tasks", "waves", "journal_seq"})
+            waves = {str(n): r.wave(n).model_dump(mode="json") for n in self._waves}
+            tasks = {t: r.tasks[t].model_dump(mode="json") for t in self._tasks}
+            self.journal.append(self.masker.mask(entry(r.journal_seq, run, waves, tasks)))
+            text = ""
+        self._tasks.clear()
+        self._waves.clear()
+        self.written = True
+        if self.on_write is not None:
+            on_disk = load_report(self.path.parent)
+            self.on_write(text or (on_disk.model_dump_json(indent=2) if on_disk else ""))
         self._write_execution_block()
         self._dirty = False
         self._last_write = time.monotonic()
-
-    def _write(self, text: str) -> None:
-        text = self.masker.mask(text)  # agents echo keys in errors; reports are shared
-        atomic_write(self.path, text + "\n")
-        self.written = True
-        if self.on_write is not None:
-            self.on_write(text)
 
     def _execution_block(self) -> dict[str, Any]:
         r = self.report
