@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.errors import UsageError
 from cpo.logfile import log
-from cpo.run.execblock import set_execution_block
+from cpo.run.execblock import write_execution_block
 from cpo.run.journal import JOURNAL_FILE as JOURNAL_FILE  # its readers' one import
 from cpo.run.journal import Journal, atomic_write, current, entry, run_id
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
@@ -262,6 +262,7 @@ class ReportWriter:
         self._last_write = float("-inf")  # the first change is written at once
         self._flusher: threading.Thread | None = None
         self._last_block: dict[str, Any] | None = None
+        self._listed: set[str] = set()  # the failed and skipped tasks it names
         # Whether this run has written its report, or has a change on the way to disk.
         self.written = False
 
@@ -373,13 +374,20 @@ class ReportWriter:
             tasks = {t: r.tasks[t].model_dump(mode="json") for t in self._tasks}
             self.journal.append(self.masker.mask(entry(r.journal_seq, run, waves, tasks)))
             text = ""
+        # The manifest's block names failed and skipped tasks: only such a task's change
+        # (or a wave's, or the run's) can change it; computing it costs O(tasks).
+        listed = (TaskStatus.FAILED, TaskStatus.SKIPPED)
+        if (
+            text
+            or self._waves
+            or any(r.tasks[t].status in listed or t in self._listed for t in self._tasks)
+        ):
+            self._write_execution_block()
         self._tasks.clear()
         self._waves.clear()
         self.written = True
         if self.on_write is not None:
-            on_disk = load_report(self.path.parent)
-            self.on_write(text or (on_disk.model_dump_json(indent=2) if on_disk else ""))
-        self._write_execution_block()
+            self.on_write(text or load_report(self.path.parent).model_dump_json(indent=2))  # type: ignore[union-attr]
         self._dirty = False
         self._last_write = time.monotonic()
 
@@ -399,18 +407,11 @@ class ReportWriter:
         }
 
     def _write_execution_block(self) -> None:
-        """Keep every other byte of manifest.json; only `execution` changes.
-
-        Written only when the block itself changes: task-level detail lives in report.json.
-        """
-        if self.manifest is None or not self.manifest.exists():
+        """Keep every other byte of manifest.json; only `execution` changes, and only when
+        the block itself changes: task-level detail lives in report.json."""
+        if self.manifest is None:
             return
         block = self._execution_block()
-        if block == self._last_block:
-            return
-        try:
-            text = set_execution_block(self.manifest.read_text(encoding="utf-8"), block)
-        except (OSError, ValueError):
-            return  # the loader accepted it at start; never fail a run over this block
-        self._last_block = block
-        atomic_write(self.manifest, text)
+        self._listed = {*block["failed_tasks"], *block["skipped_tasks"]}
+        if block != self._last_block and write_execution_block(self.manifest, block):
+            self._last_block = block
