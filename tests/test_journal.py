@@ -65,6 +65,8 @@ def test_readers_see_every_change_and_a_whole_write_restarts_the_journal(
     restarted = False
     for i in range(300):
         _finish(writer, f"task-{i:04}")
+        with writer.update_task(f"task-{i:04}") as rec:  # as a merge records it
+            rec.merged, writer.report.integration_commit = True, f"{i:040x}"
         with writer.update_wave(1, durable=True) as wave:
             wave.status = WaveStatus.RUNNING
         on_disk = load_report(tmp_path)

@@ -53,26 +53,33 @@ def run_id(report: dict[str, Any]) -> str:
 
 
 class Journal:
-    """The writer's side: start afresh after each whole write, append entries."""
+    """The writer's side: start afresh after each whole write, append entries. The file
+    stays open between appends (an open per save was most of a save's cost)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.size = 0  # bytes appended since the last restart
+        self._fd: int | None = None
 
     def restart(self, run: str, base: int) -> None:
+        self.close()
         atomic_write(self.path, json.dumps({"run": run, "base": base}) + "\n")
         self.size = 0
 
     def append(self, line: str) -> None:
+        if self._fd is None:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            self._fd = os.open(self.path, flags, 0o666)
         data = (line + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
-        finally:
-            os.close(fd)
+        written = 0
+        while written < len(data):
+            written += os.write(self._fd, data[written:])
         self.size += len(data)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def entry(seq: int, run: dict[str, Any], waves: dict[str, Any], tasks: dict[str, Any]) -> str:

@@ -214,26 +214,24 @@ class ReportWriter:
     """Owns the live Report: the only code that locks it and writes it.
 
     Every change goes through `update_task`, `update_wave` or `update` (the run's own
-    fields): the change is made under the writer's lock and marks the report dirty once
-    the block ends (a block that raises marks nothing). A flusher thread writes the latest
-    state at most every `FLUSH_INTERVAL` seconds; `save` and durable updates write at once
-    (the first report, before git is touched; each task's end); `close` writes what is
-    pending when the run ends, is interrupted or crashes. A write appends the changed
-    records to report.journal (cpo.run.journal), O(change); report.json is written whole
-    at the start and end, after an `update` (rare, and it may touch anything), and when the
-    journal has grown as large as the report. After a kill -9 report.json and its journal
-    hold every task's end, the rest at most one interval old, which --resume reconciles
-    with git like any other.
+    fields), under the writer's lock; it marks the report dirty once the block ends (a
+    block that raises marks nothing). A flusher thread writes at most every
+    `FLUSH_INTERVAL` seconds; `save`, durable updates (each task's end) and `close` write
+    at once. A write appends what changed to report.journal (cpo.run.journal); report.json
+    is written whole at the start and end, after an `update`, and when the journal has
+    grown as large. After a kill -9 they hold every task's end, the rest at most one
+    interval old, which --resume reconciles with git like any other.
     """
 
     # The longest a change waits to reach the disk (`cpo status --watch` polls the file).
     FLUSH_INTERVAL = 0.15
     # A journal smaller than this is never worth a whole write (a small report).
     JOURNAL_MIN = 64 * 1024
-    # report.json itself (for tools that read it, not its journal) lags at most this long,
-    # or a hundred times what a whole write takes: whole writes then cost about 1 % of a
-    # core whatever the report's size.
-    WHOLE_INTERVAL = 1.0
+    # report.json itself (for tools that read it, not its journal) lags this long, or a
+    # thousand times what a whole write takes (13 s at 1,000 tasks), at most a minute: the
+    # catch-up writes then cost about 0.1 % of a core whatever the report's size (cpo
+    # itself uses a few per cent while agents work).
+    WHOLE_INTERVAL = 5.0
 
     def __init__(
         self,
@@ -263,6 +261,7 @@ class ReportWriter:
         self._flusher: threading.Thread | None = None
         self._last_block: dict[str, Any] | None = None
         self._listed: set[str] = set()  # the failed and skipped tasks it names
+        self._run: dict[str, Any] = {}  # the run's own fields as last written
         # Whether this run has written its report, or has a change on the way to disk.
         self.written = False
 
@@ -317,6 +316,7 @@ class ReportWriter:
                 self._flush()
         if self._flusher is not None and self._flusher is not threading.current_thread():
             self._flusher.join()
+        self.journal.close()
 
     def note_action(self, task_id: str, action: str) -> None:
         with self._lock:
@@ -327,8 +327,9 @@ class ReportWriter:
     def _mark_dirty(self) -> None:
         self._dirty = True
         self.written = True
-        if self._closed:
-            self._flush()  # a change after the end (a late thread): no flusher any more
+        if self._closed:  # a change after the end (a late thread): no flusher any more
+            self._whole = True
+            self._flush()
             return
         if self._flusher is None:
             self._flusher = threading.Thread(
@@ -366,10 +367,12 @@ class ReportWriter:
             atomic_write(self.path, text + "\n")  # before the journal starts again
             self.journal.restart(run_id({"pid": r.pid, "started_at": r.started_at}), r.journal_seq)
             self._whole, self._whole_size = False, len(text)
+            self._run = r.model_dump(mode="json", exclude={"tasks", "waves", "journal_seq"})
             took = time.monotonic() - started
-            self._whole_due = started + max(self.WHOLE_INTERVAL, 100 * took)
+            self._whole_due = started + min(60.0, max(self.WHOLE_INTERVAL, 1000 * took))
         else:
             run = r.model_dump(mode="json", exclude={"tasks", "waves", "journal_seq"})
+            run, self._run = {k: v for k, v in run.items() if self._run.get(k) != v}, run
             waves = {str(n): r.wave(n).model_dump(mode="json") for n in self._waves}
             tasks = {t: r.tasks[t].model_dump(mode="json") for t in self._tasks}
             self.journal.append(self.masker.mask(entry(r.journal_seq, run, waves, tasks)))
