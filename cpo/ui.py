@@ -122,6 +122,9 @@ def plan_lines(plan: Plan) -> list[str]:
             )
             for key, value in _readiness(t.setup, t.env, ()):
                 lines.append(f"      {key}: {value}")
+            if t.sparse is not None:
+                held = ", ".join(f + "/" for f in t.sparse) or "the top level only"
+                lines.append(f"      sparse: {held}")
         for step in wave.validation:
             lines.append(f"  validation ({step.kind}): {step.source}")
     return lines
@@ -193,6 +196,7 @@ def plan_data(plan: Plan) -> dict[str, Any]:
                 "content_hash": t.content_hash,
                 "setup": list(t.setup),
                 "env": [name for name, _ in t.env],
+                "sparse": None if t.sparse is None else list(t.sparse),
             }
             for t in plan.ordered_tasks()
         ],

@@ -167,6 +167,18 @@ def test_validate_rejects_a_sparse_that_is_not_a_boolean(tmp_path: Path) -> None
     assert fields == ["sparse", "waves[0].tasks[0].sparse"], problems
 
 
+def test_validate_shows_the_sparse_folders(git_repo: Path, tmp_path: Path) -> None:
+    root = _spec(git_repo, tmp_path, task_sparse={"t-own": False})
+    shown = cpo("validate", str(root), cwd=git_repo).stdout
+    assert "sparse: src/a/" in shown and shown.count("sparse:") == 2
+    data = json.loads(cpo("validate", str(root), "--json", cwd=git_repo).stdout)
+    assert {t["id"]: t["sparse"] for t in data["tasks"]} == {
+        "t-own": None,
+        "t-widen": ["docs"],
+        "t-outside": ["src/a"],
+    }
+
+
 def test_sparse_without_a_scope_is_a_warning_and_a_full_checkout(tmp_path: Path) -> None:
     root = write_dir(
         tmp_path / "TS-1",
