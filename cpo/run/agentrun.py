@@ -25,6 +25,7 @@ from cpo.config import Settings
 from cpo.git import agent_git_env
 from cpo.logfile import DEFAULT_LOG_LIMIT, CappedLog
 from cpo.plan.model import TaskSpec
+from cpo.plan.prompts import sparse_note
 from cpo.proc import ProcessRegistry, ProcResult, run_streaming
 from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker, verdict
 from cpo.run.report import now_iso
@@ -261,7 +262,9 @@ class AgentRun:
         """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
         streaming into the task's logs; its verdict. `resume`: the session to continue,
         with `prompt` as the next message (a nudge)."""
-        req = task_request(task, settings, worktree, self.parallel_dir, prompt or task.prompt)
+        if prompt is None:
+            prompt = task.prompt if task.sparse is None else task.prompt + sparse_note(task.sparse)
+        req = task_request(task, settings, worktree, self.parallel_dir, prompt)
         req = replace(req, resume=resume)
         logs = self.logs_dir
         with (

@@ -22,7 +22,7 @@ from cpo.git import MARKER, Git
 from cpo.plan.model import TaskSpec
 from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
 from cpo.run.recovery import Nudge
-from cpo.run.report import ReportWriter
+from cpo.run.reportwriter import ReportWriter
 
 # Reasons an attempt ended that a message in the same session can put right.
 NUDGEABLE = ("no_completion_marker", "idle_timeout")

@@ -27,7 +27,8 @@ from cpo.run.claim import clear_marker, hand_over, reclaim
 from cpo.run.nudge import NudgedRun
 from cpo.run.protocol import read_marker
 from cpo.run.ready import TaskPrep
-from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
+from cpo.run.report import Attempt, TaskRecord, now_iso
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots, Ticket
 from cpo.run.states import TaskStatus
@@ -269,7 +270,7 @@ class TaskRunner:
         if made is not None and made.take_fresh(worktree):
             # Made by the set-up with a new branch and no checkout: nothing in it to keep.
             start = self.run_cb.start_point(task)
-            git.check_out(worktree, start)
+            made.check_out(worktree, start, task.sparse)
             return start
         if not git.branch_exists(task.branch):
             start = self.run_cb.start_point(task)
