@@ -673,13 +673,17 @@ def status(
         st = wait_for_end(parallel_dir)
         ui.show_json(st.data())
     elif watch:
-        st = ui.watch_status(parallel_dir)
+        from cpo.statusview import watch_status
+
+        st = watch_status(parallel_dir)
     else:
         st = read_status(parallel_dir)
         if json_out:
             ui.show_json(st.data())
         else:
-            ui.show_status(st)
+            from cpo.statusview import show_status
+
+            show_status(st)
     raise typer.Exit(int(st.exit_code))
 
 

@@ -365,7 +365,8 @@ class Git:
         if not self.dirty_paths(worktree):
             return False, []
         with self.lock:
-            self.run("add", "-A", cwd=worktree)
+            if not self.ok("add", "-A", cwd=worktree):  # git >= 2.34, outside a sparse set
+                self.run("add", "-A", "--sparse", cwd=worktree)
             if self.ok("diff", "--cached", "--quiet", cwd=worktree):
                 return False, self.dirty_paths(worktree)
             self.run("commit", "-q", "--no-verify", "-m", message, cwd=worktree)

@@ -61,6 +61,8 @@ class TaskSpec:
     scope: tuple[ScopeEntry, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # its own `env:` (cpo.run.taskenv)
     setup: tuple[str, ...] = ()  # its own setup commands, after the spec's (cpo.run.ready)
+    # The folders its sparse checkout holds (cpo.plan.scope.sparse_folders); None: all.
+    sparse: tuple[str, ...] | None = None
     # sha256 of everything that defines the task's work (task file, prompt, options);
     # resume re-runs a task whose hash changed since it ran.
     content_hash: str = ""

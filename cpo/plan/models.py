@@ -165,6 +165,8 @@ class TaskOptions(_Model):
     # Shell commands run in the task's worktree before its agent (cpo.run.ready).
     setup: Commands | None = None
     env: EnvVars | None = None
+    # Check out only the folders of the task's Scope (cpo.plan.scope.sparse_folders).
+    sparse: bool | None = None
 
     @field_validator("backend")
     @classmethod
@@ -266,6 +268,8 @@ class CpoManifest(_RunKeys):
     worktree_include: list[str] | None = None
     share: SharedDirs | None = None
     env: EnvVars | None = None
+    # Every task's default for `sparse` (a task's own `sparse` wins).
+    sparse: bool | None = None
 
 
 class LegacyManifest(_RunKeys):
@@ -285,6 +289,8 @@ class LegacyManifest(_RunKeys):
     worktree_include: list[str] | None = None
     share: SharedDirs | None = None
     env: EnvVars | None = None
+    # Every task's default for `sparse` (a task's own `sparse` wins).
+    sparse: bool | None = None
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:

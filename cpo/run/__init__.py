@@ -11,7 +11,8 @@ did to HEAD).
 Beside them: `states` (the status words), `validation` (wave checks), `layout` (branch
 and worktree names, kept from the report when a run continues), `changes` (which local
 changes are the user's, not cpo's own outputs), `resume`, `lock`
-(the run lock), `report` (report.json; its writer is the only code that saves it) with
+(the run lock), `report` (report.json's records), `reportwriter` (the only code that
+saves it) with `journal` (report.journal) and
 `execblock` (the manifest's `execution` block), `nextstep` (the command to run next),
 `progress` (live table and [PROGRESS] lines), `output` (what `cpo run` prints),
 `interrupt`, `scripts` (--generate-only).

@@ -21,7 +21,8 @@ from cpo.run.progress import Progress
 from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
 from cpo.run.remote import remote_attempts
 from cpo.run.repair import RepairEnv, repair_wave
-from cpo.run.report import Report, ReportWriter, now_iso
+from cpo.run.report import Report, now_iso
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.scopecheck import out_of_scope, scope_error
 from cpo.run.slots import Slots

@@ -16,15 +16,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol, TextIO
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from cpo.run.report import Report, TaskRecord, status_words
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
+
+if TYPE_CHECKING:  # rich is imported where it draws: `--quiet` and `--json` never load it
+    from rich.console import Console, Group
+    from rich.table import Table
+    from rich.text import Text
 
 # Keyed by the status words (task, wave and run statuses share them).
 STATUS_STYLE: dict[str, str] = {
@@ -118,6 +118,9 @@ def _elapsed(rec: TaskRecord, now: float, started: dict[str, float]) -> str:
 
 def render_table(report: Report, started: dict[str, float] | None = None) -> Table:
     """The task table shared by the live view and `cpo status`."""
+    from rich.table import Table
+    from rich.text import Text
+
     started = started or {}
     now = time.monotonic()
     table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
@@ -137,6 +140,8 @@ def render_table(report: Report, started: dict[str, float] | None = None) -> Tab
 
 
 def render_waves(report: Report) -> Text:
+    from rich.text import Text
+
     parts = []
     for w in report.waves:
         repair = w.repairs[-1] if w.repairs else None
@@ -151,6 +156,9 @@ class LiveProgress(SilentProgress):
     """A table redrawn a few times a second from the live report."""
 
     def __init__(self, get_report: Callable[[], Report], console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
         self.get_report = get_report
         self.console = console or Console()
         self.started: dict[str, float] = {}
@@ -159,6 +167,9 @@ class LiveProgress(SilentProgress):
         )
 
     def _render(self) -> Group:
+        from rich.console import Group
+        from rich.text import Text
+
         report = self.get_report()
         title = Text(f"cpo · {report.spec_id} · {report.status}", style="bold")
         return Group(title, render_waves(report), render_table(report, self.started))

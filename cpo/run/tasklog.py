@@ -16,6 +16,7 @@ from types import TracebackType
 from cpo.executors.spec import AgentLine, AnyEvent, LogLine
 from cpo.logfile import CappedLog
 from cpo.plan.model import TaskSpec
+from cpo.plan.prompts import sparse_note
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings, task_request
 from cpo.run.attempt import AttemptResult, run_attempt_agent
@@ -94,7 +95,9 @@ class AgentRun:
         """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
         streaming into the task's logs; its verdict. `resume`: the session to continue,
         with `prompt` as the next message (a nudge)."""
-        req = task_request(task, settings, worktree, self.parallel_dir, prompt or task.prompt)
+        if prompt is None:
+            prompt = task.prompt if task.sparse is None else task.prompt + sparse_note(task.sparse)
+        req = task_request(task, settings, worktree, self.parallel_dir, prompt)
         req = replace(req, resume=resume)
         with TaskLog(
             self.logs_dir, task, settings.log_limit, lambda a: self.on_action(task, a)
