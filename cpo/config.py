@@ -9,7 +9,7 @@ Two YAML files, both optional:
 
     default_backend: claude
     workspace_root: ../worktrees              # default ../workspaces/<repo folder name>
-    parallel: {max_workers: 3, fail_fast: false}
+    parallel: {max_workers: 3, fail_fast: false, on_conflict: rerun}   # or resolve, stop
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
     logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
@@ -105,6 +105,7 @@ DEFAULTS: dict[str, object] = {
     "workspace_root": "../workspaces/<repo folder name>",
     "parallel.max_workers": 3,
     "parallel.fail_fast": False,
+    "parallel.on_conflict": "rerun",  # README, "Merge conflicts": why rerun
     "timeouts.task": 7200.0,
     "timeouts.idle": None,
     "logs.max_size": DEFAULT_LOG_LIMIT,

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, BaseModel, ByteSize, ConfigDict, Field, field
 from cpo.agents import backend_names
 from cpo.agents.modes import ApprovalMode, SandboxMode
 from cpo.duration import Duration
+from cpo.plan.model import OnConflict
 
 
 class _Section(BaseModel):
@@ -19,6 +20,7 @@ class _Section(BaseModel):
 class ParallelFile(_Section):
     max_workers: int | None = Field(default=None, ge=1)
     fail_fast: bool | None = None
+    on_conflict: OnConflict | None = None
 
 
 class TimeoutsFile(_Section):

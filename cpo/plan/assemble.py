@@ -103,6 +103,7 @@ def build_plan(
         include=tuple(model.worktree_include or ()) if model is not None else (),
         env=tuple((model.env or {}).items()) if model is not None else (),
         share=tuple(p.strip("/") for p in model.share or ()) if model is not None else (),
+        on_conflict=model.on_conflict if model is not None else None,
         warnings=tuple(report.warnings),
     )
 

@@ -19,6 +19,9 @@ ValidationKind = Literal["python", "shell"]
 # them, `feature/<spec>/<id>`, so that two specs numbering their tasks from task-001 never
 # collide; "plain" is the seed's `feature/<id>`.
 BranchNames = Literal["spec", "plain"]
+# What `cpo run` does when a task's merge into the integration branch conflicts (manifest
+# `on_conflict`, --on-conflict, config `parallel.on_conflict`; cpo.run.conflicts).
+OnConflict = Literal["rerun", "resolve", "stop"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Plan:
     include: tuple[str, ...] = ()  # the manifest's `worktree_include` patterns
     share: tuple[str, ...] = ()  # the manifest's `share` folders
     env: tuple[tuple[str, str], ...] = ()  # the manifest's `env:` (cpo.run.taskenv)
+    on_conflict: OnConflict | None = None  # the manifest's; None: not set there
     warnings: tuple[Problem, ...] = field(default=())
 
     @property

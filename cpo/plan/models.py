@@ -23,6 +23,7 @@ from pydantic import (
 from cpo.agents import backend_names
 from cpo.agents.modes import ApprovalMode, SandboxMode
 from cpo.duration import Duration
+from cpo.plan.model import OnConflict
 from cpo.suggest import did_you_mean
 
 
@@ -250,6 +251,8 @@ class CpoManifest(_Model):
     worktree_include: list[str] | None = None
     share: SharedDirs | None = None
     env: EnvVars | None = None
+    # What cpo run does when a task's merge conflicts (README, "Merge conflicts").
+    on_conflict: OnConflict | None = None
 
 
 class LegacyManifest(_Model):
@@ -269,6 +272,8 @@ class LegacyManifest(_Model):
     worktree_include: list[str] | None = None
     share: SharedDirs | None = None
     env: EnvVars | None = None
+    # What cpo run does when a task's merge conflicts (README, "Merge conflicts").
+    on_conflict: OnConflict | None = None
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:

@@ -134,9 +134,15 @@ def agent_request(
 
 
 def task_request(
-    task: TaskSpec, s: TaskSettings, worktree: Path, parallel_dir: Path, prompt: str
+    task: TaskSpec,
+    s: TaskSettings,
+    worktree: Path,
+    parallel_dir: Path,
+    prompt: str,
+    system_prompt: str = COMPLETION_PROTOCOL,
 ) -> AgentRequest:
-    """A `cpo run` task's request: cpo's completion protocol as the system prompt."""
+    """A `cpo run` task's request: cpo's completion protocol as the system prompt (a
+    conflict resolver has its own, cpo.run.resolve)."""
     return agent_request(
         s,
         task_id=task.id,
@@ -144,7 +150,7 @@ def task_request(
         prompt=prompt,
         worktree=worktree,
         parallel_dir=parallel_dir,
-        system_prompt=COMPLETION_PROTOCOL,
+        system_prompt=system_prompt,
     )
 
 
@@ -253,10 +259,11 @@ class AgentRun:
         worktree: Path,
         attempt_no: int,
         base: dict[str, str],
+        system_prompt: str = COMPLETION_PROTOCOL,
     ) -> AttemptResult:
         """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
         streaming into the task's logs; its verdict."""
-        req = task_request(task, settings, worktree, self.parallel_dir, task.prompt)
+        req = task_request(task, settings, worktree, self.parallel_dir, task.prompt, system_prompt)
         logs = self.logs_dir
         with (
             CappedLog(logs / f"{task.id}.log", settings.log_limit, lambda m: f"[cpo] {m}") as logf,

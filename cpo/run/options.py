@@ -13,7 +13,7 @@ from cpo.config import APPROVAL_MODES, SANDBOX_MODES, Settings, load_settings
 from cpo.errors import PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.plan.load import load_plan
-from cpo.plan.model import Plan, TaskSpec
+from cpo.plan.model import OnConflict, Plan, TaskSpec
 from cpo.planfile.load import is_plan_file, load_plan_file
 from cpo.run.agentrun import AgentChoices, TaskSettings, resolve_settings
 from cpo.run.layout import (
@@ -59,6 +59,7 @@ class RunOptions:
     workspace_root: Path | None = None
     grace: float = 5.0
     backoff_base: float = 5.0
+    on_conflict: OnConflict | None = None  # None: manifest, config, else rerun
 
     @property
     def continuing(self) -> bool:
@@ -81,6 +82,8 @@ class RunContext:
     layout: Layout
     # The report of the run being continued (--resume, --retry-failed, --wave), if any.
     recorded: Report | None = None
+    # What a conflicting merge leads to (cpo.run.conflicts).
+    on_conflict: OnConflict = "rerun"
 
     @property
     def integration_worktree(self) -> Path:
@@ -144,6 +147,9 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         "parallel.max_workers", flag=opts.max_concurrent, manifest=plan.max_parallel
     )
     fail_fast, _ = settings.resolve("parallel.fail_fast", flag=opts.fail_fast)
+    on_conflict, _ = settings.resolve(
+        "parallel.on_conflict", flag=opts.on_conflict, manifest=plan.on_conflict
+    )
     return RunContext(
         plan=plan,
         opts=opts,
@@ -157,6 +163,7 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         fail_fast=bool(fail_fast),
         layout=layout,
         recorded=recorded,
+        on_conflict=on_conflict,
     )
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.errors import UsageError
 from cpo.logfile import log
+from cpo.run.conflictrecord import ConflictRecord, PredictedConflict
 from cpo.run.execblock import set_execution_block
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.secrets import Masker
@@ -96,6 +97,8 @@ class TaskRecord(_Model):
     merged: bool = False
     merge_commit: str | None = None
     conflict_files: list[str] = Field(default_factory=list)
+    predicted_conflicts: list[PredictedConflict] = Field(default_factory=list)
+    conflicts: list[ConflictRecord] = Field(default_factory=list)
     marker: dict[str, Any] | None = None
     leftovers_committed: bool = False
     warnings: list[str] = Field(

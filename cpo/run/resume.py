@@ -45,7 +45,12 @@ _KEPT = (
     "duration_seconds",
     "backend",
     "exit_code",
+    "conflicts",
 )
+
+# A task failed with these had done its work: only its merge did not happen. Merged by
+# hand since (its head in the integration branch), it is done.
+_MERGE_FAILURES = ("conflict", "hook_rejected", "untracked_files")
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,18 @@ def _verdict(
         return _Verdict(rec.model_copy(update=update), retry=True, note=note)
     if merged and prev.status == TaskStatus.COMPLETED:
         return _Verdict(_merged(rec, head), done=True)
+    if merged and prev.status == TaskStatus.FAILED and prev.reason in _MERGE_FAILURES:
+        rec = _merged(rec, head)
+        if rec.conflicts and rec.conflicts[-1].outcome != "resolved":
+            last = rec.conflicts[-1].model_copy(update={"outcome": "merged_by_hand"})
+            rec.conflicts = [*rec.conflicts[:-1], last]
+        note = f"{task.id} was merged by hand into the integration branch: it counts as merged"
+        return _Verdict(rec, done=True, note=note)
+    if prev.status == TaskStatus.FAILED and prev.reason == "conflict":
+        # Run again, it starts from the integration head: on top of the work it conflicted
+        # with, which its prompt names (cpo.run.conflicts), not from where it met it again.
+        pending = rec.model_copy(update={"status": TaskStatus.PENDING, "start_point": None})
+        return _Verdict(pending, retry=True)
     if prev.status == TaskStatus.COMPLETED:
         # Done but not merged: the runner skips to the merge.
         return _Verdict(rec.model_copy(update={"status": TaskStatus.COMPLETED}), retry=True)

@@ -33,6 +33,7 @@ _FLAGS = {
     "backoff_base": "--retry-delay",
     "workspace_root": "--workspace-root",
     "allow_dirty": "--allow-dirty",
+    "on_conflict": "--on-conflict",
 }
 
 
