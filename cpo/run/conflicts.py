@@ -143,8 +143,8 @@ class Conflicts:
             f"Merge {task.branch} ({task.id}, wave {task.wave})",
             keep_conflicts=mode == "resolve",
         )
-        if result.failure != "conflict":
-            return result
+        if result.failure != "conflict" or not result.conflict_files:
+            return result  # merged, or a failure no rerun or resolver can help (hooks.py)
         files = list(result.conflict_files)
         event = ConflictRecord(
             at=now_iso(),
@@ -162,7 +162,7 @@ class Conflicts:
             self.writer.report.tasks[task.id],
             f"status=conflict files={','.join(files)} action={mode}",
         )
-        if mode == "resolve" and files and before is not None:
+        if mode == "resolve" and before is not None:
             outcome = self.resolver.resolve(task, files, before, self._prompts(task, event))
             result = self._resolved(task, event, outcome, result)
         elif mode == "rerun" and self.reruns.get(task.id, 0) < MAX_RERUNS:
