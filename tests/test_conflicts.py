@@ -87,9 +87,12 @@ def test_a_conflict_is_predicted_before_the_merge(git_repo: Path) -> None:
     # Against task-001's branch, or the integration head once task-001 is merged.
     predictions = report(root)["tasks"]["task-002"]["predicted_conflicts"]
     assert [(p["with_task"], p["files"]) for p in predictions] == [("task-001", ["shared.txt"])]
-    assert "predicted conflict with task-001 in shared.txt" in (
-        root / "logs" / "task-002.log"
-    ).read_text()
+    assert (
+        "predicted conflict with task-001 in shared.txt"
+        in (root / "logs" / "task-002.log").read_text()
+    )
+    status = cpo("status", str(root), cwd=git_repo, env={"COLUMNS": "200"})
+    assert "conflict predicted: shared.txt with task-001" in status.stdout
 
 
 # -- rerun -------------------------------------------------------------------------------
@@ -238,8 +241,9 @@ def test_retry_failed_after_a_conflict_builds_on_the_merged_work(git_repo: Path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = report(root)
     t2 = data["tasks"]["task-002"]
-    assert t2["merged"] and t2["attempts"][-1]["start_point"] == (
-        data["tasks"]["task-001"]["merge_commit"]
+    assert (
+        t2["merged"]
+        and t2["attempts"][-1]["start_point"] == (data["tasks"]["task-001"]["merge_commit"])
     )
     assert (integration(data) / "shared.txt").read_text() == "one\ntwo\n"
 
