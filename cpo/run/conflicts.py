@@ -154,9 +154,8 @@ class Conflicts:
             action=mode,
             outcome="stopped",
         )
-        said = f"{', '.join(files) or result.message}" + (
-            f" (with {', '.join(event.with_tasks)})" if event.with_tasks else ""
-        )
+        whose = f" (with {', '.join(event.with_tasks)})" if event.with_tasks else ""
+        said = ", ".join(files) + whose
         self._log(task, f"\n=== merge conflict in {said}: --on-conflict {mode} ===")
         self.progress.task_event(
             self.writer.report.tasks[task.id],
