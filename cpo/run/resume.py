@@ -113,10 +113,13 @@ def _verdict(
             return _Verdict(_merged(rec, head), done=True)
         return _Verdict(rec)
     rec = rec.model_copy(update={name: getattr(prev, name) for name in _KEPT})
+    # Run again, a task whose merge conflicted starts from the integration head: on top
+    # of the work it conflicted with, which its prompt names (cpo.run.conflicts).
+    conflicted = prev.status == TaskStatus.FAILED and prev.reason == "conflict"
     if not same_work(prev.content_hash, task.content_hash):
         update: dict[str, object] = {"status": TaskStatus.PENDING}
-        if merged:
-            update["start_point"] = None  # its old work is merged: build on top of it
+        if merged or conflicted:
+            update["start_point"] = None  # build on the integration head
         note = f"{task.id} changed since it ran: it runs again"
         return _Verdict(rec.model_copy(update=update), retry=True, note=note)
     if merged and prev.status == TaskStatus.COMPLETED:
@@ -128,9 +131,7 @@ def _verdict(
             rec.conflicts = [*rec.conflicts[:-1], last]
         note = f"{task.id} was merged by hand into the integration branch: it counts as merged"
         return _Verdict(rec, done=True, note=note)
-    if prev.status == TaskStatus.FAILED and prev.reason == "conflict":
-        # Run again, it starts from the integration head: on top of the work it conflicted
-        # with, which its prompt names (cpo.run.conflicts), not from where it met it again.
+    if conflicted:
         pending = rec.model_copy(update={"status": TaskStatus.PENDING, "start_point": None})
         return _Verdict(pending, retry=True)
     if prev.status == TaskStatus.COMPLETED:
