@@ -234,10 +234,19 @@ def test_stop_then_a_hand_merge_counts_on_resume(git_repo: Path) -> None:
     assert repo_state(git_repo) == before
 
 
-def test_retry_failed_after_a_conflict_builds_on_the_merged_work(git_repo: Path) -> None:
+@pytest.mark.parametrize("edited", [False, True], ids=["retry-failed", "edited-then-resume"])
+def test_run_again_after_a_conflict_it_builds_on_the_merged_work(
+    git_repo: Path, edited: bool
+) -> None:
     root = two_writers(git_repo)
     assert cpo("run", str(root), "--on-conflict", "stop", cwd=git_repo).returncode == 1
-    proc = cpo("run", str(root), "--retry-failed", "--on-conflict", "stop", cwd=git_repo)
+    again = "--retry-failed"
+    if edited:  # a changed task runs again too, and from the same place
+        task = root / "tasks" / "task-002.md"
+        task.write_text(task.read_text() + "Keep the first line.\n")
+        git(git_repo, "commit", "-qam", "task-002: keep the first line")
+        again = "--resume"
+    proc = cpo("run", str(root), again, "--on-conflict", "stop", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = report(root)
     t2 = data["tasks"]["task-002"]
