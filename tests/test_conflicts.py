@@ -14,6 +14,7 @@ import pytest
 
 from cpo.git import Git
 from cpo.plan.model import TaskSpec
+from cpo.run.conflicts import clash
 from cpo.run.scheduler import RERUN, run_schedule
 from tests.conftest import git
 from tests.runkit import cpo, make_spec, repo_state, report
@@ -30,11 +31,11 @@ def progress(stdout: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith("[PROGRESS]")]
 
 
-def two_writers(repo: Path, second: str = SECOND, **extra: Any) -> Path:
+def two_writers(repo: Path, second: str = SECOND, first: str = FIRST, **extra: Any) -> Path:
     """task-001 and task-002 in wave 1 both create shared.txt; task-003 needs task-002."""
     return make_spec(
         repo,
-        [{"task-001": FIRST, "task-002": second}, {"task-003": "@script marker"}],
+        [{"task-001": first, "task-002": second}, {"task-003": "@script marker"}],
         deps={"task-003": ["task-002"]},
         **extra,
     )
@@ -129,12 +130,16 @@ def test_rerun_runs_the_task_again_on_top_of_the_first(git_repo: Path, tmp_path:
 
 
 def test_rerun_with_the_dag_schedule(git_repo: Path) -> None:
-    root = two_writers(git_repo)
+    # Merges follow the order tasks end in: whichever ends second runs again.
+    root = two_writers(git_repo, second=SECOND, first=SECOND.replace("two", "one"))
     proc = cpo("run", str(root), "--schedule", "dag", "--on-conflict", "rerun", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = report(root)
     assert all(t["merged"] for t in data["tasks"].values())
-    assert (integration(data) / "shared.txt").read_text() == "one\ntwo\n"
+    lines = (integration(data) / "shared.txt").read_text().splitlines()
+    assert sorted(lines) == ["one", "two"]
+    reruns = [t["id"] for t in data["tasks"].values() if t["conflicts"]]
+    assert len(reruns) == 1 and len(data["tasks"][reruns[0]]["attempts"]) == 2
 
 
 # -- resolve -----------------------------------------------------------------------------
@@ -293,3 +298,10 @@ def test_the_scheduler_runs_a_task_again_when_its_merge_asks(mode: str) -> None:
     ev = hooks.events
     # Its dependent starts only once the rerun is merged.
     assert ev.index(("start", "c")) > max(i for i, e in enumerate(ev) if e == ("merge", "b"))
+
+
+def test_only_paths_that_meet_can_conflict() -> None:
+    assert clash(["a/b.py", "c.py"], ["c.py"])
+    assert clash(["docs"], ["docs/index.md"])  # a file where the other has a folder
+    assert clash(["docs/index.md"], ["docs"])
+    assert not clash(["a/b.py"], ["a/c.py", "b.py"])

@@ -20,12 +20,13 @@ Every conflict and what was done about it goes into the task's log and record
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Literal
 
 from cpo.git import MergeResult
 from cpo.logfile import log
-from cpo.plan.model import TaskSpec
+from cpo.plan.model import OnConflict, TaskSpec
 from cpo.run.agentrun import AgentRun
 from cpo.run.conflictrecord import ConflictRecord, PredictedConflict
 from cpo.run.options import RunContext, task_settings
@@ -61,6 +62,10 @@ class Conflicts:
         self.worktree = ctx.integration_worktree
         self.logs_dir = ctx.plan.root / "logs"
         self.reruns: dict[str, int] = {}
+        # (integration head, the task whose merge made it): the merges of this run, in order.
+        self.landed: list[tuple[str, str | None]] = []
+        if writer.report.integration_commit:
+            self.landed.append((writer.report.integration_commit, None))
         self.resolver = Resolver(
             ctx.git, self.worktree, self.branch, agents, env, lambda t: task_settings(ctx, t)
         )
@@ -68,42 +73,59 @@ class Conflicts:
     # -- foreseen ---------------------------------------------------------------------
     def predict(self, task: TaskSpec) -> None:
         """A finished task: the conflicts its merge will meet, recorded and shown. One with
-        a finished wave-mate goes on both records: whichever merges second meets it."""
+        a finished wave-mate goes on both records: whichever merges second meets it.
+
+        `git merge-tree` is asked only where a conflict can be: where the paths changed
+        on both sides meet (cpo's own git processes per task stay few, tests/test_git_calls).
+        """
         if self.ctx.opts.no_integration:
             return
         with self.writer.reading() as report:
             rec = report.tasks[task.id]
-            head, start, ok = rec.head, rec.start_point, rec.status == TaskStatus.COMPLETED
+            if rec.status != TaskStatus.COMPLETED or not rec.head:
+                return
+            head, start, mine = rec.head, rec.start_point, set(rec.files_changed)
+            integ = report.integration_commit
+            changed = {r.id: set(r.files_changed) for r in report.tasks.values() if r.merged}
             mates = [
-                (r.id, r.branch or "", r.head or "")
+                (r.id, r.branch or "", r.head)
                 for t in self.ctx.plan.wave_of(task.id).task_ids
                 if t != task.id
                 and (r := report.tasks[t]).status == TaskStatus.COMPLETED
                 and not r.merged
                 and r.head
+                and clash(mine, r.files_changed)
             ]
-            done = [r for r in report.tasks.values() if r.merged]
-            merged = [(r.id, r.head, set(r.files_changed)) for r in done]
-        integ = self.git.rev(self.branch)
-        if not ok or not head or not integ:
-            return
         found: list[PredictedConflict] = []
-        files = self.git.merge_tree(integ, head)
-        if files:
-            found += self._owned(files, merged, start)
+        landed = self._landed_since(start)
+        if (
+            integ
+            and integ != start
+            and (landed is None or any(clash(mine, changed.get(t, ())) for t in landed))
+        ):
+            files = self.git.merge_tree(integ, head)
+            found += self._owned(files, landed or list(changed), changed, start)
         for other, branch, other_head in mates:
             files = self.git.merge_tree(other_head, head)
             if files:
                 found.append(PredictedConflict(with_task=other, branch=branch, files=list(files)))
-                mine = PredictedConflict(with_task=task.id, branch=task.branch, files=list(files))
+                theirs = PredictedConflict(with_task=task.id, branch=task.branch, files=list(files))
                 with self.writer.update_task(other) as mate:
                     kept = [p for p in mate.predicted_conflicts if p.with_task != task.id]
-                    mate.predicted_conflicts = [*kept, mine]
-                self._show(mate, mine)
+                    mate.predicted_conflicts = [*kept, theirs]
+                self._show(mate, theirs)
         with self.writer.update_task(task.id) as rec:
             rec.predicted_conflicts = found
         for p in found:
             self._show(rec, p)
+
+    def _landed_since(self, start: str | None) -> list[str] | None:
+        """The tasks merged since `start`, when it is a head this run's merges made (the
+        integration branch only moves by them); None when it is not known."""
+        heads = [h for h, _ in self.landed]
+        if start is None or start not in heads:
+            return None
+        return [t for _, t in self.landed[heads.index(start) + 1 :] if t]
 
     def _show(self, rec: TaskRecord, p: PredictedConflict) -> None:
         """A predicted conflict in the [PROGRESS] lines and the task's log."""
@@ -116,17 +138,19 @@ class Conflicts:
     def _owned(
         self,
         files: tuple[str, ...],
-        merged: list[tuple[str, str | None, set[str]]],
+        candidates: list[str],
+        changed: dict[str, set[str]],
         start: str | None,
     ) -> list[PredictedConflict]:
         """Conflicts with the integration head, one per merged task that changed the files
         since the task started (its earlier work is in the start point, not in conflict)."""
         left, found = set(files), []
-        for tid, head, changed in merged:
-            mine = sorted(left & changed)
-            if mine and head and not (start and self.git.is_ancestor(head, start)):
-                found.append(PredictedConflict(with_task=tid, branch=self.branch, files=mine))
-                left -= set(mine)
+        for tid in candidates:
+            theirs = sorted(left & changed.get(tid, set()))
+            merged = self.writer.report.tasks[tid].merge_commit
+            if theirs and not (start and merged and self.git.is_ancestor(merged, start)):
+                found.append(PredictedConflict(with_task=tid, branch=self.branch, files=theirs))
+                left -= set(theirs)
         if left:
             found.append(PredictedConflict(with_task=None, branch=self.branch, files=sorted(left)))
         return found
@@ -136,13 +160,21 @@ class Conflicts:
         """Merge the task into the integration branch; on a conflict, do what
         --on-conflict says. RERUN: the task is ready to run again (cpo.run.scheduler)."""
         mode = self.ctx.on_conflict
-        before = self.git.rev(self.branch)
+        before = self.writer.report.integration_commit  # only merges move it, all here
         result = self.git.merge(
             self.worktree,
             task.branch,
             f"Merge {task.branch} ({task.id}, wave {task.wave})",
             keep_conflicts=mode == "resolve",
         )
+        handled = self._handled(task, result, mode, before)
+        if isinstance(handled, MergeResult) and handled.ok and handled.commit:
+            self.landed.append((handled.commit, task.id))
+        return handled
+
+    def _handled(
+        self, task: TaskSpec, result: MergeResult, mode: OnConflict, before: str | None
+    ) -> MergeResult | Literal["rerun"]:
         if result.failure != "conflict" or not result.conflict_files:
             return result  # merged, or a failure no rerun or resolver can help (hooks.py)
         files = list(result.conflict_files)
@@ -194,7 +226,6 @@ class Conflicts:
         with self.writer.update_task(task.id, durable=True) as rec:
             rec.conflicts.append(event)
             rec.status, rec.reason, rec.error = TaskStatus.PENDING, None, None
-            rec.conflict_files = list(event.files)
             # The next attempt starts here; the task runner keeps the old work on
             # <branch>-attempt-N before it resets the worktree (cpo.run.taskrun).
             rec.start_point = head
@@ -254,3 +285,14 @@ def rerun_section(rec: TaskRecord, integration_branch: str, branch: str) -> str:
         f"Your earlier attempt is kept on the branch {saved} if you want to look at it "
         f"(git diff HEAD {saved}).\n"
     )
+
+
+def clash(ours: Iterable[str], theirs: Iterable[str]) -> bool:
+    """Whether two sides' changed paths can meet in a merge: a path both changed, or a
+    file one side changed where the other has a folder (a file/directory conflict)."""
+    a, b = set(ours), set(theirs)
+    return bool(a & b or a & _folders(b) or b & _folders(a))
+
+
+def _folders(paths: set[str]) -> set[str]:
+    return {p[:i] for p in paths for i, ch in enumerate(p) if ch == "/"}
