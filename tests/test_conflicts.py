@@ -305,3 +305,10 @@ def test_only_paths_that_meet_can_conflict() -> None:
     assert clash(["docs"], ["docs/index.md"])  # a file where the other has a folder
     assert clash(["docs/index.md"], ["docs"])
     assert not clash(["a/b.py"], ["a/c.py", "b.py"])
+
+
+def test_generated_scripts_keep_on_conflict() -> None:
+    from cpo.run.options import RunOptions
+    from cpo.run.scripts import run_flags
+
+    assert run_flags(RunOptions(on_conflict="resolve")) == ["--on-conflict", "resolve"]
