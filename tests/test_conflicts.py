@@ -15,7 +15,9 @@ import pytest
 from cpo.git import Git
 from cpo.plan.model import TaskSpec
 from cpo.run.conflicts import clash
+from cpo.run.options import RunOptions
 from cpo.run.scheduler import RERUN, run_schedule
+from cpo.run.scripts import run_flags
 from tests.conftest import git
 from tests.runkit import cpo, make_spec, repo_state, report
 from tests.test_scheduler import FakeHooks, make_plan
@@ -308,7 +310,4 @@ def test_only_paths_that_meet_can_conflict() -> None:
 
 
 def test_generated_scripts_keep_on_conflict() -> None:
-    from cpo.run.options import RunOptions
-    from cpo.run.scripts import run_flags
-
     assert run_flags(RunOptions(on_conflict="resolve")) == ["--on-conflict", "resolve"]
