@@ -77,6 +77,23 @@ ParallelDir = Annotated[
 ]
 
 
+def _run_dir(path: Path) -> Path:
+    """Where a run's report is: a plan file's run writes into `PLAN.cpo/` next to it."""
+    from cpo.planfile.load import is_plan_file
+    from cpo.planfile.translate import output_dir
+
+    return output_dir(path) if is_plan_file(path) else _parallel_dir(path)
+
+
+RunDir = Annotated[
+    Path,
+    typer.Argument(
+        help="The parallel directory (holds manifest.json), or a plan file (PLAN.md).",
+        callback=_run_dir,
+    ),
+]
+
+
 def _duration(value: str) -> float:
     """A duration flag: seconds, or 90s, 20m, 1.5h; more than zero."""
     return _parse_duration(value, allow_zero=False)
@@ -363,6 +380,15 @@ def run(
         list[str] | None,
         typer.Option("--stream", help="With a plan file: run only this stream (repeatable)."),
     ] = None,
+    validate_cmd: Annotated[
+        str | None,
+        typer.Option(
+            "--validate",
+            metavar="CMD",
+            help="With a plan file: the validation run on the merged streams (over the "
+            "plan's frontmatter `validation:`).",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:
@@ -404,6 +430,7 @@ def run(
         backoff_base=retry_delay,
         workspace_root=workspace_root,
         on_conflict=on_conflict,  # type: ignore[arg-type]  # checked above
+        validate=validate_cmd,
     )
     from cpo.planfile.load import is_plan_file
 
@@ -413,8 +440,12 @@ def run(
 
         opts = planrun.plan_options(parallel_dir, opts, tuple(stream or ()))
         labels = planrun.stream_labels(parallel_dir)
-    elif stream:
-        raise UsageError("--stream: only a plan file (PLAN.md) has streams")
+    elif stream or validate_cmd is not None:
+        flag = "--stream" if stream else "--validate"
+        raise UsageError(
+            f"{flag}: only a plan file (PLAN.md) takes it; a parallel directory's validation "
+            "is in its manifest"
+        )
     if generate_only:
         from cpo.run.scripts import generate_scripts
 
@@ -427,6 +458,8 @@ def run(
             ui.show_json(runcli.dry_run_document(dry))
         else:
             ui.notes(dry.notes)
+            if labels is not None:
+                ui.print_lines(planrun.stream_lines(parallel_dir, tuple(stream or ())))
             ui.print_lines(runcli.dry_run_lines(dry))
         raise typer.Exit(int(dry.exit_code))
     mode = (
@@ -434,7 +467,7 @@ def run(
     )
     progress = ui.progress_factory(mode, labels)
     if labels is not None:
-        result = planrun.run_plan_file(parallel_dir, opts, progress)
+        result = planrun.run_plan_file(parallel_dir, opts, progress, tuple(stream or ()))
     else:
         result = engine.execute(parallel_dir, opts, progress)
     if json_out:
@@ -564,7 +597,7 @@ def config_show(
 # -- status / clean / integrate / templates --------------------------------------------------
 @app.command()
 def status(
-    parallel_dir: ParallelDir,
+    parallel_dir: RunDir,
     watch: Annotated[
         bool,
         typer.Option("--watch", "-w", help="Refresh until the run ends (Ctrl-C leaves)."),
@@ -638,7 +671,7 @@ def demo(
 
 @app.command()
 def clean(
-    parallel_dir: ParallelDir,
+    parallel_dir: RunDir,
     force: Annotated[
         bool,
         typer.Option(
@@ -669,7 +702,7 @@ def clean(
 
 @app.command()
 def integrate(
-    parallel_dir: ParallelDir,
+    parallel_dir: RunDir,
     into: Annotated[
         str | None, typer.Option("--into", help="Target branch (default: the run's base branch).")
     ] = None,

@@ -292,3 +292,55 @@ def test_validate_a_plan_file_prints_one_line_per_problem(
     assert "PLAN.md: line 8: task F3 is already in the table (line 7)" in err
     assert "PLAN.md: line 15: section of task F4 has no row in the table" in err
     assert "Traceback" not in err
+
+
+def test_task_overview_and_tasks_headings_are_not_task_sections() -> None:
+    text = ISSUE_PLAN.replace(
+        "## Task F3: Build QEMU amd64\n",
+        "## Task overview\nF3 and F4 build QEMU.\n## Tasks\n### Task List\n"
+        "## Task F3: Build QEMU amd64\n",
+    ).replace("build it\n", "build it\n### Task notes\nstill F4's\n")
+    doc = parse_plan(text)
+    assert set(doc.sections) == {"F3", "F4", "R2"}
+    assert check_plan(doc, "PLAN.md") == []
+    assert "still F4's" in doc.prompt("F4")  # a `Task notes` heading does not end F4
+    # An id the table does not have still counts when it looks like one: it is reported.
+    problems = check_plan(parse_plan(text + "## Task Z9\n## Task QA\n"), "PLAN.md")
+    assert [p.message for p in problems] == [
+        "section of task Z9 has no row in the table",
+        "section of task QA has no row in the table",
+    ]
+
+
+def test_frontmatter_validation_must_be_a_string(tmp_path: Path) -> None:
+    path = tmp_path / "PLAN.md"
+    # A YAML comment in the frontmatter is not a Markdown heading.
+    path.write_text("---\n# Task X1\nvalidation: make test\n---\n" + ISSUE_PLAN)
+    plan = load_plan_file(path)
+    assert [(s.kind, s.source) for s in plan.waves[0].validation] == [("shell", "make test")]
+    assert load_plan_file(path, "exit 0").waves[0].validation[0].source == "exit 0"
+    path.write_text("---\nvalidation: [make, test]\n---\n" + ISSUE_PLAN)
+    with pytest.raises(PlanError) as info:
+        load_plan_file(path)
+    assert [str(p) for p in info.value.problems] == [
+        "PLAN.md: validation: must be a string (one shell command, or Python source "
+        "starting with 'from' or 'import'), not a list"
+    ]
+
+
+def test_streams_get_branch_and_folder_names_and_depends_may_name_a_later_row(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "## Progress Tracking\n| Task | Stream | Status | Depends |\n|---|---|---|---|\n"
+        "| A1 | Jetson Nano | TASK:PENDING | B1 |\n| B1 | amd | TASK:PENDING | |\n"
+        "## Task A1\n## Task B1\n"
+    )
+    path = tmp_path / "My Plan.md"
+    path.write_text(text)
+    plan = load_plan_file(path)
+    assert list(plan.tasks) == ["B1", "A1"]  # what a task waits for comes first
+    a1 = plan.tasks["A1"]
+    assert a1.branch.startswith("stream/My-Plan/Jetson-Nano-") and a1.deps == ("B1",)
+    assert a1.worktree == "stream-" + a1.branch.rsplit("/", 1)[1]
+    assert plan.tasks["B1"].branch == "stream/My-Plan/amd"

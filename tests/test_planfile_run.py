@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import signal
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -114,6 +117,20 @@ def test_two_streams_run_side_by_side_and_write_back_only_statuses(git_repo: Pat
     assert (git_repo / "PLAN.cpo" / "logs" / "A1.log").is_file()
     files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/PLAN").splitlines()
     assert {"amd.txt", "amd2.txt", "jetson.txt"} <= set(files)
+    # Each stream ran on its own branch and worktree; its second task started at its first
+    # task's head (not from the integration branch, merged into only at the end).
+    tasks = report["tasks"]
+    assert {tasks[t]["branch"] for t in ("A1", "A2")} == {"stream/PLAN/amd"}
+    assert {Path(tasks[t]["worktree"]).name for t in ("J1", "J2")} == {"stream-jetson"}
+    assert tasks["A2"]["start_point"] == tasks["A1"]["head"]
+    assert tasks["J2"]["start_point"] == tasks["J1"]["head"]
+    assert all(t["merged"] for t in tasks.values())
+    # The streams were merged at the end, in table order (amd first), with nothing between.
+    merges = git(git_repo, "log", "--first-parent", "--format=%s", "integration/PLAN", "-3")
+    assert merges.splitlines()[:2] == [
+        "Merge stream jetson (stream/PLAN/jetson: J1, J2)",
+        "Merge stream amd (stream/PLAN/amd: A1, A2)",
+    ]
     # The plan's status changes and the run's folder are cpo's own: the tree counts clean.
     assert git(git_repo, "status", "--porcelain") == "M PLAN.md\n?? PLAN.cpo/".strip()
     again = cpo("run", str(plan), "--resume", cwd=git_repo)  # nothing to do, no "local changes"
@@ -138,10 +155,29 @@ def test_a_failing_task_stops_only_its_stream(git_repo: Path) -> None:
     report = json.loads((git_repo / "PLAN.cpo" / "report.json").read_text())
     assert report["tasks"]["A1"]["status"] == "failed"
     assert report["tasks"]["A2"]["reason"] == "dependency_failed"
+    # The other stream's work is merged all the same; the failed one's is not.
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/PLAN").splitlines()
+    assert "jetson.txt" in files and "amd.txt" not in files
+
+    # Fixed and run again (no --resume): the plan continues where it stopped.
+    _commit_plan(git_repo, plan.read_bytes().decode().replace("@script exit 3\r\n", ""))
+    again = cpo("run", str(plan), cwd=git_repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    ran = {line.split("task=")[1].split()[0] for line in _progress(again.stdout) if "task=" in line}
+    assert ran == {"A1", "A2"}  # the jetson tasks, TASK:COMPLETE, did not run again
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/PLAN").splitlines()
+    assert {"amd.txt", "amd2.txt", "jetson.txt"} <= set(files)
+    statuses = {r.task_id: r.status for r in parse_plan(plan.read_text()).rows}
+    assert set(statuses.values()) == {"TASK:COMPLETE"}
+    resumed = cpo("run", str(plan), "--resume", cwd=git_repo)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
 
 def test_stream_option_runs_only_the_streams_named(git_repo: Path) -> None:
     plan = _commit_plan(git_repo, PLAN)
+    dry = cpo("run", str(plan), "--dry-run", "--stream", "jetson", cwd=git_repo)
+    assert "stream jetson on stream/PLAN/jetson: J1, J2\n" in dry.stdout, dry.stdout
+    assert "stream amd" not in dry.stdout
     proc = cpo("run", str(plan), "--stream", "jetson", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     statuses = {r.task_id: r.status for r in parse_plan(plan.read_text()).rows}
@@ -150,3 +186,117 @@ def test_stream_option_runs_only_the_streams_named(git_repo: Path) -> None:
     bad = cpo("run", str(plan), "--stream", "jetsn", cwd=git_repo)
     assert bad.returncode == 2
     assert "did you mean 'jetson'" in bad.stderr
+
+
+DEPENDS_PLAN = """\
+## Progress Tracking
+
+| Task | Stream | Status | Depends |
+|------|--------|--------|---------|
+| A1 | amd | TASK:PENDING | |
+| A2 | amd | TASK:PENDING | |
+| J1 | jetson | TASK:PENDING | |
+| J2 | jetson | TASK:PENDING | A1 |
+
+## Task A1
+@script sleep 1
+@script write amd.txt one
+@script commit amd one
+@script marker
+
+## Task A2
+@script write amd2.txt two
+@script commit amd two
+@script marker
+
+## Task J1
+@script write jetson.txt one
+@script commit jetson one
+@script marker
+
+## Task J2
+@script require amd.txt
+@script require jetson.txt
+@script marker
+"""
+
+
+def test_depends_brings_the_other_streams_work_into_the_waiting_stream(git_repo: Path) -> None:
+    # J2 needs A1's file: A1's work is merged into the jetson branch before J2 starts.
+    plan = _commit_plan(git_repo, DEPENDS_PLAN)
+    proc = cpo("run", str(plan), "--max-concurrent", "2", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = git(git_repo, "log", "--format=%s", "stream/PLAN/jetson")
+    assert "Merge A1 (stream amd) into stream jetson" in log
+    assert "amd two" not in log  # A1's work only, not what its stream did after it
+
+
+def test_validation_runs_on_the_merged_streams(git_repo: Path) -> None:
+    text = "---\r\nvalidation: test -f amd2.txt && test -f jetson.txt\r\n---\r\n" + PLAN
+    plan = _commit_plan(git_repo, text)
+    proc = cpo("run", str(plan), "--max-concurrent", "2", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    wave = json.loads((git_repo / "PLAN.cpo" / "report.json").read_text())["waves"][0]
+    assert wave["validation"][0]["source"] == "test -f amd2.txt && test -f jetson.txt"
+    assert wave["validation_exit_code"] == 0 and wave["status"] == "completed"
+    assert plan.read_text().startswith("---\nvalidation: test -f amd2.txt")
+
+
+def test_a_failing_validate_flag_fails_the_run(git_repo: Path) -> None:
+    plan = _commit_plan(git_repo, PLAN)
+    proc = cpo("run", str(plan), "--validate", "echo broken; exit 7", cwd=git_repo)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads((git_repo / "PLAN.cpo" / "report.json").read_text())
+    assert report["waves"][0]["validation_exit_code"] == 7
+    assert "broken" in (git_repo / "PLAN.cpo" / "logs" / "wave-1-validation.log").read_text()
+    # The tasks did their work: the plan says so; the validation's failure is the run's.
+    assert {r.status for r in parse_plan(plan.read_text()).rows} == {"TASK:COMPLETE"}
+
+
+def test_status_integrate_and_clean_take_the_plan_file(git_repo: Path) -> None:
+    plan = _commit_plan(git_repo, PLAN)
+    assert cpo("status", str(plan), cwd=git_repo).returncode == 2  # no run yet
+    assert cpo("run", str(plan), cwd=git_repo).returncode == 0
+    status = cpo("status", str(plan), cwd=git_repo)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"cpo integrate {plan}" in status.stdout  # the plan file, which every command takes
+    merged = cpo("integrate", str(plan), "--into", "main", cwd=git_repo)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert (git_repo / "PLAN.cpo" / "integration-report.md").is_file()
+    clean = cpo("clean", str(plan), cwd=git_repo)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    # Each stream's worktree and branch once, though two tasks each ran there.
+    assert clean.stdout.count("deleted branch stream/PLAN/amd") == 1
+    assert "stream/PLAN" not in git(git_repo, "branch", "--list")
+
+
+def test_an_interrupted_plan_continues_and_merges_the_streams_done_before(
+    git_repo: Path,
+) -> None:
+    slow = PLAN.replace(
+        "@script sleep 1.5\r\n@script write amd.txt", "@script sleep 60\r\n@script write amd.txt"
+    )
+    plan = _commit_plan(git_repo, slow)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cpo", "run", str(plan), "--max-concurrent", "2"],
+        cwd=git_repo,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the jetson stream is done while A1 still works
+        if "task=J2 status=completed" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    proc.stdout.close()
+    statuses = {r.task_id: r.status for r in parse_plan(plan.read_text()).rows}
+    assert (statuses["A1"], statuses["J2"]) == ("TASK:PENDING", "TASK:COMPLETE")
+    assert git(git_repo, "ls-tree", "-r", "--name-only", "integration/PLAN").count("txt") == 0
+
+    _commit_plan(git_repo, plan.read_bytes().decode().replace("@script sleep 60\r\n", ""))
+    again = cpo("run", str(plan), cwd=git_repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    # The jetson stream, all TASK:COMPLETE now, is merged from its branch all the same.
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/PLAN").splitlines()
+    assert {"amd.txt", "amd2.txt", "jetson.txt"} <= set(files)

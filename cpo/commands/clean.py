@@ -103,12 +103,17 @@ class _Planner:
         elif report.base_branch and git.branch_exists(report.base_branch):
             self.reference = report.base_branch
         self.removed: set[Path] = set()
+        self.seen: set[str | Path | None] = set()
 
     def task(self, unit: _Unit) -> None:
-        unmerged = [b for b in unit.branches if not _merged(self.git, b, self.reference)]
-        self.worktree(unit.worktree, unmerged)
-        for branch in unit.branches:
+        # The tasks of a plan file's stream share a worktree and a branch: each once.
+        branches = [b for b in unit.branches if b not in self.seen]
+        unmerged = [b for b in branches if not _merged(self.git, b, self.reference)]
+        if unit.worktree not in self.seen:
+            self.worktree(unit.worktree, unmerged)
+        for branch in branches:
             self.task_branch(branch, unit.worktree, branch in unmerged)
+        self.seen.update([*branches, unit.worktree])
 
     def worktree(self, path: Path | None, unmerged: list[str]) -> None:
         plan = self.plan

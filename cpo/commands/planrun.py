@@ -1,10 +1,11 @@
 """`cpo run PLAN.md`: run a plan file's work streams with the run engine, writing each
 task's status back into the plan as it starts, completes or fails.
 
-The plan becomes cpo's `Plan` (cpo.planfile.translate: each stream a chain of tasks) run
-with the DAG schedule; streams not chosen with `--stream` are skipped. The status
-write-back watches the run's progress events, so the engine knows nothing of plan files
-beyond loading one.
+The plan becomes cpo's `Plan` (cpo.planfile.translate: each stream a chain of tasks on
+one branch and worktree) run with the DAG schedule and the streams' own hooks
+(cpo.commands.streamhooks); streams not chosen with `--stream` are skipped. Running a
+plan that ran before continues that run (as `--resume`). The status write-back watches
+the run's progress events, so the engine knows nothing of plan files beyond loading one.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
+from cpo.commands.streamhooks import StreamHooks
 from cpo.errors import ExitCode, UsageError
 from cpo.planfile.doc import PlanDoc
 from cpo.planfile.load import load_plan_file, read_plan_doc
-from cpo.planfile.translate import output_dir
+from cpo.planfile.translate import DONE, output_dir, plan_streams, spec_id_of
 from cpo.planfile.writer import PlanWriter
 from cpo.run import engine
 from cpo.run.options import RunOptions
 from cpo.run.progress import Progress
-from cpo.run.report import Report, TaskRecord
+from cpo.run.report import REPORT_FILE, Report, TaskRecord
 from cpo.run.states import RunStatus, TaskStatus
 from cpo.suggest import did_you_mean
 
@@ -38,8 +41,8 @@ def task_streams(path: Path) -> dict[str, str]:
 def plan_options(path: Path, opts: RunOptions, streams: tuple[str, ...]) -> RunOptions:
     """`opts` for running the plan file: the DAG schedule; the tasks of streams not
     chosen skipped. Raises PlanError for a plan with problems, UsageError for a stream
-    the plan does not have."""
-    plan = load_plan_file(path)
+    the plan does not have. A plan run before is continued (`--resume`)."""
+    plan = load_plan_file(path, opts.validate)
     of = task_streams(path)
     known = list(dict.fromkeys(of.values()))
     for name in streams:
@@ -49,7 +52,10 @@ def plan_options(path: Path, opts: RunOptions, streams: tuple[str, ...]) -> RunO
                 + did_you_mean(name, known)
             )
     skip = tuple(t for t in plan.tasks if streams and of[t] not in streams)
-    return replace(opts, schedule="dag", skip=(*opts.skip, *skip))
+    # The plan's table says what is done; an earlier run's report and branches hold the
+    # rest (the streams' work, start points): running the plan again continues that run.
+    again = not opts.continuing and (output_dir(path.resolve()) / REPORT_FILE).is_file()
+    return replace(opts, schedule="dag", skip=(*opts.skip, *skip), resume=opts.resume or again)
 
 
 class StatusProgress:
@@ -103,8 +109,11 @@ def _can_stop_self() -> bool:
     return callable(signal.getsignal(signal.SIGTERM))
 
 
-def run_plan_file(path: Path, opts: RunOptions, make_progress: ProgressMaker) -> engine.RunResult:
-    """Run the plan file; its statuses are written back as tasks start and end."""
+def run_plan_file(
+    path: Path, opts: RunOptions, make_progress: ProgressMaker, streams: tuple[str, ...] = ()
+) -> engine.RunResult:
+    """Run the plan file (only the `streams` named, if any); its statuses are written
+    back as tasks start and end."""
     path = path.resolve()
     doc = read_plan_doc(path)
     output_dir(path).mkdir(exist_ok=True)
@@ -113,12 +122,29 @@ def run_plan_file(path: Path, opts: RunOptions, make_progress: ProgressMaker) ->
     def make(get_report: Callable[[], Report]) -> Progress:
         return StatusProgress(make_progress(get_report), writer, doc)
 
-    result = engine.execute(path, opts, make)
+    hooks = partial(StreamHooks, plan_streams(doc, spec_id_of(path)), streams)
+    result = engine.execute(path, opts, make, make_hooks=hooks)
     if writer.edited is not None:
         result.notes.extend(writer.edited.lines())
         if result.exit_code == ExitCode.OK:
             result.exit_code = ExitCode.FAILED
     return result
+
+
+def stream_lines(path: Path, streams: tuple[str, ...] = ()) -> list[str]:
+    """What `--dry-run` says of the streams: each one's branch and tasks still to do, and
+    the order in which they merge into the integration branch."""
+    path = path.resolve()
+    doc = read_plan_doc(path)
+    info = plan_streams(doc, spec_id_of(path))
+    todo = {r.task_id for r in doc.rows if r.status.upper() != DONE}
+    chosen = [s for s in info.order if not streams or s in streams]
+    lines = [
+        f"stream {s} on {info.branches[s]}: "
+        + (", ".join(t for t in info.tasks(s) if t in todo) or "nothing to do")
+        for s in chosen
+    ]
+    return [*lines, "streams merge into the integration branch in this order: " + ", ".join(chosen)]
 
 
 def stream_labels(path: Path) -> Mapping[str, str]:

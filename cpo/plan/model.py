@@ -70,6 +70,9 @@ class TaskSpec:
     # The task branch, named by the loader (cpo.plan.names.task_branch); a continued run
     # keeps the names its report recorded (cpo.run.layout). Empty: the plain form.
     branch: str = ""
+    # Its worktree's folder under the spec's; empty: the task id. The tasks of a plan
+    # file's stream share one (cpo.planfile.translate).
+    worktree: str = ""
 
     def __post_init__(self) -> None:
         if not self.branch:

@@ -6,8 +6,9 @@ changes status and date cells and `**Status**:` lines and nothing else (`set_sta
 `writer` writes those changes atomically, one at a time, refusing to overwrite a plan
 edited by hand meanwhile; `check` lists a plan's problems (`cpo validate PLAN.md`);
 `translate` turns a parsed plan into cpo's `Plan`, one task per row, each stream's tasks
-chained; `sample` is the plan `cpo init --plan` writes.
-May import: `cpo.errors`, `cpo.suggest`, `cpo.plan` (the `Plan` model, names, graph), the
-standard library.
+chained on the stream's branch, and its `Streams`; `load` reads and checks a plan file
+(frontmatter `validation:` too); `sample` is the plan `cpo init --plan` writes.
+May import: `cpo.errors`, `cpo.suggest`, `cpo.plan` (the `Plan` model, names, graph,
+validation steps, frontmatter reading), the standard library.
 Nothing here runs git or an agent (running a plan file is `cpo.commands.planrun`).
 """

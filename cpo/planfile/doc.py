@@ -131,7 +131,12 @@ def _is_separator(cells: tuple[Cell, ...]) -> bool:
 
 
 def _outside_fences(lines: list[str]) -> list[bool]:
+    """Per line: whether it is Markdown (not in a code fence, not YAML frontmatter)."""
     result, fenced = [], False
+    closing = _frontmatter_end(lines)
+    if closing is not None:
+        result = [False] * (closing + 1)
+        lines = lines[closing + 1 :]
     for line in lines:
         if _FENCE.match(body(line)):
             fenced = not fenced
@@ -139,6 +144,13 @@ def _outside_fences(lines: list[str]) -> list[bool]:
         else:
             result.append(not fenced)
     return result
+
+
+def _frontmatter_end(lines: list[str]) -> int | None:
+    """The index of the `---` line closing a frontmatter that opens on the first line."""
+    if not lines or body(lines[0]).rstrip() != "---":
+        return None
+    return next((i for i in range(1, len(lines)) if body(lines[i]).rstrip() == "---"), None)
 
 
 def parse_plan(text: str) -> PlanDoc:
@@ -181,19 +193,32 @@ def _parse_table(doc: PlanDoc, live: list[bool]) -> None:
         return
 
 
+def _task_heading(title: str, ids: set[str]) -> re.Match[str] | None:
+    """A `Task <id>` heading: its id is in the table, or looks like one (a digit in it, or
+    no lowercase letter: `F3`, `task-7`, `QA`). `## Task overview` or `## Task List` is a
+    heading about tasks, not a task's section."""
+    m = _TASK_HEADING.match(title)
+    if m is None:
+        return None
+    word = m.group(1)
+    looks_like_id = any(c.isdigit() for c in word) or not any(c.islower() for c in word)
+    return m if word in ids or looks_like_id else None
+
+
 def _parse_sections(doc: PlanDoc, live: list[bool]) -> None:
     headings = []
     for i, line in enumerate(doc.lines):
         m = _HEADING.match(body(line)) if live[i] else None
         if m:
             headings.append((i, len(m.group(1)), m.group(2)))
+    ids = {r.task_id for r in doc.rows}
     for n, (i, level, title) in enumerate(headings):
-        m = _TASK_HEADING.match(title)
+        m = _task_heading(title, ids)
         if not m:
             continue
         # The section ends at the next heading of its level or above, or the next task's.
         end = next(
-            (j for j, lv, t in headings[n + 1 :] if lv <= level or _TASK_HEADING.match(t)),
+            (j for j, lv, t in headings[n + 1 :] if lv <= level or _task_heading(t, ids)),
             len(doc.lines),
         )
         status_line, span = None, None

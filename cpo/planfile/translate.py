@@ -1,25 +1,31 @@
-"""A plan file as cpo's `Plan`: one task per row still to do, each stream a chain.
+"""A plan file as cpo's `Plan`: one task per row still to do, each stream on one branch.
 
-Each task depends on the previous task of its stream still to do and on its `Depends`
-tasks still to do (`TASK:COMPLETE` rows are done: their work is on the integration branch
-or the base already). Run with the DAG schedule, a task starts from the integration head
-once those are merged, so it sees its stream's earlier commits, and streams advance side
-by side. Waves are only the depth in that graph (cpo's report shows them).
+Every task of a stream has the stream's branch (`stream/<plan>/<stream>`) and worktree
+(`<spec folder>/stream-<stream>`), and depends on the previous task of its stream still
+to do and on its `Depends` tasks still to do (`TASK:COMPLETE` rows are done and not run
+again). The run engine then starts each task where its stream's branch is, so it sees the
+earlier tasks' commits; `Streams` tells the run (cpo.commands.streamhooks) which stream
+each task is in, what other streams' work to bring in first, and the order in which the
+streams are merged at the end.
+
+The whole plan is one wave, in table order as far as `Depends` allows: its validation
+(frontmatter `validation:` or `--validate`) runs once, on all streams merged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from cpo.errors import Problem
-from cpo.plan.graph import compute_waves
-from cpo.plan.model import HASH_RECIPE, Plan, TaskSpec, WaveSpec
-from cpo.plan.names import ref_name_problem, task_branch
+from cpo.plan.model import HASH_RECIPE, Plan, TaskSpec, ValidationStep, WaveSpec
+from cpo.plan.names import ref_name_problem
 from cpo.planfile.doc import PlanDoc
 
 DONE = "TASK:COMPLETE"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+=@,-]+")
 
 
 def output_dir(plan_file: Path) -> Path:
@@ -27,38 +33,85 @@ def output_dir(plan_file: Path) -> Path:
     return plan_file.parent / f"{plan_file.stem}.cpo"
 
 
+def plan_file_of(folder: Path) -> Path | None:
+    """The plan file whose run writes into `folder` (`PLAN.cpo` -> `PLAN.md`), if any."""
+    if folder.suffix != ".cpo" or (folder / "manifest.json").exists():
+        return None
+    for suffix in (".md", ".markdown"):
+        candidate = folder.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def spec_id_of(plan_file: Path) -> str:
     """The plan's name in branch names: its file name's stem, made a valid ref component."""
-    name = re.sub(r"[^A-Za-z0-9_.+=@,-]+", "-", plan_file.stem).strip("-.") or "plan"
+    name = _UNSAFE.sub("-", plan_file.stem).strip("-.") or "plan"
     return name if ref_name_problem(name) is None else "plan"
 
 
-def to_plan(doc: PlanDoc, plan_file: Path) -> Plan:
+def stream_ref(stream: str) -> str:
+    """A stream's name in its branch and folder: itself when it can be, else made safe
+    and told apart by a short hash (`Jetson Nano` -> `Jetson-Nano-3f2a`)."""
+    if ref_name_problem(stream) is None:
+        return stream
+    safe = _UNSAFE.sub("-", stream).strip("-.")[:60] or "stream"
+    return f"{safe}-{hashlib.sha1(stream.encode('utf-8')).hexdigest()[:4]}"
+
+
+@dataclass(frozen=True)
+class Streams:
+    """A plan file's streams, as the run needs them."""
+
+    order: tuple[str, ...]  # every stream of the table, by first appearance
+    of: dict[str, str]  # task id -> its stream, every row
+    branches: dict[str, str]  # stream -> its branch
+    # Task id -> the tasks of other streams it waits for (its Depends), done ones too.
+    depends: dict[str, tuple[str, ...]]
+
+    def tasks(self, stream: str) -> list[str]:
+        return [t for t, s in self.of.items() if s == stream]
+
+
+def plan_streams(doc: PlanDoc, spec: str) -> Streams:
+    of = {row.task_id: row.stream for row in doc.rows}
+    order = tuple(dict.fromkeys(of.values()))
+    return Streams(
+        order=order,
+        of=of,
+        branches={s: f"stream/{spec}/{stream_ref(s)}" for s in order},
+        depends={
+            row.task_id: tuple(d for d in row.depends if of.get(d, row.stream) != row.stream)
+            for row in doc.rows
+        },
+    )
+
+
+def to_plan(doc: PlanDoc, plan_file: Path, validation: tuple[ValidationStep, ...] = ()) -> Plan:
     """The cpo plan of `doc` (a plan without problems: `check_plan` found none)."""
     spec = spec_id_of(plan_file)
+    streams = plan_streams(doc, spec)
     todo = [r for r in doc.rows if r.status.upper() != DONE]
-    todo_ids = {r.task_id for r in todo}
-    deps = _chained(doc, todo_ids)
-    waves = compute_waves(deps, {})
+    deps = _chained(doc, {r.task_id for r in todo})
     tasks: dict[str, TaskSpec] = {}
-    for row in todo:
-        prompt = doc.prompt(row.task_id)
+    for task_id in _table_order(deps):
+        row = doc.row(task_id)
+        prompt = doc.prompt(task_id)
         digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
-        tasks[row.task_id] = TaskSpec(
-            id=row.task_id,
-            wave=waves[row.task_id],
+        tasks[task_id] = TaskSpec(
+            id=task_id,
+            wave=1,
             prompt=prompt,
-            prompt_source=f"{plan_file.name} (Task {row.task_id})",
-            component=None,
-            deps=tuple(deps[row.task_id]),
+            prompt_source=f"{plan_file.name} (Task {task_id})",
+            deps=tuple(deps[task_id]),
             content_hash=HASH_RECIPE + digest,
-            branch=task_branch(spec, row.task_id, None),
+            branch=streams.branches[row.stream],
+            worktree=f"stream-{stream_ref(row.stream)}",
         )
-    numbers = sorted(set(waves.values()))
     return Plan(
         root=output_dir(plan_file).resolve(),
         spec_id=spec,
-        waves=tuple(WaveSpec(n, tuple(t for t in tasks if tasks[t].wave == n)) for n in numbers),
+        waves=(WaveSpec(1, tuple(tasks), validation),) if tasks else (),
         tasks=tasks,
         name=plan_file.stem,
         manifest_style="none",
@@ -77,6 +130,18 @@ def _chained(doc: PlanDoc, todo: set[str]) -> dict[str, list[str]]:
         deps[row.task_id] = before + [d for d in row.depends if d in todo and d not in before]
         last[row.stream] = row.task_id
     return deps
+
+
+def _table_order(deps: dict[str, list[str]]) -> list[str]:
+    """The tasks in table order, except that a task comes after what it depends on (a
+    `Depends` may name a later row); the engine reads a wave's order as a topological one."""
+    placed: list[str] = []
+    left = list(deps)
+    while left:
+        ready = next(t for t in left if all(d in placed for d in deps[t]))
+        placed.append(ready)
+        left.remove(ready)
+    return placed
 
 
 def _warnings(doc: PlanDoc, plan_file: Path) -> list[Problem]:

@@ -63,8 +63,12 @@ def execute(
     opts: RunOptions,
     make_progress: Callable[[Callable[[], Report]], Progress] = lambda _get: SilentProgress(),
     on_report_write: Callable[[str], None] | None = None,
+    make_hooks: Callable[..., RunHooks] = RunHooks,
 ) -> RunResult:
-    """Run the plan end to end. Raises CpoError for anything that stops it from starting."""
+    """Run the plan end to end. Raises CpoError for anything that stops it from starting.
+
+    `make_hooks`: the run's hooks, called as RunHooks is (a plan file's streams bring
+    their own, cpo.commands.streamhooks)."""
     ctx = prepare(parallel_dir, opts)
     use_log_file(ctx.plan.root / "logs" / "cpo.log")  # made at its first line
     lock = RunLock(ctx.plan.root)
@@ -89,12 +93,12 @@ def execute(
         worktrees = _start(ctx, writer, selection[0])
         ready = find_readiness(ctx.git, ctx.repo, ctx.plan, ctx.settings)
         progress = make_progress(lambda: writer.report)
-        hooks = RunHooks(ctx, writer, progress, registry, slots, worktrees, ready)
+        hooks = make_hooks(ctx, writer, progress, registry, slots, worktrees, ready)
         progress.start()
         stop = threading.Event()
         restore = install_interrupt_handlers(stop, registry, hooks.validation_registry)
         registry.start_watchdog()
-        status = _schedule(ctx, hooks, selection, stop)
+        status = hooks.schedule_ended(_schedule(ctx, hooks, selection, stop))
         worktrees.remove_unused()  # no agent runs any more
         return _finish(ctx, writer, progress, status, notes)
     except BaseException as exc:
@@ -154,7 +158,12 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         else:
             ctx.git.exclude_pattern(f"/{MARKER}")
     base = report.integration_commit or ctx.base_commit
-    wanted = [(ctx.worktree(t.id), t.branch) for t in plan.ordered_tasks() if t.id in selected]
+    # Once each: the tasks of a plan file's stream share one worktree and branch.
+    wanted = list(
+        dict.fromkeys(
+            (ctx.worktree(t.id), t.branch) for t in plan.ordered_tasks() if t.id in selected
+        )
+    )
     worktrees = make_worktrees(ctx.git, wanted, base)
     log.info(
         "run %s started: %d tasks, concurrency %d",

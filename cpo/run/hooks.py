@@ -22,7 +22,7 @@ from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import RERUN, TaskOutcome
 from cpo.run.slots import Slots
-from cpo.run.states import TaskStatus, WaveStatus
+from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.run.taskenv import RunEnv, secret_candidates
 from cpo.run.taskrun import Launch, RunnerEnv, TaskRunner
 from cpo.run.validation import run_validation
@@ -271,6 +271,11 @@ class RunHooks:
 
     def stop_running(self) -> None:
         threading.Thread(target=self.registry.terminate_all, daemon=True).start()
+
+    def schedule_ended(self, status: RunStatus) -> RunStatus:
+        """Called once the schedule is over, before the run's end is recorded; the run's
+        status (a plan file's streams merge here, cpo.commands.streamhooks)."""
+        return status
 
 
 def successor_rank(

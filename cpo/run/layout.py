@@ -46,7 +46,7 @@ def new_layout(plan: Plan, workspace_root: Path) -> Layout:
     return Layout(
         workspace_root=workspace_root,
         integration_worktree=spec_dir / INTEGRATION_FOLDER,
-        worktrees={tid: spec_dir / tid for tid in plan.tasks},
+        worktrees={tid: spec_dir / (t.worktree or tid) for tid, t in plan.tasks.items()},
         branches={tid: t.branch for tid, t in plan.tasks.items()},
     )
 

@@ -11,6 +11,7 @@ import posixpath
 import shlex
 from pathlib import Path
 
+from cpo.planfile.translate import plan_file_of
 from cpo.run.report import Report, TaskRecord
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 
@@ -23,8 +24,10 @@ def quote(path: Path | str) -> str:
 
 
 def cpo_command(verb: str, parallel_dir: Path | str, *flags: str) -> str:
-    """`cpo <verb> <dir> [flags]`, the directory quoted for the shell."""
-    return " ".join(["cpo", verb, quote(parallel_dir), *flags])
+    """`cpo <verb> <dir> [flags]`, the directory quoted for the shell; a plan file's run
+    folder (`PLAN.cpo`) is named by its plan file, which every command takes."""
+    target = plan_file_of(Path(parallel_dir)) or parallel_dir
+    return " ".join(["cpo", verb, quote(target), *flags])
 
 
 def next_step(report: Report, parallel_dir: Path | str) -> str | None:

@@ -60,6 +60,8 @@ class RunOptions:
     grace: float = 5.0
     backoff_base: float = 5.0
     on_conflict: OnConflict | None = None  # None: manifest, config, else rerun
+    # A plan file's validation command (`--validate`), over its frontmatter's.
+    validate: str | None = None
 
     @property
     def continuing(self) -> bool:
@@ -101,7 +103,10 @@ class RunContext:
 def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     """Load the plan and check everything that would make the run fail before it starts."""
     parallel_dir = parallel_dir.resolve()
-    plan = load_plan_file(parallel_dir) if is_plan_file(parallel_dir) else load_plan(parallel_dir)
+    if is_plan_file(parallel_dir):
+        plan = load_plan_file(parallel_dir, opts.validate)
+    else:
+        plan = load_plan(parallel_dir)
     repo = find_repo(parallel_dir)
     settings = load_settings(repo)
     git = Git(repo)

@@ -116,6 +116,18 @@ def api() -> Iterator[ScriptedServer]:
     server.stop()
 
 
+@pytest.fixture
+def cpo_env(claude_bin: str, api: ScriptedServer, tmp_path: Path) -> dict[str, str]:
+    """The environment cpo runs in: the real CLI as `claude` first on PATH, our API."""
+    bin_dir = tmp_path / "claude-bin"
+    bin_dir.mkdir()
+    (bin_dir / "claude").symlink_to(claude_bin)
+    env = cli_env(api)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("CPO_CLAUDE_BIN", None)
+    return env
+
+
 def cli_env(server: ScriptedServer | None, **extra: str) -> dict[str, str]:
     """The environment a test gives the CLI: the isolated HOME of tests/conftest.py, no
     credentials or settings inherited from whoever runs the tests, our server as the API.

@@ -18,7 +18,6 @@ from tests.realcli import make_spec, report, run_cpo, tasks_by_id
 
 from .server import ScriptedServer, bash, text, write
 from .test_cpo_real import DONE, MARKER, describe, task_script
-from .test_cpo_real import cpo_env as cpo_env  # a fixture: the real CLI first on PATH
 
 pytestmark = pytest.mark.real_claude
 

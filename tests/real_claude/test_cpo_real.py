@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,6 @@ from conftest import git
 
 from tests.realcli import leftover_processes, make_spec, report, run_cpo, tasks_by_id
 
-from .conftest import cli_env
 from .server import ScriptedServer, Turn, bash, error, stall, text, write
 
 pytestmark = pytest.mark.real_claude
@@ -41,18 +39,6 @@ def need(command: str) -> None:
     """Skip (at run time, not for good) while the cpo command is still being built."""
     if not cpo_has(command):
         pytest.skip(f"cpo {command} not available yet")
-
-
-@pytest.fixture
-def cpo_env(claude_bin: str, api: ScriptedServer, tmp_path: Path) -> dict[str, str]:
-    """The environment cpo runs in: the real CLI as `claude` first on PATH, our API."""
-    bin_dir = tmp_path / "claude-bin"
-    bin_dir.mkdir()
-    (bin_dir / "claude").symlink_to(claude_bin)
-    env = cli_env(api)
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("CPO_CLAUDE_BIN", None)
-    return env
 
 
 def task_script(path: str, content: str, message: str) -> list[Turn]:

@@ -1,0 +1,145 @@
+"""The run engine's hooks for a plan file's streams (`cpo run PLAN.md`).
+
+Each stream is a chain of cpo tasks sharing one branch and worktree
+(cpo.planfile.translate), so the engine's own machinery (attempts, retries, the report,
+progress, resume) runs every task; only three things differ from a parallel directory:
+
+- where a task starts: where its stream's branch is, so it sees the commits of the
+  stream's earlier tasks; the work of the tasks of other streams it `Depends` on is merged
+  into the stream's branch first (in the stream's worktree, idle between two of its tasks);
+- a completed task is not merged into the integration branch: the scheduler is told it is
+  merged, so the next task of its stream may start;
+- the streams are merged into the integration branch once, in table order (each stream's
+  first row): before the plan's validation when every task completed, else when the
+  schedule is over. A stream's merge is its last completed task's head, so work of a
+  failed task never reaches the integration branch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cpo.errors import CpoError
+from cpo.git import MergeResult
+from cpo.logfile import log
+from cpo.plan.model import TaskSpec, WaveSpec
+from cpo.planfile.translate import Streams
+from cpo.run.hooks import RunHooks
+from cpo.run.report import TaskRecord
+from cpo.run.states import RunStatus, TaskStatus
+
+
+class StreamHooks(RunHooks):
+    """RunHooks for a plan file: `streams` from its table; `chosen`: the `--stream`s."""
+
+    def __init__(self, streams: Streams, chosen: tuple[str, ...], *args: Any) -> None:
+        super().__init__(*args)
+        self.streams = streams
+        self.chosen = chosen
+        self.streams_merged: bool | None = None  # None: not merged yet
+
+    # -- where a task starts ------------------------------------------------------------
+    def start_point(self, task: TaskSpec) -> str:
+        git = self.ctx.git
+        head = git.rev(f"refs/heads/{task.branch}") or super().start_point(task)
+        wanted = [(d, c) for d, c in self._dependency_heads(task) if not git.is_ancestor(c, head)]
+        if not wanted:
+            return head
+        worktree = self.ctx.worktree(task.id)
+        if not git.checked_out(worktree):  # made by the run's set-up, never checked out
+            git.check_out(worktree, head)
+        stream = self.streams.of[task.id]
+        for dep, commit in wanted:
+            theirs = self.streams.of[dep]
+            result = git.merge(
+                worktree, commit, f"Merge {dep} (stream {theirs}) into stream {stream}"
+            )
+            if not result.ok:
+                files = ", ".join(result.conflict_files) or result.message.strip()
+                raise CpoError(
+                    f"{task.id} depends on {dep}, whose work (stream {theirs}) does not merge "
+                    f"into stream {stream} ({result.failure}: {files})"
+                )
+            head = result.commit or git.rev("HEAD", cwd=worktree) or head
+        return head
+
+    def _dependency_heads(self, task: TaskSpec) -> list[tuple[str, str]]:
+        """(task, commit) for each task of another stream it depends on: its head when it
+        ran in this run, else (done before) where its stream's branch is."""
+        heads = []
+        for dep in self.streams.depends.get(task.id, ()):
+            rec = self.writer.report.tasks.get(dep)
+            commit = rec.head if rec is not None and dep in self.ctx.plan.tasks else None
+            if commit is None:
+                branch = self.streams.branches[self.streams.of[dep]]
+                commit = self.ctx.git.rev(f"refs/heads/{branch}")
+            if commit is not None:
+                heads.append((dep, commit))
+        return heads
+
+    # -- merges ---------------------------------------------------------------------------
+    def merge_task(self, task: TaskSpec) -> bool:
+        return True  # its work is on its stream's branch; streams merge at the end
+
+    def validate_wave(self, wave: WaveSpec) -> bool:
+        # The plan is one wave: its validation runs on every stream merged.
+        return self.merge_streams() and super().validate_wave(wave)
+
+    def schedule_ended(self, status: RunStatus) -> RunStatus:
+        if status == RunStatus.INTERRUPTED or self.ctx.opts.no_integration:
+            return status  # --resume carries on; nothing half merged meanwhile
+        return status if self.merge_streams() else RunStatus.FAILED
+
+    def merge_streams(self) -> bool:
+        """Merge each stream's work into the integration branch, in table order (once a
+        run); False if one did not merge (its last task then fails with the reason)."""
+        if self.streams_merged is None:
+            self.streams_merged = all([self._merge_stream(s) for s in self._chosen()])
+        return self.streams_merged
+
+    def _chosen(self) -> list[str]:
+        return [s for s in self.streams.order if not self.chosen or s in self.chosen]
+
+    def _merge_stream(self, stream: str) -> bool:
+        git, branch = self.ctx.git, self.streams.branches[stream]
+        ids = [t for t in self.streams.tasks(stream) if t in self.ctx.plan.tasks]
+        recs = [self.writer.report.tasks[t] for t in ids]
+        done = [r for r in recs if r.status == TaskStatus.COMPLETED and r.head]
+        point = _merge_point(done, recs) or git.rev(f"refs/heads/{branch}")
+        integration = self._integration_head()
+        if point is None or git.is_ancestor(point, integration):
+            return True
+        names = ", ".join(r.id for r in done) or "earlier tasks"
+        result = git.merge(self.integration, point, f"Merge stream {stream} ({branch}: {names})")
+        if result.ok:
+            self.integration_head = result.commit or git.rev(self.ctx.plan.integration_branch)
+            with self.writer.update() as report:
+                report.integration_commit = self.integration_head
+                for rec in done:
+                    if git.is_ancestor(rec.head or "", point):
+                        report.tasks[rec.id].merged = True
+                        report.tasks[rec.id].merge_commit = self.integration_head
+            return True
+        self._stream_conflict(stream, done, result)
+        return False
+
+    def _stream_conflict(self, stream: str, done: list[TaskRecord], result: MergeResult) -> None:
+        """The stream's last completed task fails with the merge's reason (the plan then
+        says TASK:FAILED); with none, the run's log says why."""
+        if not done:
+            log.warning("stream %s did not merge: %s", stream, result.message)
+            return
+        task = self.ctx.plan.tasks[done[-1].id]
+        self._log_merge_failure(task, result)
+        with self.writer.update_task(task.id) as rec:
+            rec.status, rec.reason, rec.error = TaskStatus.FAILED, *self._merge_failure(result)
+            rec.conflict_files = list(result.conflict_files)
+        self.progress.task_finished(rec)
+
+
+def _merge_point(done: list[TaskRecord], recs: list[TaskRecord]) -> str | None:
+    """What of a stream goes into the integration branch: its last completed task's head;
+    with none completed in this run, the work it started from (earlier runs' tasks)."""
+    if done:
+        return done[-1].head
+    return next((r.start_point for r in recs if r.start_point), None)
