@@ -162,6 +162,11 @@ def test_resolve_commits_a_clean_merge(git_repo: Path, tmp_path: Path) -> None:
     assert (t2["status"], t2["merged"], len(t2["attempts"])) == ("completed", True, 1)
     (event,) = t2["conflicts"]
     assert (event["action"], event["outcome"], event["error"]) == ("resolve", "resolved", None)
+    # The resolver's cost (a scripted run costs something) counts in the task's.
+    assert event["resolver_cost_usd"] and event["resolver_session_id"]
+    assert t2["cost_usd"] == pytest.approx(
+        t2["attempts"][0]["cost_usd"] + event["resolver_cost_usd"]
+    )
     integ = integration(data)
     assert (integ / "shared.txt").read_text() == "one\ntwo\n"
     # A real merge commit: both tasks' heads are in it.

@@ -226,6 +226,7 @@ class Conflicts:
         with self.writer.update_task(task.id, durable=True) as rec:
             rec.conflicts.append(event)
             rec.status, rec.reason, rec.error = TaskStatus.PENDING, None, None
+            rec.predicted_conflicts = []  # about the work it now redoes
             # The next attempt starts here; the task runner keeps the old work on
             # <branch>-attempt-N before it resets the worktree (cpo.run.taskrun).
             rec.start_point = head
@@ -235,6 +236,8 @@ class Conflicts:
     def _record(self, task: TaskSpec, event: ConflictRecord) -> None:
         with self.writer.update_task(task.id) as rec:
             rec.conflicts.append(event)
+            if event.resolver_cost_usd:  # spent on the task's behalf: in its cost
+                rec.cost_usd = round((rec.cost_usd or 0.0) + event.resolver_cost_usd, 6)
 
     def _culprits(self, task: TaskSpec, files: list[str]) -> list[str]:
         """The merged tasks that changed any of `files`: the work the task conflicts with."""
