@@ -6,7 +6,11 @@ Two wave-1 tasks both write `shared.txt`, with real git and the scripted claude.
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,20 @@ def two_writers(repo: Path, second: str = SECOND, first: str = FIRST, **extra: A
         deps={"task-003": ["task-002"]},
         **extra,
     )
+
+
+def last_subject(repo: Path, branch: str) -> str:
+    """The subject of the branch's last commit; "" while the branch does not exist."""
+    log = ["git", "log", "-1", "--format=%s", branch]
+    return subprocess.run(log, cwd=repo, capture_output=True, text=True).stdout
+
+
+def wait_for(read: Callable[[], str], word: str, timeout: float = 60.0) -> None:
+    """Until `read()` holds `word` (git's answers change as the run goes on)."""
+    deadline = time.monotonic() + timeout
+    while word not in read():
+        assert time.monotonic() < deadline, f"{word!r} never came"
+        time.sleep(0.1)
 
 
 def integration(data: dict[str, Any]) -> Path:
@@ -316,3 +334,26 @@ def test_only_paths_that_meet_can_conflict() -> None:
 
 def test_generated_scripts_keep_on_conflict() -> None:
     assert run_flags(RunOptions(on_conflict="resolve")) == ["--on-conflict", "resolve"]
+
+
+def test_resume_refuses_a_resolution_cut_short_with_markers(git_repo: Path) -> None:
+    # The resolver commits the markers, then works on: cpo is killed before its check.
+    script = "@script resolve commit left the markers in\n@script resolve sleep 60"
+    root = two_writers(git_repo, f"{SECOND}\n{script}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cpo", "run", str(root), "--on-conflict", "resolve"],
+        cwd=git_repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: last_subject(git_repo, "integration/TS-0042"), "left the markers")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert report(root)["tasks"]["task-002"]["conflicts"][-1]["outcome"] == "resolving"
+    resumed = cpo("run", str(root), "--resume", "--on-conflict", "resolve", cwd=git_repo)
+    assert resumed.returncode == 2
+    said = "task-002: its conflict resolver was stopped with conflict markers committed in "
+    assert said + "shared.txt on integration/TS-0042" in resumed.stderr
+    assert "reset --hard" in resumed.stderr

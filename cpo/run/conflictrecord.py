@@ -44,9 +44,12 @@ class ConflictRecord(_Model):
         default=None, description="The integration branch's head the merge conflicted with"
     )
     action: OnConflict
-    outcome: Literal["rerun", "resolved", "unresolved", "stopped", "merged_by_hand"] = Field(
-        description="rerun: the task runs again on top of integration_head; resolved / "
-        "unresolved: what the resolver agent's merge came to; stopped: the task failed "
+    outcome: Literal[
+        "rerun", "resolving", "resolved", "unresolved", "stopped", "merged_by_hand"
+    ] = Field(
+        description="rerun: the task runs again on top of integration_head; resolving: a "
+        "resolver agent is at work (a run killed meanwhile says so; --resume checks it); "
+        "resolved / unresolved: what the resolver's merge came to; stopped: the task failed "
         "(conflict); merged_by_hand: the user merged it and --resume counted it as merged"
     )
     error: str | None = None

@@ -194,6 +194,9 @@ class Conflicts:
             f"status=conflict files={','.join(files)} action={mode}",
         )
         if mode == "resolve" and before is not None:
+            # On disk first: a run killed while the resolver works leaves a merge --resume
+            # must check before it counts (cpo.run.resume).
+            self._record(task, event.model_copy(update={"outcome": "resolving"}), durable=True)
             outcome = self.resolver.resolve(task, files, before, self._prompts(task, event))
             result = self._resolved(task, event, outcome, result)
         elif mode == "rerun" and self.reruns.get(task.id, 0) < MAX_RERUNS:
@@ -233,8 +236,11 @@ class Conflicts:
         self._log(task, f"[cpo] running {task.id} again on top of {self.branch} ({head})")
         log.info("task %s: merge conflict, running it again", task.id)
 
-    def _record(self, task: TaskSpec, event: ConflictRecord) -> None:
-        with self.writer.update_task(task.id) as rec:
+    def _record(self, task: TaskSpec, event: ConflictRecord, *, durable: bool = False) -> None:
+        """The conflict into the task's record (in place of its "resolving" entry)."""
+        with self.writer.update_task(task.id, durable=durable) as rec:
+            if rec.conflicts and rec.conflicts[-1].outcome == "resolving":
+                rec.conflicts.pop()
             rec.conflicts.append(event)
             if event.resolver_cost_usd:  # spent on the task's behalf: in its cost
                 rec.cost_usd = round((rec.cost_usd or 0.0) + event.resolver_cost_usd, 6)

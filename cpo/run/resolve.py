@@ -138,13 +138,18 @@ def check_resolution(
         return f"the integration worktree was left off {branch} (on {on or 'a detached HEAD'})"
     if not (git.is_ancestor(before, head) and git.is_ancestor(task_head, head)):
         return "the merge was not committed (HEAD does not hold both sides)"
-    marked = [f for f in files if CONFLICT_LINE.search(git.file_at(head, f, cwd=worktree) or "")]
+    marked = markers_left(git, head, files)
     if marked:
         return f"conflict markers committed in {', '.join(marked)}"
     changed = git.run("diff", "--name-only", "HEAD", cwd=worktree)
     if changed:
         return f"uncommitted changes left in {', '.join(changed.splitlines())}"
     return None
+
+
+def markers_left(git: Git, rev: str, files: list[str]) -> list[str]:
+    """Which of `files` hold a conflict marker line as committed in `rev`."""
+    return [f for f in files if CONFLICT_LINE.search(git.file_at(rev, f) or "")]
 
 
 def resolver_prompt(
