@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Literal
 
+from cpo.errors import CpoError
 from cpo.git import MergeResult
 from cpo.logfile import log
 from cpo.plan.model import OnConflict, TaskSpec
@@ -80,6 +81,12 @@ class Conflicts:
         """
         if self.ctx.opts.no_integration:
             return
+        try:
+            self._predict(task)
+        except CpoError as exc:  # a forecast: its failure must not fail the task or the run
+            log.warning("task %s: no conflict prediction: %s", task.id, exc)
+
+    def _predict(self, task: TaskSpec) -> None:
         with self.writer.reading() as report:
             rec = report.tasks[task.id]
             if rec.status != TaskStatus.COMPLETED or not rec.head:
