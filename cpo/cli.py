@@ -369,6 +369,25 @@ def run(
     workspace_root: Annotated[
         Path | None, typer.Option(help="Where worktrees go (default ../workspaces/<repo folder>).")
     ] = None,
+    repair: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Repair agents per failed wave validation before the run stops (default 1)."
+        ),
+    ] = None,
+    nudges: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Times an agent that stopped early is resumed before it fails (default 1)."
+        ),
+    ] = None,
+    strict_scope: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict-scope/--no-strict-scope",
+            help="Fail a task that changed files outside its ## Scope (default: only flag them).",
+        ),
+    ] = None,
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Run although the working tree has changes.")
     ] = False,
@@ -429,6 +448,9 @@ def run(
         retries=retries,
         backoff_base=retry_delay,
         workspace_root=workspace_root,
+        repair=repair,
+        nudges=nudges,
+        strict_scope=strict_scope,
         on_conflict=on_conflict,  # type: ignore[arg-type]  # checked above
         validate=validate_cmd,
     )

@@ -9,12 +9,14 @@ Two YAML files, both optional:
 
     default_backend: claude
     workspace_root: ../worktrees              # default ../workspaces/<repo folder name>
-    parallel: {max_workers: 3, fail_fast: false, on_conflict: rerun}   # or resolve, stop
+    parallel: {max_workers: 3, fail_fast: false}
     timeouts: {task: 2h, idle: 15m}          # seconds, or a number with s/m/h
     logs: {max_size: 50MB}                   # per agent log file; bytes, or 500kB, 1GiB...
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
     worktree: {include: [.env], setup: [npm ci], share: [node_modules]}  # cpo.run.ready
     ports: {per_task: 10, first: 20000, last: 29999}   # see cpo.run.ports
+    run: {repair: 1, nudges: 1, handoff: true, handoff_limit: 4000, strict_scope: false,
+          on_conflict: rerun}                # or resolve, stop
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -55,6 +57,7 @@ from cpo.configfile import (
     LogsFile,
     ParallelFile,
     PortsFile,
+    RunFile,
     ServerFile,
     TimeoutsFile,
     WorktreeFile,
@@ -105,7 +108,6 @@ DEFAULTS: dict[str, object] = {
     "workspace_root": "../workspaces/<repo folder name>",
     "parallel.max_workers": 3,
     "parallel.fail_fast": False,
-    "parallel.on_conflict": "rerun",  # README, "Merge conflicts": why rerun
     "timeouts.task": 7200.0,
     "timeouts.idle": None,
     "logs.max_size": DEFAULT_LOG_LIMIT,
@@ -116,6 +118,13 @@ DEFAULTS: dict[str, object] = {
     "ports.per_task": 10,
     "ports.first": 20000,
     "ports.last": 29999,
+    # cpo.run.repair, cpo.run.nudge, cpo.plan.handoff, cpo.run.scopecheck
+    "run.repair": 1,
+    "run.nudges": 1,
+    "run.handoff": True,
+    "run.handoff_limit": 4000,
+    "run.strict_scope": False,
+    "run.on_conflict": "rerun",  # cpo.run.conflicts; README, "Merge conflicts": why
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:
@@ -292,7 +301,7 @@ def _flatten(parsed: ConfigFile) -> dict[str, object]:
     for key in ("default_backend", "workspace_root"):
         if key in parsed.model_fields_set:
             flat[key] = getattr(parsed, key)
-    for section in ("parallel", "timeouts", "logs", "server", "worktree", "ports"):
+    for section in ("parallel", "timeouts", "logs", "server", "worktree", "ports", "run"):
         sub: BaseModel = getattr(parsed, section)
         for key in sub.model_fields_set:
             value = getattr(sub, key)
@@ -330,6 +339,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
             "server",
             "worktree",
             "ports",
+            "run",
             "backends",
         ],
     )
@@ -340,6 +350,7 @@ def _unknown_keys(raw: Mapping[object, object]) -> list[str]:
         ("server", ServerFile),
         ("worktree", WorktreeFile),
         ("ports", PortsFile),
+        ("run", RunFile),
     )
     for section, model in sections:
         if isinstance(raw.get(section), dict):

@@ -20,7 +20,6 @@ class _Section(BaseModel):
 class ParallelFile(_Section):
     max_workers: int | None = Field(default=None, ge=1)
     fail_fast: bool | None = None
-    on_conflict: OnConflict | None = None
 
 
 class TimeoutsFile(_Section):
@@ -71,6 +70,16 @@ class PortsFile(_Section):
     last: int | None = Field(default=None, ge=1024, le=65535)
 
 
+class RunFile(_Section):
+    # How a run gets past obstacles (README, "When things go wrong").
+    repair: int | None = Field(default=None, ge=0, le=20)
+    nudges: int | None = Field(default=None, ge=0, le=20)
+    handoff: bool | None = None
+    handoff_limit: int | None = Field(default=None, ge=200)
+    strict_scope: bool | None = None
+    on_conflict: OnConflict | None = None
+
+
 class BackendFile(_Section):
     model: str | None = None
     max_turns: int | None = Field(default=None, ge=1)
@@ -92,6 +101,7 @@ class ConfigFile(_Section):
     server: ServerFile = ServerFile()
     worktree: WorktreeFile = WorktreeFile()
     ports: PortsFile = PortsFile()
+    run: RunFile = RunFile()
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")

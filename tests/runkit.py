@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,12 @@ def repo_state(repo: Path) -> dict[str, str]:
             repo, "status", "--porcelain", "--untracked-files=all", "--", ".", ":(exclude)parallel"
         ),
     }
+
+
+def agent_prompts(home: Path, worktree: str, session: str) -> list[str]:
+    """Every prompt a scripted claude session got, oldest first, read from where the real
+    CLI keeps a session (cpo.scripted.sessions): what the agent received, as it got it."""
+    slug = re.sub(r"[^A-Za-z0-9]", "-", worktree)
+    path = home / ".claude" / "projects" / slug / f"{session}.jsonl"
+    lines = path.read_text().splitlines()
+    return [str(json.loads(line)["message"]["content"]) for line in lines]

@@ -287,8 +287,13 @@ def test_run_again_after_a_conflict_it_builds_on_the_merged_work(
     assert (integration(data) / "shared.txt").read_text() == "one\ntwo\n"
 
 
-def test_on_conflict_from_the_manifest_and_a_bad_flag(git_repo: Path) -> None:
-    root = two_writers(git_repo, extra={"on_conflict": "stop"})
+@pytest.mark.parametrize("where", ["manifest", "config"])
+def test_on_conflict_from_the_manifest_or_config_and_a_bad_flag(git_repo: Path, where: str) -> None:
+    if where == "config":  # the repository's settings (committed: the tree stays clean)
+        (git_repo / ".cpo").mkdir()
+        (git_repo / ".cpo" / "config.yaml").write_text("run:\n  on_conflict: stop\n")
+    extra = {"on_conflict": "stop"} if where == "manifest" else {}
+    root = two_writers(git_repo, extra=extra)
     assert cpo("run", str(root), cwd=git_repo).returncode == 1
     assert report(root)["tasks"]["task-002"]["conflicts"][0]["action"] == "stop"
     bad = cpo("run", str(root), "--resume", "--on-conflict", "merge", cwd=git_repo)

@@ -153,7 +153,7 @@ def test_refuses_an_incomplete_run_unless_forced(git_repo: Path) -> None:
         git_repo,
         [{"task-001": _ok("a.txt"), "task-002": "@script write b.txt b\n@script commit b"}],
     )
-    assert cpo("run", str(root), cwd=git_repo).returncode == 1
+    assert cpo("run", str(root), "--nudges", "0", cwd=git_repo).returncode == 1
     git(git_repo, "branch", "release", "main")
     proc = cpo("integrate", str(root), "--into", "release", cwd=git_repo)
     assert proc.returncode == 1

@@ -158,9 +158,9 @@ def test_changed_task_runs_again_on_resume(git_repo: Path) -> None:
 
 def test_failed_attempt_work_is_kept_on_an_attempt_branch(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": "@script write a.txt one\n@script commit a"}])
-    assert cpo("run", str(root), cwd=git_repo).returncode == 1  # no marker
+    assert cpo("run", str(root), "--nudges", "0", cwd=git_repo).returncode == 1  # no marker
     first = git(git_repo, "rev-parse", "feature/TS-0042/task-001")
-    proc = cpo("run", str(root), "--retry-failed", cwd=git_repo)
+    proc = cpo("run", str(root), "--retry-failed", "--nudges", "0", cwd=git_repo)
     assert proc.returncode == 1
     saved = report(root)["tasks"]["task-001"]["attempts"][0]["saved_branch"]
     assert saved and git(git_repo, "rev-parse", saved) == first
@@ -242,7 +242,7 @@ def test_auth_failure_stops_further_launches(git_repo: Path) -> None:
 
 def test_idle_agent_killed_by_idle_timeout(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": "@script text working\n@script hang"}])
-    proc = cpo("run", str(root), "--idle-timeout", "1.5", cwd=git_repo)
+    proc = cpo("run", str(root), "--idle-timeout", "1.5", "--nudges", "0", cwd=git_repo)
     assert proc.returncode == 1
     assert report(root)["tasks"]["task-001"]["reason"] == "idle_timeout"
 

@@ -45,7 +45,7 @@ def pid_alive(pid: int) -> bool:
 def test_missing_marker_fails_task(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": "@script write a.txt a\n@script commit a"}])
     before = repo_state(git_repo)
-    proc = cpo("run", str(root), cwd=git_repo)
+    proc = cpo("run", str(root), "--nudges", "0", cwd=git_repo)
     assert proc.returncode == 1
     t = report(root)["tasks"]["task-001"]
     assert (t["status"], t["reason"]) == ("failed", "no_completion_marker")

@@ -97,7 +97,7 @@ def test_after_a_completed_run(git_repo: Path) -> None:
 
 def test_failed_run_exits_1_and_names_the_reason(git_repo: Path) -> None:
     root = make_spec(git_repo, [{"task-001": "@script write a.txt x\n@script commit a"}])
-    assert cpo("run", str(root), cwd=git_repo).returncode == 1
+    assert cpo("run", str(root), "--nudges", "0", cwd=git_repo).returncode == 1
     proc = cpo("status", str(root), cwd=git_repo)
     assert proc.returncode == 1
     assert "failed (no_completion_marker)" in proc.stdout

@@ -46,6 +46,9 @@ class AgentRequest:
     sandbox_mode: str | None = None  # backend-neutral: default | read-only | workspace | full
     command: str | None = None  # the `command` backend's shell command
     extra_args: tuple[str, ...] = ()
+    # Continue this earlier session of the agent instead of starting one (a nudge,
+    # cpo.run.nudge); only for a backend whose `resumes` is true.
+    resume: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class EventParser(Protocol):
 
 class Backend(Protocol):
     name: str
+    resumes: bool  # its CLI can continue a session by id (AgentRequest.resume)
 
     def executable(self, req: AgentRequest) -> str | None:
         """The program that must be on PATH (None when nothing needs checking)."""

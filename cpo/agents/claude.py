@@ -332,6 +332,7 @@ class ClaudeParser:
 
 class ClaudeBackend:
     name = "claude"
+    resumes = True
 
     def executable(self, req: AgentRequest) -> str | None:
         return _bin(os.environ)
@@ -352,6 +353,8 @@ class ClaudeBackend:
             args += ["--max-turns", str(req.max_turns)]
         if req.agent:
             args += ["--agent", req.agent]
+        if req.resume:  # the same session id goes on (no --fork-session)
+            args += ["--resume", req.resume]
         args += ["--append-system-prompt", req.system_prompt]
         return args + list(req.extra_args)
 

@@ -221,6 +221,7 @@ def _toml_string(text: str) -> str:
 
 class CodexBackend:
     name = "codex"
+    resumes = True
 
     def executable(self, req: AgentRequest) -> str | None:
         return _bin(os.environ)
@@ -228,16 +229,23 @@ class CodexBackend:
     def argv(self, req: AgentRequest) -> list[str]:
         # --skip-git-repo-check: `cpo parallel` may run in any directory the user chose;
         # in a task worktree the check would pass anyway.
-        args = [_bin(os.environ), "exec", "--json", "--skip-git-repo-check"]
+        # `exec resume` continues a session; it has no --sandbox, so the config key says it.
+        sub = ["exec", "resume"] if req.resume else ["exec"]
+        args = [_bin(os.environ), *sub, "--json", "--skip-git-repo-check"]
         if req.model:
             args += ["-m", req.model]
-        args += ["--sandbox", SANDBOX_POLICY[req.sandbox_mode or "default"]]
+        sandbox = SANDBOX_POLICY[req.sandbox_mode or "default"]
+        args += (
+            ["-c", f"sandbox_mode={_toml_string(sandbox)}"]
+            if req.resume
+            else ["--sandbox", sandbox]
+        )
         policy = APPROVAL_POLICY[req.approval_mode or "default"]
         if policy:
             args += ["-c", f"approval_policy={_toml_string(policy)}"]
         if req.system_prompt:
             args += ["-c", f"developer_instructions={_toml_string(req.system_prompt)}"]
-        return [*args, *req.extra_args, "-"]
+        return [*args, *req.extra_args, *([req.resume] if req.resume else []), "-"]
 
     def env(self, req: AgentRequest, base: Mapping[str, str]) -> dict[str, str]:
         return agent_env(base)

@@ -60,6 +60,7 @@ class CommandParser:
 
 class CommandBackend:
     name = "command"
+    resumes = False  # a shell command has no session to continue
 
     def executable(self, req: AgentRequest) -> str | None:
         return "/bin/sh"

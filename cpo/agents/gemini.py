@@ -215,6 +215,7 @@ class GeminiParser:
 
 class GeminiBackend:
     name = "gemini"
+    resumes = True
 
     def executable(self, req: AgentRequest) -> str | None:
         return _bin(os.environ)
@@ -230,6 +231,8 @@ class GeminiBackend:
             args += ["--sandbox", "--skip-trust"]
         elif sandbox == "full":
             args += ["--sandbox=false"]
+        if req.resume:  # `gemini -r <session id>`: the session of that id, in this project
+            args += ["--resume", req.resume]
         return [*args, *req.extra_args]
 
     def env(self, req: AgentRequest, base: Mapping[str, str]) -> dict[str, str]:

@@ -31,7 +31,9 @@ from cpo.git import Git, find_repo
 from cpo.plan.model import ValidationStep
 from cpo.run.changes import user_changes
 from cpo.run.layout import default_workspace_root
+from cpo.run.repair import repair_lines
 from cpo.run.report import Report, atomic_write, now_iso, status_words
+from cpo.run.scopecheck import scope_lines
 from cpo.run.validation import run_validation
 from cpo.secrets import Masker
 
@@ -333,6 +335,8 @@ def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]
                 lines += ["", "```", c.output_tail.rstrip(), "```", ""]
     if result.conflict_files:
         lines += ["", "## Conflicts", ""] + [f"- `{f}`" for f in result.conflict_files]
+    for title, notes in (("Repairs", repair_lines(report)), ("Out of scope", scope_lines(report))):
+        lines += ["", f"## {title}", "", *(f"- {n}" for n in notes)] if notes else []
     return lines
 
 

@@ -97,6 +97,9 @@ class StatusProgress:
     def wave_changed(self, number: int, status: object, done: int, total: int) -> None:
         self.inner.wave_changed(number, status, done, total)  # type: ignore[arg-type]
 
+    def wave_repair(self, number: int, attempt: int, total: int, outcome: str | None) -> None:
+        self.inner.wave_repair(number, attempt, total, outcome)
+
     def finished(self, status: RunStatus) -> None:
         self.inner.finished(status)
 

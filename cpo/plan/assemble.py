@@ -23,7 +23,13 @@ from cpo.plan.join import (
 )
 from cpo.plan.manifest import MANIFEST, ManifestFile, Report
 from cpo.plan.model import HASH_RECIPE, Plan, TaskSpec, ValidationStep, WaveSpec
-from cpo.plan.models import CpoManifest, Frontmatter, LegacyManifest, ValidationField
+from cpo.plan.models import (
+    RUN_KEYS,
+    CpoManifest,
+    Frontmatter,
+    LegacyManifest,
+    ValidationField,
+)
 from cpo.plan.names import ref_name_problem, task_branch
 from cpo.plan.paths import exists, inside
 from cpo.plan.prompts import missing_sections, resolve_prompt, uses_sections
@@ -103,8 +109,8 @@ def build_plan(
         include=tuple(model.worktree_include or ()) if model is not None else (),
         env=tuple((model.env or {}).items()) if model is not None else (),
         share=tuple(p.strip("/") for p in model.share or ()) if model is not None else (),
-        on_conflict=model.on_conflict if model is not None else None,
         warnings=tuple(report.warnings),
+        run_keys=model.model_dump(include=set(RUN_KEYS), exclude_none=True) if model else {},
     )
 
 

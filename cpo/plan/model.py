@@ -20,7 +20,7 @@ ValidationKind = Literal["python", "shell"]
 # collide; "plain" is the seed's `feature/<id>`.
 BranchNames = Literal["spec", "plain"]
 # What `cpo run` does when a task's merge into the integration branch conflicts (manifest
-# `on_conflict`, --on-conflict, config `parallel.on_conflict`; cpo.run.conflicts).
+# `on_conflict`, --on-conflict, config `run.on_conflict`; cpo.run.conflicts).
 OnConflict = Literal["rerun", "resolve", "stop"]
 
 
@@ -101,8 +101,10 @@ class Plan:
     include: tuple[str, ...] = ()  # the manifest's `worktree_include` patterns
     share: tuple[str, ...] = ()  # the manifest's `share` folders
     env: tuple[tuple[str, str], ...] = ()  # the manifest's `env:` (cpo.run.taskenv)
-    on_conflict: OnConflict | None = None  # the manifest's; None: not set there
     warnings: tuple[Problem, ...] = field(default=())
+    # The manifest's repair, nudges, handoff, handoff_limit, strict_scope, on_conflict
+    # (None: not set).
+    run_keys: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def integration_branch(self) -> str:

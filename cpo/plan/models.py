@@ -235,7 +235,24 @@ class TechSpec(_Model):
     title: str | None = None
 
 
-class CpoManifest(_Model):
+NonNegativeInt = Annotated[int, Field(ge=0), BeforeValidator(_integral)]
+
+
+class _RunKeys(_Model):
+    """How a run gets past obstacles (README, "When things go wrong"); flags win."""
+
+    repair: NonNegativeInt | None = None  # repair attempts per failed wave validation
+    nudges: NonNegativeInt | None = None  # continuations of an agent that stopped early
+    handoff: bool | None = None  # "What your dependencies built" in dependents' prompts
+    handoff_limit: PositiveInt | None = None  # characters of that section
+    strict_scope: bool | None = None  # a file changed outside the task's scope fails it
+    on_conflict: OnConflict | None = None  # what a task's conflicting merge leads to
+
+
+RUN_KEYS = frozenset(_RunKeys.model_fields)
+
+
+class CpoManifest(_RunKeys):
     """manifest.json in cpo style: waves listed in the manifest."""
 
     tech_spec_id: str
@@ -251,11 +268,9 @@ class CpoManifest(_Model):
     worktree_include: list[str] | None = None
     share: SharedDirs | None = None
     env: EnvVars | None = None
-    # What cpo run does when a task's merge conflicts (README, "Merge conflicts").
-    on_conflict: OnConflict | None = None
 
 
-class LegacyManifest(_Model):
+class LegacyManifest(_RunKeys):
     """manifest.json in legacy decompose style: task files listed, waves in their frontmatter."""
 
     version: str | None = None
@@ -272,8 +287,6 @@ class LegacyManifest(_Model):
     worktree_include: list[str] | None = None
     share: SharedDirs | None = None
     env: EnvVars | None = None
-    # What cpo run does when a task's merge conflicts (README, "Merge conflicts").
-    on_conflict: OnConflict | None = None
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class TaskSettings:
     extra_args: tuple[str, ...] = ()
     agent: str | None = None
     log_limit: int = DEFAULT_LOG_LIMIT  # bytes per log file (setting logs.max_size)
+    nudges: int = 0  # times an agent that stopped early is resumed (cpo.run.nudge)
 
 
 def resolve_settings(
@@ -259,17 +260,28 @@ class AgentRun:
         worktree: Path,
         attempt_no: int,
         base: dict[str, str],
+        *,
+        resume: str | None = None,
+        prompt: str | None = None,
         system_prompt: str = COMPLETION_PROTOCOL,
     ) -> AttemptResult:
         """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
-        streaming into the task's logs; its verdict."""
-        req = task_request(task, settings, worktree, self.parallel_dir, task.prompt, system_prompt)
+        streaming into the task's logs; its verdict. `resume`: the session to continue,
+        with `prompt` as the next message (a nudge). `system_prompt`: cpo's completion
+        protocol, or a conflict resolver's (cpo.run.resolve)."""
+        req = task_request(
+            task, settings, worktree, self.parallel_dir, prompt or task.prompt, system_prompt
+        )
+        req = replace(req, resume=resume)
         logs = self.logs_dir
         with (
             CappedLog(logs / f"{task.id}.log", settings.log_limit, lambda m: f"[cpo] {m}") as logf,
             CappedLog(logs / f"{task.id}.jsonl", settings.log_limit, _json_notice) as rawf,
         ):
-            _write_header(logf, task, worktree, attempt_no, settings)
+            if resume:
+                logf.note(f"=== task {task.id} attempt {attempt_no}: resuming session {resume} ===")
+            else:
+                _write_header(logf, task, worktree, attempt_no, settings)
 
             def on_line(line: str, events: list[AgentEvent]) -> None:
                 rawf.write(line)

@@ -166,7 +166,7 @@ class Conflicts:
     def merge(self, task: TaskSpec) -> MergeResult | Literal["rerun"]:
         """Merge the task into the integration branch; on a conflict, do what
         --on-conflict says. RERUN: the task is ready to run again (cpo.run.scheduler)."""
-        mode = self.ctx.on_conflict
+        mode = self.ctx.policy.on_conflict
         before = self.writer.report.integration_commit  # only merges move it, all here
         result = self.git.merge(
             self.worktree,

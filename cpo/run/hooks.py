@@ -8,6 +8,7 @@ the report, which drives the progress display.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Literal
 
 from cpo.git import MergeResult
@@ -15,17 +16,20 @@ from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
 from cpo.run.conflicts import Conflicts
+from cpo.run.handoff import handed_over
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
 from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
+from cpo.run.repair import RepairEnv, repair_wave
 from cpo.run.report import Report, ReportWriter, now_iso
 from cpo.run.scheduler import RERUN, TaskOutcome
+from cpo.run.scopecheck import out_of_scope, scope_error
 from cpo.run.slots import Slots
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.run.taskenv import RunEnv, secret_candidates
 from cpo.run.taskrun import Launch, RunnerEnv, TaskRunner
-from cpo.run.validation import run_validation
+from cpo.run.validation import ValidationResult, run_validation
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
@@ -83,7 +87,7 @@ class RunHooks:
         self.runner = TaskRunner(env, self)
         integration_env = self.run_env.for_integration(self.integration)
         self.conflicts = Conflicts(
-            ctx, writer, progress, self.masker, self.runner.agents, integration_env
+            ctx, writer, progress, self.masker, self.runner.agents.inner, integration_env
         )
 
     def _readied(self, task: TaskSpec, attempt_no: int, readied: Readied) -> None:
@@ -132,18 +136,37 @@ class RunHooks:
 
     # -- the scheduler's hooks ------------------------------------------------------
     def task_launched(self, task: TaskSpec, rank: int) -> None:
+        policy = self.ctx.policy
+        if task.deps and policy.handoff and not self.ctx.opts.no_integration:
+            with self.writer.reading() as report:
+                task = handed_over(self.ctx.git, report, task, policy.handoff_limit)
         # After a conflict its prompt says what it must now build on (cpo.run.conflicts).
-        launched = self.conflicts.for_launch(task)
-        self._launches[task.id] = Launch(launched, rank, self.slots.ticket(rank))
+        task = self.conflicts.for_launch(task)
+        self._launches[task.id] = Launch(task, rank, self.slots.ticket(rank))
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         outcome = self.runner.run(self._launches.pop(task.id))
+        if outcome.ok:
+            outcome = self._check_scope(task, outcome)
         if outcome.ok:
             self.conflicts.predict(task)  # before its merge, which is on another thread
         rec = self.writer.report.tasks[task.id]
         if rec.status != TaskStatus.PENDING:  # never started: the scheduler says what it is
             self.progress.task_finished(rec)
         return outcome
+
+    def _check_scope(self, task: TaskSpec, outcome: TaskOutcome) -> TaskOutcome:
+        """Files changed outside the task's scope: flagged; a failure with --strict-scope."""
+        strict = self.ctx.policy.strict_scope
+        with self.writer.update_task(task.id, durable=strict) as rec:
+            rec.out_of_scope = out_of_scope(task.scope, rec.files_changed)
+            if not (strict and rec.out_of_scope):
+                return outcome
+            rec.status, rec.reason = TaskStatus.FAILED, "out_of_scope"
+            rec.error = scope_error(rec.out_of_scope)
+        with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
+            fh.write(f"[cpo] failed: {rec.error}\n")
+        return TaskOutcome(ok=False, reason="out_of_scope")
 
     def merge_task(self, task: TaskSpec) -> bool | Literal["rerun"]:
         if self.ctx.opts.no_integration:
@@ -209,6 +232,17 @@ class RunHooks:
             with self.writer.update_wave(wave.number) as rec:
                 rec.validation_output_tail = f"{why}; see logs/integration-setup.log"
             return False
+        result = self._validate(wave)
+        if result.ok or not self.ctx.policy.repair or self.registry.cancelled.is_set():
+            return result.ok
+        fixed = repair_wave(
+            self._repair_env(), wave, result, lambda: self._validate(wave), self.ctx.policy.repair
+        )
+        if fixed:  # the repair's commit is the integration head now
+            self.integration_head = self.ctx.git.rev(self.ctx.plan.integration_branch)
+        return fixed
+
+    def _validate(self, wave: WaveSpec) -> ValidationResult:
         result = run_validation(
             wave.validation,
             cwd=self.integration,
@@ -221,8 +255,25 @@ class RunHooks:
             rec.validation_duration_seconds = round(result.duration, 3)
             rec.validation_output_tail = tail
         log = self.logs_dir / f"wave-{wave.number}-validation.log"
-        log.write_text(self.masker.mask(result.log))
-        return result.ok
+        with log.open("a", encoding="utf-8") as fh:  # a repair's validation adds to it
+            fh.write(self.masker.mask(result.log))
+        return replace(result, output_tail=tail)
+
+    def _repair_env(self) -> RepairEnv:
+        # The run's own agent settings: a task that names nothing of its own gets them.
+        blank = TaskSpec(id="repair", wave=0, prompt="", prompt_source="")
+        return RepairEnv(
+            git=self.ctx.git,
+            # Its actions are in its log; the report's last_action is a task's.
+            agents=replace(self.runner.agents.inner, on_action=lambda _task, _action: None),
+            writer=self.writer,
+            worktree=self.integration,
+            branch=self.ctx.plan.integration_branch,
+            settings=task_settings(self.ctx, blank),
+            env=self.run_env.for_integration(self.integration),
+            slots=self.slots,
+            shown=self.progress.wave_repair,
+        )
 
     def _ready_integration(self) -> str | None:
         """Before the run's first validation: the included files and the spec's setup in

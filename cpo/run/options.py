@@ -5,7 +5,7 @@ repository, and each task's effective settings by precedence
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cpo.agents import backend_names
@@ -25,6 +25,7 @@ from cpo.run.layout import (
     recorded_layout,
     with_branches,
 )
+from cpo.run.policy import Policy, resolve_policy
 from cpo.run.ports import PortRange
 from cpo.run.priority import Mode
 from cpo.run.report import Report, load_report
@@ -59,7 +60,11 @@ class RunOptions:
     workspace_root: Path | None = None
     grace: float = 5.0
     backoff_base: float = 5.0
-    on_conflict: OnConflict | None = None  # None: manifest, config, else rerun
+    # None: the manifest's or the settings' value (cpo.run.policy).
+    repair: int | None = None
+    nudges: int | None = None
+    strict_scope: bool | None = None
+    on_conflict: OnConflict | None = None
     # A plan file's validation command (`--validate`), over its frontmatter's.
     validate: str | None = None
 
@@ -84,8 +89,7 @@ class RunContext:
     layout: Layout
     # The report of the run being continued (--resume, --retry-failed, --wave), if any.
     recorded: Report | None = None
-    # What a conflicting merge leads to (cpo.run.conflicts).
-    on_conflict: OnConflict = "rerun"
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def integration_worktree(self) -> Path:
@@ -152,9 +156,6 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         "parallel.max_workers", flag=opts.max_concurrent, manifest=plan.max_parallel
     )
     fail_fast, _ = settings.resolve("parallel.fail_fast", flag=opts.fail_fast)
-    on_conflict, _ = settings.resolve(
-        "parallel.on_conflict", flag=opts.on_conflict, manifest=plan.on_conflict
-    )
     return RunContext(
         plan=plan,
         opts=opts,
@@ -168,7 +169,14 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         fail_fast=bool(fail_fast),
         layout=layout,
         recorded=recorded,
-        on_conflict=on_conflict,
+        policy=resolve_policy(
+            settings,
+            plan.run_keys,
+            repair=opts.repair,
+            nudges=opts.nudges,
+            strict_scope=opts.strict_scope,
+            on_conflict=opts.on_conflict,
+        ),
     )
 
 
@@ -235,6 +243,7 @@ def task_settings(ctx: RunContext, task: TaskSpec) -> TaskSettings:
         timeout=task.timeout,
         agent=task.agent,
     )
-    return resolve_settings(
+    resolved = resolve_settings(
         ctx.settings, flags, spec, retries=o.retries, backoff_base=o.backoff_base
     )
+    return replace(resolved, nudges=ctx.policy.nudges)

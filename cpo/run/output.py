@@ -18,7 +18,9 @@ from cpo.run.options import RunContext, task_settings
 from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.priority import launch_ranks
 from cpo.run.ready import INCLUDE_FILE, included_files, shared_dirs, spec_setup
+from cpo.run.repair import repair_lines
 from cpo.run.report import Report, status_words
+from cpo.run.scopecheck import scope_lines
 from cpo.run.scripts import run_flags
 
 
@@ -197,7 +199,10 @@ def summary_document(result: RunResult) -> dict[str, Any]:
         "integration_commit": r.integration_commit,
         "report": f"{r.parallel_dir}/report.json",
         "totals": r.totals(),
-        "waves": [{"number": w.number, "status": w.status} for w in r.waves],
+        "waves": [
+            {"number": w.number, "status": w.status, "repairs": [x.outcome for x in w.repairs]}
+            for w in r.waves
+        ],
         "tasks": [
             {
                 "id": t.id,
@@ -209,6 +214,8 @@ def summary_document(result: RunResult) -> dict[str, Any]:
                 "branch": t.branch,
                 "cost_usd": t.cost_usd,
                 "attempts": len(t.attempts),
+                "nudges": sum(len(a.nudges) for a in t.attempts),
+                "out_of_scope": t.out_of_scope,
             }
             for t in r.tasks.values()
         ],
@@ -235,6 +242,7 @@ def summary_lines(report: Report) -> list[str]:
     for w in report.waves:
         if w.status == "failed" and w.note == "validation":
             lines.append(f"  wave {w.number}: validation failed (exit {w.validation_exit_code})")
+    lines += [f"  {line}" for line in (*repair_lines(report), *scope_lines(report))]
     if report.integration_branch:
         lines.append(f"integration branch: {report.integration_branch}")
     lines.append(f"report: {report.parallel_dir}/report.json · logs: {report.parallel_dir}/logs/")

@@ -4,6 +4,8 @@ The plain lines are an interface (tools parse them); their form is fixed (README
   [PROGRESS] wave=1 task=task-001 status=started
   [PROGRESS] wave=1 task=task-001 status=completed commits=5
   [PROGRESS] wave=1 task=task-002 status=failed error=timeout
+  [PROGRESS] wave=1 repair=1/2 status=started
+  [PROGRESS] wave=1 repair=1/2 status=fixed
   [PROGRESS] wave=1 status=completed tasks=3/3
   [PROGRESS] execution status=completed
 """
@@ -45,6 +47,10 @@ class Progress(Protocol):
     # (`status=conflict_predicted with=task-001 files=a.py`; cpo.run.conflicts).
     def task_event(self, rec: TaskRecord, words: str) -> None: ...
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None: ...
+    def wave_repair(self, number: int, attempt: int, total: int, outcome: str | None) -> None:
+        """A repair of the wave's failed validation started (outcome None) or ended."""
+        ...
+
     def finished(self, status: RunStatus) -> None: ...
     def stop(self) -> None: ...
 
@@ -56,6 +62,7 @@ class SilentProgress:
     def task_finished(self, rec: TaskRecord) -> None: ...
     def task_event(self, rec: TaskRecord, words: str) -> None: ...
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None: ...
+    def wave_repair(self, number: int, attempt: int, total: int, outcome: str | None) -> None: ...
     def finished(self, status: RunStatus) -> None: ...
     def stop(self) -> None: ...
 
@@ -98,6 +105,9 @@ class PlainProgress(SilentProgress):
             self._emit(f"wave={number} status={status} tasks={done}/{total}")
         else:
             self._emit(f"wave={number} status={status}")
+
+    def wave_repair(self, number: int, attempt: int, total: int, outcome: str | None) -> None:
+        self._emit(f"wave={number} repair={attempt}/{total} status={outcome or 'started'}")
 
     def finished(self, status: RunStatus) -> None:
         self._emit(f"execution status={status}")
@@ -147,7 +157,11 @@ def _last_column(rec: TaskRecord) -> Text:
 def render_waves(report: Report) -> Text:
     parts = []
     for w in report.waves:
-        parts.append(Text(f"wave {w.number}: {w.status}", style=STATUS_STYLE.get(w.status, "")))
+        repair = w.repairs[-1] if w.repairs else None
+        said = f" · repair {repair.number}: {repair.outcome}" if repair else ""
+        parts.append(
+            Text(f"wave {w.number}: {w.status}{said}", style=STATUS_STYLE.get(w.status, ""))
+        )
     return Text("  ").join(parts)
 
 

@@ -23,6 +23,7 @@ from cpo.errors import UsageError
 from cpo.logfile import log
 from cpo.run.conflictrecord import ConflictRecord, PredictedConflict
 from cpo.run.execblock import set_execution_block
+from cpo.run.recovery import Nudge, RepairRecord
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.secrets import Masker
 
@@ -74,6 +75,7 @@ class Attempt(_Model):
     ports: list[int] = Field(
         default_factory=list, description="The block of ports held: [first, last]; [] for none"
     )
+    nudges: list[Nudge] = Field(default_factory=list)
 
 
 class TaskRecord(_Model):
@@ -115,6 +117,9 @@ class TaskRecord(_Model):
     last_action: str | None = None
     log: str | None = None
     content_hash: str | None = None
+    out_of_scope: list[str] = Field(
+        default_factory=list, description="Files changed outside the task's declared scope"
+    )
 
 
 class ValidationRecord(_Model):
@@ -133,6 +138,7 @@ class WaveRecord(_Model):
     note: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    repairs: list[RepairRecord] = Field(default_factory=list)
 
 
 class Report(_Model):
@@ -162,6 +168,7 @@ class Report(_Model):
 
     def totals(self) -> dict[str, float | int]:
         cost = sum(t.cost_usd or 0.0 for t in self.tasks.values())
+        cost += sum(r.cost_usd or 0.0 for w in self.waves for r in w.repairs)
         return {
             "tasks": len(self.tasks),
             "completed": sum(t.status == TaskStatus.COMPLETED for t in self.tasks.values()),

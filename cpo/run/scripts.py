@@ -33,6 +33,9 @@ _FLAGS = {
     "backoff_base": "--retry-delay",
     "workspace_root": "--workspace-root",
     "allow_dirty": "--allow-dirty",
+    "repair": "--repair",
+    "nudges": "--nudges",
+    "strict_scope": "--strict-scope",
     "on_conflict": "--on-conflict",
 }
 

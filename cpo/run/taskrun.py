@@ -1,10 +1,9 @@
 """Running one task: its worktree, the agent's attempts, the verdict, and nothing lost.
 
 Called on a scheduler worker thread. Each attempt: make or reset the worktree at the
-task's start point (saving any earlier work on an attempt branch first), run the agent
-once in an agent slot (cpo.run.agentrun: logs and the success rule), then commit
-whatever the agent left uncommitted and record the attempt.
-"""
+task's start point (saving any earlier work on an attempt branch first), run the agent in
+an agent slot (cpo.run.agentrun: logs and the success rule; cpo.run.nudge: resumed if it
+stops early), then commit what the agent left uncommitted and record the attempt."""
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from cpo.plan.model import TaskSpec, same_work
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import AgentRun, AttemptResult, TaskSettings
 from cpo.run.claim import clear_marker, hand_over, reclaim
+from cpo.run.nudge import NudgedRun
 from cpo.run.protocol import read_marker
 from cpo.run.ready import TaskPrep
 from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
@@ -102,9 +102,8 @@ class TaskRunner:
         self.registry = env.registry
         self.slots = env.slots
         self.masker = env.masker
-        self.agents = AgentRun(
-            env.parallel_dir, env.logs_dir, env.registry, env.masker, run.task_action
-        )
+        agents = AgentRun(env.parallel_dir, env.logs_dir, env.registry, env.masker, run.task_action)
+        self.agents = NudgedRun(agents, env.writer, env.git)
         # A usage limit pauses every launch until it lifts (epoch seconds; 0: no pause).
         self.paused_until = 0.0
         self._pause_lock = threading.Lock()

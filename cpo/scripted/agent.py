@@ -6,20 +6,18 @@ CLI (record shapes and texts: cpo.scripted.messages), but instead of a model it 
 directives found in the prompt, one per line: `@script <verb> [args]`. With no
 directives it writes the completion marker and answers "Done.".
 
-Directives: `write PATH TEXT`, `append PATH TEXT`, `require PATH`, `commit MESSAGE`,
-`marker [JSON]`, `text WORDS`, `sleep S`, `hang`, `ignore-term`, `spawn-child S`,
-`crash`, `exit N`, `print N`, `save-prompt PATH`, the failures `error TEXT`, `auth` (not logged in),
-`auth-401` (key rejected after the CLI's retries), `overloaded`, `overloaded-first N`,
-`usage-limit EPOCH`, `max-turns`, and `api-retry STATUS N` (N `api_retry` records, each
-followed by a pause of $CPO_FAKE_RETRY_DELAY seconds, default 0.3, then the script goes
-on: a retry that succeeds within one run), and `resolve VERB ARGS` (a conflict resolver's
-script: cpo.scripted.directives). The README's table says what each does.
+Directives (the README's table says what each does): `write PATH TEXT`, `append PATH TEXT`,
+`require PATH`, `commit MESSAGE`, `git ARGS`, `marker [JSON]`, `text WORDS`, `sleep S`,
+`hang`, `ignore-term`, `spawn-child S`, `crash`, `exit N`, `print N`, `save-prompt PATH`,
+the failures `error TEXT`, `auth`, `auth-401`, `overloaded`, `overloaded-first N`,
+`usage-limit EPOCH`, `max-turns`, `api-retry STATUS N` (retries, then the script goes on),
+and `resolve VERB ARGS` (a conflict resolver's script: cpo.scripted.directives).
 
-Like the real CLI it exits 143 on SIGTERM without a result (unless `ignore-term`), and
-checks `--agent` against the built-in agents, ~/.claude/agents and <cwd>/.claude/agents
-(plus the names in $CPO_FAKE_AGENTS, for tests). Permission modes deny as the real CLI
-does in print mode: `default`, `plan` and `dontAsk` deny Write, every mode but
-`bypassPermissions` denies the `commit` Bash call.
+`--resume <id>` goes on in a session of this cwd (cpo.scripted.sessions). Like the real
+CLI it exits 143 on SIGTERM without a result (unless `ignore-term`), checks `--agent`
+against the built-in agents, ~/.claude/agents and <cwd>/.claude/agents (plus
+$CPO_FAKE_AGENTS), and denies as it does in print mode: `default`, `plan` and `dontAsk`
+deny Write, every mode but `bypassPermissions` denies the `commit` Bash call.
 """
 
 from __future__ import annotations
@@ -42,6 +40,7 @@ from typing import NoReturn
 from cpo.scripted import messages as msgs
 from cpo.scripted.cli import Stop, check_invocation, parse_args
 from cpo.scripted.directives import directives_for
+from cpo.scripted.sessions import open_session
 
 VERSION = msgs.VERSION
 MARKER = ".claude-task-complete"
@@ -61,7 +60,8 @@ class Session:
         turns = opts.get("--max-turns")
         self.max_turns = int(turns) if isinstance(turns, str) and turns.isdigit() else None
         self.model = str(opts.get("--model") or msgs.MODEL)
-        self.session_id = str(uuid.uuid4())
+        resume = opts.get("--resume") or opts.get("-r")  # same id: no --fork-session
+        self.session_id = resume if isinstance(resume, str) else str(uuid.uuid4())
         self.start = time.monotonic()
         self.turns = 0
         self.tool_count = 0
@@ -310,6 +310,8 @@ def run_script(s: Session, prompt: str) -> NoReturn:
                 [["git", "add", "-A"], ["git", "commit", "-m", msg]],
                 "Commit the work",
             )
+        elif verb == "git" and args:
+            s.bash([f"git {rest}"], [["git", *args]], "Run git")
         elif verb == "marker":
             s.write(
                 MARKER,
@@ -381,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         cwd = Path.cwd()
         prompt, agents = check_invocation(opts, positional, cwd)
         session = Session(opts, cwd)
+        resumed = bool(opts.get("--resume") or opts.get("-r"))
+        open_session(session.cwd, session.session_id, session.fmt, prompt, resumed=resumed)
         session.init(agents)
         run_script(session, prompt)
     except Stop as stop:

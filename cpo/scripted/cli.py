@@ -18,7 +18,7 @@ from cpo.scripted.messages import BUILTIN_AGENTS
 # Flag -> the placeholder commander prints in its errors (`option '--model <model>' ...`).
 _VALUE_FLAGS = {"--output-format": "format", "--permission-mode": "mode", "--model": "model",
                 "--max-turns": "turns", "--agent": "agent", "--append-system-prompt": "prompt",
-                "--system-prompt": "prompt"}  # fmt: skip
+                "--system-prompt": "prompt", "--resume": "value", "-r": "value"}  # fmt: skip
 _BOOL_FLAGS = {"-p", "--print", "--verbose", "--dangerously-skip-permissions", "--version", "-v"}
 _CHOICES = {
     "--output-format": ("text", "json", "stream-json"),

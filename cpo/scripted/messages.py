@@ -324,3 +324,21 @@ def usage_fields(model: str, turns: int) -> dict[str, object]:
     )
     usage = dict(USAGE0, input_tokens=turns * TURN_IN, output_tokens=turns * TURN_OUT)
     return {"total_cost_usd": cost, "usage": usage, "modelUsage": model_usage}
+
+
+def no_conversation_record(session_id: str, message: str) -> dict[str, object]:
+    """`--resume <id>` of a session this project does not have (Claude Code 2.1.197)."""
+    return {
+        "type": "result",
+        "subtype": "error_during_execution",
+        "duration_ms": 0,
+        "duration_api_ms": 0,
+        "is_error": True,
+        "num_turns": 0,
+        "stop_reason": None,
+        "session_id": session_id,
+        **usage_fields(MODEL, 0),
+        "permission_denials": [],
+        "uuid": new_uuid(),
+        "errors": [message],
+    }

@@ -136,7 +136,7 @@ def test_task_that_never_writes_the_marker(
     root = make_spec(git_repo, "TS-R2", [{"task-001": {"body": "Forget the marker."}}])
     api.script([write("{cwd}/a.txt", "a\n"), text("finished, no marker")], name="task-001")
     proc, summary = run_cpo(
-        "run", str(root), "--json", "--timeout", "60", cwd=git_repo, env=cpo_env
+        "run", str(root), "--json", "--timeout", "60", "--nudges", "0", cwd=git_repo, env=cpo_env
     )
     assert proc.returncode == 1, describe(proc, api)
     task = tasks_by_id(summary)["task-001"]

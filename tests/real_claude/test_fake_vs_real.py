@@ -324,6 +324,49 @@ def test_flag_errors_alike(
     assert real.returncode == 1
 
 
+@pytest.mark.parametrize("session", ["3f1c2a4e-0000-4000-8000-000000000000", "nope"])
+def test_resume_of_an_unknown_session_alike(
+    claude_bin: str, fake_argv0: list[str], api: ScriptedServer, git_repo: Path, session: str
+) -> None:
+    flags = [*flags_for(claude_bin), "--resume", session]
+    real = run_cli([claude_bin, *flags], cwd=git_repo, env=cli_env(api), prompt="go on")
+    fake = run_cli([*fake_argv0, *flags], cwd=git_repo, env=cli_env(api), prompt="go on")
+    where = f"\nREAL:\n{real.describe()}\nFAKE:\n{fake.describe()}"
+    assert (real.returncode, shape(real), real.stderr.strip()) == (
+        fake.returncode,
+        shape(fake),
+        fake.stderr.strip(),
+    ), where
+    assert set(real.result) == set(fake.result) and set(real.result["usage"]) == set(
+        fake.result["usage"]
+    ), where
+    assert real.result["errors"] == fake.result["errors"], where
+    assert (real.result["session_id"] == session) == (fake.result["session_id"] == session)
+    assert not api.main_requests  # neither asked the model anything
+
+
+def test_resumed_session_keeps_its_id_alike(
+    claude_bin: str, fake_argv0: list[str], api: ScriptedServer, tmp_path: Path
+) -> None:
+    flags = flags_for(claude_bin)
+    real1, fake1, rr, fr = both(
+        claude_bin, fake_argv0, api, tmp_path, flags, [text("one")], ["text one"]
+    )
+    api.script([text("two")])
+    real2, fake2 = (
+        run_cli(
+            [*argv0, *flags, "--resume", first.result["session_id"]],
+            cwd=repo,
+            env=cli_env(api),
+            prompt="@script text two",
+        )
+        for argv0, first, repo in (([claude_bin], real1, rr), (fake_argv0, fake1, fr))
+    )
+    assert_same(real2, fake2)
+    assert real2.result["session_id"] == real1.result["session_id"]
+    assert fake2.result["session_id"] == fake1.result["session_id"]
+
+
 def test_root_guard_alike(
     claude_bin: str, fake_argv0: list[str], api: ScriptedServer, git_repo: Path
 ) -> None:
