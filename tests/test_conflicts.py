@@ -173,7 +173,8 @@ RESOLVER = (
 def test_resolve_commits_a_clean_merge(git_repo: Path, tmp_path: Path) -> None:
     saved = tmp_path / "resolver-prompt.txt"
     root = two_writers(git_repo, SECOND + "\n" + RESOLVER.format(saved=saved))
-    proc = cpo("run", str(root), "--on-conflict", "resolve", cwd=git_repo)
+    # One agent slot: the resolver takes it once the tasks are done.
+    proc = cpo("run", str(root), "--on-conflict", "resolve", "-j", "1", cwd=git_repo)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = report(root)
     t2 = data["tasks"]["task-002"]

@@ -35,6 +35,7 @@ from cpo.run.progress import Progress
 from cpo.run.report import ReportWriter, TaskRecord, now_iso
 from cpo.run.resolve import Resolution, Resolver
 from cpo.run.scheduler import RERUN
+from cpo.run.slots import Slots
 from cpo.run.states import TaskStatus
 from cpo.secrets import Masker
 
@@ -56,6 +57,7 @@ class Conflicts:
         masker: Masker,
         agents: AgentRun,
         env: dict[str, str],
+        slots: Slots,
     ) -> None:
         self.ctx, self.writer, self.progress, self.masker = ctx, writer, progress, masker
         self.git = ctx.git
@@ -68,7 +70,13 @@ class Conflicts:
         if writer.report.integration_commit:
             self.landed.append((writer.report.integration_commit, None))
         self.resolver = Resolver(
-            ctx.git, self.worktree, self.branch, agents, env, lambda t: task_settings(ctx, t)
+            ctx.git,
+            self.worktree,
+            self.branch,
+            agents,
+            env,
+            lambda t: task_settings(ctx, t),
+            slots,
         )
 
     # -- foreseen ---------------------------------------------------------------------

@@ -87,7 +87,7 @@ class RunHooks:
         self.runner = TaskRunner(env, self)
         integration_env = self.run_env.for_integration(self.integration)
         self.conflicts = Conflicts(
-            ctx, writer, progress, self.masker, self.runner.agents.inner, integration_env
+            ctx, writer, progress, self.masker, self.runner.agents.inner, integration_env, slots
         )
 
     def _readied(self, task: TaskSpec, attempt_no: int, readied: Readied) -> None:

@@ -12,8 +12,8 @@ commits the agent made kept on `<task branch>-resolution-N`) and the task fails 
 `conflict`, as with `--on-conflict stop`.
 
 The agent runs with the task's own backend and settings, on the scheduler's thread while
-no other merge can happen, outside the agent slots (it would otherwise wait for a slot a
-task can only free once merges go on).
+no other merge can happen, in an agent slot taken ahead of every waiting task, as a repair
+agent's is (cpo.run.repair): it counts toward --max-concurrent.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from cpo.git import MARKER, Git
 from cpo.plan.model import TaskSpec
 from cpo.run.agentrun import AgentRun, TaskSettings
 from cpo.run.report import TaskRecord
+from cpo.run.slots import Slots
 
 # A conflict marker line as git writes it (the `=======` line alone is common in text).
 CONFLICT_LINE = re.compile(r"^(?:<{7}|>{7})(?: |$)", re.MULTILINE)
@@ -64,6 +65,7 @@ class Resolver:
     agents: AgentRun
     env: dict[str, str]
     settings_for: Callable[[TaskSpec], TaskSettings]
+    slots: Slots
 
     def resolve(
         self,
@@ -79,14 +81,20 @@ class Resolver:
         resolver = replace(task, prompt=prompt, prompt_source="cpo: merge conflict resolution")
         attempt = len(sides[-1][1].attempts) if sides else 1
         started = time.monotonic()
-        result = self.agents.run(
-            resolver,
-            self.settings_for(task),
-            self.worktree,
-            attempt,
-            {**self.env, "CPO_TASK_ID": task.id, "CPO_RESOLVING": "1"},
-            system_prompt=RESOLVER_PROTOCOL,
-        )
+        if not self.slots.acquire(self.slots.ticket(-1)):  # ahead of every waiting task
+            kept = self._undo(task, before)  # launches were stopped (interrupt, auth...)
+            return Resolution(None, "the resolver was not started: the run is stopping", kept)
+        try:
+            result = self.agents.run(
+                resolver,
+                self.settings_for(task),
+                self.worktree,
+                attempt,
+                {**self.env, "CPO_TASK_ID": task.id, "CPO_RESOLVING": "1"},
+                system_prompt=RESOLVER_PROTOCOL,
+            )
+        finally:
+            self.slots.release()
         (self.worktree / MARKER).unlink(missing_ok=True)  # never merged; nothing to judge
         o, took = result.outcome, round(time.monotonic() - started, 3)
         if result.reason == "interrupted":
