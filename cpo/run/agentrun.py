@@ -136,9 +136,15 @@ def agent_request(
 
 
 def task_request(
-    task: TaskSpec, s: TaskSettings, worktree: Path, parallel_dir: Path, prompt: str
+    task: TaskSpec,
+    s: TaskSettings,
+    worktree: Path,
+    parallel_dir: Path,
+    prompt: str,
+    system_prompt: str = COMPLETION_PROTOCOL,
 ) -> AgentRequest:
-    """A `cpo run` task's request: cpo's completion protocol as the system prompt."""
+    """A `cpo run` task's request: cpo's completion protocol as the system prompt (a
+    conflict resolver has its own, cpo.run.resolve)."""
     return agent_request(
         s,
         task_id=task.id,
@@ -146,7 +152,7 @@ def task_request(
         prompt=prompt,
         worktree=worktree,
         parallel_dir=parallel_dir,
-        system_prompt=COMPLETION_PROTOCOL,
+        system_prompt=system_prompt,
     )
 
 
@@ -258,13 +264,15 @@ class AgentRun:
         *,
         resume: str | None = None,
         prompt: str | None = None,
+        system_prompt: str = COMPLETION_PROTOCOL,
     ) -> AttemptResult:
         """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
         streaming into the task's logs; its verdict. `resume`: the session to continue,
-        with `prompt` as the next message (a nudge)."""
+        with `prompt` as the next message (a nudge). `system_prompt`: cpo's completion
+        protocol, or a conflict resolver's (cpo.run.resolve)."""
         if prompt is None:
             prompt = task.prompt if task.sparse is None else task.prompt + sparse_note(task.sparse)
-        req = task_request(task, settings, worktree, self.parallel_dir, prompt)
+        req = task_request(task, settings, worktree, self.parallel_dir, prompt, system_prompt)
         req = replace(req, resume=resume)
         logs = self.logs_dir
         with (
