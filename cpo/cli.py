@@ -301,6 +301,13 @@ def run(
         bool | None,
         typer.Option("--fail-fast/--no-fail-fast", help="Stop everything at the first failure."),
     ] = None,
+    on_conflict: Annotated[
+        str | None,
+        typer.Option(
+            help="When a task's merge conflicts: rerun (default) runs it again on top of "
+            "the work it conflicts with; resolve has an agent finish the merge; stop fails it."
+        ),
+    ] = None,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -430,6 +437,8 @@ def run(
 
     if schedule not in (None, "waves", "dag"):
         raise UsageError(f"--schedule {schedule}: choose waves or dag")
+    if on_conflict not in (None, "rerun", "resolve", "stop"):
+        raise UsageError(f"--on-conflict {on_conflict}: choose rerun, resolve or stop")
     opts = runctx.RunOptions(
         max_concurrent=max_concurrent,
         wave=wave,
@@ -459,6 +468,7 @@ def run(
         repair=repair,
         nudges=nudges,
         strict_scope=strict_scope,
+        on_conflict=on_conflict,  # type: ignore[arg-type]  # checked above
         validate=validate_cmd,
     )
     from cpo.planfile.load import is_plan_file

@@ -23,6 +23,7 @@ from pydantic import (
 from cpo.agents import backend_names
 from cpo.agents.modes import ApprovalMode, SandboxMode
 from cpo.duration import Duration
+from cpo.plan.model import OnConflict
 from cpo.suggest import did_you_mean
 
 
@@ -247,6 +248,7 @@ class _RunKeys(_Model):
     handoff: bool | None = None  # "What your dependencies built" in dependents' prompts
     handoff_limit: PositiveInt | None = None  # characters of that section
     strict_scope: bool | None = None  # a file changed outside the task's scope fails it
+    on_conflict: OnConflict | None = None  # what a task's conflicting merge leads to
 
 
 RUN_KEYS = frozenset(_RunKeys.model_fields)

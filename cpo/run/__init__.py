@@ -19,7 +19,9 @@ saves it) with `journal` (report.journal) and
 Getting past obstacles (`policy`: their options; `recovery`: their records): `nudge` (an
 agent that stopped early resumed in its session), `repair` (a failed wave validation
 repaired by an agent), `handoff` (dependents told what their dependencies built),
-`scopecheck` (files changed outside a task's scope).
+`scopecheck` (files changed outside a task's scope), `conflicts` (merge conflicts foreseen
+with `git merge-tree` and handled by --on-conflict; `resolve`: the resolver agent;
+`conflictrecord`: their records).
 May import: `cpo.plan`, `cpo.planfile` (plan files: loading, their status-only changes),
 `cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.config`, `cpo.errors`, `cpo.logfile`, `cpo.secrets`,
 `cpo.duration`, `cpo.suggest`, `cpo.orphans` (the subreaper), `cpo.executors` (where agents

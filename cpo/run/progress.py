@@ -43,6 +43,9 @@ class Progress(Protocol):
     def task_started(self, rec: TaskRecord) -> None: ...
     def task_action(self, rec: TaskRecord) -> None: ...
     def task_finished(self, rec: TaskRecord) -> None: ...
+    # Something that happened to a task besides its status: `words` end its line
+    # (`status=conflict_predicted with=task-001 files=a.py`; cpo.run.conflicts).
+    def task_event(self, rec: TaskRecord, words: str) -> None: ...
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None: ...
     def wave_repair(self, number: int, attempt: int, total: int, outcome: str | None) -> None:
         """A repair of the wave's failed validation started (outcome None) or ended."""
@@ -57,6 +60,7 @@ class SilentProgress:
     def task_started(self, rec: TaskRecord) -> None: ...
     def task_action(self, rec: TaskRecord) -> None: ...
     def task_finished(self, rec: TaskRecord) -> None: ...
+    def task_event(self, rec: TaskRecord, words: str) -> None: ...
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None: ...
     def wave_repair(self, number: int, attempt: int, total: int, outcome: str | None) -> None: ...
     def finished(self, status: RunStatus) -> None: ...
@@ -92,6 +96,9 @@ class PlainProgress(SilentProgress):
         else:
             error = f" error={rec.reason}" if rec.reason else ""
             self._emit_task(rec, f"wave={rec.wave} task={rec.id} status={rec.status}{error}")
+
+    def task_event(self, rec: TaskRecord, words: str) -> None:
+        self._emit_task(rec, f"wave={rec.wave} task={rec.id} {words}")
 
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None:
         if status in (WaveStatus.COMPLETED, WaveStatus.FAILED):
@@ -134,9 +141,20 @@ def render_table(report: Report, started: dict[str, float] | None = None) -> Tab
             _elapsed(rec, now, started),
             str(rec.commits) if rec.commits else "",
             f"${rec.cost_usd:.2f}" if rec.cost_usd else "",
-            (rec.last_action or "")[:60],
+            _last_column(rec),
         )
     return table
+
+
+def _last_column(rec: TaskRecord) -> Text:
+    """The agent's last action; for a finished task not merged yet, the conflicts its merge
+    is expected to meet (cpo.run.conflicts)."""
+    if rec.predicted_conflicts and not rec.merged:
+        said = "; ".join(
+            f"{', '.join(p.files)} with {p.with_task or p.branch}" for p in rec.predicted_conflicts
+        )
+        return Text(f"conflict predicted: {said}"[:60], style="yellow")
+    return Text((rec.last_action or "")[:60])
 
 
 def render_waves(report: Report) -> Text:

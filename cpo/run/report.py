@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cpo.errors import UsageError
+from cpo.run.conflictrecord import ConflictRecord, PredictedConflict
 from cpo.run.journal import JOURNAL_FILE as JOURNAL_FILE  # its readers' one import
 from cpo.run.journal import current
 from cpo.run.recovery import Nudge, RepairRecord
@@ -98,6 +99,8 @@ class TaskRecord(_Model):
     merged: bool = False
     merge_commit: str | None = None
     conflict_files: list[str] = Field(default_factory=list)
+    predicted_conflicts: list[PredictedConflict] = Field(default_factory=list)
+    conflicts: list[ConflictRecord] = Field(default_factory=list)
     marker: dict[str, Any] | None = None
     leftovers_committed: bool = False
     warnings: list[str] = Field(
