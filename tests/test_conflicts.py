@@ -113,7 +113,7 @@ def test_a_conflict_is_predicted_before_the_merge(git_repo: Path) -> None:
         in (root / "logs" / "task-002.log").read_text()
     )
     status = cpo("status", str(root), cwd=git_repo, env={"COLUMNS": "200"})
-    assert "conflict predicted: shared.txt with task-001" in status.stdout
+    assert "conflict predicted: shared.txt with task-001" in status.stdout, status.stderr
 
 
 # -- rerun -------------------------------------------------------------------------------
