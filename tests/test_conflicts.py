@@ -6,6 +6,7 @@ Two wave-1 tasks both write `shared.txt`, with real git and the scripted claude.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def test_a_conflict_is_predicted_before_the_merge(git_repo: Path) -> None:
         in (root / "logs" / "task-002.log").read_text()
     )
     status = cpo("status", str(root), cwd=git_repo, env={"COLUMNS": "200"})
-    assert "conflict predicted: shared.txt with task-001" in status.stdout
+    assert "conflict predicted: shared.txt with task-001" in status.stdout, status.stderr
 
 
 # -- rerun -------------------------------------------------------------------------------
@@ -232,7 +233,13 @@ def test_a_resolver_that_fails_leaves_no_merge_half_done(
 def test_stop_then_a_hand_merge_counts_on_resume(git_repo: Path) -> None:
     root = two_writers(git_repo)
     before = repo_state(git_repo)
-    assert cpo("run", str(root), "--on-conflict", "stop", cwd=git_repo).returncode == 1
+    stopped = cpo("run", str(root), "--on-conflict", "stop", "--json", cwd=git_repo)
+    assert stopped.returncode == 1
+    summary = json.loads(stopped.stdout)
+    (t2_summary,) = [t for t in summary["tasks"] if t["id"] == "task-002"]
+    assert t2_summary["conflicts"] == [
+        {"files": ["shared.txt"], "with_tasks": ["task-001"], "outcome": "stopped"}
+    ]
     data = report(root)
     t2 = data["tasks"]["task-002"]
     assert (t2["status"], t2["reason"], t2["conflict_files"]) == (

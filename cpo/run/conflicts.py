@@ -31,7 +31,7 @@ from cpo.plan.model import OnConflict, TaskSpec
 from cpo.run.conflictrecord import ConflictRecord, PredictedConflict
 from cpo.run.options import RunContext, task_settings
 from cpo.run.progress import Progress
-from cpo.run.report import TaskRecord, now_iso
+from cpo.run.report import Report, TaskRecord, now_iso
 from cpo.run.reportwriter import ReportWriter
 from cpo.run.resolve import Resolution, Resolver
 from cpo.run.scheduler import RERUN
@@ -321,3 +321,14 @@ def clash(ours: Iterable[str], theirs: Iterable[str]) -> bool:
 
 def _folders(paths: set[str]) -> set[str]:
     return {p[:i] for p in paths for i, ch in enumerate(p) if ch == "/"}
+
+
+def conflict_lines(report: Report) -> list[str]:
+    """One line per merge conflict of the run and what came of it (the run's summary)."""
+    return [
+        f"{rec.id}: merge conflict in {', '.join(c.files)}"
+        + (f" with {', '.join(c.with_tasks)}" if c.with_tasks else "")
+        + f": {c.outcome.replace('_', ' ')}"
+        for rec in report.tasks.values()
+        for c in rec.conflicts
+    ]

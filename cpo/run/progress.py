@@ -149,6 +149,8 @@ def render_table(report: Report, started: dict[str, float] | None = None) -> Tab
 def _last_column(rec: TaskRecord) -> Text:
     """The agent's last action; for a finished task not merged yet, the conflicts its merge
     is expected to meet (cpo.run.conflicts)."""
+    from rich.text import Text
+
     if rec.predicted_conflicts and not rec.merged:
         said = "; ".join(
             f"{', '.join(p.files)} with {p.with_task or p.branch}" for p in rec.predicted_conflicts
