@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -213,14 +214,20 @@ def cpo_argv(*args: str) -> list[str]:
 
 
 # Runs cpo from the source tree argv[1] and counts its own costs into the JSON file argv[2]:
-# report.json writes and bytes, git processes (through Git._raw), the process's CPU time.
+# report.json writes and bytes (whole writes and journal appends), git processes (through
+# Git._raw), the process's CPU time, and the CPU time spent saving the report (the
+# writer's `_flush`, by the CPU clock of the thread that runs it).
 COUNTED = """
-import atexit, json, resource, sys
+import atexit, json, resource, sys, time
 src, out = sys.argv[1], sys.argv[2]
 sys.path.insert(0, src)
 import cpo.git, cpo.run.report as report
-stats = {"writes": 0, "bytes": 0, "git": 0}
-write, raw = report.atomic_write, cpo.git.Git._raw
+try:
+    import cpo.run.reportwriter as report  # where the writer lives now
+except ImportError:
+    pass  # an older revision: the writer is in cpo.run.report
+stats = {"writes": 0, "bytes": 0, "git": 0, "report_cpu": 0.0}
+write, raw, flush = report.atomic_write, cpo.git.Git._raw, report.ReportWriter._flush
 def counted_write(path, text):
     if path.name == "report.json":
         stats["writes"] += 1
@@ -229,7 +236,24 @@ def counted_write(path, text):
 def counted_raw(self, *args, **kwargs):
     stats["git"] += 1
     return raw(self, *args, **kwargs)
+def timed_flush(self):
+    start = time.thread_time()
+    try:
+        flush(self)
+    finally:
+        stats["report_cpu"] += time.thread_time() - start
 report.atomic_write, cpo.git.Git._raw = counted_write, counted_raw
+report.ReportWriter._flush = timed_flush
+try:
+    import cpo.run.journal as journal  # a cpo that appends to a journal
+    append = journal.Journal.append
+    def counted_append(self, line):
+        stats["writes"] += 1
+        stats["bytes"] += len(line.encode()) + 1
+        append(self, line)
+    journal.Journal.append = counted_append
+except ImportError:
+    pass
 def dump():
     ru = resource.getrusage(resource.RUSAGE_SELF)
     stats["cpu"] = ru.ru_utime + ru.ru_stime
@@ -243,16 +267,19 @@ main()
 
 
 def run_counted(
-    src: Path, repo: Path, pdir: Path, env: Mapping[str, str], *args: str
+    src: Path, repo: Path, pdir: Path, env: Mapping[str, str], *args: str, peak: bool = False
 ) -> dict[str, float]:
-    """`cpo run` from the source tree `src`, with what COUNTED counts, and its wall time."""
+    """`cpo run` from the source tree `src`, with what COUNTED counts, its wall time and
+    (with `peak`) its peak memory in kB."""
     out = pdir.parent / f"counts-{pdir.name}.json"
     argv = [PY, "-c", COUNTED, str(src), str(out), "run", str(pdir), "--quiet", *args]
-    m = measure(argv, repo, env)
+    m = measure(argv, repo, env, peak=peak)
     if m.returncode != 0:
         raise RuntimeError(f"cpo run failed (exit {m.returncode}):\n{m.stderr[-2000:]}")
     counts: dict[str, float] = json.loads(out.read_text())
     counts["seconds"] = m.seconds
+    if m.peak_kb is not None:
+        counts["peak_kb"] = m.peak_kb
     return counts
 
 
@@ -268,8 +295,87 @@ def run_cpo(
 
 
 def load_report(pdir: Path) -> dict[str, Any]:
+    """A finished run's report (report.json is whole once a run has ended)."""
     data: dict[str, Any] = json.loads((pdir / "report.json").read_text())
     return data
+
+
+# -- the machine's load, round by round ---------------------------------------------------------
+# A round is taken under load when other processes (not the benchmark, not what it runs)
+# used more than this share of the machine's CPU during it: its figures say more about the
+# neighbours than about cpo. The 1-minute load average before and after is recorded too,
+# but it cannot tell our own processes from others'.
+OTHERS_LIMIT = float(os.environ.get("CPO_BENCH_OTHERS_LIMIT", "0.10"))
+CORES = os.cpu_count() or 1
+
+
+@dataclass
+class RoundLoad:
+    label: str
+    before: float  # 1-minute load average
+    after: float
+    others: float  # share of the machine's CPU used by other processes during the round
+
+    @property
+    def loaded(self) -> bool:
+        return self.others > OTHERS_LIMIT
+
+
+ROUNDS: list[RoundLoad] = []
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _our_seconds() -> float:
+    """CPU seconds of this process and every child it has waited for (cpo, agents, git)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@contextmanager
+def round_load(label: str) -> Iterator[None]:
+    """Record the load around one round and say whether it was taken under load."""
+    before, busy, ours, start = os.getloadavg()[0], _busy_seconds(), _our_seconds(), time.time()
+    yield
+    wall = max(time.time() - start, 1e-6)
+    others = max(0.0, (_busy_seconds() - busy) - (_our_seconds() - ours)) / (wall * CORES)
+    r = RoundLoad(label, before, os.getloadavg()[0], others)
+    ROUNDS.append(r)
+    mark = "  UNDER LOAD" if r.loaded else ""
+    print(
+        f"  [{label}: load average {r.before:.2f} → {r.after:.2f}, "
+        f"others used {r.others:.0%} of the CPU{mark}]",
+        flush=True,
+    )
+
+
+def load_note() -> str:
+    """One line for a result table: how loaded the machine was during its rounds."""
+    if not ROUNDS:
+        return "load: not recorded"
+    loaded = [r for r in ROUNDS if r.loaded]
+    worst = max(r.others for r in ROUNDS)
+    verdict = (
+        f"**{len(loaded)} of {len(ROUNDS)} rounds taken under load** (not quiet-machine figures)"
+        if loaded
+        else f"all {len(ROUNDS)} rounds quiet"
+    )
+    return (
+        f"load: {verdict}; other processes used at most {worst:.0%} of the CPU in a round "
+        f"(limit {OTHERS_LIMIT:.0%}); 1-minute load average "
+        f"{min(r.before for r in ROUNDS):.2f}–{max(r.after for r in ROUNDS):.2f}"
+    )
 
 
 # -- statistics and printing ------------------------------------------------------------------
@@ -302,7 +408,15 @@ def machine() -> str:
 
 
 def update_readme(section: str, body: str) -> None:
-    """Replace the text between `<!-- results:NAME -->` and `<!-- /results:NAME -->`."""
+    """Replace the text between `<!-- results:NAME -->` and `<!-- /results:NAME -->`.
+
+    bench/README.md keeps quiet-machine figures only: figures with a round taken under
+    load are printed, not written."""
+    loaded = [r.label for r in ROUNDS if r.loaded]
+    if loaded:
+        print(f"bench/README.md not updated: rounds under load: {', '.join(loaded)}")
+        return
+    body = f"{body.rstrip()}\n\n{load_note()}"
     text = README.read_text()
     start, end = f"<!-- results:{section} -->", f"<!-- /results:{section} -->"
     if start not in text or end not in text:

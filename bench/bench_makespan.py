@@ -31,9 +31,11 @@ from _common import (
     bench_env,
     clone,
     fmt_ratio,
+    load_note,
     machine,
     make_template,
     median,
+    round_load,
     run_cpo,
     scratch,
     table,
@@ -193,31 +195,34 @@ def main() -> None:
         env = bench_env(tmp / "home")
         template = make_template(tmp / "template", a.files, env)
         for r in range(rounds):
-            dag = random_dag(a.seed + r, lo, hi, n)
-            sizes.append(len(dag.deps))
-            bound, wbound = dag.bound(a.concurrency), dag.wave_bound(a.concurrency)
-            shift = r % len(contenders)  # a different contender goes first every round
-            got: dict[tuple[str, bool], float] = {}
-            for mode, est in contenders[shift:] + contenders[:shift]:
-                where = tmp / f"r{r}-{mode}-{'est' if est else 'none'}"
-                got[mode, est] = run_cpo_dag(where, template, dag, a.concurrency, mode, est, env)
-                ratio[mode, est].append(got[mode, est] / bound)
-            wave_ratio.append(got["waves", True] / wbound)
-            wave_bound_ratio.append(wbound / bound)
-            ideal = {est: ideal_schedule(dag, a.concurrency, est) for est in (True, False)}
-            for est, makespan in ideal.items():
-                ideal_ratio[est].append(makespan / bound)
-            dag_vs_ideal.append(got["dag", True] / ideal[True])
-            print(
-                f"  round {r + 1}: {len(dag.deps)} tasks, critical path "
-                f"{dag.critical_path():.1f} s, work/j {dag.work / a.concurrency:.1f} s, "
-                f"bound {bound:.1f} s, wave bound {wbound:.1f} s; "
-                + ", ".join(
-                    f"{m}{'+est' if e else ''} {got[m, e]:.1f} s ({got[m, e] / bound:.3f})"
-                    for m, e in contenders
-                ),
-                flush=True,
-            )
+            with round_load(f"round {r + 1}"):
+                dag = random_dag(a.seed + r, lo, hi, n)
+                sizes.append(len(dag.deps))
+                bound, wbound = dag.bound(a.concurrency), dag.wave_bound(a.concurrency)
+                shift = r % len(contenders)  # a different contender goes first every round
+                got: dict[tuple[str, bool], float] = {}
+                for mode, est in contenders[shift:] + contenders[:shift]:
+                    where = tmp / f"r{r}-{mode}-{'est' if est else 'none'}"
+                    got[mode, est] = run_cpo_dag(
+                        where, template, dag, a.concurrency, mode, est, env
+                    )
+                    ratio[mode, est].append(got[mode, est] / bound)
+                wave_ratio.append(got["waves", True] / wbound)
+                wave_bound_ratio.append(wbound / bound)
+                ideal = {est: ideal_schedule(dag, a.concurrency, est) for est in (True, False)}
+                for est, makespan in ideal.items():
+                    ideal_ratio[est].append(makespan / bound)
+                dag_vs_ideal.append(got["dag", True] / ideal[True])
+                print(
+                    f"  round {r + 1}: {len(dag.deps)} tasks, critical path "
+                    f"{dag.critical_path():.1f} s, work/j {dag.work / a.concurrency:.1f} s, "
+                    f"bound {bound:.1f} s, wave bound {wbound:.1f} s; "
+                    + ", ".join(
+                        f"{m}{'+est' if e else ''} {got[m, e]:.1f} s ({got[m, e] / bound:.3f})"
+                        for m, e in contenders
+                    ),
+                    flush=True,
+                )
     rows = [
         ["`--schedule dag`, tasks with `estimate` / bound", fmt_ratio(ratio["dag", True])],
         ["`--schedule dag`, no estimates / bound", fmt_ratio(ratio["dag", False])],
@@ -240,6 +245,7 @@ def main() -> None:
     ]
     text = table(["makespan ratio", "median"], rows)
     print(text)
+    print(load_note())
     print(
         f"  dag median {median(ratio['dag', True]):.3f} (no estimates "
         f"{median(ratio['dag', False]):.3f}), waves median {median(ratio['waves', True]):.3f}"

@@ -21,10 +21,12 @@ from _common import (
     bench_env,
     clone,
     fmt_ratio,
+    load_note,
     machine,
     make_template,
     measure,
     median,
+    round_load,
     run_cpo,
     scratch,
     sh,
@@ -82,21 +84,22 @@ def measure_overhead(
             ratios, cpo_t, sh_t = [], [], []
             # N >= 200 takes minutes per round on a slow disk: a third of the rounds.
             for r in range(rounds if n < 200 else max(1, rounds // 3)):
-                base = tmp / f"n{n}-r{r}"
-                order = ["cpo", "sh"] if r % 2 == 0 else ["sh", "cpo"]
-                times: dict[str, float] = {}
-                for who in order:
-                    fn = run_cpo_round if who == "cpo" else run_baseline_round
-                    times[who] = fn(base, template, n, j, env)
-                cpo_t.append(times["cpo"])
-                sh_t.append(times["sh"])
-                ratios.append(times["cpo"] / times["sh"])
-                print(
-                    f"  N={n} round {r + 1}: cpo {times['cpo']:.2f} s, "
-                    f"baseline {times['sh']:.2f} s, ratio {ratios[-1]:.3f}",
-                    flush=True,
-                )
-                sh(["rm", "-rf", str(base)], tmp, env)
+                with round_load(f"N={n} round {r + 1}"):
+                    base = tmp / f"n{n}-r{r}"
+                    order = ["cpo", "sh"] if r % 2 == 0 else ["sh", "cpo"]
+                    times: dict[str, float] = {}
+                    for who in order:
+                        fn = run_cpo_round if who == "cpo" else run_baseline_round
+                        times[who] = fn(base, template, n, j, env)
+                    cpo_t.append(times["cpo"])
+                    sh_t.append(times["sh"])
+                    ratios.append(times["cpo"] / times["sh"])
+                    print(
+                        f"  N={n} round {r + 1}: cpo {times['cpo']:.2f} s, "
+                        f"baseline {times['sh']:.2f} s, ratio {ratios[-1]:.3f}",
+                        flush=True,
+                    )
+                    sh(["rm", "-rf", str(base)], tmp, env)
             results.append((n, ratios, cpo_t, sh_t))
     return results
 
@@ -125,6 +128,7 @@ def main() -> None:
     ]
     text = table(["N tasks", "cpo s (median)", "baseline s (median)", "cpo / baseline"], rows)
     print(text)
+    print(load_note())
     if a.write_readme and not a.quick:
         update_readme(
             "overhead",

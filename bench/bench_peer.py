@@ -27,10 +27,12 @@ from _common import (
     bench_env,
     clone,
     fmt_ratio,
+    load_note,
     machine,
     make_template,
     measure,
     median,
+    round_load,
     run_cpo,
     scratch,
     sh,
@@ -201,44 +203,45 @@ def main() -> None:
         times: dict[str, list[float]] = {"cpo-o": [], "po-o": [], "cpo-m": [], "po-m": []}
         failures: dict[str, list[str]] = {"po-o": [], "po-m": []}
         for r in range(rounds):
-            flat = {t: [] for t in task_ids(n)}
-            dag: Dag = random_dag(a.seed + r, lo, hi, dag_n)
-            agent_m = sleeping_agent(write_durations(dag, tmp / f"durations-{r}"))
-            order = [0, 1] if r % 2 == 0 else [1, 0]
-            got: dict[str, float] = {}
-            for who in order:
-                base = tmp / f"r{r}-{who}"
-                if who == 0:
-                    got["cpo-o"] = run_cpo_on(
-                        base / "o", big, flat, TRIVIAL_AGENT, a.concurrency, env, "waves"
-                    )
-                    got["cpo-m"] = run_cpo_on(
-                        base / "m", small, dag.deps, agent_m, a.dag_concurrency, env, "dag"
-                    )
-                else:
-                    for key, args in (
-                        ("po-o", (base / "o", big, flat, TRIVIAL_AGENT, a.concurrency)),
-                        ("po-m", (base / "m", small, dag.deps, agent_m, a.dag_concurrency)),
-                    ):
-                        try:
-                            got[key] = run_po(po, *args, env)  # type: ignore[arg-type]
-                        except PeerFailed as exc:
-                            failures[key].append(str(exc))
-                sh(["rm", "-rf", str(base)], tmp, env)
-            for k, v in got.items():
-                times[k].append(v)
-            for kind, k in (("overhead", "o"), ("makespan", "m")):
-                if f"po-{k}" in got:
-                    ratios[kind].append(got[f"po-{k}"] / got[f"cpo-{k}"])
-            po_o = f"{got['po-o']:.1f} s" if "po-o" in got else "FAILED"
-            po_m = f"{got['po-m']:.1f} s" if "po-m" in got else "FAILED"
-            print(
-                f"  round {r + 1}: overhead N={n}: cpo {got['cpo-o']:.1f} s, "
-                f"parallel-orchestra {po_o}; makespan ({len(dag.deps)} tasks, "
-                f"bound {dag.bound(a.dag_concurrency):.1f} s): cpo dag {got['cpo-m']:.1f} s, "
-                f"parallel-orchestra {po_m}",
-                flush=True,
-            )
+            with round_load(f"round {r + 1}"):
+                flat = {t: [] for t in task_ids(n)}
+                dag: Dag = random_dag(a.seed + r, lo, hi, dag_n)
+                agent_m = sleeping_agent(write_durations(dag, tmp / f"durations-{r}"))
+                order = [0, 1] if r % 2 == 0 else [1, 0]
+                got: dict[str, float] = {}
+                for who in order:
+                    base = tmp / f"r{r}-{who}"
+                    if who == 0:
+                        got["cpo-o"] = run_cpo_on(
+                            base / "o", big, flat, TRIVIAL_AGENT, a.concurrency, env, "waves"
+                        )
+                        got["cpo-m"] = run_cpo_on(
+                            base / "m", small, dag.deps, agent_m, a.dag_concurrency, env, "dag"
+                        )
+                    else:
+                        for key, args in (
+                            ("po-o", (base / "o", big, flat, TRIVIAL_AGENT, a.concurrency)),
+                            ("po-m", (base / "m", small, dag.deps, agent_m, a.dag_concurrency)),
+                        ):
+                            try:
+                                got[key] = run_po(po, *args, env)  # type: ignore[arg-type]
+                            except PeerFailed as exc:
+                                failures[key].append(str(exc))
+                    sh(["rm", "-rf", str(base)], tmp, env)
+                for k, v in got.items():
+                    times[k].append(v)
+                for kind, k in (("overhead", "o"), ("makespan", "m")):
+                    if f"po-{k}" in got:
+                        ratios[kind].append(got[f"po-{k}"] / got[f"cpo-{k}"])
+                po_o = f"{got['po-o']:.1f} s" if "po-o" in got else "FAILED"
+                po_m = f"{got['po-m']:.1f} s" if "po-m" in got else "FAILED"
+                print(
+                    f"  round {r + 1}: overhead N={n}: cpo {got['cpo-o']:.1f} s, "
+                    f"parallel-orchestra {po_o}; makespan ({len(dag.deps)} tasks, "
+                    f"bound {dag.bound(a.dag_concurrency):.1f} s): cpo dag {got['cpo-m']:.1f} s, "
+                    f"parallel-orchestra {po_m}",
+                    flush=True,
+                )
     rows = []
     for kind, k, label in (
         ("overhead", "o", f"overhead, {n} trivial tasks, {files} files, -j {a.concurrency}"),
@@ -252,6 +255,7 @@ def main() -> None:
         rows.append([label, f"{median(times[f'cpo-{k}']):.1f}", po_t, ratio])
     text = table(["workload", "cpo s", "parallel-orchestra s", "parallel-orchestra / cpo"], rows)
     print(text)
+    print(load_note())
     if a.write_readme and not a.quick:
         update_readme("peer", f"{machine()}; {version}\n\n{text}")
 

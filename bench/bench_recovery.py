@@ -24,9 +24,11 @@ from _common import (
     MARKER,
     bench_env,
     cpo_argv,
+    load_note,
     load_report,
     machine,
     make_template,
+    round_load,
     scratch,
     sh,
     table,
@@ -125,17 +127,19 @@ def main() -> None:
         template = make_template(tmp / "template", 20, env)
         write_spec(template, deps, env=env)
         step, failed, runs, killed = a.first - 1, [], 0, 0
-        while not (a.quick and step >= a.first + 2):
-            step += 1
-            found = one_step(tmp, template, step, tasks, env)
-            if found is None:
-                break
-            runs, killed = runs + 2, killed + 1
-            if found:
-                failed.append(step)
-                print(f"  kill after git call {step}: {'; '.join(found)}", flush=True)
+        with round_load("every step"):
+            while not (a.quick and step >= a.first + 2):
+                step += 1
+                found = one_step(tmp, template, step, tasks, env)
+                if found is None:
+                    break
+                runs, killed = runs + 2, killed + 1
+                if found:
+                    failed.append(step)
+                    print(f"  kill after git call {step}: {'; '.join(found)}", flush=True)
     rows = [[str(len(tasks)), str(a.waves), str(runs), str(killed), str(len(failed))]]
     print(table(["tasks", "waves", "runs (killed + resumed)", "git steps killed", "failed"], rows))
+    print(load_note())
 
 
 if __name__ == "__main__":

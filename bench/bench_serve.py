@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import itertools
 
-from _common import PY, ROOT, bench_env, scratch, sh, table
+from _common import PY, ROOT, bench_env, load_note, round_load, scratch, sh, table
 
 DEADLINE_SECONDS = 240  # the whole benchmark gives up after this
 
@@ -158,10 +158,11 @@ def run(port: int, repos: list[Path], n_sse: int, n_get: int, rounds: int) -> in
     get_errors = 0
     with ThreadPoolExecutor(max_workers=n_get) as pool:
         for r in range(rounds):
-            paths = [f"/api/v1/runs/{ids[(i + r) % len(ids)]}" for i in range(n_get)]
-            for status, _body, secs in pool.map(lambda p: request(port, "GET", p), paths):
-                latencies.append(secs)
-                get_errors += status != 200
+            with round_load(f"GET round {r + 1}"):
+                paths = [f"/api/v1/runs/{ids[(i + r) % len(ids)]}" for i in range(n_get)]
+                for status, _body, secs in pool.map(lambda p: request(port, "GET", p), paths):
+                    latencies.append(secs)
+                    get_errors += status != 200
     for c in clients:
         c.join(timeout=max(1.0, deadline - time.monotonic()))
     sse_errors = sum(1 for r in results if "error" in r or "events" not in r)
@@ -180,6 +181,7 @@ def run(port: int, repos: list[Path], n_sse: int, n_get: int, rounds: int) -> in
         ],
     ]
     print(table(["cpo serve under load", "value"], rows))
+    print(load_note())
     return 0 if sse_errors == 0 and gaps == 0 and get_errors == 0 else 1
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import load_note, round_load
+
 from cpo.plan.load import load_plan
 
 TASKS_PER_WAVE = 50
@@ -76,10 +78,11 @@ def main() -> None:
             plan = load_plan(root)  # warm-up; also proves the directory is valid
             assert len(plan.tasks) == n, len(plan.tasks)
             times = []
-            for _ in range(ROUNDS):
-                start = time.perf_counter()
-                load_plan(root)
-                times.append(time.perf_counter() - start)
+            for r in range(ROUNDS):
+                with round_load(f"{n} tasks, round {r + 1}"):
+                    start = time.perf_counter()
+                    load_plan(root)
+                    times.append(time.perf_counter() - start)
             med = statistics.median(times)
             print(
                 f"{n:>5} tasks: median {med * 1000:7.1f} ms  ({med / n * 1e6:6.1f} µs/task, "
@@ -87,6 +90,7 @@ def main() -> None:
             )
         med = statistics.median(validate_process(Path(tmp) / "p5000") for _ in range(CLI_ROUNDS))
         print(f" 5000 tasks, whole `cpo validate` process: median {med:.2f} s of {CLI_ROUNDS}")
+    print(load_note())
 
 
 def validate_process(root: Path) -> float:

@@ -25,10 +25,12 @@ from _common import (
     bench_env,
     clone,
     cpo_argv,
+    load_note,
     load_report,
     machine,
     make_template,
     measure,
+    round_load,
     table,
     task_ids,
     write_spec,
@@ -91,18 +93,20 @@ def main() -> None:
         template = make_template(tmp / "template", 50, env)
         for j in js:
             failed_runs = 0
-            for number in range(runs):
-                failures = one_run(tmp, template, n, j, env, number)
-                if failures:
-                    failed_runs += 1
-                    print(f"  -j {j} run {number + 1}: {len(failures)} failed", flush=True)
-                    for line in failures[:3]:
-                        print(f"      {line}", flush=True)
+            with round_load(f"-j {j}: {runs} runs"):  # failures counted, not timed
+                for number in range(runs):
+                    failures = one_run(tmp, template, n, j, env, number)
+                    if failures:
+                        failed_runs += 1
+                        print(f"  -j {j} run {number + 1}: {len(failures)} failed", flush=True)
+                        for line in failures[:3]:
+                            print(f"      {line}", flush=True)
             rows.append([f"-j {j}", str(runs), str(n), str(failed_runs)])
             print("  " + " · ".join(rows[-1]), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(["concurrency", "runs", "tasks per run", "failed runs"], rows))
+    print(load_note())
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import threading
 import time
 from collections import defaultdict
 
+from _common import load_note, round_load
+
 from cpo import cli
 from cpo.git import Git
 
@@ -35,16 +37,18 @@ def timed_raw(self: Git, args: list[str], cwd: object) -> tuple[int, str, str]:
 def main() -> None:
     Git._raw = timed_raw  # type: ignore[method-assign]
     start = time.perf_counter()
-    try:
-        cli.main(["run", *sys.argv[1:]])
-    except SystemExit as exc:
-        code = exc.code
-    else:
-        code = 0
+    with round_load("the run"):
+        try:
+            cli.main(["run", *sys.argv[1:]])
+        except SystemExit as exc:
+            code = exc.code
+        else:
+            code = 0
     wall = time.perf_counter() - start
     print(f"\nexit {code}, wall {wall:.2f} s; git calls by cpo:", file=sys.stderr)
     for key, ts in sorted(calls.items(), key=lambda kv: -sum(kv[1])):
         print(f"  {key:28s} {len(ts):5d} calls {sum(ts):8.2f} s", file=sys.stderr)
+    print(load_note(), file=sys.stderr)
 
 
 if __name__ == "__main__":

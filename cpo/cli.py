@@ -301,6 +301,13 @@ def run(
         bool | None,
         typer.Option("--fail-fast/--no-fail-fast", help="Stop everything at the first failure."),
     ] = None,
+    on_conflict: Annotated[
+        str | None,
+        typer.Option(
+            help="When a task's merge conflicts: rerun (default) runs it again on top of "
+            "the work it conflicts with; resolve has an agent finish the merge; stop fails it."
+        ),
+    ] = None,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -438,6 +445,8 @@ def run(
 
     if schedule not in (None, "waves", "dag"):
         raise UsageError(f"--schedule {schedule}: choose waves or dag")
+    if on_conflict not in (None, "rerun", "resolve", "stop"):
+        raise UsageError(f"--on-conflict {on_conflict}: choose rerun, resolve or stop")
     opts = runctx.RunOptions(
         max_concurrent=max_concurrent,
         wave=wave,
@@ -468,6 +477,7 @@ def run(
         repair=repair,
         nudges=nudges,
         strict_scope=strict_scope,
+        on_conflict=on_conflict,  # type: ignore[arg-type]  # checked above
         validate=validate_cmd,
     )
     from cpo.planfile.load import is_plan_file
@@ -682,13 +692,17 @@ def status(
         st = wait_for_end(parallel_dir)
         ui.show_json(st.data())
     elif watch:
-        st = ui.watch_status(parallel_dir)
+        from cpo.statusview import watch_status
+
+        st = watch_status(parallel_dir)
     else:
         st = read_status(parallel_dir)
         if json_out:
             ui.show_json(st.data())
         else:
-            ui.show_status(st)
+            from cpo.statusview import show_status
+
+            show_status(st)
     raise typer.Exit(int(st.exit_code))
 
 

@@ -15,7 +15,8 @@ Two YAML files, both optional:
     server: {api_keys: [k1, k2]}             # `cpo serve`'s keys (CPO_API_KEYS wins)
     worktree: {include: [.env], setup: [npm ci], share: [node_modules]}  # cpo.run.ready
     ports: {per_task: 10, first: 20000, last: 29999}   # see cpo.run.ports
-    run: {repair: 1, nudges: 1, handoff: true, handoff_limit: 4000, strict_scope: false}
+    run: {repair: 1, nudges: 1, handoff: true, handoff_limit: 4000, strict_scope: false,
+          on_conflict: rerun}                # or resolve, stop
     backends:
       claude: {model: opus, max_turns: 80, permission_mode: acceptEdits}
       codex:  {model: gpt-5-codex, sandbox_mode: workspace, extra_args: [-c, foo=1]}
@@ -129,6 +130,7 @@ DEFAULTS: dict[str, object] = {
     "run.handoff": True,
     "run.handoff_limit": 4000,
     "run.strict_scope": False,
+    "run.on_conflict": "rerun",  # cpo.run.conflicts; README, "Merge conflicts": why
 }
 for _name in backend_names():
     for _key in _BACKEND_KEYS:

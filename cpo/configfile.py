@@ -10,6 +10,7 @@ from pydantic import AliasChoices, BaseModel, ByteSize, ConfigDict, Field, field
 from cpo.agents import backend_names
 from cpo.agents.modes import ApprovalMode, SandboxMode
 from cpo.duration import Duration
+from cpo.plan.model import OnConflict
 
 
 class _Section(BaseModel):
@@ -97,6 +98,7 @@ class RunFile(_Section):
     handoff: bool | None = None
     handoff_limit: int | None = Field(default=None, ge=200)
     strict_scope: bool | None = None
+    on_conflict: OnConflict | None = None
 
 
 class BackendFile(_Section):

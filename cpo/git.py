@@ -16,10 +16,11 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from cpo.errors import GitError
+from cpo.gitenv import agent_git_env as agent_git_env  # callers know it as cpo.git's
 from cpo.gitpaths import OID, head_from_files
 from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
 from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
@@ -256,6 +257,15 @@ class Git:
         code, out, _ = self._raw(["merge-base", a, b], self.root)
         return out.strip() if code == 0 and out.strip() else None
 
+    def merge_tree(self, ours: str, theirs: str) -> tuple[str, ...]:
+        """Files a merge of `theirs` into `ours` would leave in conflict (none: it merges
+        cleanly), by `git merge-tree --write-tree`: no worktree or index is touched."""
+        args = ("merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", ours, theirs)
+        code, out, err = self._raw(args, self.root)
+        if code not in (0, 1):  # 1: conflicts; anything else: git could not tell
+            raise GitError(f"git merge-tree {ours} {theirs} failed: {err.strip() or code}")
+        return tuple(dict.fromkeys(p for p in out.split("\0")[1:] if p))
+
     def prune_worktrees(self) -> None:
         """Forget worktrees whose folder was deleted by hand."""
         with self.lock:
@@ -353,11 +363,8 @@ class Git:
             self.run("branch", "-D" if force else "-d", branch)
 
     def commit_leftovers(self, worktree: Path, message: str) -> bool:
-        """Commit whatever the agent left uncommitted (the marker is excluded). True if any.
-
-        Edits inside a submodule's files belong to the submodule's repository: `add`
-        stages nothing for them, so they stay in the worktree (callers say so).
-        """
+        """Commit what the agent left uncommitted (not the marker); True if any. Edits in a
+        submodule's files stay in the worktree: they are its repository's (callers say so)."""
         return self.commit_leftovers_and_check(worktree, message)[0]
 
     def commit_leftovers_and_check(self, worktree: Path, message: str) -> tuple[bool, list[str]]:
@@ -365,7 +372,8 @@ class Git:
         if not self.dirty_paths(worktree):
             return False, []
         with self.lock:
-            self.run("add", "-A", cwd=worktree)
+            if not self.ok("add", "-A", cwd=worktree):  # git >= 2.34, outside a sparse set
+                self.run("add", "-A", "--sparse", cwd=worktree)
             if self.ok("diff", "--cached", "--quiet", cwd=worktree):
                 return False, self.dirty_paths(worktree)
             self.run("commit", "-q", "--no-verify", "-m", message, cwd=worktree)
@@ -386,11 +394,14 @@ class Git:
             if marker.exists():
                 marker.unlink()
 
-    def merge(self, worktree: Path, branch: str, message: str) -> MergeResult:
+    def merge(
+        self, worktree: Path, branch: str, message: str, *, keep_conflicts: bool = False
+    ) -> MergeResult:
         """Merge `branch` into the branch checked out in `worktree` with --no-ff.
 
         On conflict the merge is aborted (the worktree is left as before) and the
-        conflicting files are returned.
+        conflicting files are returned; with `keep_conflicts` a merge stopped by conflicts
+        is left in progress, for someone to resolve (cpo.run.resolve).
         """
         with self.lock:
             code, out, err = self._raw(
@@ -402,15 +413,6 @@ class Git:
             files = self.run("diff", "--name-only", "--diff-filter=U", cwd=worktree, check=False)
             # A hook refusing the merge commit leaves MERGE_HEAD and no unmerged file.
             stopped = self.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=worktree)
-            self._raw(["merge", "--abort"], worktree)
+            if not (keep_conflicts and files.strip()):
+                self._raw(["merge", "--abort"], worktree)
         return merge_failure(code, out, err, tuple(f for f in files.splitlines() if f), stopped)
-
-
-def agent_git_env(base: Mapping[str, str]) -> dict[str, str]:
-    """Environment additions for agents: no background gc while cpo manages worktrees."""
-    env = dict(base)
-    count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
-    env[f"GIT_CONFIG_KEY_{count}"] = "gc.auto"
-    env[f"GIT_CONFIG_VALUE_{count}"] = "0"
-    env["GIT_CONFIG_COUNT"] = str(count + 1)
-    return env

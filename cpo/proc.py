@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from cpo.logfile import log
 from cpo.watchdog import RUN_ID_VAR, Watchdog
 
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
@@ -173,6 +174,20 @@ def _write_stdin(stream: IO[bytes] | None, data: bytes) -> None:
         stream.close()
 
 
+def _guarded(sink: Callable[[str], None]) -> Callable[[str], None]:
+    """`sink`, but a line it fails on is logged (logs/cpo.log) instead of ending the
+    reader: a dead reader stops draining the pipe, and an agent writing to a full pipe
+    waits forever."""
+
+    def feed(line: str) -> None:
+        try:
+            sink(line)
+        except Exception:
+            log.exception("an output line could not be handled; reading on")
+
+    return feed
+
+
 def _pump(
     stream: IO[bytes],
     sink: Callable[[str], None],
@@ -182,6 +197,7 @@ def _pump(
     """Feed `stream` to `sink` line by line; a line longer than MAX_LINE_BYTES goes in
     pieces, cut where `split` says (so a secret is never cut in two and masked as two
     harmless halves), with the rest carried into the next piece."""
+    sink = _guarded(sink)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # keeps a cut character whole
     carry = ""
     while True:

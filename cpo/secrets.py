@@ -50,10 +50,13 @@ class _Shape:
 
     anchors: tuple[str, ...]
     pattern: re.Pattern[str]
+    # A token that must start a word (the regex begins with `_START`) is looked for only
+    # where its anchor starts one (`anchored`).
+    word_start: bool
 
 
 def _shape(anchors: str, pattern: str) -> _Shape:
-    return _Shape(tuple(anchors.split()), re.compile(pattern))
+    return _Shape(tuple(anchors.split()), re.compile(pattern), pattern.startswith(_START))
 
 
 # Group `s`, when a shape has one, is the secret part; otherwise the whole match is.
@@ -76,7 +79,9 @@ SHAPES: tuple[_Shape, ...] = (
     _shape("npm_", rf"{_START}npm_[A-Za-z0-9]{{36}}"),
     _shape("pypi-AgE", rf"{_START}pypi-AgE[{_TOKEN_CHARS}]{{50,}}"),
     _shape("hf_", rf"{_START}hf_[A-Za-z0-9]{{30,}}"),
-    _shape("k_live_ k_test_", rf"{_START}[rs]k_(?:live|test)_[A-Za-z0-9]{{20,}}"),
+    _shape(
+        "rk_live_ sk_live_ rk_test_ sk_test_", rf"{_START}[rs]k_(?:live|test)_[A-Za-z0-9]{{20,}}"
+    ),
     # a JSON Web Token: three base64url parts, the first two JSON objects ("eyJ" = '{"')
     _shape(
         "eyJ",
@@ -88,6 +93,18 @@ SHAPES: tuple[_Shape, ...] = (
     _shape("://", _URL_CREDENTIALS),
 )
 _URL = re.compile(_URL_CREDENTIALS)
+
+
+def anchored(text: str, anchor: str) -> bool:
+    """Whether `anchor` occurs in `text` where a token may start: not inside a longer
+    word, so `task-001` does not send every line through the `sk-` regex. Substring
+    searches only; the regex's own `_START` stays the rule."""
+    pos = text.find(anchor)
+    while pos != -1:
+        if pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in "_-"):
+            return True
+        pos = text.find(anchor, pos + 1)
+    return False
 
 
 def _replace(match: re.Match[str]) -> str:
@@ -132,7 +149,7 @@ class Masker:
                 break
         for shape in SHAPES:
             for anchor in shape.anchors:
-                if anchor in text:
+                if anchor in text and (not shape.word_start or anchored(text, anchor)):
                     text = shape.pattern.sub(_replace, text)
                     break
         return text

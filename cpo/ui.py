@@ -1,37 +1,45 @@
-"""Everything cpo prints for people: error lines, summaries, live table, progress lines.
+"""Everything cpo prints for people: error lines, summaries, live table, progress lines
+(`cpo status`'s view is `statusview`).
 
-The only rich user besides cli.py.
+rich is imported where something is drawn with it, never at the top: `--json`, `--quiet`
+and output to a pipe print without it, and start faster.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-
 from cpo.agents.common import shorten
 from cpo.duration import format_duration
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cpo.adhoc.result import AdhocResult, AdhocSummary
-    from cpo.commands.status import Status
     from cpo.errors import Problem
     from cpo.plan.model import Plan
     from cpo.run.progress import Progress
     from cpo.run.report import Report
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+
+@functools.cache
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console  # here: `--json` and `--quiet` print without rich
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def error_lines(lines: Iterable[str]) -> None:
     for line in lines:
         if sys.stderr.isatty():
-            err_console.print(f"[bold red]error:[/] {escape(line)}", emoji=False)
+            from rich.markup import escape
+
+            console(stderr=True).print(f"[bold red]error:[/] {escape(line)}", emoji=False)
         else:
             print(f"error: {line}", file=sys.stderr)
 
@@ -51,7 +59,7 @@ def progress_factory(
 
     def make(get_report: Callable[[], Report]) -> progress.Progress:
         if mode == "live":
-            return progress.LiveProgress(get_report, out_console)
+            return progress.LiveProgress(get_report, console())
         if mode == "plain":
             return progress.PlainProgress(labels=labels)
         return progress.SilentProgress()
@@ -69,9 +77,9 @@ def summary(lines: list[str], status: str) -> None:
     if not lines:
         return
     if sys.stdout.isatty():
-        out_console.print(f"[bold {style}]{lines[0]}[/]")
+        console().print(f"[bold {style}]{lines[0]}[/]")
         for line in lines[1:]:
-            out_console.print(line, markup=False)
+            console().print(line, markup=False)
     else:
         print("\n".join(lines))
 
@@ -114,6 +122,9 @@ def plan_lines(plan: Plan) -> list[str]:
             )
             for key, value in _readiness(t.setup, t.env, ()):
                 lines.append(f"      {key}: {value}")
+            if t.sparse is not None:
+                held = ", ".join(f + "/" for f in t.sparse) or "the top level only"
+                lines.append(f"      sparse: {held}")
         for step in wave.validation:
             lines.append(f"  validation ({step.kind}): {step.source}")
     return lines
@@ -185,6 +196,7 @@ def plan_data(plan: Plan) -> dict[str, Any]:
                 "content_hash": t.content_hash,
                 "setup": list(t.setup),
                 "env": [name for name, _ in t.env],
+                "sparse": None if t.sparse is None else list(t.sparse),
             }
             for t in plan.ordered_tasks()
         ],
@@ -221,8 +233,6 @@ def error_document(lines: list[str], exit_code: int, next_step: str | None) -> d
 
 
 def show_json(data: Any) -> None:
-    import json
-
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -304,115 +314,3 @@ def config_lines(rows: Iterable[tuple[str, object, str]]) -> list[str]:
     kw = max((len(k) for k, _, _ in shown), default=0)
     vw = max((len(v) for _, v, _ in shown), default=0)
     return [f"{k.ljust(kw)} = {v.ljust(vw)}  ({s})" for k, v, s in shown]
-
-
-# -- status / clean / integrate / templates ------------------------------------------------
-def _duration(secs: float | None) -> str:
-    if secs is None:
-        return "-"
-    s = int(secs)
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
-
-
-def status_renderable(st: Status) -> Any:
-    """Run status, waves, the task table (shared with the live view), totals, next step."""
-    import time
-
-    from rich.console import Group
-    from rich.text import Text
-
-    from cpo.commands.status import clock_for, task_elapsed
-    from cpo.run.progress import STATUS_STYLE, render_table, render_waves
-
-    r, live = st.report, st.live
-    style = {"stopped": "magenta", "starting": "cyan"}.get(live.state) or STATUS_STYLE.get(
-        live.state, ""
-    )
-    head = Text(f"cpo · {r.spec_id} · ", style="bold")
-    head.append(live.message, style=f"bold {style}")
-    head.append(f" · elapsed {_duration(live.elapsed_seconds)}")
-    now = time.monotonic()
-    elapsed = task_elapsed(r, clock_for(r, live.state, st.parallel_dir))
-    started = {tid: now - secs for tid, secs in elapsed.items()}
-    t = r.totals()
-    commits = sum(rec.commits for rec in r.tasks.values())
-    totals = (
-        f"{t['completed']}/{t['tasks']} tasks completed"
-        + (f", {t['failed']} failed" if t["failed"] else "")
-        + (f", {t['skipped']} skipped" if t["skipped"] else "")
-        + f", {commits} commit{'s' if commits != 1 else ''}"
-        + (f", ${t['cost_usd']:.2f}" if t["cost_usd"] else "")
-    )
-    parts: list[Any] = [head, render_waves(r), render_table(r, started), Text(totals)]
-    if r.base_branch:
-        branches = f"base {r.base_branch}"
-        if r.integration_branch:
-            branches += f" · integration {r.integration_branch}"
-        parts.append(Text(branches, style="dim"))
-    if r.paused_until:
-        parts.append(Text(f"launches paused by a usage limit until {r.paused_until}", "yellow"))
-    if live.next_step:
-        parts.append(Text(f"next: {live.next_step}"))
-    return Group(*parts)
-
-
-def show_status(st: Status) -> None:
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    console.print(status_renderable(st))
-
-
-def watch_status(parallel_dir: Path, interval: float = 0.5) -> Status:
-    """Redraw the status until the run is no longer active (or Ctrl-C); return the last.
-
-    report.json is re-read only when its mtime changes; between checks we sleep, which is
-    fine for a viewer. Off a terminal, the whole status is printed again at each change.
-    """
-    import time
-
-    from rich.live import Live
-
-    from cpo.commands.status import Status, compute_live, read_status, report_mtime
-    from cpo.errors import UsageError
-
-    st = read_status(parallel_dir)
-    seen = report_mtime(st.parallel_dir)
-
-    def refresh(current: Status) -> tuple[Status, bool]:
-        nonlocal seen
-        mtime = report_mtime(current.parallel_dir)
-        if mtime == seen:
-            # The lock holder may have died without the report changing.
-            return Status(
-                current.parallel_dir,
-                current.report,
-                compute_live(current.parallel_dir, current.report),
-            ), False
-        try:
-            new = read_status(current.parallel_dir)
-        except UsageError:
-            return current, False  # mid-replacement or moved away: keep the last good one
-        seen = mtime
-        return new, True
-
-    console = Console(highlight=False)
-    try:
-        if console.is_terminal:
-            with Live(status_renderable(st), console=console, refresh_per_second=2) as live:
-                while st.live.active:
-                    time.sleep(interval)
-                    st, _ = refresh(st)
-                    live.update(status_renderable(st))
-        else:
-            show_status(st)
-            while st.live.active:
-                time.sleep(interval)
-                st, changed = refresh(st)
-                if changed or not st.live.active:
-                    print(flush=True)
-                    show_status(st)
-                    sys.stdout.flush()
-    except KeyboardInterrupt:
-        pass  # leaving a viewer is not an error
-    return st

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from cpo.run.report import load_report
 from tests.conftest import git
 
 
@@ -71,8 +72,11 @@ def cpo(
 
 
 def report(root: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((root / "report.json").read_text())
-    return data
+    """The report as `cpo status` and --resume read it: report.json with its journal."""
+    found = load_report(root)
+    if found is None:  # as reading the file would (callers polling for it catch this)
+        raise FileNotFoundError(root / "report.json")
+    return found.model_dump(mode="json")
 
 
 def repo_state(repo: Path) -> dict[str, str]:

@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ("bench_overhead.py", "cpo / baseline"),
         ("bench_makespan.py", "`--schedule dag`, tasks with `estimate` / bound"),
         ("bench_scale.py", "cold start `cpo --help`"),
+        ("bench_scale.py --big-repo 300", "first agent after launch"),
         ("bench_worktree_race.py", "failed runs"),
         ("bench_recovery.py", "git steps killed"),
         pytest.param(
@@ -52,7 +53,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 )
 def test_bench_script_quick(script: str, expect: str) -> None:
     proc = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick"],
+        [sys.executable, str(BENCH / script.split()[0]), *script.split()[1:], "--quick"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -60,3 +61,4 @@ def test_bench_script_quick(script: str, expect: str) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert expect in proc.stdout
+    assert "load: " in proc.stdout  # each round's load recorded, the table says how loaded

@@ -48,3 +48,24 @@ def test_a_character_across_the_line_limit_is_kept_whole(tmp_path: Path) -> None
 
 def test_a_last_line_without_newline_comes_whole(tmp_path: Path) -> None:
     assert _pieces(tmp_path, "import sys; sys.stdout.write('one\\ntwo')") == ["one", "two"]
+
+
+def test_a_callback_that_fails_does_not_stop_the_reading(tmp_path: Path) -> None:
+    # 4,000 lines (more than a pipe holds): a reader that died on the first would leave the
+    # child blocked on a full pipe until the timeout
+    seen: list[str] = []
+
+    def fragile(line: str) -> None:
+        if line == "0":
+            raise ValueError("a handler's bug")
+        seen.append(line)
+
+    result = run_streaming(
+        [sys.executable, "-c", "for i in range(4000): print(i, 'x' * 100 if i else '')"],
+        cwd=tmp_path,
+        env=os.environ,
+        on_stdout=lambda line: fragile(line.strip()),
+        timeout=60,
+    )
+    assert not result.timed_out and result.returncode == 0
+    assert len(seen) == 3999

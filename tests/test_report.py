@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from cpo.errors import UsageError
-from cpo.run.report import Report, ReportWriter, TaskRecord, load_report, report_schema
+from cpo.run.report import Report, TaskRecord, load_report, report_schema
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.states import TaskStatus
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import cpo.run.engine as engine
 from cpo.run.options import RunOptions
-from cpo.run.report import ReportWriter
+from cpo.run.reportwriter import ReportWriter
 from tests.runkit import make_spec, report
 
 pytestmark = pytest.mark.usefixtures("fake_claude")

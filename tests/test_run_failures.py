@@ -99,7 +99,7 @@ def test_merge_conflict_between_two_tasks(git_repo: Path) -> None:
         deps={"task-003": ["task-002"]},
     )
     before = repo_state(git_repo)
-    proc = cpo("run", str(root), cwd=git_repo)
+    proc = cpo("run", str(root), "--on-conflict", "stop", cwd=git_repo)  # the default reruns
     assert proc.returncode == 1
     data = report(root)
     t1, t2 = data["tasks"]["task-001"], data["tasks"]["task-002"]

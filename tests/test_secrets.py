@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cpo import secrets
-from cpo.secrets import Masker
+from cpo.secrets import Masker, anchored
 
 
 def test_masks_secret_like_variables_only() -> None:
@@ -119,3 +119,11 @@ def test_safe_split_never_cuts_a_secret() -> None:
     # a line without blanks is not carried whole, only its last MAX_HOLD characters
     text = "y" * 100_000
     assert m.safe_split(text) == 100_000 - secrets.MAX_HOLD
+
+
+def test_a_prefix_inside_a_word_is_no_anchor() -> None:
+    # `task-` holds `sk-`, but no token starts there: lines naming tasks skip the regex
+    assert not anchored("feature/TS-0042/task-001 merged", "sk-")
+    assert anchored("key=sk-ant-x", "sk-") and anchored("sk-x", "sk-")
+    assert anchored("task-1 then (sk-x)", "sk-")
+    assert not anchored("ask_me", "k_") and not anchored("", "sk-")

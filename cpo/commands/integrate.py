@@ -30,9 +30,10 @@ from cpo.errors import CpoError, ExitCode, GitError, PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.plan.model import ValidationStep
 from cpo.run.changes import user_changes
+from cpo.run.journal import atomic_write
 from cpo.run.layout import default_workspace_root
 from cpo.run.repair import repair_lines
-from cpo.run.report import Report, atomic_write, now_iso, status_words
+from cpo.run.report import Report, now_iso, status_words
 from cpo.run.scopecheck import scope_lines
 from cpo.run.validation import run_validation
 from cpo.secrets import Masker

@@ -91,6 +91,9 @@ class StatusProgress:
             self._set(rec.id, self.before[rec.id])
         self.inner.task_finished(rec)
 
+    def task_event(self, rec: TaskRecord, words: str) -> None:
+        self.inner.task_event(rec, words)
+
     def wave_changed(self, number: int, status: object, done: int, total: int) -> None:
         self.inner.wave_changed(number, status, done, total)  # type: ignore[arg-type]
 

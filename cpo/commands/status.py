@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from cpo.errors import CpoError, ExitCode, UsageError
 from cpo.git import Git
+from cpo.run.journal import JOURNAL_FILE
 from cpo.run.lock import LockInfo, lock_held, read_lock
 from cpo.run.nextstep import cpo_command, next_step
 from cpo.run.report import REPORT_FILE, Report, load_report
@@ -257,11 +258,13 @@ def read_status(parallel_dir: Path) -> Status:
 
 
 def report_mtime(parallel_dir: Path) -> float | None:
-    """When report.json last changed (the run rewrites it at every state change)."""
-    try:
-        return os.stat(parallel_dir / REPORT_FILE).st_mtime_ns / 1e9
-    except OSError:
-        return None
+    """When the report last changed: report.json or its journal (cpo.run.journal), which
+    the run appends to at every state change."""
+    times = []
+    for name in (REPORT_FILE, JOURNAL_FILE):
+        with contextlib.suppress(OSError):
+            times.append(os.stat(parallel_dir / name).st_mtime_ns / 1e9)
+    return max(times, default=None)
 
 
 def clock_for(report: Report, state: str, parallel_dir: Path | None = None) -> datetime | None:
@@ -277,7 +280,8 @@ def stopped_at(report: Report, parallel_dir: Path | None) -> datetime | None:
     so the newest of those times is when it died, give or take a second."""
     times = [t for t in [parse_time(_last_time(report))] if t is not None]
     if parallel_dir is not None:
-        files = [parallel_dir / REPORT_FILE, *sorted((parallel_dir / "logs").glob("*.log*"))]
+        files = [parallel_dir / REPORT_FILE, parallel_dir / JOURNAL_FILE]
+        files += sorted((parallel_dir / "logs").glob("*.log*"))
         for path in files:
             with contextlib.suppress(OSError):
                 times.append(datetime.fromtimestamp(path.stat().st_mtime, timezone.utc))

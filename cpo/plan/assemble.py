@@ -22,7 +22,7 @@ from cpo.plan.join import (
     merge_options,
 )
 from cpo.plan.manifest import MANIFEST, ManifestFile, Report
-from cpo.plan.model import HASH_RECIPE, Plan, TaskSpec, ValidationStep, WaveSpec
+from cpo.plan.model import HASH_RECIPE, Plan, ScopeEntry, TaskSpec, ValidationStep, WaveSpec
 from cpo.plan.models import (
     RUN_KEYS,
     CpoManifest,
@@ -33,7 +33,7 @@ from cpo.plan.models import (
 from cpo.plan.names import ref_name_problem, task_branch
 from cpo.plan.paths import exists, inside
 from cpo.plan.prompts import missing_sections, resolve_prompt, uses_sections
-from cpo.plan.scope import ScopedTask, parse_scope, scope_conflicts
+from cpo.plan.scope import ScopedTask, parse_scope, scope_conflicts, sparse_folders
 from cpo.plan.taskfile import RawTaskFile
 
 
@@ -65,6 +65,8 @@ def build_plan(
         return None
     for d in drafts.values():
         merge_options(d, report)
+        if d.options["sparse"] is None and model is not None:
+            d.options["sparse"] = model.sparse  # the spec's default
     join_deps(drafts, aliases, report)
     waves = assign_waves(drafts, report)
 
@@ -112,6 +114,21 @@ def build_plan(
         warnings=tuple(report.warnings),
         run_keys=model.model_dump(include=set(RUN_KEYS), exclude_none=True) if model else {},
     )
+
+
+def _sparse(d: Draft, scope: tuple[ScopeEntry, ...], report: Report) -> tuple[str, ...] | None:
+    """The folders of a `sparse: true` task's checkout; None (and a warning) if its scope
+    names nothing to create or modify."""
+    folders = sparse_folders(scope)
+    if folders is None:
+        file, where = d.place("sparse")
+        report.warn(
+            file,
+            where,
+            f"sparse: true, but {d.id} has no Scope section naming paths to CREATE or "
+            "MODIFY: it gets a full checkout; add a ## Scope section",
+        )
+    return folders
 
 
 def commands(value: str | list[str] | None) -> tuple[str, ...]:
@@ -317,6 +334,7 @@ def build_task(
             report.error(file, where, f"contract {why}")
         elif not exists(path):
             report.warn(file, where, f"contract {c} does not exist (yet)")
+    scope = parse_scope(d.file.body) if d.file else ()
     return TaskSpec(
         id=d.id,
         wave=wave,
@@ -336,7 +354,8 @@ def build_task(
         task_file=d.file.rel if d.file else None,
         contracts=tuple(o["contracts"] or ()),
         skills=tuple(o["skills"] or ()),
-        scope=parse_scope(d.file.body) if d.file else (),
+        scope=scope,
+        sparse=_sparse(d, scope, report) if o["sparse"] else None,
         setup=commands(o["setup"]),
         env=tuple((o["env"] or {}).items()),
         content_hash=content_hash(d.id, choice.text, o),

@@ -36,6 +36,7 @@ OPTION_FIELDS = (
     "contracts",
     "setup",
     "env",
+    "sparse",
 )
 
 

@@ -19,6 +19,9 @@ ValidationKind = Literal["python", "shell"]
 # them, `feature/<spec>/<id>`, so that two specs numbering their tasks from task-001 never
 # collide; "plain" is the seed's `feature/<id>`.
 BranchNames = Literal["spec", "plain"]
+# What `cpo run` does when a task's merge into the integration branch conflicts (manifest
+# `on_conflict`, --on-conflict, config `run.on_conflict`; cpo.run.conflicts).
+OnConflict = Literal["rerun", "resolve", "stop"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class TaskSpec:
     scope: tuple[ScopeEntry, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # its own `env:` (cpo.run.taskenv)
     setup: tuple[str, ...] = ()  # its own setup commands, after the spec's (cpo.run.ready)
+    # The folders its sparse checkout holds (cpo.plan.scope.sparse_folders); None: all.
+    sparse: tuple[str, ...] | None = None
     # sha256 of everything that defines the task's work (task file, prompt, options);
     # resume re-runs a task whose hash changed since it ran.
     content_hash: str = ""
@@ -99,7 +104,8 @@ class Plan:
     share: tuple[str, ...] = ()  # the manifest's `share` folders
     env: tuple[tuple[str, str], ...] = ()  # the manifest's `env:` (cpo.run.taskenv)
     warnings: tuple[Problem, ...] = field(default=())
-    # The manifest's repair, nudges, handoff, handoff_limit, strict_scope (None: not set).
+    # The manifest's repair, nudges, handoff, handoff_limit, strict_scope, on_conflict
+    # (None: not set).
     run_keys: Mapping[str, object] = field(default_factory=dict)
 
     @property

@@ -23,6 +23,7 @@ from pydantic import (
 from cpo.agents import backend_names
 from cpo.agents.modes import ApprovalMode, SandboxMode
 from cpo.duration import Duration
+from cpo.plan.model import OnConflict
 from cpo.suggest import did_you_mean
 
 
@@ -165,6 +166,8 @@ class TaskOptions(_Model):
     # Shell commands run in the task's worktree before its agent (cpo.run.ready).
     setup: Commands | None = None
     env: EnvVars | None = None
+    # Check out only the folders of the task's Scope (cpo.plan.scope.sparse_folders).
+    sparse: bool | None = None
 
     @field_validator("backend")
     @classmethod
@@ -245,6 +248,7 @@ class _RunKeys(_Model):
     handoff: bool | None = None  # "What your dependencies built" in dependents' prompts
     handoff_limit: PositiveInt | None = None  # characters of that section
     strict_scope: bool | None = None  # a file changed outside the task's scope fails it
+    on_conflict: OnConflict | None = None  # what a task's conflicting merge leads to
 
 
 RUN_KEYS = frozenset(_RunKeys.model_fields)
@@ -266,6 +270,8 @@ class CpoManifest(_RunKeys):
     worktree_include: list[str] | None = None
     share: SharedDirs | None = None
     env: EnvVars | None = None
+    # Every task's default for `sparse` (a task's own `sparse` wins).
+    sparse: bool | None = None
 
 
 class LegacyManifest(_RunKeys):
@@ -285,6 +291,8 @@ class LegacyManifest(_RunKeys):
     worktree_include: list[str] | None = None
     share: SharedDirs | None = None
     env: EnvVars | None = None
+    # Every task's default for `sparse` (a task's own `sparse` wins).
+    sparse: bool | None = None
 
 
 def _aliases(model: type[BaseModel]) -> dict[str, list[str]]:

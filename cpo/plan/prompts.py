@@ -8,7 +8,7 @@ task file's body.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,3 +116,17 @@ def _read(path: Path, rel: str, where: tuple[str, str]) -> PromptChoice:
     if not text.strip():
         return PromptChoice(None, rel, f"prompt file {rel} is empty", where)
     return PromptChoice(text, rel, where=where, from_file=True)
+
+
+# -- sparse checkouts (cpo.run.worktrees) -------------------------------------------------
+def sparse_note(folders: Sequence[str]) -> str:
+    """What an agent in a sparse worktree is told: what is there, how to get the rest."""
+    held = "the files at its top level" + (
+        f" and these folders: {', '.join(f + '/' for f in folders)}" if folders else ""
+    )
+    return (
+        f"\n\nThis worktree is a sparse checkout: only {held} are checked out. The rest of "
+        "the repository is in git, not deleted, only not checked out: to read or edit "
+        "anything else, first run `git sparse-checkout add <folder>...`. Commit with "
+        "`git add -A --sparse` so that new files outside those folders are committed too.\n"
+    )

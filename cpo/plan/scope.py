@@ -193,3 +193,33 @@ def scope_conflicts(tasks: Sequence[ScopedTask]) -> list[Problem]:
         if len({t.id for t, _ in users}) > 1:
             problems.extend(_modify_conflicts(wave, path, users))
     return problems
+
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def sparse_folders(scope: Sequence[ScopeEntry]) -> tuple[str, ...] | None:
+    """The folders a sparse checkout of a task holds: the folder of each path it creates or
+    modifies (a glob's fixed part, a path ending in `/` itself), outermost only, sorted.
+    Cone mode always adds the files at the top level. None: no such path (a sparse set-up
+    would leave the agent nothing of its work).
+
+    A file's whole folder, not the file alone: its neighbours are what an agent reads
+    first, and cone mode (folders only) is what keeps git's sparse checkout cheap.
+    """
+    folders: set[str] = set()
+    named = False
+    for entry in scope:
+        if entry.action == "BOUNDARY":
+            continue  # not the task's to touch; the agent widens the checkout to read it
+        named = True
+        path = _GLOB.split(entry.path.lstrip("/"), maxsplit=1)[0]
+        if ".." in path.split("/"):
+            continue  # out of the repository: nothing to check out
+        folder = path.rstrip("/") if path.endswith("/") else path.rpartition("/")[0]
+        if folder:
+            folders.add(folder)
+    if not named:
+        return None
+    outer = sorted(folders)
+    return tuple(f for f in outer if not any(f.startswith(o + "/") for o in outer))

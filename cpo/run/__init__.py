@@ -12,14 +12,17 @@ did to HEAD).
 Beside them: `states` (the status words), `validation` (wave checks), `layout` (branch
 and worktree names, kept from the report when a run continues), `changes` (which local
 changes are the user's, not cpo's own outputs), `resume`, `lock`
-(the run lock), `report` (report.json; its writer is the only code that saves it) with
+(the run lock), `report` (report.json's records), `reportwriter` (the only code that
+saves it) with `journal` (report.journal) and
 `execblock` (the manifest's `execution` block), `nextstep` (the command to run next),
 `progress` (live table and [PROGRESS] lines), `output` (what `cpo run` prints),
 `interrupt`, `scripts` (--generate-only).
 Getting past obstacles (`policy`: their options; `recovery`: their records): `nudge` (an
 agent that stopped early resumed in its session), `repair` (a failed wave validation
 repaired by an agent), `handoff` (dependents told what their dependencies built),
-`scopecheck` (files changed outside a task's scope).
+`scopecheck` (files changed outside a task's scope), `conflicts` (merge conflicts foreseen
+with `git merge-tree` and handled by --on-conflict; `resolve`: the resolver agent;
+`conflictrecord`: their records).
 May import: `cpo.plan`, `cpo.planfile` (plan files: loading, their status-only changes),
 `cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.config`, `cpo.errors`, `cpo.logfile`, `cpo.secrets`,
 `cpo.duration`, `cpo.suggest`, `cpo.orphans` (the subreaper), `cpo.executors` (where agents

@@ -132,9 +132,15 @@ def agent_request(
 
 
 def task_request(
-    task: TaskSpec, s: TaskSettings, worktree: Path, parallel_dir: Path, prompt: str
+    task: TaskSpec,
+    s: TaskSettings,
+    worktree: Path,
+    parallel_dir: Path,
+    prompt: str,
+    system_prompt: str = COMPLETION_PROTOCOL,
 ) -> AgentRequest:
-    """A `cpo run` task's request: cpo's completion protocol as the system prompt."""
+    """A `cpo run` task's request: cpo's completion protocol as the system prompt (a
+    conflict resolver has its own, cpo.run.resolve)."""
     return agent_request(
         s,
         task_id=task.id,
@@ -142,7 +148,7 @@ def task_request(
         prompt=prompt,
         worktree=worktree,
         parallel_dir=parallel_dir,
-        system_prompt=COMPLETION_PROTOCOL,
+        system_prompt=system_prompt,
     )
 
 

@@ -29,8 +29,10 @@ from cpo.planfile.load import is_plan_file
 MANIFEST = "manifest.json"
 # What `cpo run` and `cpo integrate` write in a parallel directory (cpo.run.report,
 # cpo.run.lock, cpo.commands.integrate), and the temporary files atomic_write renames.
-_OUTPUTS = ("report.json", ".cpo.lock", "integration-report.md")
-_TEMPORARY = re.compile(r"\.(report\.json|manifest\.json|integration-report\.md)\.[0-9a-f]{12}")
+_OUTPUTS = ("report.json", "report.journal", ".cpo.lock", "integration-report.md")
+_TEMPORARY = re.compile(
+    r"\.(report\.json|report\.journal|manifest\.json|integration-report\.md)\.[0-9a-f]{12}"
+)
 # What `cpo run --generate-only` writes in `scripts/` (cpo.run.scripts): it only calls cpo.
 _SCRIPTS = ("run-parallel.sh", "monitor-live.sh")
 # Preflight's write test of a workspace root (cpo.run.preflight), wherever that root is.

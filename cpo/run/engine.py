@@ -29,15 +29,8 @@ from cpo.run.options import RunContext, RunOptions, prepare
 from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.progress import Progress, SilentProgress
 from cpo.run.ready import find_readiness
-from cpo.run.report import (
-    Report,
-    ReportWriter,
-    TaskRecord,
-    ValidationRecord,
-    WaveRecord,
-    load_report,
-    now_iso,
-)
+from cpo.run.report import Report, TaskRecord, ValidationRecord, WaveRecord, load_report, now_iso
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.resume import ResumePlan, plan_resume
 from cpo.run.scheduler import run_schedule
 from cpo.run.slots import Slots
@@ -168,7 +161,7 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
             if t.id in selected and here
         )
     )
-    worktrees = make_worktrees(ctx.git, wanted, base)
+    worktrees = make_worktrees(ctx.git, wanted, base, _inside_repo(plan.root, ctx.repo))
     log.info(
         "run %s started: %d tasks, concurrency %d",
         plan.spec_id,
@@ -176,6 +169,15 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         ctx.max_concurrent,
     )
     return worktrees
+
+
+def _inside_repo(folder: Path, repo: Path) -> tuple[str, ...]:
+    """`folder` relative to the repository, for sparse checkouts (none if outside it)."""
+    try:
+        rel = folder.resolve().relative_to(repo.resolve())
+    except ValueError:
+        return ()
+    return (rel.as_posix(),) if rel.parts else ()
 
 
 def _schedule(

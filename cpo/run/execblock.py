@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from cpo.run.journal import atomic_write
 
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
@@ -84,3 +87,14 @@ def set_execution_block(text: str, block: dict[str, Any]) -> str:
     last = members[-1]
     sep = "\n" + indent if indent is not None else " "
     return text[: last.value_end] + "," + sep + '"execution": ' + value + text[last.value_end :]
+
+
+def write_execution_block(manifest: Path, block: dict[str, Any]) -> bool:
+    """Set `block` as the `execution` of the manifest file; False when it could not be (the
+    loader accepted it at start: a run never fails over this block)."""
+    try:
+        text = set_execution_block(manifest.read_text(encoding="utf-8"), block)
+    except (OSError, ValueError):
+        return False
+    atomic_write(manifest, text)
+    return True

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from typing import Literal
 
 from cpo.git import MergeResult
 from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
+from cpo.run.conflicts import Conflicts
 from cpo.run.handoff import handed_over
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
@@ -21,8 +23,9 @@ from cpo.run.progress import Progress
 from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
 from cpo.run.remote import remote_attempts
 from cpo.run.repair import RepairEnv, repair_wave
-from cpo.run.report import Report, ReportWriter, now_iso
-from cpo.run.scheduler import TaskOutcome
+from cpo.run.report import Report, now_iso
+from cpo.run.reportwriter import ReportWriter
+from cpo.run.scheduler import RERUN, TaskOutcome
 from cpo.run.scopecheck import out_of_scope, scope_error
 from cpo.run.slots import Slots
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
@@ -88,6 +91,10 @@ class RunHooks:
         self.ready = ready
         self._integration_ready = False
         self.runner = TaskRunner(env, self)
+        integration_env = self.run_env.for_integration(self.integration)
+        self.conflicts = Conflicts(
+            ctx, writer, progress, self.masker, self.runner.agents.inner, integration_env, slots
+        )
 
     def _readied(self, task: TaskSpec, attempt_no: int, readied: Readied) -> None:
         """The files, setup commands and ports of a task's attempt, into the report."""
@@ -139,12 +146,16 @@ class RunHooks:
         if task.deps and policy.handoff and not self.ctx.opts.no_integration:
             with self.writer.reading() as report:
                 task = handed_over(self.ctx.git, report, task, policy.handoff_limit)
+        # After a conflict its prompt says what it must now build on (cpo.run.conflicts).
+        task = self.conflicts.for_launch(task)
         self._launches[task.id] = Launch(task, rank, self.slots.ticket(rank))
 
     def run_task(self, task: TaskSpec) -> TaskOutcome:
         outcome = self.runner.run(self._launches.pop(task.id))
         if outcome.ok:
             outcome = self._check_scope(task, outcome)
+        if outcome.ok:
+            self.conflicts.predict(task)  # before its merge, which is on another thread
         rec = self.writer.report.tasks[task.id]
         if rec.status != TaskStatus.PENDING:  # never started: the scheduler says what it is
             self.progress.task_finished(rec)
@@ -163,12 +174,13 @@ class RunHooks:
             fh.write(f"[cpo] failed: {rec.error}\n")
         return TaskOutcome(ok=False, reason="out_of_scope")
 
-    def merge_task(self, task: TaskSpec) -> bool:
+    def merge_task(self, task: TaskSpec) -> bool | Literal["rerun"]:
         if self.ctx.opts.no_integration:
             return True
-        result = self.ctx.git.merge(
-            self.integration, task.branch, f"Merge {task.branch} ({task.id}, wave {task.wave})"
-        )
+        result = self.conflicts.merge(task)  # with what --on-conflict does on a conflict
+        if isinstance(result, str):  # RERUN: it runs again before its merge
+            self._unreserve_dependents(task)
+            return RERUN
         if not result.ok:
             self._log_merge_failure(task, result)
         with self.writer.update_task(task.id) as rec:
@@ -181,10 +193,13 @@ class RunHooks:
                 rec.conflict_files = list(result.conflict_files)
         if not result.ok:
             self.progress.task_finished(rec)
-            for dep in self.dependents[task.id]:  # they will not come for a kept slot
-                if dep in self.ranks:
-                    self.slots.unreserve(self.ranks[dep])
+            self._unreserve_dependents(task)
         return result.ok
+
+    def _unreserve_dependents(self, task: TaskSpec) -> None:
+        for dep in self.dependents[task.id]:  # they will not come for a kept slot (yet)
+            if dep in self.ranks:
+                self.slots.unreserve(self.ranks[dep])
 
     def _merge_failure(self, result: MergeResult) -> tuple[str, str]:
         """(reason, error) of a merge into the integration branch that did not happen."""

@@ -23,7 +23,8 @@ from cpo.run.claim import clear_marker, hand_over, reclaim
 from cpo.run.nudge import NudgedRun
 from cpo.run.protocol import read_marker
 from cpo.run.ready import TaskPrep
-from cpo.run.report import Attempt, ReportWriter
+from cpo.run.report import Attempt
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
@@ -111,7 +112,7 @@ class LocalExecutor:
         if made is not None and made.take_fresh(worktree):
             # Made by the set-up with a new branch and no checkout: nothing in it to keep.
             start = self.start_point(task)
-            git.check_out(worktree, start)
+            made.check_out(worktree, start, task.sparse)
             return start
         if not git.branch_exists(task.branch):
             start = self.start_point(task)

@@ -23,7 +23,7 @@ from cpo.plan.model import TaskSpec
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import AttemptResult
 from cpo.run.recovery import Nudge
-from cpo.run.report import ReportWriter
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.tasklog import AgentRun
 
 # Reasons an attempt ended that a message in the same session can put right.

@@ -15,7 +15,7 @@ from cpo.errors import PreflightError, UsageError
 from cpo.executors.base import LOCAL, Executor, load_executor
 from cpo.git import Git, find_repo
 from cpo.plan.load import load_plan
-from cpo.plan.model import Plan, TaskSpec
+from cpo.plan.model import OnConflict, Plan, TaskSpec
 from cpo.planfile.load import is_plan_file, load_plan_file
 from cpo.run.agentrun import AgentChoices, TaskSettings, resolve_settings
 from cpo.run.layout import (
@@ -71,6 +71,7 @@ class RunOptions:
     repair: int | None = None
     nudges: int | None = None
     strict_scope: bool | None = None
+    on_conflict: OnConflict | None = None
     # A plan file's validation command (`--validate`), over its frontmatter's.
     validate: str | None = None
 
@@ -195,6 +196,7 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
             repair=opts.repair,
             nudges=opts.nudges,
             strict_scope=opts.strict_scope,
+            on_conflict=opts.on_conflict,
         ),
     )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cpo.errors import ExitCode
+from cpo.run.conflicts import conflict_lines
 from cpo.run.engine import RunResult
 from cpo.run.lock import lock_held, read_lock
 from cpo.run.nextstep import cpo_command
@@ -216,6 +217,10 @@ def summary_document(result: RunResult) -> dict[str, Any]:
                 "attempts": len(t.attempts),
                 "nudges": sum(len(a.nudges) for a in t.attempts),
                 "out_of_scope": t.out_of_scope,
+                "conflicts": [
+                    {"files": c.files, "with_tasks": c.with_tasks, "outcome": c.outcome}
+                    for c in t.conflicts
+                ],
             }
             for t in r.tasks.values()
         ],
@@ -242,7 +247,8 @@ def summary_lines(report: Report) -> list[str]:
     for w in report.waves:
         if w.status == "failed" and w.note == "validation":
             lines.append(f"  wave {w.number}: validation failed (exit {w.validation_exit_code})")
-    lines += [f"  {line}" for line in (*repair_lines(report), *scope_lines(report))]
+    notes = (*conflict_lines(report), *repair_lines(report), *scope_lines(report))
+    lines += [f"  {line}" for line in notes]
     if report.integration_branch:
         lines.append(f"integration branch: {report.integration_branch}")
     lines.append(f"report: {report.parallel_dir}/report.json · logs: {report.parallel_dir}/logs/")

@@ -1,4 +1,5 @@
-"""How a run gets past obstacles: the effective repair, nudge, handoff and scope options.
+"""How a run gets past obstacles: the effective repair, nudge, handoff, scope and conflict
+options.
 
 Each by precedence flag > manifest > repo config > user config > default (cpo.config,
 section `run`). README, "When things go wrong".
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cpo.config import Settings
+from cpo.plan.model import OnConflict
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Policy:
     handoff: bool = True  # dependents' prompts say what their dependencies built
     handoff_limit: int = 4000  # characters of that section (cpo.plan.handoff)
     strict_scope: bool = False  # a file changed outside a task's scope fails it
+    on_conflict: OnConflict = "rerun"  # what a conflicting merge leads to (cpo.run.conflicts)
 
 
 def resolve_policy(
@@ -28,9 +31,15 @@ def resolve_policy(
     repair: int | None = None,
     nudges: int | None = None,
     strict_scope: bool | None = None,
+    on_conflict: OnConflict | None = None,
 ) -> Policy:
     """The run's policy from its flags, the manifest's keys (Plan.run_keys) and settings."""
-    flags: dict[str, object] = {"repair": repair, "nudges": nudges, "strict_scope": strict_scope}
+    flags: dict[str, object] = {
+        "repair": repair,
+        "nudges": nudges,
+        "strict_scope": strict_scope,
+        "on_conflict": on_conflict,
+    }
 
     def pick(key: str) -> object:
         return settings.resolve(f"run.{key}", flag=flags.get(key), manifest=manifest.get(key))[0]
@@ -41,4 +50,5 @@ def resolve_policy(
         handoff=bool(pick("handoff")),
         handoff_limit=int(str(pick("handoff_limit"))),
         strict_scope=bool(pick("strict_scope")),
+        on_conflict=pick("on_conflict"),  # type: ignore[arg-type]  # schemas and CLI check it
     )

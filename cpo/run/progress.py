@@ -16,15 +16,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol, TextIO
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from cpo.run.report import Report, TaskRecord, status_words
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
+
+if TYPE_CHECKING:  # rich is imported where it draws: `--quiet` and `--json` never load it
+    from rich.console import Console, Group
+    from rich.table import Table
+    from rich.text import Text
 
 # Keyed by the status words (task, wave and run statuses share them).
 STATUS_STYLE: dict[str, str] = {
@@ -43,6 +43,9 @@ class Progress(Protocol):
     def task_started(self, rec: TaskRecord) -> None: ...
     def task_action(self, rec: TaskRecord) -> None: ...
     def task_finished(self, rec: TaskRecord) -> None: ...
+    # Something that happened to a task besides its status: `words` end its line
+    # (`status=conflict_predicted with=task-001 files=a.py`; cpo.run.conflicts).
+    def task_event(self, rec: TaskRecord, words: str) -> None: ...
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None: ...
     def wave_repair(self, number: int, attempt: int, total: int, outcome: str | None) -> None:
         """A repair of the wave's failed validation started (outcome None) or ended."""
@@ -57,6 +60,7 @@ class SilentProgress:
     def task_started(self, rec: TaskRecord) -> None: ...
     def task_action(self, rec: TaskRecord) -> None: ...
     def task_finished(self, rec: TaskRecord) -> None: ...
+    def task_event(self, rec: TaskRecord, words: str) -> None: ...
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None: ...
     def wave_repair(self, number: int, attempt: int, total: int, outcome: str | None) -> None: ...
     def finished(self, status: RunStatus) -> None: ...
@@ -93,6 +97,9 @@ class PlainProgress(SilentProgress):
             error = f" error={rec.reason}" if rec.reason else ""
             self._emit_task(rec, f"wave={rec.wave} task={rec.id} status={rec.status}{error}")
 
+    def task_event(self, rec: TaskRecord, words: str) -> None:
+        self._emit_task(rec, f"wave={rec.wave} task={rec.id} {words}")
+
     def wave_changed(self, number: int, status: WaveStatus, done: int, total: int) -> None:
         if status in (WaveStatus.COMPLETED, WaveStatus.FAILED):
             self._emit(f"wave={number} status={status} tasks={done}/{total}")
@@ -118,6 +125,9 @@ def _elapsed(rec: TaskRecord, now: float, started: dict[str, float]) -> str:
 
 def render_table(report: Report, started: dict[str, float] | None = None) -> Table:
     """The task table shared by the live view and `cpo status`."""
+    from rich.table import Table
+    from rich.text import Text
+
     started = started or {}
     now = time.monotonic()
     table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
@@ -131,12 +141,27 @@ def render_table(report: Report, started: dict[str, float] | None = None) -> Tab
             _elapsed(rec, now, started),
             str(rec.commits) if rec.commits else "",
             f"${rec.cost_usd:.2f}" if rec.cost_usd else "",
-            (rec.last_action or "")[:60],
+            _last_column(rec),
         )
     return table
 
 
+def _last_column(rec: TaskRecord) -> Text:
+    """The agent's last action; for a finished task not merged yet, the conflicts its merge
+    is expected to meet (cpo.run.conflicts)."""
+    from rich.text import Text
+
+    if rec.predicted_conflicts and not rec.merged:
+        said = "; ".join(
+            f"{', '.join(p.files)} with {p.with_task or p.branch}" for p in rec.predicted_conflicts
+        )
+        return Text(f"conflict predicted: {said}"[:60], style="yellow")
+    return Text((rec.last_action or "")[:60])
+
+
 def render_waves(report: Report) -> Text:
+    from rich.text import Text
+
     parts = []
     for w in report.waves:
         repair = w.repairs[-1] if w.repairs else None
@@ -151,6 +176,9 @@ class LiveProgress(SilentProgress):
     """A table redrawn a few times a second from the live report."""
 
     def __init__(self, get_report: Callable[[], Report], console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
         self.get_report = get_report
         self.console = console or Console()
         self.started: dict[str, float] = {}
@@ -159,6 +187,9 @@ class LiveProgress(SilentProgress):
         )
 
     def _render(self) -> Group:
+        from rich.console import Group
+        from rich.text import Text
+
         report = self.get_report()
         title = Text(f"cpo · {report.spec_id} · {report.status}", style="bold")
         return Group(title, render_waves(report), render_table(report, self.started))

@@ -34,7 +34,8 @@ from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import Ran
 from cpo.run.options import RunContext
-from cpo.run.report import Attempt, ReportWriter
+from cpo.run.report import Attempt
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.tasklog import TaskLog
 from cpo.run.taskrun import RunnerCallbacks
 from cpo.secrets import Masker

@@ -26,7 +26,8 @@ from cpo.plan.model import TaskSpec, ValidationStep, WaveSpec
 from cpo.run.agentrun import TaskSettings
 from cpo.run.protocol import read_marker
 from cpo.run.recovery import RepairRecord
-from cpo.run.report import Report, ReportWriter, TaskRecord, now_iso
+from cpo.run.report import Report, TaskRecord, now_iso
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.slots import Slots
 from cpo.run.tasklog import AgentRun
 from cpo.run.validation import ValidationResult

@@ -7,12 +7,14 @@ head is really in the integration branch. A task whose definition changed since 
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cpo.errors import UsageError
+from cpo.errors import PreflightError, UsageError
 from cpo.plan.model import Plan, TaskSpec, same_work
 from cpo.run.report import Report, TaskRecord
+from cpo.run.resolve import markers_left
 from cpo.run.states import TaskStatus, WaveStatus
 
 if TYPE_CHECKING:
@@ -45,7 +47,14 @@ _KEPT = (
     "duration_seconds",
     "backend",
     "exit_code",
+    "conflicts",
 )
+
+_CUT = "cpo was stopped while the resolver worked"
+
+# A task failed with these had done its work: only its merge did not happen. Merged by
+# hand since (its head in the integration branch), it is done.
+_MERGE_FAILURES = ("conflict", "hook_rejected", "untracked_files")
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,8 @@ def plan_resume(ctx: RunContext, previous: Report | None, report: Report) -> Res
             and not git.is_ancestor(head, ctx.base_commit)
             and git.is_ancestor(head, integ)
         )
+        if prev is not None and integ and in_integration:
+            _check_cut_short_resolution(ctx, task.id, prev, integ)
         verdict = _verdict(task, report.tasks[task.id], prev, head, in_integration)
         report.tasks[task.id] = verdict.record
         done.update([task.id] if verdict.done else [])
@@ -108,14 +119,31 @@ def _verdict(
             return _Verdict(_merged(rec, head), done=True)
         return _Verdict(rec)
     rec = rec.model_copy(update={name: getattr(prev, name) for name in _KEPT})
+    # Run again, a task whose merge conflicted starts from the integration head: on top
+    # of the work it conflicted with, which its prompt names (cpo.run.conflicts).
+    conflicted = prev.status == TaskStatus.FAILED and prev.reason == "conflict"
+    if rec.conflicts and rec.conflicts[-1].outcome == "resolving":  # cpo was stopped
+        cut: dict[str, str] = {"outcome": "unresolved", "error": _CUT}
+        last = rec.conflicts[-1].model_copy(update={"outcome": "resolved"} if merged else cut)
+        rec.conflicts = [*rec.conflicts[:-1], last]
     if not same_work(prev.content_hash, task.content_hash):
         update: dict[str, object] = {"status": TaskStatus.PENDING}
-        if merged:
-            update["start_point"] = None  # its old work is merged: build on top of it
+        if merged or conflicted:
+            update["start_point"] = None  # build on the integration head
         note = f"{task.id} changed since it ran: it runs again"
         return _Verdict(rec.model_copy(update=update), retry=True, note=note)
     if merged and prev.status == TaskStatus.COMPLETED:
         return _Verdict(_merged(rec, head), done=True)
+    if merged and prev.status == TaskStatus.FAILED and prev.reason in _MERGE_FAILURES:
+        rec = _merged(rec, head)
+        if rec.conflicts and rec.conflicts[-1].outcome != "resolved":
+            last = rec.conflicts[-1].model_copy(update={"outcome": "merged_by_hand"})
+            rec.conflicts = [*rec.conflicts[:-1], last]
+        note = f"{task.id} was merged by hand into the integration branch: it counts as merged"
+        return _Verdict(rec, done=True, note=note)
+    if conflicted:
+        pending = rec.model_copy(update={"status": TaskStatus.PENDING, "start_point": None})
+        return _Verdict(pending, retry=True)
     if prev.status == TaskStatus.COMPLETED:
         # Done but not merged: the runner skips to the merge.
         return _Verdict(rec.model_copy(update={"status": TaskStatus.COMPLETED}), retry=True)
@@ -123,6 +151,25 @@ def _verdict(
     blocked = prev.status == TaskStatus.SKIPPED and prev.reason in _BLOCKED
     pending = rec.model_copy(update={"status": TaskStatus.PENDING})
     return _Verdict(pending, retry=stopped or blocked)
+
+
+def _check_cut_short_resolution(
+    ctx: RunContext, task_id: str, prev: TaskRecord, integ: str
+) -> None:
+    """A resolver's merge cpo never checked (it was stopped meanwhile) must not count as
+    merged while it holds conflict markers (cpo.run.resolve)."""
+    last = prev.conflicts[-1] if prev.conflicts else None
+    if last is None or last.outcome != "resolving":
+        return
+    marked = markers_left(ctx.git, integ, last.files)
+    if marked:
+        where = shlex.quote(str(ctx.integration_worktree))
+        raise PreflightError(
+            f"{task_id}: its conflict resolver was stopped with conflict markers committed "
+            f"in {', '.join(marked)} on {ctx.plan.integration_branch}",
+            hint=f"fix them with a commit in {where}, or undo that merge (git -C {where} reset "
+            f"--hard {last.integration_head}); then resume",
+        )
 
 
 def _merged(rec: TaskRecord, head: str | None) -> TaskRecord:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Collection, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.run.priority import Mode, launch_ranks
@@ -23,6 +23,9 @@ WAKE_UP = 0.25
 
 # Skips the user asked for (--skip, --wave): they do not make a run fail.
 _CHOSEN_SKIPS = ("not_selected", "dependency_skipped")
+
+# What merge_task answers for a task to run again (a conflict, --on-conflict rerun).
+RERUN: Literal["rerun"] = "rerun"
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,9 @@ class Hooks(Protocol):
         """Run one task to the end (on a worker thread)."""
         ...
 
-    def merge_task(self, task: TaskSpec) -> bool:
-        """Merge a completed task; False on conflict (the hook records the details)."""
+    def merge_task(self, task: TaskSpec) -> bool | Literal["rerun"]:
+        """Merge a completed task; False on conflict (the hook records the details);
+        RERUN: it is to run again (then be merged), as if it had not run."""
         ...
 
     def validate_wave(self, wave: WaveSpec) -> bool: ...
@@ -107,6 +111,7 @@ class _Run:
         self.halted: str | None = None  # why no more tasks start: fail_fast | validation
         self.agents_stopped = False
         self.running: dict[Future[TaskOutcome], TaskSpec] = {}
+        self.reruns: list[TaskSpec] = []  # to launch again (RERUN), in merge order
 
     # -- small state helpers ---------------------------------------------------------
     def _set_wave(self, wave: WaveSpec, state: WaveStatus, note: str | None = None) -> None:
@@ -179,7 +184,11 @@ class _Run:
         return tasks
 
     def _merge(self, task: TaskSpec) -> None:
-        if self.hooks.merge_task(task):
+        merged = self.hooks.merge_task(task)
+        if merged == RERUN:
+            self.states[task.id] = TaskStatus.PENDING  # the DAG loop launches it again
+            self.reruns.append(task)
+        elif merged:
             self.merged.add(task.id)
         else:
             self.states[task.id] = TaskStatus.FAILED
@@ -254,7 +263,9 @@ class _Run:
                 else:
                     queue.append(task)
             queue.sort(key=lambda t: self.rank[t.id])  # longest estimate first
-            while queue or self.running:
+            while queue or self.running or self.reruns:
+                queue += self.reruns
+                self.reruns = []
                 while queue and len(self.running) < self.max_concurrent:
                     if self.halted or self.stop.is_set():
                         break
@@ -269,6 +280,9 @@ class _Run:
             if self.stop.is_set():
                 continue
             self._merge_ready_prefix(tasks)
+            if self.halted:  # a merge just above asked for a rerun: nothing launches now
+                self._skip_remaining(self.reruns)
+            self.reruns = []
             self._finish_wave(wave)
 
     def _merge_ready_prefix(self, tasks: list[TaskSpec]) -> None:
@@ -293,6 +307,7 @@ class _Run:
         open_waves = [w for w in self.plan.waves]
         while True:
             progressed = True
+            self.reruns = []  # pending again: launched below like any ready task
             while progressed:  # cascade skips, then launch what is ready
                 progressed = False
                 for task in order:

@@ -36,6 +36,7 @@ _FLAGS = {
     "repair": "--repair",
     "nudges": "--nudges",
     "strict_scope": "--strict-scope",
+    "on_conflict": "--on-conflict",
 }
 
 

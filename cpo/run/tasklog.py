@@ -16,9 +16,11 @@ from types import TracebackType
 from cpo.executors.spec import AgentLine, AnyEvent, LogLine
 from cpo.logfile import CappedLog
 from cpo.plan.model import TaskSpec
+from cpo.plan.prompts import sparse_note
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings, task_request
 from cpo.run.attempt import AttemptResult, run_attempt_agent
+from cpo.run.protocol import COMPLETION_PROTOCOL
 from cpo.run.report import now_iso
 from cpo.secrets import Masker
 
@@ -90,11 +92,15 @@ class AgentRun:
         *,
         resume: str | None = None,
         prompt: str | None = None,
+        system_prompt: str = COMPLETION_PROTOCOL,
     ) -> AttemptResult:
         """Run the agent once in `worktree` with environment `base` (cpo.run.taskenv),
         streaming into the task's logs; its verdict. `resume`: the session to continue,
-        with `prompt` as the next message (a nudge)."""
-        req = task_request(task, settings, worktree, self.parallel_dir, prompt or task.prompt)
+        with `prompt` as the next message (a nudge). `system_prompt`: cpo's completion
+        protocol, or a conflict resolver's (cpo.run.resolve)."""
+        if prompt is None:
+            prompt = task.prompt if task.sparse is None else task.prompt + sparse_note(task.sparse)
+        req = task_request(task, settings, worktree, self.parallel_dir, prompt, system_prompt)
         req = replace(req, resume=resume)
         with TaskLog(
             self.logs_dir, task, settings.log_limit, lambda a: self.on_action(task, a)

@@ -29,7 +29,8 @@ from cpo.run.attempt import Ran, not_run
 from cpo.run.local import LocalExecutor, TaskNotes
 from cpo.run.nudge import NudgedRun
 from cpo.run.ready import TaskPrep
-from cpo.run.report import Attempt, ReportWriter, TaskRecord, now_iso
+from cpo.run.report import Attempt, TaskRecord, now_iso
+from cpo.run.reportwriter import ReportWriter
 from cpo.run.scheduler import TaskOutcome
 from cpo.run.slots import Slots, Ticket
 from cpo.run.states import TaskStatus

@@ -10,18 +10,43 @@ out (`Git.check_out`), which creates nothing in `.git/worktrees` (DESIGN 3).
 
 Worktrees of tasks that never launched (a dependency failed, the run was stopped) are
 removed with their branch at the end of the run: nothing was ever checked out in them.
+
+Checkouts are CPU- and disk-bound; the scheduler prepares twice as many tasks as there are
+agent slots, so in a big repository unbounded checkouts would all crawl together and the
+first agent would wait for the slowest. At most `CHECKOUTS` run at once (about the core
+count), in the order they were asked for (launch order): the first task's is never slowed
+by later ones. A task with `sparse` folders (cpo.plan.scope.sparse_folders) gets a cone
+sparse checkout of them; the integration worktree is always whole.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cpo.errors import GitError
 from cpo.git import Git
 from cpo.logfile import log
+from cpo.run.slots import Slots
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+CHECKOUTS = max(1, _cores())
+
+
+def _gate() -> Slots:
+    # Slots hands turns out in ticket order; nothing cancels a checkout (it is short, and
+    # a task stopped after it simply does not start its agent).
+    return Slots(CHECKOUTS, threading.Event())
 
 
 @dataclass
@@ -32,6 +57,23 @@ class RunWorktrees:
     # path -> (branch, the commit it was made at)
     fresh: dict[Path, tuple[str, str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Folders every sparse checkout holds besides the task's own: the parallel directory
+    # (context, contracts: what agents are told to read).
+    sparse_always: tuple[str, ...] = ()
+    _checkouts: Slots = field(default_factory=_gate)
+
+    def check_out(self, path: Path, commit: str, sparse: Sequence[str] | None = None) -> None:
+        """Check out a worktree made without a checkout at `commit`, only `sparse`'s folders
+        (and the top-level files) when given; waits for a turn (see the module's doc)."""
+        self._checkouts.acquire()
+        try:
+            if sparse is not None:
+                # Before the first checkout: `reset --hard` then writes only these paths.
+                folders = (*self.sparse_always, *sparse)
+                self.git.run("sparse-checkout", "set", "--cone", "--", *folders, cwd=path)
+            self.git.check_out(path, commit)
+        finally:
+            self._checkouts.release()
 
     def take_fresh(self, path: Path) -> bool:
         """True once for a worktree made by the set-up: it holds nothing, only needs a checkout."""
@@ -52,14 +94,16 @@ class RunWorktrees:
                 log.warning("could not remove unused worktree %s: %s", path, exc.message)
 
 
-def make_worktrees(git: Git, wanted: Iterable[tuple[Path, str]], base: str) -> RunWorktrees:
+def make_worktrees(
+    git: Git, wanted: Iterable[tuple[Path, str]], base: str, sparse_always: tuple[str, ...] = ()
+) -> RunWorktrees:
     """Add the worktree of each (path, branch) that is not there yet, without a checkout.
 
     A branch that already exists (an earlier run's, which may hold work) gets its worktree
     on it; a new branch starts at `base`. A worktree git refuses here is left for the
     task's launch, which reports the problem as that task's failure.
     """
-    made = RunWorktrees(git)
+    made = RunWorktrees(git, sparse_always=sparse_always)
     registered = git.worktrees()
     branches = git.local_branches()
     missing = [(p, b) for p, b in wanted if not (p.is_dir() and p.resolve() in registered)]

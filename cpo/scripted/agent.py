@@ -6,13 +6,12 @@ CLI (record shapes and texts: cpo.scripted.messages), but instead of a model it 
 directives found in the prompt, one per line: `@script <verb> [args]`. With no
 directives it writes the completion marker and answers "Done.".
 
-Directives: `write PATH TEXT`, `append PATH TEXT`, `require PATH`, `commit MESSAGE`, `git ARGS`,
-`marker [JSON]`, `text WORDS`, `sleep S`, `hang`, `ignore-term`, `spawn-child S`,
-`crash`, `exit N`, `print N`, the failures `error TEXT`, `auth` (not logged in),
-`auth-401` (key rejected after the CLI's retries), `overloaded`, `overloaded-first N`,
-`usage-limit EPOCH`, `max-turns`, and `api-retry STATUS N` (N `api_retry` records, each
-followed by a pause of $CPO_FAKE_RETRY_DELAY seconds, default 0.3, then the script goes
-on: a retry that succeeds within one run). The README's table says what each does.
+Directives (the README's table says what each does): `write PATH TEXT`, `append PATH TEXT`,
+`require PATH`, `commit MESSAGE`, `git ARGS`, `marker [JSON]`, `text WORDS`, `sleep S`,
+`hang`, `ignore-term`, `spawn-child S`, `crash`, `exit N`, `print N`, `save-prompt PATH`,
+the failures `error TEXT`, `auth`, `auth-401`, `overloaded`, `overloaded-first N`,
+`usage-limit EPOCH`, `max-turns`, `api-retry STATUS N` (retries, then the script goes on),
+and `resolve VERB ARGS` (a conflict resolver's script: cpo.scripted.directives).
 
 `--resume <id>` goes on in a session of this cwd (cpo.scripted.sessions). Like the real
 CLI it exits 143 on SIGTERM without a result (unless `ignore-term`), checks `--agent`
@@ -27,7 +26,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -41,11 +39,11 @@ from typing import NoReturn
 
 from cpo.scripted import messages as msgs
 from cpo.scripted.cli import Stop, check_invocation, parse_args
+from cpo.scripted.directives import directives_for
 from cpo.scripted.sessions import open_session
 
 VERSION = msgs.VERSION
 MARKER = ".claude-task-complete"
-_DIRECTIVE = re.compile(r"^\s*@script\s+([\w-]+)[ \t]*(.*?)\s*$", re.MULTILINE)
 
 
 class Session:
@@ -290,7 +288,7 @@ def _sleep_forever() -> NoReturn:
 
 
 def run_script(s: Session, prompt: str) -> NoReturn:
-    directives = _DIRECTIVE.findall(prompt)
+    directives = directives_for(prompt, s.cwd)
     if not directives:
         s.write(MARKER, "done\n")
         s.text("Done.")
@@ -367,6 +365,8 @@ def run_script(s: Session, prompt: str) -> NoReturn:
         elif verb == "text":
             s.text(rest)
             last_was_text = True
+        elif verb == "save-prompt" and args:  # for tests: the prompt as the agent got it
+            (s.cwd / args[0]).write_text(prompt, encoding="utf-8")
         else:
             sys.stderr.write(f"scripted claude: ignoring unknown directive @script {verb} {rest}\n")
     if not last_was_text:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cpo.errors import CpoError
-from cpo.run.report import REPORT_FILE, Report, TaskRecord, WaveRecord, load_report
+from cpo.run.report import JOURNAL_FILE, REPORT_FILE, Report, TaskRecord, WaveRecord, load_report
 from cpo.run.states import TaskStatus, WaveStatus
 from cpo.serve.runs import RunRef, light_state
 
@@ -136,7 +136,7 @@ class Hub:
         self.listeners = 0
         self._changed = asyncio.Condition()
         self._poller: asyncio.Task[None] | None = None
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, ...] | None = None
         self._state_checked = 0.0
 
     def snapshot(self) -> Event:
@@ -151,12 +151,13 @@ class Hub:
 
     async def refresh(self, *, force: bool = False) -> None:
         """Read the report if it changed (and the lock now and then); publish the events."""
-        path = self.ref.parallel_dir / REPORT_FILE
-        try:
-            st = os.stat(path)
-            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            stamp = None
+        stamp: tuple[int, ...] | None = None
+        with contextlib.suppress(OSError):
+            st = os.stat(self.ref.parallel_dir / REPORT_FILE)
+            stamp = (st.st_mtime_ns, st.st_size)
+            with contextlib.suppress(OSError):  # appended to between whole writes
+                more = os.stat(self.ref.parallel_dir / JOURNAL_FILE)
+                stamp += (more.st_mtime_ns, more.st_size)
         now = time.monotonic()
         if not force and stamp == self._stamp and now - self._state_checked < STATE_SECONDS:
             return

@@ -1,0 +1,55 @@
+"""Start-up: a command loads only what it needs (rich only where something is drawn)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.runkit import cpo, make_spec
+
+# Runs one cpo command in a fresh interpreter, then names the heavy packages it loaded.
+LOADED = """
+import sys
+from cpo.cli import main
+sys.argv = ["cpo", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("LOADED", *sorted({m.split(".")[0] for m in sys.modules} & {"rich", "pydantic"}))
+"""
+
+
+def _loaded(cwd: Path, *args: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], cwd=cwd, capture_output=True, text=True, check=False
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("LOADED"))
+    return set(line.split()[1:])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("status", "parallel/TS-0042", "--json"),
+        ("run", "parallel/TS-0042", "--dry-run", "--json"),
+        ("run", "parallel/TS-0042", "--dry-run"),  # to a pipe: plain lines
+        ("validate", "parallel/TS-0042", "--json"),
+    ],
+)
+def test_json_quiet_and_piped_output_do_not_load_rich(git_repo: Path, args: tuple[str]) -> None:
+    """Before: every command but --help imported rich (~50 modules) through cpo.ui."""
+    make_spec(git_repo, [{"task-001": "Do it."}])
+    assert "rich" not in _loaded(git_repo, *args)
+
+
+def test_status_without_json_still_draws_with_rich(git_repo: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": "Do it."}])
+    agent = ("--backend", "command", "--agent-command", ": > .claude-task-complete")
+    assert cpo("run", str(root), *agent, cwd=git_repo).returncode == 0
+    assert "rich" in _loaded(git_repo, "status", "parallel/TS-0042")
+    assert "rich" not in _loaded(git_repo, "status", "parallel/TS-0042", "--json")
