@@ -45,7 +45,8 @@ def import_client() -> type[JobSubmissionClient]:
     # Ray logs each closed log stream at INFO on stderr: noise between cpo's own lines.
     for name in ("ray.dashboard.modules.job.sdk", "ray.dashboard.modules.dashboard_sdk"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    return JobSubmissionClient
+    client: type[JobSubmissionClient] = JobSubmissionClient  # Any where Ray is not installed
+    return client
 
 
 def resolve_address(flag: str | None, environ: Mapping[str, str]) -> str:
