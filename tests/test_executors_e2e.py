@@ -53,7 +53,7 @@ def test_a_task_without_the_marker_has_the_same_record_on_both(
         repo.parent.mkdir()
         git(tmp_path, "clone", "-q", str(git_repo), str(repo))
         root = make_spec(repo, [{"task-001": prompt}])
-        # (no nudge: a worker does not resume its agent's session yet)
+        # no nudge: the failure itself is compared (test_worker_parity: with nudges)
         proc = run_with(executor, repo, root, "--retries", "0", "--nudges", "0")
         assert proc.returncode == 1, proc.stdout + proc.stderr
         records.append(report(root)["tasks"]["task-001"])

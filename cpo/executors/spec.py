@@ -36,6 +36,14 @@ class AgentLaunch(_Frozen):
     extra_args: tuple[str, ...] = ()
 
 
+class PortsLaunch(_Frozen):
+    """Where the worker takes its block of ports (cpo.run.ports.PortRange)."""
+
+    first: int
+    last: int
+    count: int
+
+
 class TaskLaunch(_Frozen):
     """One attempt of one task, self-contained (`cpo worker run-task SPEC.json`)."""
 
@@ -60,6 +68,13 @@ class TaskLaunch(_Frozen):
     idle_timeout: float | None = None
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL of the agent's group
     resources: dict[str, float] = Field(default_factory=dict)
+    # Readying the clone before the agent, as `cpo run` readies a worktree (cpo.run.ready).
+    setup: tuple[str, ...] = Field(default=(), description="setup commands, spec's then task's")
+    sparse: tuple[str, ...] | None = Field(
+        default=None, description="folders of a cone sparse checkout; None: a whole one"
+    )
+    ports: PortsLaunch | None = None  # a block of ports taken on the worker's machine
+    nudges: int = Field(default=0, ge=0, description="resumes of an agent that stops early")
 
 
 class Handle(_Frozen):
@@ -119,6 +134,11 @@ class Exited(_Frozen):
     kept_branch: str | None = None
     warnings: tuple[str, ...] = ()
     marker: dict[str, Any] | None = None
+    # What readying the clone and resuming the agent did: the attempt's record
+    # (cpo.run.report.Attempt's `setup`, `ports` and `nudges`, field for field).
+    setup: tuple[dict[str, Any], ...] = ()
+    ports: tuple[int, ...] = ()  # (first, last) of the block held; () for none
+    nudges: tuple[dict[str, Any], ...] = ()
 
 
 AnyEvent = Started | LogLine | AgentLine | Exited

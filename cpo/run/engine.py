@@ -35,7 +35,7 @@ from cpo.run.resume import ResumePlan, plan_resume
 from cpo.run.scheduler import run_schedule
 from cpo.run.slots import Slots
 from cpo.run.states import RunStatus
-from cpo.run.worktrees import RunWorktrees, make_worktrees
+from cpo.run.worktrees import RunWorktrees, inside_repo, make_worktrees
 
 _EXIT_CODES = {
     RunStatus.COMPLETED: ExitCode.OK,
@@ -161,7 +161,7 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
             if t.id in selected and here
         )
     )
-    worktrees = make_worktrees(ctx.git, wanted, base, _inside_repo(plan.root, ctx.repo))
+    worktrees = make_worktrees(ctx.git, wanted, base, inside_repo(plan.root, ctx.repo))
     log.info(
         "run %s started: %d tasks, concurrency %d",
         plan.spec_id,
@@ -169,15 +169,6 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         ctx.max_concurrent,
     )
     return worktrees
-
-
-def _inside_repo(folder: Path, repo: Path) -> tuple[str, ...]:
-    """`folder` relative to the repository, for sparse checkouts (none if outside it)."""
-    try:
-        rel = folder.resolve().relative_to(repo.resolve())
-    except ValueError:
-        return ()
-    return (rel.as_posix(),) if rel.parts else ()
 
 
 def _schedule(

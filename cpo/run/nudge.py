@@ -12,6 +12,7 @@ stop early".
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,6 +53,51 @@ def nudge_message(reason: str, *, uncommitted: bool, idle: float | None) -> str:
     )
 
 
+def nudged(
+    first: AttemptResult,
+    again: Callable[[str, str], AttemptResult],
+    *,
+    nudges: int,
+    backend: str,
+    idle: float | None,
+    stopped: Callable[[], bool],
+    uncommitted: Callable[[], bool],
+    began: Callable[[Nudge], None],
+    ended: Callable[[Nudge, Callable[[], None]], None],
+) -> AttemptResult:
+    """`first`, or what up to `nudges` resumes of its session (`again(session, message)`)
+    made of it. Each nudge is told to `began` when it starts, then to `ended` with the
+    function that fills in its outcome (the caller calls it under its report's lock).
+    Shared by the local executor (`NudgedRun`) and the worker (cpo.worker.runtask)."""
+    result = first
+    for number in range(1, nudges + 1):
+        session = result.outcome.session_id
+        if (
+            result.reason not in NUDGEABLE
+            or not session
+            or not get_backend(backend).resumes
+            or stopped()
+        ):
+            break
+        assert result.reason is not None
+        message = nudge_message(result.reason, uncommitted=uncommitted(), idle=idle)
+        nudge = Nudge(number=number, why=result.reason, session_id=session)
+        began(nudge)
+        start = time.monotonic()
+        later = again(session, message)
+        took = round(time.monotonic() - start, 3)
+
+        def settle(nudge: Nudge = nudge, later: AttemptResult = later, took: float = took) -> None:
+            nudge.outcome = "ok" if later.ok else later.reason
+            nudge.cost_usd = later.outcome.cost_usd
+            nudge.duration_seconds = took
+            nudge.session_id = later.outcome.session_id or nudge.session_id
+
+        ended(nudge, settle)
+        result = replace(later, outcome=_sum(result.outcome, later.outcome))
+    return result
+
+
 class NudgedRun:
     """`AgentRun.run`, with the task's nudges when the agent stops early."""
 
@@ -68,35 +114,30 @@ class NudgedRun:
         attempt_no: int,
         base: dict[str, str],
     ) -> AttemptResult:
-        result = self.inner.run(task, settings, worktree, attempt_no, base)
-        for number in range(1, settings.nudges + 1):
-            session = result.outcome.session_id
-            if (
-                result.reason not in NUDGEABLE
-                or not session
-                or not get_backend(settings.backend).resumes
-                or self.inner.registry.cancelled.is_set()
-            ):
-                break
-            assert result.reason is not None
-            uncommitted = bool(self.git.dirty_paths(worktree))
-            message = nudge_message(
-                result.reason, uncommitted=uncommitted, idle=settings.idle_timeout
-            )
-            nudge = Nudge(number=number, why=result.reason, session_id=session)
-            with self.writer.update_task(task.id) as rec:
-                rec.attempts[-1].nudges.append(nudge)
-            began = time.monotonic()
-            later = self.inner.run(
+        def again(session: str, message: str) -> AttemptResult:
+            return self.inner.run(
                 task, settings, worktree, attempt_no, base, resume=session, prompt=message
             )
+
+        def began(nudge: Nudge) -> None:
             with self.writer.update_task(task.id) as rec:
-                nudge.outcome = "ok" if later.ok else later.reason
-                nudge.cost_usd = later.outcome.cost_usd
-                nudge.duration_seconds = round(time.monotonic() - began, 3)
-                nudge.session_id = later.outcome.session_id or session
-            result = replace(later, outcome=_sum(result.outcome, later.outcome))
-        return result
+                rec.attempts[-1].nudges.append(nudge)
+
+        def ended(_nudge: Nudge, settle: Callable[[], None]) -> None:
+            with self.writer.update_task(task.id):
+                settle()
+
+        return nudged(
+            self.inner.run(task, settings, worktree, attempt_no, base),
+            again,
+            nudges=settings.nudges,
+            backend=settings.backend,
+            idle=settings.idle_timeout,
+            stopped=self.inner.registry.cancelled.is_set,
+            uncommitted=lambda: bool(self.git.dirty_paths(worktree)),
+            began=began,
+            ended=ended,
+        )
 
 
 def _sum(first: AgentOutcome, then: AgentOutcome) -> AgentOutcome:

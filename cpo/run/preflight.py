@@ -23,7 +23,7 @@ from cpo.run.changes import (
 )
 from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
-from cpo.run.remote import remote_problems
+from cpo.run.remote import remote_notes, remote_problems
 from cpo.run.report import REPORT_FILE
 
 BackendRequest = tuple[str, AgentRequest]  # (backend name, request)
@@ -117,10 +117,11 @@ def _workspace_root_problems(ctx: RunContext) -> list[str]:
 
 def preflight_notes(ctx: RunContext) -> list[str]:
     """What the run should say but not stop for: options a backend cannot honour, the
-    plan's own files left uncommitted (cpo reads them as they are), and with --allow-dirty
-    the files agents would miss."""
+    plan's own files left uncommitted (cpo reads them as they are), with --allow-dirty
+    the files agents would miss, and the included files remote workers go without."""
     missed, read = _uncommitted_plan(ctx)
-    return [*unsupported_options(ctx), *(missed if ctx.opts.allow_dirty else []), *read]
+    notes = [*unsupported_options(ctx), *(missed if ctx.opts.allow_dirty else []), *read]
+    return notes + remote_notes(ctx)
 
 
 def _local_changes(ctx: RunContext) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cpo.errors import CpoError
@@ -25,19 +25,25 @@ from cpo.executors.spec import (
     Exited,
     Handle,
     LogLine,
+    PortsLaunch,
     Started,
     TaskLaunch,
 )
 from cpo.git import Git
 from cpo.plan.model import Plan, TaskSpec
+from cpo.plan.prompts import sparse_note
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import Ran
+from cpo.run.changes import shown
 from cpo.run.options import RunContext
-from cpo.run.report import Attempt
+from cpo.run.ready import INCLUDE_FILE, included_files, shared_dirs, spec_setup
+from cpo.run.recovery import Nudge
+from cpo.run.report import Attempt, SetupStep
 from cpo.run.reportwriter import ReportWriter
 from cpo.run.tasklog import TaskLog
 from cpo.run.taskrun import RunnerCallbacks
+from cpo.run.worktrees import inside_repo
 from cpo.secrets import Masker
 
 FETCHED = "refs/cpo-worker"  # where fetched attempt branches are kept in the repository
@@ -74,7 +80,28 @@ def remote_attempts(
         on_action=run.task_action,
         masker=masker,
         integration=not ctx.opts.no_integration,
+        setup=spec_setup(ctx.plan, ctx.settings),
+        sparse_always=inside_repo(ctx.plan.root, ctx.repo),
+        ports=PortsLaunch(**asdict(ctx.ports)),
+        nudges=ctx.policy.nudges,
     )
+
+
+def remote_notes(ctx: RunContext) -> list[str]:
+    """What an executor other than local cannot do as the local one does: copy untracked
+    files of this checkout into the agents' folders (workers clone from the remote)."""
+    if ctx.executor is None:
+        return []
+    files = included_files(ctx.git, ctx.repo, ctx.plan, ctx.settings)
+    shared = shared_dirs(ctx.plan, ctx.settings)
+    if not files and not shared:
+        return []
+    what = [*files, *(f"{d}/" for d in shared)]
+    return [
+        f"--executor {ctx.opts.executor}: {shown(what)} (named by {INCLUDE_FILE}, "
+        "worktree.include or worktree.share) are not in the workers' clones, which come from "
+        "the git remote: have a setup command make them there, or commit them"
+    ]
 
 
 def remote_problems(ctx: RunContext) -> list[str]:
@@ -140,6 +167,10 @@ class RemoteAttempts:
     integration: bool = True
     env_names: tuple[str, ...] = ()
     resources: dict[str, float] = field(default_factory=dict)
+    setup: tuple[str, ...] = ()  # the spec's setup commands (a task's own follow them)
+    sparse_always: tuple[str, ...] = ()  # folders every sparse checkout holds (the plan's)
+    ports: PortsLaunch | None = None  # ports per task, taken on the worker's machine
+    nudges: int = 0  # the run's default (a task's settings say their own)
     _running: dict[str, Handle] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -165,6 +196,7 @@ class RemoteAttempts:
             rec.attempts[-1].handle = handle.model_dump()
         exited = self._follow(task, settings, attempt_no, handle, launch)
         assert exited is not None
+        self._record(task, attempt_no, exited)
         return Ran(exited.ok, exited.reason, lambda: self._fetched(task, launch.branch, exited))
 
     def adopt(self, task: TaskSpec, settings: TaskSettings, attempt: Attempt) -> Ran | None:
@@ -174,8 +206,19 @@ class RemoteAttempts:
         exited = self._follow(task, settings, attempt.number, handle, None)
         if exited is None:
             return None
+        self._record(task, attempt.number, exited)
         branch = attempt_branch(self.plan.spec_id, task.id, attempt.number)
         return Ran(exited.ok, exited.reason, lambda: self._fetched(task, branch, exited))
+
+    def _record(self, task: TaskSpec, attempt_no: int, exited: Exited) -> None:
+        """What the worker's readying and nudges did, into the attempt's record (the
+        local executor records the same as it happens: cpo.run.hooks, cpo.run.nudge)."""
+        with self.writer.update_task(task.id) as rec:
+            for attempt in rec.attempts:
+                if attempt.number == attempt_no:
+                    attempt.setup = [SetupStep.model_validate(s) for s in exited.setup]
+                    attempt.ports = list(exited.ports)
+                    attempt.nudges = [Nudge.model_validate(n) for n in exited.nudges]
 
     def _follow(
         self,
@@ -225,7 +268,7 @@ class RemoteAttempts:
                 command=s.agent_command,
                 **{name: getattr(s, name) for name in _SAME_NAMED},
             ),
-            prompt=task.prompt,
+            prompt=task.prompt if task.sparse is None else task.prompt + sparse_note(task.sparse),
             prompt_source=task.prompt_source,
             env=launch_env(self.plan, task, attempt_no, self.integration),
             env_names=self.env_names,
@@ -233,6 +276,10 @@ class RemoteAttempts:
             idle_timeout=s.idle_timeout,
             grace=self.registry.grace,
             resources=self.resources,
+            setup=(*self.setup, *task.setup),
+            sparse=None if task.sparse is None else (*self.sparse_always, *task.sparse),
+            ports=self.ports,
+            nudges=s.nudges,
         )
 
     def _fetched(self, task: TaskSpec, branch: str, exited: Exited) -> Exited:

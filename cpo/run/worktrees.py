@@ -94,6 +94,15 @@ class RunWorktrees:
                 log.warning("could not remove unused worktree %s: %s", path, exc.message)
 
 
+def inside_repo(folder: Path, repo: Path) -> tuple[str, ...]:
+    """`folder` relative to the repository, for sparse checkouts (none if outside it)."""
+    try:
+        rel = folder.resolve().relative_to(repo.resolve())
+    except ValueError:
+        return ()
+    return (rel.as_posix(),) if rel.parts else ()
+
+
 def make_worktrees(
     git: Git, wanted: Iterable[tuple[Path, str]], base: str, sparse_always: tuple[str, ...] = ()
 ) -> RunWorktrees:

@@ -17,12 +17,15 @@ from cpo.git import MARKER, Git
 
 
 def clone_branch(launch: TaskLaunch, workdir: Path) -> Git:
-    """`workdir` (absent or empty) made a clone of the launch's branch at its start commit."""
+    """`workdir` (absent or empty) made a clone of the launch's branch at its start commit;
+    with `launch.sparse`, a cone sparse checkout of those folders (as cpo.run.worktrees)."""
+    sparse = () if launch.sparse is None else ("--no-checkout",)
     Git(workdir.parent).run(
         "clone",
         "--quiet",
         "--no-tags",
         "--single-branch",
+        *sparse,
         "--branch",
         launch.branch,
         launch.remote,
@@ -30,6 +33,10 @@ def clone_branch(launch: TaskLaunch, workdir: Path) -> Git:
         cwd=workdir.parent,
     )
     git = Git(workdir)
+    if launch.sparse is not None:
+        # Before the first checkout: `reset --hard` then writes only these paths.
+        git.run("sparse-checkout", "set", "--cone", "--", *launch.sparse, cwd=workdir)
+        git.check_out(workdir, "HEAD")
     head = git.rev("HEAD")
     if head != launch.start_commit:
         raise GitError(

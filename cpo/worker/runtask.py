@@ -28,13 +28,14 @@ from cpo.executors.spec import AnyEvent, Exited, LogLine, Started, TaskLaunch, d
 from cpo.git import Git
 from cpo.orphans import Adopter
 from cpo.proc import ProcessRegistry
-from cpo.run.attempt import exited_of, run_attempt_agent
+from cpo.run.attempt import exited_of
 from cpo.run.claim import clear_marker, hand_over
 from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker
 from cpo.run.taskenv import expand
 from cpo.secrets import Masker
 from cpo.worker.checkout import clone_branch, push_branch
 from cpo.worker.lifeline import Lifeline
+from cpo.worker.prep import Readied, WorkerAgent, setup_clone, take_ports
 
 # Where the worker's clones go (default: the system's temp folder); each is removed after.
 WORKDIR_VAR = "CPO_WORKER_DIR"
@@ -152,25 +153,28 @@ def _attempt(
 ) -> Exited:
     git = clone_branch(launch, workdir)
     start, task_id = launch.start_commit, launch.task_id
-    warnings = [w for w in [clear_marker(git, workdir, start, task_id)] if w]
     for name in launch.env_names:
         if name not in os.environ:
             emit.note(f"[cpo] warning: {name} is not set in the worker's environment")
-    env = {**env, "CPO_WORKTREE": str(workdir)}
-    result = run_attempt_agent(
-        launch.agent.backend,
-        _request(launch, workdir),
-        base_env=env,
-        timeout=launch.timeout,
-        idle_timeout=launch.idle_timeout,
-        registry=registry,
-        masker=masker,
-        on_event=emit,
-    )
+    readied = Readied()
+    note = lambda text: emit.note(masker.mask(text))  # noqa: E731 - setup prints what it likes
+    try:
+        env = {**env, "CPO_WORKTREE": str(workdir), **take_ports(launch, readied, note)}
+        req = _request(launch, workdir)
+        result = setup_clone(launch, req, env, registry, readied, note)
+        warnings: list[str] = []
+        if result is None:
+            # Just before the agent: a marker counts only if this attempt's agent writes it.
+            warnings = [w for w in [clear_marker(git, workdir, start, task_id)] if w]
+            agent = WorkerAgent(launch, git, env, registry, masker, emit)
+            result = agent.run(req, readied)
+    finally:
+        readied.release()
     marker = read_marker(workdir)  # before hand_over, which may remove a committed one
     work = hand_over(git, workdir, task_id, launch.branch, start, launch.attempt, ok=result.ok)
     exited = exited_of(result, work, marker, emit.note, masker.mask)
-    exited = exited.model_copy(update={"warnings": (*warnings, *exited.warnings)})
+    update = {"warnings": (*warnings, *exited.warnings), **readied.record()}
+    exited = exited.model_copy(update=update)
     return _pushed(git, launch, exited, masker)
 
 

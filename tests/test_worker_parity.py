@@ -1,0 +1,167 @@
+"""What `cpo run` does around a task's agent, done the same on a worker: nudges, setup
+commands, ports and sparse checkouts (`--executor subprocess`: each attempt by `cpo
+worker run-task` through a `file://` bare remote, as on a cluster)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import git
+from tests.executorkit import EXECUTORS, run_with
+from tests.runkit import make_spec, report
+
+pytestmark = [
+    pytest.mark.usefixtures("fake_claude"),
+    pytest.mark.skipif(sys.platform != "linux", reason="the worker reads /proc"),
+]
+
+NO_MARKER = "@script write a.txt a\n@script commit add a"
+
+
+def _clone(git_repo: Path, tmp_path: Path, name: str) -> Path:
+    repo = tmp_path / name / "repo"
+    repo.parent.mkdir()
+    git(tmp_path, "clone", "-q", str(git_repo), str(repo))
+    return repo
+
+
+def _nudges(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    [attempt] = rec["attempts"]
+    nudges: list[dict[str, Any]] = attempt["nudges"]
+    assert all(n["session_id"] == attempt["session_id"] == rec["session_id"] for n in nudges)
+    assert all(n["cost_usd"] > 0 and n["duration_seconds"] >= 0 for n in nudges)
+    return [{k: n[k] for k in ("number", "why", "outcome")} for n in nudges]
+
+
+def test_a_task_without_the_marker_completes_after_a_nudge_on_a_worker(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    records = {}
+    for executor in EXECUTORS:
+        repo = _clone(git_repo, tmp_path, executor)
+        root = make_spec(repo, [{"task-001": NO_MARKER}])
+        proc = run_with(executor, repo, root, "--retries", "0")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        rec = records[executor] = report(root)["tasks"]["task-001"]
+        assert (rec["status"], rec["merged"], rec["commits"]) == ("completed", True, 1)
+        assert f"resuming session {rec['session_id']}" in Path(rec["log"]).read_text()
+    local, remote = (_nudges(records[e]) for e in EXECUTORS)
+    assert local == remote == [{"number": 1, "why": "no_completion_marker", "outcome": "ok"}]
+    # the attempt's cost counts both runs of the agent, wherever it ran
+    costs = [
+        (r["attempts"][0]["cost_usd"], r["attempts"][0]["nudges"][0]["cost_usd"])
+        for r in records.values()
+    ]
+    assert all(total > nudge for total, nudge in costs)
+
+
+def test_no_nudges_on_a_worker_fails_as_locally(git_repo: Path) -> None:
+    root = make_spec(git_repo, [{"task-001": NO_MARKER}])
+    proc = run_with("subprocess", git_repo, root, "--retries", "0", "--nudges", "0")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rec = report(root)["tasks"]["task-001"]
+    assert rec["reason"] == "no_completion_marker" and rec["attempts"][0]["nudges"] == []
+
+
+def test_setup_commands_run_on_the_worker_before_the_agent(git_repo: Path) -> None:
+    (git_repo / ".gitignore").write_text(".ready\n")
+    root = make_spec(
+        git_repo,
+        [
+            {
+                "task-001": "@script require .ready\n@script write a.txt a\n"
+                "@script commit\n@script marker"
+            }
+        ],
+        extra={"setup": "echo spec-$CPO_TASK_ID-$CPO_PORT > .ready"},
+    )
+    task_file = root / "tasks" / "task-001.md"
+    task_file.write_text(
+        task_file.read_text().replace("deps: []", "deps: []\nsetup: [grep -q spec-task-001 .ready]")
+    )
+    git(git_repo, "commit", "-q", "-am", "task setup")
+    proc = run_with("subprocess", git_repo, root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rec = report(root)["tasks"]["task-001"]
+    assert rec["status"] == "completed" and rec["files_changed"] == ["a.txt"]
+    attempt = rec["attempts"][-1]
+    steps = [(s["command"], s["exit_code"]) for s in attempt["setup"]]
+    assert steps == [
+        ("echo spec-$CPO_TASK_ID-$CPO_PORT > .ready", 0),
+        ("grep -q spec-task-001 .ready", 0),
+    ]
+    # a block of ports taken on the worker's machine, as a local task gets one
+    first, last = attempt["ports"]
+    assert last - first + 1 == 10
+    log = Path(rec["log"]).read_text()
+    assert "[cpo] setup: $ grep -q spec-task-001 .ready" in log
+    assert f"(CPO_PORT={first})" in log
+    assert log.index("setup: $ grep") < log.index("Write a.txt")
+
+
+def test_a_failing_setup_command_on_the_worker_fails_the_task_before_its_agent(
+    git_repo: Path,
+) -> None:
+    root = make_spec(
+        git_repo,
+        [{"task-001": "@script write a.txt a\n@script commit\n@script marker"}],
+        extra={"setup": ["true", "echo broken >&2; exit 3"]},
+    )
+    proc = run_with("subprocess", git_repo, root, "--retries", "0")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rec = report(root)["tasks"]["task-001"]
+    assert (rec["status"], rec["reason"]) == ("failed", "setup_failed")
+    assert "echo broken >&2; exit 3" in rec["error"] and "exit code 3" in rec["error"]
+    assert rec["commits"] == 0 and rec["session_id"] is None  # the agent never ran
+    assert [s["exit_code"] for s in rec["attempts"][-1]["setup"]] == [0, 3]
+    assert "broken" in Path(rec["log"]).read_text()
+
+
+def test_a_sparse_task_gets_its_sparse_checkout_on_the_worker(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    for rel in ("src/a/x.txt", "other/y.txt"):
+        (git_repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (git_repo / rel).write_text(f"{rel}\n")
+    saved = tmp_path / "prompt.txt"
+    root = make_spec(
+        git_repo,
+        [
+            {
+                "task-001": f"@script save-prompt {saved}\n@script require src/a/x.txt\n"
+                "@script write src/a/z.txt z\n@script commit add z\n@script marker\n\n"
+                "## Scope\nMODIFY: src/a/x.txt\nCREATE: src/a/z.txt"
+            }
+        ],
+        # fails the task unless the checkout lacks the folder outside its scope
+        extra={
+            "sparse": True,
+            "setup": "test ! -e other/y.txt && test -f parallel/TS-0042/manifest.json",
+        },
+    )
+    proc = run_with("subprocess", git_repo, root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rec = report(root)["tasks"]["task-001"]
+    assert rec["status"] == "completed" and rec["files_changed"] == ["src/a/z.txt"]
+    assert "This worktree is a sparse checkout" in saved.read_text()
+    assert "these folders: src/a/" in saved.read_text()
+    # the rest was only not checked out: the merge keeps it
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "integration/TS-0042").splitlines()
+    assert {"other/y.txt", "src/a/x.txt", "src/a/z.txt"} <= set(files)
+
+
+def test_included_files_are_named_once_as_not_on_workers(git_repo: Path) -> None:
+    (git_repo / ".gitignore").write_text(".env\n")
+    (git_repo / ".worktreeinclude").write_text(".env\n")
+    root = make_spec(git_repo, [{"task-001": "@script marker"}])
+    (git_repo / ".env").write_text("API_URL=http://localhost\n")
+    proc = run_with("subprocess", git_repo, root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout + proc.stderr
+    line = "--executor subprocess: .env (named by .worktreeinclude"
+    assert out.count(line) == 1, out
+    assert "not in the workers' clones" in out
