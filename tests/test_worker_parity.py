@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import git
 from tests.executorkit import EXECUTORS, run_with
-from tests.runkit import make_spec, report
+from tests.runkit import cpo, make_spec, report
 
 pytestmark = [
     pytest.mark.usefixtures("fake_claude"),
@@ -165,3 +165,55 @@ def test_included_files_are_named_once_as_not_on_workers(git_repo: Path) -> None
     line = "--executor subprocess: .env (named by .worktreeinclude"
     assert out.count(line) == 1, out
     assert "not in the workers' clones" in out
+
+
+def _worker_refs(repo: Path, remote: str) -> tuple[set[str], set[str]]:
+    """(the fetched attempt refs here, the `cpo-worker/` branches on the remote)."""
+    here = git(repo, "for-each-ref", "--format=%(refname)", "refs/cpo-worker").split()
+    there = git(repo, "ls-remote", "--heads", remote, "refs/heads/cpo-worker/*").split()
+    return set(here), {r for r in there if r.startswith("refs/")}
+
+
+def test_clean_removes_merged_worker_branches_and_keeps_unmerged_ones(git_repo: Path) -> None:
+    ok = "@script write {0} {0}\n@script commit add {0}\n@script marker"
+    root = make_spec(git_repo, [{"task-001": ok.format("a.txt"), "task-002": ok.format("b.txt")}])
+    proc = run_with("subprocess", git_repo, root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    remote = (git_repo.parent / "remote.git").as_uri()
+    attempts = {f"cpo-worker/TS-0042/task-00{n}/attempt-1" for n in (1, 2)}
+    assert _worker_refs(git_repo, remote) == (
+        {f"refs/cpo-worker/{a}" for a in attempts},
+        {f"refs/heads/{a}" for a in attempts},
+    )
+    # Attempts' work that is in no branch (failed attempts a retry replaced): one fetched
+    # here, one only on the remote; and another spec's worker branch: not this clean's.
+    fetched, pushed = (
+        "cpo-worker/TS-0042/task-001/attempt-8",
+        "cpo-worker/TS-0042/task-001/attempt-9",
+    )
+    for n, name in enumerate((fetched, pushed)):
+        work = git(git_repo, "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", f"work {n}")
+        git(git_repo, "push", "-q", remote, f"{work}:refs/heads/{name}")
+    git(git_repo, "update-ref", f"refs/cpo-worker/{fetched}", work_of(git_repo, remote, fetched))
+    other = "refs/heads/cpo-worker/TS-7/task-001/attempt-1"
+    git(git_repo, "push", "-q", remote, f"HEAD:{other}")
+
+    proc = cpo("clean", str(root), cwd=git_repo)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # refusals
+    out = proc.stdout + proc.stderr
+    assert f"deleted worker branch refs/cpo-worker/{min(attempts)} (merged into" in out
+    assert f"refused worker branch refs/cpo-worker/{fetched}: its head is not merged" in out
+    assert f"refused worker branch {pushed} on {remote}: its head is not merged" in out
+    # the remote's copy of fetched work goes: the ref here keeps it
+    assert f"deleted worker branch {fetched} on {remote} (fetched here as" in out
+    assert _worker_refs(git_repo, remote) == (
+        {f"refs/cpo-worker/{fetched}"},
+        {f"refs/heads/{pushed}", other},
+    )
+    proc = cpo("clean", str(root), "--force", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _worker_refs(git_repo, remote) == (set(), {other})
+
+
+def work_of(repo: Path, remote: str, branch: str) -> str:
+    return git(repo, "ls-remote", remote, f"refs/heads/{branch}").split()[0]

@@ -1,5 +1,6 @@
 """The commands around a run, one module each: `status`, `integrate`, `clean`, `init`,
-`templates` (install the slash-command templates), `demo`, and `planrun` (`cpo run PLAN.md`).
+`templates` (install the slash-command templates), `demo`, and `planrun` (`cpo run PLAN.md`);
+`cleanworker` is `clean` for the attempt branches of workers (`--executor`).
 
 May import: `cpo.run` (the report, lock and engine), `cpo.plan`, `cpo.planfile`, `cpo.git`,
 `cpo.errors`, `cpo.suggest`;

@@ -4,7 +4,8 @@ Nothing that holds work is lost without `--force`: a branch whose head is not in
 integration branch (or in the base branch, once the integration branch is gone) is kept,
 with its worktree; a worktree with uncommitted changes is kept. The base branch and the
 user's own working tree are never touched. The integration branch is the run's product:
-it stays until it is merged into the base branch.
+it stays until it is merged into the base branch. Workers' attempt branches go by the
+same rule (cpo.commands.cleanworker).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from cpo.commands.cleanworker import WorkerRef, delete_worker_ref, plan_worker_refs
 from cpo.errors import ExitCode, GitError, UsageError
 from cpo.git import MARKER, Git, find_repo
 from cpo.run.nextstep import cpo_command
 from cpo.run.report import Report
 
-Kind = Literal["remove_worktree", "prune_worktree", "delete_branch"]
+Kind = Literal["remove_worktree", "prune_worktree", "delete_branch", "delete_worker_ref"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Action:
     target: str  # a worktree path or a branch name
     why: str
     force: bool = False  # `git worktree remove --force`: what it drops was checked first
+    worker: WorkerRef | None = None  # for delete_worker_ref (cpo.commands.cleanworker)
 
 
 @dataclass
@@ -40,6 +43,7 @@ class CleanPlan:
     notes: list[str] = field(default_factory=list)
     # `<workspace root>/<spec>`: removed too once its worktrees are gone and it is empty.
     spec_dir: Path | None = None
+    worker_url: str | None = None  # the git remote of the run's workers, if any
 
     @property
     def exit_code(self) -> ExitCode:
@@ -80,6 +84,7 @@ def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
     for task_id in report.tasks:
         planner.task(_task_unit(git, report, task_id))
     planner.integration()
+    planner.worker_refs()
     if report.workspace_root:
         planner.plan.spec_dir = Path(report.workspace_root) / report.spec_id
     return planner.plan
@@ -208,6 +213,16 @@ class _Planner:
                 f"{cpo_command('clean', report.parallel_dir, '--force')} to drop it)"
             )
 
+    def worker_refs(self) -> None:
+        """The attempt branches of workers, on the remote and fetched here."""
+        found = plan_worker_refs(self.git, self.report, self.reference, self.force)
+        self.plan.worker_url = found.url
+        for ref, why in found.delete:
+            label = ref.label(found.url or "")
+            self.plan.actions.append(Action("delete_worker_ref", label, why, worker=ref))
+        self.plan.refused.extend(found.refused)
+        self.plan.kept.extend(found.kept)
+
 
 def _task_unit(git: Git, report: Report, task_id: str) -> _Unit:
     rec = report.tasks[task_id]
@@ -301,6 +316,9 @@ def apply_clean(plan: CleanPlan) -> list[str]:
         if action.kind == "delete_branch":
             git.delete_branch(action.target, force=True)
             done.append(f"deleted branch {action.target} ({action.why})")
+        elif action.kind == "delete_worker_ref" and action.worker is not None:
+            delete_worker_ref(git, plan.worker_url, action.worker)
+            done.append(f"deleted worker branch {action.target} ({action.why})")
     return done
 
 
@@ -330,4 +348,5 @@ def _verb(action: Action) -> str:
         "remove_worktree": "remove worktree",
         "prune_worktree": "prune worktree",
         "delete_branch": "delete branch",
+        "delete_worker_ref": "delete worker branch",
     }[action.kind]
