@@ -62,7 +62,8 @@ def plan_worker_refs(git: Git, report: Report, reference: str | None, force: boo
         try:
             found = _refs(git, "ls-remote", "--heads", url, f"refs/heads/{prefix}*")
         except GitError as exc:
-            unread.append(f"worker branches on {url}: not checked, git cannot read it ({exc.message})")
+            why = f"not checked, git cannot read it ({exc.message})"
+            unread.append(f"worker branches on {url}: {why}")
             found = []
         remote = [WorkerRef(r.removeprefix("refs/heads/"), h, remote=True) for r, h in found]
     ours = [w for w in [*local, *remote] if _task_of(w.name, prefix) in tasks]
