@@ -70,10 +70,10 @@ def plan_worker_refs(git: Git, report: Report, reference: str | None, force: boo
     fetched = {w.name: w.head for w in local}
     plan = WorkerClean(url, [], [], unread)
     for w in ours:
-        why = _why_removable(git, report, reference, w, fetched)
+        removable = _why_removable(git, report, reference, w, fetched)
         where = w.label(url or "")
-        if why is not None:
-            plan.delete.append((w, why))
+        if removable is not None:
+            plan.delete.append((w, removable))
         elif w.remote and not git.ok("cat-file", "-e", f"{w.head}^{{commit}}"):
             plan.kept.append(f"worker branch {where}: its head {w.head[:12]} is not here")
         elif force:
