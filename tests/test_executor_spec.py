@@ -92,3 +92,23 @@ def test_run_refuses_an_unknown_executor_in_one_line(git_repo: Path) -> None:
     assert proc.returncode == 2
     assert "--executor nope: unknown executor" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _launch(**fields: object) -> TaskLaunch:
+    base = dict(spec_id="S", task_id="t", wave=1, attempt=1, remote="file:///r", branch="b")
+    agent = AgentLaunch(backend="claude")
+    return TaskLaunch.model_validate(
+        {**base, "start_commit": "c", "agent": agent, "prompt": "p", **fields}
+    )
+
+
+def test_a_worker_s_limits_count_its_setup_commands_and_nudges() -> None:
+    # what a cluster's backstop allows (cpo.executors.ray): each setup command and each
+    # agent run may take the whole timeout, as a local task's do
+    plain = _launch(timeout=100, idle_timeout=10, grace=5)
+    assert (plain.longest(), plain.longest_quiet()) == (105, 15)
+    busy = _launch(timeout=100, idle_timeout=10, grace=5, nudges=2, setup=("make", "npm ci"))
+    assert busy.longest() == 100 * 5 + 5 * 3
+    assert busy.longest_quiet() == 100  # a setup command prints when it ends
+    assert _launch(idle_timeout=10, setup=("make",)).longest_quiet() is None
+    assert _launch().longest() is None

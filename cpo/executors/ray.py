@@ -87,9 +87,10 @@ class RayExecutor:
         """The job's id, and the limits a coordinator that adopts it enforces too."""
         sid = submission_id(launch.spec_id, launch.task_id, launch.attempt, launch.start_commit)
         data = {"address": self.settings.address}
-        for key, value in (("timeout", launch.timeout), ("idle_timeout", launch.idle_timeout)):
+        # Past what the worker may take (its setup commands and nudges included).
+        for key, value in (("timeout", launch.longest()), ("idle_timeout", launch.longest_quiet())):
             if value is not None:
-                data[key] = str(value + launch.grace + self.settings.backstop)
+                data[key] = str(value + self.settings.backstop)
         return Handle(executor=NAME, id=sid, data=data)
 
     def run(self, launch: TaskLaunch, on_event: EventSink) -> Exited:

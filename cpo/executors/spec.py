@@ -76,6 +76,25 @@ class TaskLaunch(_Frozen):
     ports: PortsLaunch | None = None  # a block of ports taken on the worker's machine
     nudges: int = Field(default=0, ge=0, description="resumes of an agent that stops early")
 
+    def longest(self) -> float | None:
+        """The longest the worker may take past its `started` event: each setup command
+        and each run of the agent (the first and every nudge) up to the timeout, each
+        agent stop with its grace; None: no timeout, no bound."""
+        if self.timeout is None:
+            return None
+        runs = 1 + self.nudges
+        return self.timeout * (runs + len(self.setup)) + self.grace * runs
+
+    def longest_quiet(self) -> float | None:
+        """The longest the worker may print nothing: the idle timeout with its grace, or a
+        setup command's run (its output comes when it ends); None: no bound."""
+        if self.idle_timeout is None:
+            return None
+        quiet = self.idle_timeout + self.grace
+        if self.setup:
+            return None if self.timeout is None else max(quiet, self.timeout)
+        return quiet
+
 
 class Handle(_Frozen):
     """Which executor runs an attempt and its id there (kept in report.json, for adopt)."""
