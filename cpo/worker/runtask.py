@@ -157,7 +157,10 @@ def _attempt(
         if name not in os.environ:
             emit.note(f"[cpo] warning: {name} is not set in the worker's environment")
     readied = Readied()
-    note = lambda text: emit.note(masker.mask(text))  # noqa: E731 - setup prints what it likes
+
+    def note(text: str) -> None:
+        emit.note(masker.mask(text))  # setup commands print what they like
+
     try:
         env = {**env, "CPO_WORKTREE": str(workdir), **take_ports(launch, readied, note)}
         req = _request(launch, workdir)
