@@ -6,12 +6,8 @@ CLI (record shapes and texts: cpo.scripted.messages), but instead of a model it 
 directives found in the prompt, one per line: `@script <verb> [args]`. With no
 directives it writes the completion marker and answers "Done.".
 
-Directives (the README's table says what each does): `write PATH TEXT`, `append PATH TEXT`,
-`require PATH`, `commit MESSAGE`, `git ARGS`, `marker [JSON]`, `text WORDS`, `sleep S`,
-`hang`, `ignore-term`, `spawn-child S`, `crash`, `exit N`, `print N`, `save-prompt PATH`,
-the failures `error TEXT`, `auth`, `auth-401`, `overloaded`, `overloaded-first N`,
-`usage-limit EPOCH`, `max-turns`, `api-retry STATUS N` (retries, then the script goes on),
-and `resolve VERB ARGS` (a conflict resolver's script: cpo.scripted.directives).
+Directives: README, "The scripted claude", has each one's words and what it does (a
+conflict resolver's own `resolve VERB ARGS`: cpo.scripted.directives).
 
 `--resume <id>` goes on in a session of this cwd (cpo.scripted.sessions). Like the real
 CLI it exits 143 on SIGTERM without a result (unless `ignore-term`), checks `--agent`
@@ -282,9 +278,10 @@ def _bump_counter(cwd: Path) -> int:
     return count
 
 
-def _sleep_forever() -> NoReturn:
-    while True:
-        time.sleep(3600)
+def _wait_for(gate: Path | None) -> None:
+    """Until `gate` exists (a test's go-ahead), or forever."""
+    while gate is None or not gate.exists():
+        time.sleep(3600 if gate is None else 0.05)
 
 
 def run_script(s: Session, prompt: str) -> NoReturn:
@@ -319,8 +316,10 @@ def run_script(s: Session, prompt: str) -> NoReturn:
             )
         elif verb == "sleep" and args:
             time.sleep(float(args[0]))
+        elif verb == "wait-for" and args:
+            _wait_for(s.cwd / args[0])
         elif verb == "hang":
-            _sleep_forever()
+            _wait_for(None)
         elif verb == "ignore-term":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         elif verb == "spawn-child" and args:

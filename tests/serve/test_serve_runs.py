@@ -99,7 +99,10 @@ def test_start_stream_cancel_and_resume_through_http(git_repo: Path, tmp_path: P
 
 
 def test_a_server_restart_loses_no_run(git_repo: Path, tmp_path: Path) -> None:
-    root = make_spec(git_repo, [{"task-001": slow("a.txt", 3)}], spec_id="TS-7")
+    gate = tmp_path / "go"  # the task waits for it: still running when the second server looks
+    root = make_spec(
+        git_repo, [{"task-001": f"@script wait-for {gate}\n{ok('a.txt')}"}], spec_id="TS-7"
+    )
     repo2 = tmp_path / "repo2"
     repo2.mkdir()
     git(repo2, "init", "-q", "-b", "main")
@@ -122,6 +125,7 @@ def test_a_server_restart_loses_no_run(git_repo: Path, tmp_path: Path) -> None:
     try:
         runs = {r["id"]: r for r in second.get("/api/v1/runs").body["runs"]}
         assert runs[rid]["state"] == "running" and runs[rid]["pid"] == pid
+        gate.touch()
         terminal = next(r for r in runs.values() if r["dir"] == str(other.resolve()))
         assert terminal["status"] == "completed"
         events = list(second.events(rid))
