@@ -25,9 +25,11 @@ from _common import (
     bench_env,
     clone,
     fmt_ratio,
+    load_note,
     machine,
     make_template,
     median,
+    round_load,
     run_cpo,
     scratch,
     sh,
@@ -68,7 +70,8 @@ def measure_ray(
             for r in range(rounds):
                 base = tmp / f"n{n}-r{r}"
                 order = ["local", "ray"] if r % 2 == 0 else ["ray", "local"]
-                times = {who: one_round(base, template, who, n, j, env) for who in order}
+                with round_load(f"N={n} round {r + 1}"):
+                    times = {who: one_round(base, template, who, n, j, env) for who in order}
                 local_t.append(times["local"])
                 ray_t.append(times["ray"])
                 ratios.append(times["ray"] / times["local"])
@@ -108,6 +111,7 @@ def main() -> None:
     header = ["N tasks", "local s (median)", "ray s (median)", "ray / local"]
     text = table([*header, "extra s per task (× -j / N)"], rows)
     print(text)
+    print(load_note())
     if a.write_readme and not a.quick:
         update_readme("ray", f"{machine()}; concurrency {a.concurrency}\n\n{text}")
 
