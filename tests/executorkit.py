@@ -46,6 +46,24 @@ def run_with(
     return cpo("run", str(root), *flags, *args, cwd=repo, env=worker_env(repo), timeout=timeout)
 
 
+def no_marker_records(
+    executors: tuple[str, ...], git_repo: Path, tmp_path: Path
+) -> list[dict[str, Any]]:
+    """The task record of an agent that writes a file and ends without the marker, once per
+    executor, each in its own clone (no nudge: the failure itself is compared;
+    test_worker_parity covers nudges)."""
+    records = []
+    for executor in executors:
+        repo = tmp_path / executor / "repo"
+        repo.parent.mkdir()
+        git(tmp_path, "clone", "-q", str(git_repo), str(repo))
+        root = make_spec(repo, [{"task-001": "@script write src/a.txt alpha\n@script text done"}])
+        proc = run_with(executor, repo, root, "--retries", "0", "--nudges", "0")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        records.append(report(root)["tasks"]["task-001"])
+    return records
+
+
 def start_with(executor: str, repo: Path, root: Path, *args: str) -> subprocess.Popen[str]:
     """`cpo run` with the executor, in the background."""
     return subprocess.Popen(

@@ -16,6 +16,7 @@ from tests.executorkit import (
     agents_dir,
     check_two_waves,
     child_pid,
+    no_marker_records,
     run_with,
     start_with,
 )
@@ -46,17 +47,7 @@ def test_two_waves_dependents_see_merged_work(executor: str, git_repo: Path) -> 
 def test_a_task_without_the_marker_has_the_same_record_on_both(
     git_repo: Path, tmp_path: Path
 ) -> None:
-    prompt = "@script write src/a.txt alpha\n@script text done"
-    records = []
-    for executor in EXECUTORS:
-        repo = tmp_path / executor / "repo"
-        repo.parent.mkdir()
-        git(tmp_path, "clone", "-q", str(git_repo), str(repo))
-        root = make_spec(repo, [{"task-001": prompt}])
-        # no nudge: the failure itself is compared (test_worker_parity: with nudges)
-        proc = run_with(executor, repo, root, "--retries", "0", "--nudges", "0")
-        assert proc.returncode == 1, proc.stdout + proc.stderr
-        records.append(report(root)["tasks"]["task-001"])
+    records = no_marker_records(EXECUTORS, git_repo, tmp_path)
     local, remote = ({k: r[k] for k in SAME} for r in records)
     assert local == remote
     assert local["reason"] == "no_completion_marker" and local["leftovers_committed"]

@@ -20,7 +20,7 @@ import pytest
 
 from cpo.executors.rayclient import RayJobs
 from tests.conftest import git
-from tests.executorkit import check_two_waves, run_with
+from tests.executorkit import check_two_waves, no_marker_records, run_with
 from tests.raycluster import RayHead, tagged_processes
 from tests.runkit import make_spec, report
 from tests.test_executors_e2e import SAME
@@ -78,17 +78,7 @@ def test_two_waves_dependents_see_merged_work(on_ray: RayJobs, git_repo: Path) -
 def test_a_task_without_the_marker_has_the_local_record(
     on_ray: RayJobs, git_repo: Path, tmp_path: Path
 ) -> None:
-    prompt = "@script write src/a.txt alpha\n@script text done"
-    records = []
-    for executor in ("local", "ray"):
-        repo = tmp_path / executor / "repo"
-        repo.parent.mkdir()
-        git(tmp_path, "clone", "-q", str(git_repo), str(repo))
-        root = make_spec(repo, [{"task-001": prompt}])
-        # (no nudge: a worker does not resume its agent's session yet)
-        proc = run_with(executor, repo, root, "--retries", "0", "--nudges", "0")
-        assert proc.returncode == 1, proc.stdout + proc.stderr
-        records.append(report(root)["tasks"]["task-001"])
+    records = no_marker_records(("local", "ray"), git_repo, tmp_path)
     local, remote = ({k: r[k] for k in SAME} for r in records)
     assert local == remote
     assert remote["reason"] == "no_completion_marker" and remote["leftovers_committed"]
