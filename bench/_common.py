@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -370,6 +370,33 @@ def round_load(label: str) -> Iterator[None]:
         f"others used {r.others:.0%} of the CPU{mark}]",
         flush=True,
     )
+
+
+def paired_rounds(
+    tmp: Path, n: int, rounds: int, names: tuple[str, str], run: Callable[[str, Path], float]
+) -> tuple[list[float], list[float], list[float]]:
+    """`rounds` rounds of contender `names[0]` against `names[1]` at size `n`, the order
+    alternating, each round in a fresh folder under `tmp` (removed after it) with its load
+    recorded. `run(name, folder)` gives a contender's seconds. Returns the ratios a / b and
+    both contenders' times."""
+    a, b = names
+    ratios: list[float] = []
+    a_t: list[float] = []
+    b_t: list[float] = []
+    for r in range(rounds):
+        base = tmp / f"n{n}-r{r}"
+        with round_load(f"N={n} round {r + 1}"):
+            times = {who: run(who, base) for who in ((a, b) if r % 2 == 0 else (b, a))}
+        a_t.append(times[a])
+        b_t.append(times[b])
+        ratios.append(times[a] / times[b])
+        print(
+            f"  N={n} round {r + 1}: {a} {times[a]:.2f} s, {b} {times[b]:.2f} s, "
+            f"ratio {ratios[-1]:.3f}",
+            flush=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+    return ratios, a_t, b_t
 
 
 def load_note() -> str:

@@ -26,7 +26,7 @@ from _common import (
     make_template,
     measure,
     median,
-    round_load,
+    paired_rounds,
     run_cpo,
     scratch,
     sh,
@@ -81,25 +81,14 @@ def measure_overhead(
         env = bench_env(tmp / "home")
         template = make_template(tmp / "template", files, env)
         for n in sizes:
-            ratios, cpo_t, sh_t = [], [], []
+
+            def contender(who: str, base: Path, n: int = n) -> float:
+                fn = run_cpo_round if who == "cpo" else run_baseline_round
+                return fn(base, template, n, j, env)
+
             # N >= 200 takes minutes per round on a slow disk: a third of the rounds.
-            for r in range(rounds if n < 200 else max(1, rounds // 3)):
-                with round_load(f"N={n} round {r + 1}"):
-                    base = tmp / f"n{n}-r{r}"
-                    order = ["cpo", "sh"] if r % 2 == 0 else ["sh", "cpo"]
-                    times: dict[str, float] = {}
-                    for who in order:
-                        fn = run_cpo_round if who == "cpo" else run_baseline_round
-                        times[who] = fn(base, template, n, j, env)
-                    cpo_t.append(times["cpo"])
-                    sh_t.append(times["sh"])
-                    ratios.append(times["cpo"] / times["sh"])
-                    print(
-                        f"  N={n} round {r + 1}: cpo {times['cpo']:.2f} s, "
-                        f"baseline {times['sh']:.2f} s, ratio {ratios[-1]:.3f}",
-                        flush=True,
-                    )
-                    sh(["rm", "-rf", str(base)], tmp, env)
+            many = rounds if n < 200 else max(1, rounds // 3)
+            ratios, cpo_t, sh_t = paired_rounds(tmp, n, many, ("cpo", "baseline"), contender)
             results.append((n, ratios, cpo_t, sh_t))
     return results
 

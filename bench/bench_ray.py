@@ -29,7 +29,7 @@ from _common import (
     machine,
     make_template,
     median,
-    round_load,
+    paired_rounds,
     run_cpo,
     scratch,
     sh,
@@ -66,21 +66,11 @@ def measure_ray(
         env = head.client_env(bench_env(tmp / "home"))
         template = make_template(tmp / "template", 20, env)
         for n in sizes:
-            ratios, local_t, ray_t = [], [], []
-            for r in range(rounds):
-                base = tmp / f"n{n}-r{r}"
-                order = ["local", "ray"] if r % 2 == 0 else ["ray", "local"]
-                with round_load(f"N={n} round {r + 1}"):
-                    times = {who: one_round(base, template, who, n, j, env) for who in order}
-                local_t.append(times["local"])
-                ray_t.append(times["ray"])
-                ratios.append(times["ray"] / times["local"])
-                print(
-                    f"  N={n} round {r + 1}: local {times['local']:.2f} s, "
-                    f"ray {times['ray']:.2f} s, ratio {ratios[-1]:.2f}",
-                    flush=True,
-                )
-                sh(["rm", "-rf", str(base)], tmp, env)
+
+            def contender(who: str, base: Path, n: int = n) -> float:
+                return one_round(base, template, who, n, j, env)
+
+            ratios, ray_t, local_t = paired_rounds(tmp, n, rounds, ("ray", "local"), contender)
             results.append((n, ratios, local_t, ray_t))
     return results
 
