@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpo.run.journal import JOURNAL_FILE
-from cpo.run.report import Report, TaskRecord, WaveRecord, load_report
+from cpo.run.report import Attempt, Report, TaskRecord, WaveRecord, load_report
 from cpo.run.reportwriter import ReportWriter
 from cpo.run.states import TaskStatus, WaveStatus
+from cpo.secrets import Masker
 
 
 def big(n: int) -> Report:
@@ -112,3 +116,112 @@ def test_a_journal_newer_than_the_report_read_is_not_applied_to_it(
     journal.write_text("\n".join([json.dumps(json.loads(header) | {"base": 50}), *entries]))
     seen = load_report(tmp_path)
     assert seen is not None and seen.tasks["task-0001"].status == TaskStatus.PENDING
+
+
+# -- the text written: pieces masked once per change ---------------------------------------
+# Any unicode but `@`, which a URL's credentials need: no text here looks like a secret.
+_TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="@"), max_size=12
+)
+_EDITS = ["error", "last_action", "warning", "attempt", "run field", "wave", "run", "save"]
+
+
+def _apply(writer: ReportWriter, what: str, task_id: str, text: str) -> None:
+    """One change, on disk when this returns (each kind takes another path to it)."""
+    if what == "run":  # the run's own fields: a whole write
+        with writer.update(durable=True) as report:
+            report.next_step = text
+    elif what == "wave":
+        with writer.update_wave(1, durable=True) as wave:
+            wave.note = text
+    elif what == "save":
+        writer.save()
+    else:
+        with writer.update_task(task_id, durable=True) as rec:
+            if what == "error":
+                rec.error, rec.status = text, TaskStatus.FAILED
+            elif what == "last_action":
+                rec.last_action = text
+            elif what == "warning":
+                rec.warnings.append(text)
+            elif what == "attempt":
+                rec.attempts.append(Attempt(number=len(rec.attempts) + 1, started_at=text))
+            else:  # a run field changed along with a task (a merge's integration commit)
+                writer.report.integration_commit = text
+
+
+@given(
+    _TEXT,
+    st.lists(st.tuples(st.sampled_from(_EDITS), st.integers(0, 5), _TEXT), max_size=25),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_journal_replayed_and_the_whole_text_are_the_report_after_any_changes(
+    odd_id: str, changes: list[tuple[str, int, str]]
+) -> None:
+    """After each change: report.json with its journal replayed is the live report, and
+    report.json written whole (its records masked once per change, cpo.run.reporttext) is
+    exactly pydantic's dump of the live report, whatever the edits and their unicode."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        report = big(5)
+        report.tasks[odd_id] = TaskRecord(id=odd_id, wave=1, newer_field=[1, "é"])  # type: ignore[call-arg]
+        ids = list(report.tasks)
+        writer = ReportWriter(report, folder, None)
+        writer.JOURNAL_MIN = 0  # written whole as soon as the journal outgrows the report
+        writer.WHOLE_INTERVAL = 3600.0  # and not by the clock: only the rules under test
+        writer.masker = writer.text.masker = Masker({})
+        writer.save()
+        for what, i, text in changes:
+            _apply(writer, what, ids[i], text)
+            assert load_report(folder) == writer.report
+            whole = (folder / "report.json").read_text(encoding="utf-8")
+            if Report.model_validate_json(whole).journal_seq == writer.report.journal_seq:
+                assert whole == writer.report.model_dump_json(indent=2) + "\n"  # just written
+        writer.close()
+        whole = (folder / "report.json").read_text(encoding="utf-8")
+        assert whole == writer.report.model_dump_json(indent=2) + "\n"
+
+
+def test_a_whole_write_masks_only_the_records_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Masking is most of a write's cost (some thirty substring searches over each byte):
+    a whole write after one task's change masks that record and the report's own fields,
+    not the other 1,999 records again."""
+    masked: list[int] = []
+    real = Masker.mask
+
+    def counted(self: Masker, text: str) -> str:
+        masked.append(len(text))
+        return real(self, text)
+
+    monkeypatch.setattr(Masker, "mask", counted)
+    writer = _writer(tmp_path, 2000, monkeypatch)
+    size = (tmp_path / "report.json").stat().st_size
+    masked.clear()
+    _finish(writer, "task-0003")
+    writer.save()
+    assert sum(masked) < size / 10
+    assert load_report(tmp_path) == writer.report
+    writer.close()
+
+
+def test_a_task_already_in_the_journal_is_journaled_as_its_changed_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first change since report.json was written gives the record whole, the next
+    ones only what changed: not its 300 files again for each action it takes."""
+    writer = _writer(tmp_path, 3, monkeypatch)
+    journal = tmp_path / JOURNAL_FILE
+    grown = []
+    for step in range(3):
+        size = journal.stat().st_size
+        with writer.update_task("task-0001", durable=True) as rec:
+            rec.files_changed = [f"src/module_{i:03}.py" for i in range(300)]
+            rec.last_action = f"Edit src/module_{step:03}.py"
+        grown.append(journal.stat().st_size - size)
+        assert load_report(tmp_path) == writer.report
+    assert grown[0] > 300 * 18 and grown[1] < 150 and grown[2] < 150
+    entry = json.loads(journal.read_text().splitlines()[-1])
+    assert entry["fields"] == {"task-0001": {"last_action": "Edit src/module_002.py"}}
+    writer.close()

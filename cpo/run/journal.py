@@ -2,11 +2,14 @@
 
 Rewriting the whole report at each change costs O(tasks) per change, quadratic over a run
 (13 ms a write at 1,000 tasks, two writes per task). So the report writer appends each
-change to this journal instead — the run's own fields and the records of the tasks and
-waves that changed, O(change) — and rewrites report.json whole only when the journal has
-grown as large as the report (so whole writes cost no more than the appends, amortised)
-and when the run ends. `load_report` reads report.json and replays the journal on top:
-`cpo status`, `--resume` and the web UI see every change, after a `kill -9` too.
+change to this journal instead, O(change): the run's own fields that changed, the records
+of the waves that changed, and those of the tasks that changed — whole the first time
+this journal gives a task (`tasks`), then only its fields that changed (`fields`: a task's
+end is a few of its forty, a twentieth of its bytes). report.json is rewritten whole only
+when the journal has grown as large as it (so whole writes cost no more than the appends,
+amortised), now and then, and when the run ends. `load_report` reads report.json and
+replays the journal on top: `cpo status`, `--resume` and the web UI see every change,
+after a `kill -9` too.
 
 The first line is a header: the run the journal belongs to (its pid and start) and
 `base`, the `journal_seq` of the report.json written just before it. Each entry has a
@@ -82,12 +85,6 @@ class Journal:
             self._fd = None
 
 
-def entry(seq: int, run: dict[str, Any], waves: dict[str, Any], tasks: dict[str, Any]) -> str:
-    """One journal line (unmasked)."""
-    doc = {"seq": seq, "run": run, "waves": waves, "tasks": tasks}
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-
-
 def replay(report: dict[str, Any], text: str) -> dict[str, Any] | None:
     """`report` (report.json's data) with the journal's newer entries applied, in place;
     None when the journal is newer than this report.json (read it again)."""
@@ -109,9 +106,14 @@ def replay(report: dict[str, Any], text: str) -> dict[str, Any] | None:
             break  # the last line, being written
         if change["seq"] <= seq:
             continue
+        tasks = report.setdefault("tasks", {})
+        if not all(t in tasks or t in change["tasks"] for t in change.get("fields") or {}):
+            break  # the changes of a record this file never gave: not ours to guess
         report.update(change["run"])
         report["journal_seq"] = seq = change["seq"]
-        report.setdefault("tasks", {}).update(change["tasks"])
+        tasks.update(change["tasks"])
+        for task_id, fields in (change.get("fields") or {}).items():
+            tasks[task_id].update(fields)  # the record is in an earlier entry or report.json
         for number, wave in change["waves"].items():
             if number in waves:
                 report["waves"][waves[number]] = wave

@@ -16,7 +16,7 @@ from typing import Any
 
 from cpo.logfile import log
 from cpo.run.execblock import write_execution_block
-from cpo.run.journal import JOURNAL_FILE, Journal, atomic_write, entry, run_id
+from cpo.run.journal import JOURNAL_FILE, Journal, atomic_write, run_id
 from cpo.run.report import (
     REPORT_FILE,
     Report,
@@ -24,6 +24,7 @@ from cpo.run.report import (
     WaveRecord,
     load_report,
 )
+from cpo.run.reporttext import ReportText
 from cpo.run.states import TaskStatus
 from cpo.secrets import Masker
 
@@ -63,6 +64,7 @@ class ReportWriter:
         # and count them).
         self.on_write = on_write
         self.masker = Masker(os.environ)
+        self.text = ReportText(self.masker)
         self.path = parallel_dir / REPORT_FILE
         self.journal = Journal(parallel_dir / JOURNAL_FILE)
         self.manifest = manifest
@@ -181,7 +183,7 @@ class ReportWriter:
         started = time.monotonic()
         big = self.journal.size > max(self._whole_size, self.JOURNAL_MIN)
         if self._whole or big or started >= self._whole_due:
-            text = self.masker.mask(r.model_dump_json(indent=2))
+            text = self.text.whole(r)
             atomic_write(self.path, text + "\n")  # before the journal starts again
             self.journal.restart(run_id({"pid": r.pid, "started_at": r.started_at}), r.journal_seq)
             self._whole, self._whole_size = False, len(text)
@@ -191,9 +193,17 @@ class ReportWriter:
         else:
             run = r.model_dump(mode="json", exclude={"tasks", "waves", "journal_seq"})
             run, self._run = {k: v for k, v in run.items() if self._run.get(k) != v}, run
-            waves = {str(n): r.wave(n).model_dump(mode="json") for n in self._waves}
-            tasks = {t: r.tasks[t].model_dump(mode="json") for t in self._tasks}
-            self.journal.append(self.masker.mask(entry(r.journal_seq, run, waves, tasks)))
+            waves = [r.wave(n) for n in sorted(self._waves)]
+            tasks = {t: r.tasks[t] for t in self._tasks}
+            line, sent = self.text.entry(r.journal_seq, run, waves, tasks)
+            try:
+                self.journal.append(line)
+            except OSError:
+                # Maybe half a line on disk: readers stop there, so only a whole write
+                # (which starts a new journal) makes the next changes visible.
+                self._whole = True
+                raise
+            self.text.journaled(sent)
             text = ""
         # The manifest's block names failed and skipped tasks: only such a task's change
         # (or a wave's, or the run's) can change it; computing it costs O(tasks).
