@@ -29,12 +29,8 @@ _NO_TASKS = '\n  "tasks": {}'
 _INDENT = "\n    "  # a task record's lines inside report.json: two levels deep
 
 
-def _key(name: str) -> str:
-    return json.dumps(name, ensure_ascii=False)
-
-
-def _json(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+# One encoder for every entry: json.dumps with options builds a new one at each call.
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class ReportText:
@@ -44,6 +40,7 @@ class ReportText:
         self.masker = masker
         # task id -> (the record's piece as dumped, the same masked), from the last whole write
         self._pieces: dict[str, tuple[str, str]] = {}
+        self._keys: dict[str, str] = {}  # task id -> as a JSON string
         # task id -> the record as the current journal gives it (report.json's, replayed)
         self._journaled: dict[str, dict[str, Any]] = {}
 
@@ -58,7 +55,7 @@ class ReportText:
             return head
         pieces: dict[str, tuple[str, str]] = {}
         for task_id, rec in report.tasks.items():
-            raw = f"{_key(task_id)}: {rec.model_dump_json(indent=2)}"
+            raw = f"{self._key(task_id)}: {rec.model_dump_json(indent=2)}"
             last = self._pieces.get(task_id)
             if last is None or last[0] != raw:
                 last = raw, self._mask(raw)
@@ -66,6 +63,12 @@ class ReportText:
         self._pieces = pieces  # the tasks of this report only
         tasks = "{" + _INDENT + ("," + _INDENT).join(p[1] for p in pieces.values()) + "\n  }"
         return head.replace(_NO_TASKS, _NO_TASKS[:-2] + tasks, 1)
+
+    def _key(self, task_id: str) -> str:
+        key = self._keys.get(task_id)
+        if key is None:
+            key = self._keys[task_id] = _json(task_id)
+        return key
 
     def _mask(self, raw: str) -> str:
         return self.masker.mask(raw).replace("\n", _INDENT)
@@ -90,9 +93,9 @@ class ReportText:
             if last is not None and last.keys() == now.keys():
                 changed = {k: v for k, v in now.items() if last[k] != v}
                 if changed:
-                    fields.append(f"{_key(task_id)}:{_json(changed)}")
+                    fields.append(f"{self._key(task_id)}:{_json(changed)}")
             else:
-                whole.append(f"{_key(task_id)}:{_json(now)}")
+                whole.append(f"{self._key(task_id)}:{_json(now)}")
             sent[task_id] = now
         line = (
             f'{{"seq":{seq},"run":{_json(run)},"waves":{{'
