@@ -43,13 +43,11 @@ class ReportText:
         self._keys: dict[str, str] = {}  # task id -> as a JSON string
         # task id -> the record as the current journal gives it (report.json's, replayed)
         self._journaled: dict[str, dict[str, Any]] = {}
+        self._since: set[str] = set()  # the tasks journaled since report.json was written
 
     def whole(self, report: Report) -> str:
         """report.json's text, masked: the records unchanged since the last whole write
         are not masked again."""
-        # A new journal starts after this write: its first entry of a record is whole.
-        # (Also when the write fails: a whole record is never wrong.)
-        self._journaled.clear()
         head = self.masker.mask(report.model_copy(update={"tasks": {}}).model_dump_json(indent=2))
         if not report.tasks:
             return head
@@ -107,3 +105,13 @@ class ReportText:
     def journaled(self, sent: dict[str, dict[str, Any]]) -> None:
         """The records of an entry now on disk: the next entries give their changes only."""
         self._journaled.update(sent)
+        self._since.update(sent)
+
+    def restarted(self, report: Report) -> None:
+        """report.json was written whole and a new journal started: readers know each
+        record as it is now. The tasks the last journal gave (those at work) keep a copy,
+        so that the next entries give their changes only; another task's next entry gives
+        it whole (the copies stay as few as the tasks at work)."""
+        tasks, since = report.tasks, self._since
+        self._journaled = {t: tasks[t].model_dump(mode="json") for t in since if t in tasks}
+        self._since = set()
