@@ -123,7 +123,17 @@ def test_a_journal_newer_than_the_report_read_is_not_applied_to_it(
 _TEXT = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="@"), max_size=12
 )
-_EDITS = ["error", "last_action", "warning", "attempt", "run field", "wave", "run", "save"]
+_EDITS = [
+    "error",
+    "last_action",
+    "warning",
+    "attempt",
+    "run field",
+    "option",
+    "wave",
+    "run",
+    "save",
+]
 
 
 def _apply(writer: ReportWriter, what: str, task_id: str, text: str) -> None:
@@ -146,6 +156,8 @@ def _apply(writer: ReportWriter, what: str, task_id: str, text: str) -> None:
                 rec.warnings.append(text)
             elif what == "attempt":
                 rec.attempts.append(Attempt(number=len(rec.attempts) + 1, started_at=text))
+            elif what == "option":  # a run field's value changed in place
+                writer.report.options.setdefault("notes", []).append(text)
             else:  # a run field changed along with a task (a merge's integration commit)
                 writer.report.integration_commit = text
 

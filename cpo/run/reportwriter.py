@@ -7,6 +7,7 @@ A save appends what changed to report.journal and rewrites report.json now and t
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import threading
 import time
@@ -27,6 +28,8 @@ from cpo.run.report import (
 from cpo.run.reporttext import ReportText
 from cpo.run.states import TaskStatus
 from cpo.secrets import Masker
+
+_NOT_RUN = frozenset({"tasks", "waves", "journal_seq"})  # journaled as records, or the seq
 
 
 class ReportWriter:
@@ -81,7 +84,7 @@ class ReportWriter:
         self._flusher: threading.Thread | None = None
         self._last_block: dict[str, Any] | None = None
         self._listed: set[str] = set()  # the failed and skipped tasks it names
-        self._run: dict[str, Any] = {}  # the run's own fields as last written
+        self._run: dict[str, Any] = {}  # the run's own fields as last written (a copy)
         # Whether this run has written its report, or has a change on the way to disk.
         self.written = False
 
@@ -188,12 +191,11 @@ class ReportWriter:
             self.journal.restart(run_id({"pid": r.pid, "started_at": r.started_at}), r.journal_seq)
             self.text.restarted(r)
             self._whole, self._whole_size = False, len(text)
-            self._run = r.model_dump(mode="json", exclude={"tasks", "waves", "journal_seq"})
+            self._run = copy.deepcopy(self._run_fields())
             took = time.monotonic() - started
             self._whole_due = started + min(60.0, max(self.WHOLE_INTERVAL, 1000 * took))
         else:
-            run = r.model_dump(mode="json", exclude={"tasks", "waves", "journal_seq"})
-            run, self._run = {k: v for k, v in run.items() if self._run.get(k) != v}, run
+            run = self._run_changes()
             waves = [r.wave(n) for n in sorted(self._waves)]
             tasks = {t: r.tasks[t] for t in self._tasks}
             line, sent = self.text.entry(r.journal_seq, run, waves, tasks)
@@ -222,6 +224,23 @@ class ReportWriter:
             self.on_write(text or load_report(self.path.parent).model_dump_json(indent=2))  # type: ignore[union-attr]
         self._dirty = False
         self._last_write = time.monotonic()
+
+    def _run_fields(self) -> dict[str, Any]:
+        """The run's own fields (not its tasks and waves), as the live objects."""
+        r = self.report
+        fields = {k: v for k, v in r.__dict__.items() if k not in _NOT_RUN}
+        return fields | (r.__pydantic_extra__ or {})
+
+    def _run_changes(self) -> dict[str, Any]:
+        """The run's own fields that changed since last written, as JSON data. Compared
+        as objects (a merge changes one commit; dumping the run at each write cost more
+        than the change); only a changed field is copied and dumped."""
+        now, last = self._run_fields(), self._run
+        changed = {k for k, v in now.items() if k not in last or last[k] != v}
+        if not changed:
+            return {}
+        last.update({k: copy.deepcopy(now[k]) for k in changed})  # options: a dict
+        return self.report.model_dump(mode="json", include=changed)
 
     def _execution_block(self) -> dict[str, Any]:
         r = self.report
