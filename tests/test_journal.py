@@ -218,18 +218,18 @@ def test_a_whole_write_masks_only_the_records_that_changed(
     writer.close()
 
 
-def test_a_task_already_in_the_journal_is_journaled_as_its_changed_fields(
+def test_a_change_is_journaled_as_the_fields_that_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its first change gives the record whole, the next ones only what changed, also
-    after report.json was written whole meanwhile: not its 300 files again for each
-    action it takes."""
+    """A task's entry gives the fields that changed since readers last saw the record (in
+    report.json or in the journal), also after report.json was written whole meanwhile:
+    not its 300 files again for each action it takes."""
     writer = _writer(tmp_path, 3, monkeypatch)
     journal = tmp_path / JOURNAL_FILE
     grown = []
     for step in range(3):
         if step == 2:
-            writer.save()  # a new journal: the task at work is still known to it
+            writer.save()  # a new journal
         size = journal.stat().st_size
         with writer.update_task("task-0001", durable=True) as rec:
             rec.files_changed = [f"src/module_{i:03}.py" for i in range(300)]
@@ -238,5 +238,6 @@ def test_a_task_already_in_the_journal_is_journaled_as_its_changed_fields(
         assert load_report(tmp_path) == writer.report
     assert grown[0] > 300 * 18 and grown[1] < 150 and grown[2] < 150
     entry = json.loads(journal.read_text().splitlines()[-1])
+    assert entry["tasks"] == {}
     assert entry["fields"] == {"task-0001": {"last_action": "Edit src/module_002.py"}}
     writer.close()

@@ -3,13 +3,13 @@
 Rewriting the whole report at each change costs O(tasks) per change, quadratic over a run
 (13 ms a write at 1,000 tasks, two writes per task). So the report writer appends each
 change to this journal instead, O(change): the run's own fields that changed, the records
-of the waves that changed, and those of the tasks that changed — whole the first time
-this journal gives a task (`tasks`), then only its fields that changed (`fields`: a task's
-end is a few of its forty, a twentieth of its bytes). report.json is rewritten whole only
-when the journal has grown as large as it (so whole writes cost no more than the appends,
-amortised), now and then, and when the run ends. `load_report` reads report.json and
-replays the journal on top: `cpo status`, `--resume` and the web UI see every change,
-after a `kill -9` too.
+of the waves that changed, and the fields of each task record that changed since readers
+last saw it (`fields`: a task's end is a few of its forty, a twentieth of its bytes; a
+task report.json does not have goes in whole, under `tasks`). report.json is rewritten
+whole only when the journal has grown as large as it (so whole writes cost no more than
+the appends, amortised), now and then, and when the run ends. `load_report` reads
+report.json and replays the journal on top: `cpo status`, `--resume` and the web UI see
+every change, after a `kill -9` too.
 
 The first line is a header: the run the journal belongs to (its pid and start) and
 `base`, the `journal_seq` of the report.json written just before it. Each entry has a

@@ -41,24 +41,30 @@ class ReportText:
         # task id -> (the record's piece as dumped, the same masked), from the last whole write
         self._pieces: dict[str, tuple[str, str]] = {}
         self._keys: dict[str, str] = {}  # task id -> as a JSON string
-        # task id -> the record as the current journal gives it (report.json's, replayed)
+        # task id -> the record as readers know it: as report.json gives it (the text of
+        # its piece, as data), or as the current journal gave it since
+        self._written: dict[str, dict[str, Any]] = {}
         self._journaled: dict[str, dict[str, Any]] = {}
-        self._since: set[str] = set()  # the tasks journaled since report.json was written
+        self._next: tuple[dict[str, tuple[str, str]], dict[str, dict[str, Any]]] = ({}, {})
 
     def whole(self, report: Report) -> str:
         """report.json's text, masked: the records unchanged since the last whole write
         are not masked again."""
         head = self.masker.mask(report.model_copy(update={"tasks": {}}).model_dump_json(indent=2))
-        if not report.tasks:
-            return head
         pieces: dict[str, tuple[str, str]] = {}
+        written: dict[str, dict[str, Any]] = {}
         for task_id, rec in report.tasks.items():
             raw = f"{self._key(task_id)}: {rec.model_dump_json(indent=2)}"
             last = self._pieces.get(task_id)
-            if last is None or last[0] != raw:
+            if last is not None and last[0] == raw:
+                written[task_id] = self._written[task_id]
+            else:
                 last = raw, self._mask(raw)
+                written[task_id] = rec.model_dump(mode="json")  # the same state as raw
             pieces[task_id] = last
-        self._pieces = pieces  # the tasks of this report only
+        self._next = pieces, written  # the tasks of this report only
+        if not pieces:
+            return head
         tasks = "{" + _INDENT + ("," + _INDENT).join(p[1] for p in pieces.values()) + "\n  }"
         return head.replace(_NO_TASKS, _NO_TASKS[:-2] + tasks, 1)
 
@@ -80,14 +86,15 @@ class ReportText:
     ) -> tuple[str, dict[str, dict[str, Any]]]:
         """One report.journal line, masked (cpo.run.journal), and the records as it gives
         them, for `journaled` once the line is on disk. A record already in this journal
-        goes in as the fields that changed since (`fields`: a task's end is a few of its
-        forty, a twentieth of its bytes to mask); one not yet in it goes in whole (`tasks`)."""
+        goes in as the fields that changed since readers last saw it, in report.json or in
+        this journal (`fields`: a task's end is a few of its forty fields, a twentieth of
+        its bytes to mask); a task report.json does not have goes in whole (`tasks`)."""
         whole: list[str] = []
         fields: list[str] = []
         sent: dict[str, dict[str, Any]] = {}
         for task_id, rec in tasks.items():
             now = rec.model_dump(mode="json")
-            last = self._journaled.get(task_id)
+            last = self._journaled.get(task_id) or self._written.get(task_id)
             if last is not None and last.keys() == now.keys():
                 changed = {k: v for k, v in now.items() if last[k] != v}
                 if changed:
@@ -105,13 +112,10 @@ class ReportText:
     def journaled(self, sent: dict[str, dict[str, Any]]) -> None:
         """The records of an entry now on disk: the next entries give their changes only."""
         self._journaled.update(sent)
-        self._since.update(sent)
 
-    def restarted(self, report: Report) -> None:
-        """report.json was written whole and a new journal started: readers know each
-        record as it is now. The tasks the last journal gave (those at work) keep a copy,
-        so that the next entries give their changes only; another task's next entry gives
-        it whole (the copies stay as few as the tasks at work)."""
-        tasks, since = report.tasks, self._since
-        self._journaled = {t: tasks[t].model_dump(mode="json") for t in since if t in tasks}
-        self._since = set()
+    def restarted(self) -> None:
+        """report.json was written whole (as `whole` last gave it) and a new journal
+        started: readers know each record as report.json gives it. (Not before: after a
+        failed write, readers still know what the last journal gave.)"""
+        self._pieces, self._written = self._next
+        self._journaled = {}

@@ -189,7 +189,7 @@ class ReportWriter:
             text = self.text.whole(r)
             atomic_write(self.path, text + "\n")  # before the journal starts again
             self.journal.restart(run_id({"pid": r.pid, "started_at": r.started_at}), r.journal_seq)
-            self.text.restarted(r)
+            self.text.restarted()
             self._whole, self._whole_size = False, len(text)
             self._run = copy.deepcopy(self._run_fields())
             took = time.monotonic() - started
