@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cpo.errors import GitError
 from cpo.gitenv import agent_git_env as agent_git_env  # callers know it as cpo.git's
-from cpo.gitmemo import Memo, remembered
+from cpo.gitmemo import Memo, answer, remembered
 from cpo.gitpaths import OID, head_from_files
 from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
 from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
@@ -58,6 +58,9 @@ class Git:
         self._common_dir: Path | None = None
 
     def _raw(self, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
+        early = answer(self, args, cwd)  # the set-up's, asked ahead (cpo.gitmemo)
+        if early is not None:
+            return early
         proc = subprocess.run(
             ["git", *args], cwd=cwd, env=self._env, capture_output=True, text=True, check=False
         )
