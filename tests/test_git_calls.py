@@ -42,13 +42,17 @@ def test_git_processes_per_task(git_repo: Path, monkeypatch: pytest.MonkeyPatch)
     small = count_calls(git_repo, 2, "TS-A", monkeypatch)
     big = count_calls(git_repo, 6, "TS-B", monkeypatch)
     per_task = {k: (big[k] - small[k]) / 4 for k in big}
-    # Before: 12.25 per task (7 now: worktree add, reset, status, rev-parse, merge-base,
-    # log, merge). The merge commit comes from the ref files, HEAD and its branch
-    # from one rev-parse, one status when the agent left nothing, the marker's cat-file
-    # only when a commit touched it.
-    assert sum(per_task.values()) <= 8, per_task
-    assert per_task.get("rev-parse HEAD", 0) == 0
+    # Before: 12.25 per task (5 now: worktree add, reset, status, log, merge). The merge
+    # commit comes from the ref files; after the agent, HEAD and its branch come with the
+    # leftovers in one status, and one log says both whether HEAD holds the start point
+    # and what it holds since; the marker's cat-file only when a commit touched it.
+    assert sum(per_task.values()) <= 5.5, per_task
+    for gone in ("rev-parse HEAD", "rev-parse HEAD^{commit}", "merge-base --is-ancestor"):
+        assert per_task.get(gone, 0) == 0, per_task
     assert per_task.get("symbolic-ref -q", 0) == 0
     # 2 before; now the start point's answer is shared (two tasks may ask it at once)
     assert per_task.get("cat-file -e", 0) <= 0.5
-    assert per_task.get("status --porcelain", 0) <= 1
+    statuses = {k: v for k, v in per_task.items() if k.startswith("status ")}
+    assert sum(statuses.values()) <= 1, statuses
+    logs = {k: v for k, v in per_task.items() if k.startswith("log ")}
+    assert sum(logs.values()) <= 1, logs
