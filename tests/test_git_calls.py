@@ -56,3 +56,29 @@ def test_git_processes_per_task(git_repo: Path, monkeypatch: pytest.MonkeyPatch)
     assert sum(statuses.values()) <= 1, statuses
     logs = {k: v for k, v in per_task.items() if k.startswith("log ")}
     assert sum(logs.values()) <= 1, logs
+
+
+def test_a_dependency_diff_stat_is_asked_once_for_all_its_dependents(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each dependent's prompt says what its dependencies built, with git's diff stat; the
+    # scheduler's thread asks it at each launch (nothing else launches or merges
+    # meanwhile), so a task with three dependents once, not three times.
+    calls: Counter[str] = Counter()
+    raw = Git._raw
+
+    def counted(self: Git, args: list[str], cwd: Path) -> tuple[int, str, str]:
+        calls[" ".join(args[:2])] += 1
+        return raw(self, args, cwd)
+
+    apps = [f"app-{i}" for i in range(3)]
+    root = make_spec(
+        git_repo,
+        [{"lib": OK.format(f="lib.txt")}, {a: OK.format(f=f"{a}.txt") for a in apps}],
+        deps={a: ["lib"] for a in apps},
+        spec_id="TS-H",
+    )
+    monkeypatch.setattr(Git, "_raw", counted)
+    opts = RunOptions(max_concurrent=3, workspace_root=git_repo.parent / "ws-h")
+    assert execute(root, opts).report.status == "completed"
+    assert calls["diff --shortstat"] == 1, calls
