@@ -273,8 +273,12 @@ def latency(a: argparse.Namespace) -> None:
         finally:
             if a.versus:
                 sh(["git", "worktree", "remove", "--force", str(tmp / "old")], ROOT, env)
-    print(latency_table(got))
+    text = latency_table(got)
+    print(text)
     print(load_note())
+    if a.write_readme and not a.quick:
+        head = f"{machine()}; {n} tasks, -j {j}, sleeps {lo}–{hi} s, {rounds} rounds"
+        update_readme("latency", f"{head}\n\n{text}")
 
 
 def ms_of(xs: list[float]) -> str:
