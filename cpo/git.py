@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cpo.errors import GitError
 from cpo.gitenv import agent_git_env as agent_git_env  # callers know it as cpo.git's
+from cpo.gitmemo import Memo, remembered
 from cpo.gitpaths import OID, head_from_files
 from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
 from cpo.gitstatus import History, WorktreeStatus, parse_history, parse_status_v2
@@ -42,10 +43,6 @@ _RETRIES = 12
 KILL_AFTER_GIT_CALL = "CPO_TEST_KILL_AFTER_GIT_CALL"
 _calls = itertools.count(1)  # next() on a count is atomic under the GIL
 
-IDENTITY_FIX = (
-    'git config --global user.name "Your Name" && git config --global user.email you@example.com'
-)
-
 
 class Git:
     """One repository; `lock` serialises the operations that change git metadata."""
@@ -55,24 +52,11 @@ class Git:
         self.lock = threading.RLock()
         # cpo's own git calls run with gc.auto=0 like the agents' (agent_git_env); the
         # user's own GIT_CONFIG_* entries are kept. No identity is ever invented: commits
-        # are the user's, and preflight says when git has none (identity_problem).
+        # are the user's, and preflight says when git has none (gitenv.identity_problem).
         self._env = {**agent_git_env(os.environ), "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         self._tracked: dict[tuple[str, str], bool] = {}  # (commit id, path): see `tracks`
-
-    def identity_problem(self) -> str | None:
-        """Why git cannot commit here for lack of a name or email, with the fix; or None.
-
-        `git var GIT_COMMITTER_IDENT` applies the same strict rules as `git commit`.
-        """
-        for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
-            code, _, err = self._raw(["var", var], self.root)
-            if code != 0:
-                why = (err.strip().splitlines() or [f"exit {code}"])[-1]
-                return (
-                    f"git has no user identity for commits in {self.root} ({why}): "
-                    f"set one with `{IDENTITY_FIX}` (or in this repository without --global)"
-                )
-        return None
+        self._memo: Memo | None = None  # see cpo.gitmemo.snapshot
+        self._common_dir: Path | None = None
 
     def _raw(self, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
         proc = subprocess.run(
@@ -123,6 +107,7 @@ class Git:
         code, out, _ = self._raw(["symbolic-ref", "--short", "-q", "HEAD"], self.root)
         return out.strip() if code == 0 and out.strip() else None
 
+    @remembered
     def status_entries(self, cwd: Path | None = None) -> list[tuple[str, str]]:
         """(two-letter status, path) of every tracked change and untracked file in a
         worktree; paths relative to its root (a nested worktree shows as `dir/`)."""
@@ -178,6 +163,7 @@ class Git:
         out = self.run("for-each-ref", "--count=1", "--contains", commit, "--format=%(refname)")
         return bool(out)
 
+    @remembered
     def worktrees(self) -> dict[Path, str | None]:
         """Registered worktrees: path -> branch (None when detached)."""
         out = self.run("worktree", "list", "--porcelain")
@@ -235,9 +221,13 @@ class Git:
         return parse_status_v2(out)
 
     def common_dir(self) -> Path:
-        return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir"))
+        if self._common_dir is None:  # it never changes: asked once
+            out = self.run("rev-parse", "--path-format=absolute", "--git-common-dir")
+            self._common_dir = Path(out)
+        return self._common_dir
 
     # -- used by status / clean / integrate -----------------------------------------------
+    @remembered
     def local_branches(self) -> set[str]:
         """Every local branch name, in one git call (preflight checks hundreds)."""
         out = self.run("for-each-ref", "--format=%(refname)", "refs/heads/")
@@ -311,7 +301,13 @@ class Git:
             self.run("branch", branch, at)
 
     def add_worktree(
-        self, path: Path, branch: str, start: str | None = None, *, checkout: bool = True
+        self,
+        path: Path,
+        branch: str,
+        start: str | None = None,
+        *,
+        checkout: bool = True,
+        force: bool = False,
     ) -> None:
         """Worktree at `path` on `branch`, creating the branch at `start` when given.
 
@@ -320,13 +316,15 @@ class Git:
         has its own index, so checkouts of different worktrees do not race (git's own
         `worktree add` checks out with this same `reset --hard`). With `checkout=False`
         the worktree has no index and no files until `check_out` (or `complete_checkout`).
+        `force` (-f): for callers that made sure the path and branch are free (-f skips it).
         """
         with self.lock:
             path.parent.mkdir(parents=True, exist_ok=True)
+            opts = ("-q", "--no-checkout", *(("-f",) if force else ()))
             if start is not None:
-                self.run("worktree", "add", "-q", "--no-checkout", "-b", branch, str(path), start)
+                self.run("worktree", "add", *opts, "-b", branch, str(path), start)
             else:
-                self.run("worktree", "add", "-q", "--no-checkout", str(path), branch)
+                self.run("worktree", "add", *opts, str(path), branch)
         if checkout:
             self.run("reset", "-q", "--hard", cwd=path)
 

@@ -82,3 +82,15 @@ def test_a_dependency_diff_stat_is_asked_once_for_all_its_dependents(
     opts = RunOptions(max_concurrent=3, workspace_root=git_repo.parent / "ws-h")
     assert execute(root, opts).report.status == "completed"
     assert calls["diff --shortstat"] == 1, calls
+
+
+def test_set_up_asks_each_question_once(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preflight's checks share one `git status`, worktree list and branch list: in a
+    50,000-file checkout each status costs ~0.2 s before the first agent can start."""
+    small = count_calls(git_repo, 2, "TS-A", monkeypatch)
+    big = count_calls(git_repo, 6, "TS-B", monkeypatch)
+    fixed = {k: small[k] - 2 * (big[k] - small[k]) / 4 for k in big}
+    assert fixed.get("status --porcelain", 0) <= 1, fixed  # was 3
+    assert fixed.get("worktree list", 0) <= 2, fixed  # preflight's, the set-up's; was 4
+    assert fixed.get("for-each-ref --format=%(refname)", 0) <= 2, fixed  # was 3
+    assert fixed.get("rev-parse --path-format=absolute", 0) <= 1, fixed  # was 2

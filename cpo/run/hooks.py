@@ -60,6 +60,7 @@ class RunHooks:
         self.masker = Masker(secret_candidates(ctx.plan))
         self.run_env = RunEnv.of(ctx.plan, integration=not ctx.opts.no_integration)
         self.integration = ctx.integration_worktree
+        self.worktrees = worktrees or RunWorktrees(ctx.git)
         self.integration_head: str | None = None
         self.wave_base: dict[int, str] = {}
         self.logs_dir = ctx.plan.root / "logs"
@@ -80,7 +81,7 @@ class RunHooks:
             slots=slots,
             masker=self.masker,
             fail_fast=ctx.fail_fast,
-            prepared=worktrees or RunWorktrees(ctx.git),
+            prepared=self.worktrees,
             prep=TaskPrep(
                 ready or Readiness(ctx.repo), self.run_env, registry, ctx.ports, self._readied
             ),
@@ -179,6 +180,7 @@ class RunHooks:
     def merge_task(self, task: TaskSpec) -> bool | Literal["rerun"]:
         if self.ctx.opts.no_integration:
             return True
+        self.worktrees.await_integration()  # checked out in the background (set-up)
         result = self.conflicts.merge(task)  # with what --on-conflict does on a conflict
         if isinstance(result, str):  # RERUN: it runs again before its merge
             self._unreserve_dependents(task)
@@ -234,6 +236,7 @@ class RunHooks:
             with self.writer.update_wave(wave.number) as rec:
                 rec.note = "validation not run: --no-integration has no merged tree"
             return True
+        self.worktrees.await_integration()
         failed = self._ready_integration()
         if failed is not None:
             why = f"[cpo] validation not run: the integration worktree's {failed}"
