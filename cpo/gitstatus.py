@@ -29,13 +29,20 @@ class WorktreeStatus:
     head: str | None
     branch: str | None
 
+    def head_on(self, branch: str) -> str | None:
+        """HEAD's commit when HEAD is on `branch`, else None. `branch` is refs/heads/<it>
+        shortened, or a full ref name that is not a branch's: exact unless `branch` itself
+        starts with "refs/" (then None: callers ask `rev-parse`)."""
+        if self.branch != branch or branch.startswith("refs/"):
+            return None
+        return self.head
+
 
 def parse_status_v2(out: str) -> WorktreeStatus:
     """The output of `git status --porcelain=v2 --branch -z`."""
     paths: list[str] = []
     head: str | None = None
     branch: str | None = None
-    detached = False
     fields = iter(out.split("\0"))
     for entry in fields:
         if entry.startswith("# branch.oid "):
@@ -47,22 +54,24 @@ def parse_status_v2(out: str) -> WorktreeStatus:
             paths.append(entry.split(" ", _FIELDS[entry[0]])[-1])
             if entry[0] == "2":
                 next(fields, None)  # the rename's source path
-    if branch == "(detached)":
-        # Also what a branch named "(detached)" would print: say nothing rather than guess
-        # (callers ask `rev-parse` when the branch is not theirs).
-        branch, detached = None, True
-    return WorktreeStatus(tuple(paths), head, None if detached else branch)
+    if branch in ("(detached)", "(null)"):
+        # A detached HEAD, or (git 2.39) a HEAD on a ref that is not a branch; also what a
+        # branch of that name would print: say nothing rather than guess (callers ask
+        # `rev-parse` when the branch is not theirs).
+        branch = None
+    return WorktreeStatus(tuple(paths), head, branch)
 
 
 @dataclass(frozen=True)
 class History:
     """`head` since `start`: the commits (newest first), the files they touched, and
-    whether `start` is an ancestor of `head` (is `head` or a parent of one of them)."""
+    whether `start` is an ancestor of `head` (is `head` or a parent of one of them; None
+    when `start` is not a full commit id, which the parents could not be compared with)."""
 
     head: str
     commits: tuple[str, ...]
     files: list[str]
-    has_start: bool
+    has_start: bool | None
 
 
 def parse_history(out: str, start: str, head: str) -> History:
@@ -83,6 +92,7 @@ def parse_history(out: str, start: str, head: str) -> History:
             has_start = has_start or start in parents
         elif line:
             files.setdefault(line)
+    known = has_start if OID.fullmatch(start) else None
     if not commits:
-        return History(start, (), [], has_start)
-    return History(commits[0], tuple(commits), sorted(files), has_start)
+        return History(start, (), [], known)
+    return History(commits[0], tuple(commits), sorted(files), known)

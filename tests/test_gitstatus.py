@@ -55,6 +55,26 @@ def test_status_of_a_branch_named_like_detached_and_an_unborn_head(git_repo: Pat
     assert status.head is None and status.branch == "fresh"
 
 
+def test_head_on_a_branch_only_when_the_name_cannot_be_another_ref(git_repo: Path) -> None:
+    g = Git(git_repo)
+    head = git(git_repo, "rev-parse", "HEAD")
+    git(git_repo, "checkout", "-q", "-b", "feature/T/a")
+    assert g.worktree_status(git_repo).head_on("feature/T/a") == head
+    assert g.worktree_status(git_repo).head_on("feature/T/b") is None
+    git(git_repo, "update-ref", "refs/remotes/x", head)
+    git(git_repo, "symbolic-ref", "HEAD", "refs/remotes/x")  # HEAD on a ref not a branch
+    status = g.worktree_status(git_repo)
+    assert status.head_on("refs/remotes/x") is None and status.branch is None
+
+
+def test_history_from_an_abbreviated_start_does_not_say(git_repo: Path) -> None:
+    g = Git(git_repo)
+    start = git(git_repo, "rev-parse", "HEAD")
+    head = commit(git_repo, "one.txt")
+    assert g.history(start, head).has_start is True
+    assert g.history(start[:12], head).has_start is None  # its parents are full ids
+
+
 @pytest.mark.parametrize(
     "shape", ["ahead", "same", "behind", "beside", "merged-in", "disjoint", "merge-on-top"]
 )

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from cpo.errors import GitError
 from cpo.git import MARKER, Git
-from cpo.gitpaths import OID
-from cpo.gitstatus import History
 
 SUBMODULE_NOTE = (
     "changes inside {paths} were left uncommitted in the worktree: they belong to a "
@@ -68,16 +66,13 @@ def hand_over(
     warnings: list[str] = []
     if status.paths:
         warnings.append(SUBMODULE_NOTE.format(paths=", ".join(status.paths)))
-    since: History | None = None
+    # The common case: HEAD on the task branch (the status said so: no rev-parse), and one
+    # log answers both whether HEAD holds the start point and what it holds since.
+    head = status.head_on(branch)
+    since = None if head is None else git.history(start, head)
     known: tuple[str, bool] | None = None
-    # `status.branch` is short for refs/heads/<it> or else a full ref name: exact unless
-    # the task branch itself starts with "refs/".
-    on_branch = status.branch == branch and not branch.startswith("refs/")
-    if status.head is not None and on_branch and OID.fullmatch(start):
-        # The common case: HEAD on the task branch (the status said so, no rev-parse), and
-        # one log answers both whether HEAD holds the start point and what it holds since.
-        since = git.history(start, status.head)
-        known = (status.head, since.has_start)
+    if head is not None and since is not None and since.has_start is not None:
+        known = (head, since.has_start)
     reason, error, kept, moved = _claim(git, worktree, branch, start, attempt, known)
     if moved:
         warnings.append(moved)
