@@ -108,7 +108,7 @@ def execute(
         if registry.live_count():
             registry.terminate_all()
         if worktrees is not None:
-            worktrees.join_integration()  # no git of ours outlives the run
+            worktrees.stop()  # no git of ours outlives the run
         registry.stop_watchdog()  # it stops what is left with the run's tag
         adopter.finish()  # and what was re-parented to us: nothing outlives the run
         if writer is not None:
@@ -168,7 +168,9 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
             if t.id in selected and here
         )
     )
-    worktrees = make_worktrees(ctx.git, wanted, base, inside_repo(plan.root, ctx.repo))
+    worktrees = make_worktrees(
+        ctx.git, wanted, base, inside_repo(plan.root, ctx.repo), background=True
+    )
     if fresh_integration:
         worktrees.check_out_integration(ctx.integration_worktree)
     log.info(

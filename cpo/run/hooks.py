@@ -259,6 +259,7 @@ class RunHooks:
             cwd=self.integration,
             timeout=self.ctx.settings.timeouts.task,
             registry=self.validation_registry,
+            base_env=self.run_env.for_integration(self.integration),
         )
         tail = self.masker.mask(result.output_tail)
         with self.writer.update_wave(wave.number) as rec:
