@@ -24,6 +24,7 @@ from cpo.gitenv import agent_git_env as agent_git_env  # callers know it as cpo.
 from cpo.gitmemo import Memo, answer, remembered
 from cpo.gitpaths import OID, head_from_files
 from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
+from cpo.gitstatus import History, WorktreeStatus, parse_history, parse_status_v2
 from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
 from cpo.mergeresult import merge_failure
 
@@ -208,22 +209,19 @@ class Git:
         out = self.run("diff", "--name-only", start, end)
         return [line for line in out.splitlines() if line]
 
-    def work_since(self, start: str, end: str) -> tuple[str, int, list[str]]:
-        """(head, number of commits, files touched) of `end` since `start`.
+    def history(self, start: str, head: str) -> History:
+        """`head` since `start`, and whether `head` contains `start`: one `git log`, each
+        commit with its parents and followed by the files it touched (cpo.gitstatus)."""
+        args = ("--format=%x00%H %P", "--name-only", "--no-renames", f"{start}..{head}")
+        return parse_history(self.run("log", *args), start, head)
 
-        One git call: commits newest first, each followed by the files it touched.
-        """
-        out = self.run("log", "--format=%x00%H", "--name-only", "--no-renames", f"{start}..{end}")
-        commits: list[str] = []
-        files: dict[str, None] = {}
-        for line in out.splitlines():
-            if line.startswith("\0"):
-                commits.append(line[1:])
-            elif line:
-                files.setdefault(line)
-        if not commits:
-            return start, 0, []
-        return commits[0], len(commits), sorted(files)
+    def worktree_status(self, worktree: Path) -> WorktreeStatus:
+        """What is uncommitted in a worktree, its HEAD and HEAD's branch: one `git status`."""
+        args = ["status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z"]
+        code, out, err = self._raw([*args, "--untracked-files=all"], worktree)
+        if code != 0:
+            raise GitError(f"git status failed in {worktree}: {err.strip()}")
+        return parse_status_v2(out)
 
     def common_dir(self) -> Path:
         if self._common_dir is None:  # it never changes: asked once
@@ -366,19 +364,21 @@ class Git:
     def commit_leftovers(self, worktree: Path, message: str) -> bool:
         """Commit what the agent left uncommitted (not the marker); True if any. Edits in a
         submodule's files stay in the worktree: they are its repository's (callers say so)."""
-        return self.commit_leftovers_and_check(worktree, message)[0]
+        return self.settle_worktree(worktree, message)[0]
 
-    def commit_leftovers_and_check(self, worktree: Path, message: str) -> tuple[bool, list[str]]:
-        """`commit_leftovers`, and what stays uncommitted (submodule edits); one status if clean."""
-        if not self.dirty_paths(worktree):
-            return False, []
+    def settle_worktree(self, worktree: Path, message: str) -> tuple[bool, WorktreeStatus]:
+        """`commit_leftovers`, and the worktree's status after: what stays uncommitted
+        (submodule edits), HEAD and its branch. One status if nothing was left."""
+        status = self.worktree_status(worktree)
+        if not status.paths:
+            return False, status
         with self.lock:
             if not self.ok("add", "-A", cwd=worktree):  # git >= 2.34, outside a sparse set
                 self.run("add", "-A", "--sparse", cwd=worktree)
             if self.ok("diff", "--cached", "--quiet", cwd=worktree):
-                return False, self.dirty_paths(worktree)
+                return False, self.worktree_status(worktree)
             self.run("commit", "-q", "--no-verify", "-m", message, cwd=worktree)
-        return True, self.dirty_paths(worktree)
+        return True, self.worktree_status(worktree)
 
     def commit_removal(self, worktree: Path, path: str, message: str) -> None:
         """Commit the removal of `path` (index and file); callers commit other changes first."""

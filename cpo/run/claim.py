@@ -62,23 +62,30 @@ def hand_over(
     """Commit what the agent left, bring the task branch to the agent's HEAD, and say
     what the branch now holds since `start`. `ok`: the agent's verdict was success (only
     then is a committed marker removed, before the merge)."""
-    leftovers, left = git.commit_leftovers_and_check(
-        worktree, f"cpo: uncommitted changes left by {task_id}"
-    )
+    leftovers, status = git.settle_worktree(worktree, f"cpo: uncommitted changes left by {task_id}")
     warnings: list[str] = []
-    if left:
-        warnings.append(SUBMODULE_NOTE.format(paths=", ".join(left)))
-    reason, error, kept, moved = _claim(git, worktree, branch, start, attempt)
+    if status.paths:
+        warnings.append(SUBMODULE_NOTE.format(paths=", ".join(status.paths)))
+    # The common case: HEAD on the task branch (the status said so: no rev-parse), and one
+    # log answers both whether HEAD holds the start point and what it holds since.
+    head = status.head_on(branch)
+    since = None if head is None else git.history(start, head)
+    known: tuple[str, bool] | None = None
+    if head is not None and since is not None and since.has_start is not None:
+        known = (head, since.has_start)
+    reason, error, kept, moved = _claim(git, worktree, branch, start, attempt, known)
     if moved:
         warnings.append(moved)
-    head, commits, files = git.work_since(start, f"refs/heads/{branch}")
+    if since is None:
+        since = git.history(start, f"refs/heads/{branch}")
     # The branch can hold the marker only if a commit since `start` touched it, or `start`
     # held it: most tasks need no `cat-file` (tracks(start) is remembered per commit).
-    maybe = MARKER in files or git.tracks(start, MARKER)
+    maybe = MARKER in since.files or git.tracks(start, MARKER)
     if ok and reason is None and maybe and git.tracks(branch, MARKER):
         git.commit_removal(worktree, MARKER, f"cpo: keep {MARKER} out of {task_id}'s work")
         warnings.append(f"the agent committed {MARKER}: cpo removed it so it is never merged")
-        head, commits, files = git.work_since(start, f"refs/heads/{branch}")
+        since = git.history(start, f"refs/heads/{branch}")
+    head, commits, files = since.head, len(since.commits), since.files
     return Handover(head, commits, files, leftovers, reason, error, kept, tuple(warnings))
 
 
@@ -102,15 +109,25 @@ def reclaim(
 
 
 def _claim(
-    git: Git, worktree: Path, branch: str, start: str, attempt: int
+    git: Git,
+    worktree: Path,
+    branch: str,
+    start: str,
+    attempt: int,
+    known: tuple[str, bool] | None = None,
 ) -> tuple[str | None, str | None, str | None, str | None]:
     """(reason, error, kept branch, note): the task branch made to hold the agent's HEAD,
-    or why it was not (reason and error, every commit kept on a branch)."""
-    head, on = git.worktree_head(worktree)
+    or why it was not (reason and error, every commit kept on a branch). `known`: HEAD is
+    on `branch`, at this commit, and whether it holds `start` (already asked)."""
+    if known is None:
+        head, on = git.worktree_head(worktree)
+        has_start = git.is_ancestor(start, head)
+    else:
+        (head, has_start), on = known, branch
     tip = head if on == branch else git.rev(f"refs/heads/{branch}")
     kept_name = f"{branch}-attempt-{attempt}-head"
     where = f"branch {on}" if on else "a detached HEAD"
-    if not git.is_ancestor(start, head):
+    if not has_start:
         kept = None if on == branch else _keep(git, head, kept_name)
         if on != branch:
             if tip is None:  # deleted by the agent: back at the start, holding nothing

@@ -16,7 +16,7 @@ from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
 from cpo.run.conflicts import Conflicts
-from cpo.run.handoff import handed_over
+from cpo.run.handoff import DiffStats, handed_over
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
@@ -71,6 +71,7 @@ class RunHooks:
             # that one outranks every waiting task (cpo.run.slots).
             self.ranks = launch_ranks(ctx.plan, "dag")
         self._launches: dict[str, Launch] = {}
+        self._diff_stats: DiffStats = {}  # each dependency's, for all its dependents
         env = RunnerEnv(
             git=ctx.git,
             writer=writer,
@@ -146,7 +147,8 @@ class RunHooks:
         policy = self.ctx.policy
         if task.deps and policy.handoff and not self.ctx.opts.no_integration:
             with self.writer.reading() as report:
-                task = handed_over(self.ctx.git, report, task, policy.handoff_limit)
+                limit, stats = policy.handoff_limit, self._diff_stats
+                task = handed_over(self.ctx.git, report, task, limit, stats)
         # After a conflict its prompt says what it must now build on (cpo.run.conflicts).
         task = self.conflicts.for_launch(task)
         self._launches[task.id] = Launch(task, rank, self.slots.ticket(rank))
