@@ -56,14 +56,41 @@ def clear_marker(git: Git, worktree: Path, start: str, task_id: str) -> str | No
     return None
 
 
+STALE_LOCK_NOTE = (
+    "the agent was stopped in the middle of a git command and left {lock} behind: "
+    "cpo removed it (no process of the agent runs any more)"
+)
+
+
+def drop_stale_index_lock(worktree: Path) -> str | None:
+    """Remove the worktree's `index.lock` once its agent is gone; what was done, or None.
+
+    An agent stopped mid-commit (timeout, kill) leaves it, and every later git command in
+    the worktree fails on it ("index.lock: File exists"): cpo could commit none of the
+    agent's leftovers and the task would fail. Only the agent and cpo use a task's index,
+    and the agent's whole process group has ended when this is called (cpo.proc sweeps
+    it), so the lock is stale."""
+    dotgit = worktree / ".git"
+    try:
+        gitdir = dotgit
+        if dotgit.is_file():  # a linked worktree: "gitdir: <its folder in the repository>"
+            gitdir = worktree / dotgit.read_text().removeprefix("gitdir:").strip()
+        lock = gitdir / "index.lock"
+        lock.unlink()
+    except OSError:
+        return None  # none (the usual case), or not ours to judge
+    return STALE_LOCK_NOTE.format(lock=lock)
+
+
 def hand_over(
     git: Git, worktree: Path, task_id: str, branch: str, start: str, attempt: int, *, ok: bool
 ) -> Handover:
     """Commit what the agent left, bring the task branch to the agent's HEAD, and say
     what the branch now holds since `start`. `ok`: the agent's verdict was success (only
     then is a committed marker removed, before the merge)."""
+    stale = drop_stale_index_lock(worktree)
     leftovers, status = git.settle_worktree(worktree, f"cpo: uncommitted changes left by {task_id}")
-    warnings: list[str] = []
+    warnings: list[str] = [stale] if stale else []
     if status.paths:
         warnings.append(SUBMODULE_NOTE.format(paths=", ".join(status.paths)))
     # The common case: HEAD on the task branch (the status said so: no rev-parse), and one
@@ -101,11 +128,12 @@ def reclaim(
         _, on = git.worktree_head(worktree)
     except GitError:
         return None, None  # a broken worktree: the worktree set-up deals with it
+    stale = drop_stale_index_lock(worktree)  # its agent ended with the earlier cpo
     if on == branch:
-        return None, None
+        return stale, None
     git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task_id}")
     _, error, kept, note = _claim(git, worktree, branch, start, attempt)
-    return error or note, kept
+    return error or note or stale, kept
 
 
 def _claim(
