@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_makespan.py [--rounds 3] [-j 4] [--seed 7]
                                              [--min 1.0 --max 4.0] [--quick] [--write-readme]
+    .venv/bin/python bench/bench_makespan.py --latency [--versus REF] [--rounds 5] [--quick]
 
 Each task's agent sleeps a known duration, then writes a file, commits and writes the
 marker (its own git work is not counted in the bound: the figure is conservative). The
@@ -16,6 +17,15 @@ Each schedule runs twice: with every task's sleep written as its `estimate` (cpo
 ranks launches by estimated chain length, see cpo/priority.py) and with no estimates
 (chains counted in tasks). Contenders rotate every round; each round uses a new random
 DAG (seed + round).
+
+With `--latency`: how soon cpo starts an agent, on a 20-task DAG of short agents (sleep
+0.2–0.5 s, then commit). Each agent appends `start <id> <time>` first and `end <id>
+<time>` last (`date +%s.%N`) to a log outside the repository. A dependent's start latency
+is its agent's start minus the latest end of its dependencies' agents (counted only when
+an agent slot was free at that end: `-j` defaults to the number of tasks); the first
+agent's start is taken from the launch (the clock read just before cpo's process starts).
+With `--versus REF` the cpo of git revision REF (checked out aside) runs the same DAG in
+each round, the order alternating.
 """
 
 from __future__ import annotations
@@ -23,21 +33,28 @@ from __future__ import annotations
 import argparse
 import heapq
 import random
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
     MARKER,
+    PY,
+    ROOT,
     bench_env,
     clone,
+    compiled,
     fmt_ratio,
     load_note,
     machine,
     make_template,
+    measure,
     median,
     round_load,
     run_cpo,
     scratch,
+    sh,
     table,
     task_ids,
     update_readme,
@@ -164,17 +181,152 @@ def run_cpo_dag(
     return m.seconds
 
 
+# -- --latency: how soon an agent starts ----------------------------------------------------------
+# Runs `cpo` from the source tree argv[1], the same way for this tree and for --versus REF.
+LAUNCH = (
+    "import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = ['cpo', *sys.argv[2:]]; "
+    "runpy.run_module('cpo', run_name='__main__', alter_sys=True)"
+)
+
+
+def logged_agent(durations_file: Path, log: Path) -> str:
+    """`sleeping_agent`, its first and last acts appending its start and end to `log`."""
+    note = f'echo "{{}} $CPO_TASK_ID $(date +%s.%N)" >> {log}'
+    return f"{note.format('start')} && {sleeping_agent(durations_file)} && {note.format('end')}"
+
+
+@dataclass(frozen=True)
+class Latency:
+    first: float  # first agent's start after launch, s
+    dependents: list[float]  # start latency of each dependent that had a free slot, s
+    slot_bound: int  # dependents left out: every slot was busy when their last dependency ended
+    seconds: float  # the whole run
+
+
+def latencies(dag: Dag, log: Path, launched: float, j: int, seconds: float) -> Latency:
+    start: dict[str, float] = {}
+    end: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        what, tid, at = line.split()
+        (start if what == "start" else end)[tid] = float(at)
+    if set(start) != set(dag.deps) or set(end) != set(dag.deps):
+        raise RuntimeError(f"{log}: not every agent started and ended once")
+    dependents: list[float] = []
+    slot_bound = 0
+    for t, ds in dag.deps.items():
+        if not ds:
+            continue
+        ready = max(end[d] for d in ds)
+        busy = sum(1 for u in dag.deps if u != t and start[u] <= ready < end[u])
+        if busy >= j:
+            slot_bound += 1
+            continue
+        dependents.append(start[t] - ready)
+    return Latency(min(start.values()) - launched, dependents, slot_bound, seconds)
+
+
+def run_latency(
+    src: Path, base: Path, template: Path, dag: Dag, j: int, env: dict[str, str]
+) -> Latency:
+    base.mkdir(parents=True)
+    repo = clone(template, base / "repo", env)
+    pdir = write_spec(repo, dag.deps, env=env)
+    log = base / "agents.log"
+    agent = logged_agent(write_durations(dag, base / "durations"), log)
+    argv = [PY, "-c", LAUNCH, str(compiled(src)), "run", str(pdir), "--quiet"]
+    argv += ["--backend", "command", "--agent-command", agent, "-j", str(j), "--schedule", "dag"]
+    launched = time.time()  # measure() starts the process right after its two temp files
+    m = measure(argv, repo, env)
+    if m.returncode != 0:
+        raise RuntimeError(f"cpo run failed (exit {m.returncode}):\n{m.stderr[-2000:]}")
+    return latencies(dag, log, launched, j, m.seconds)
+
+
+def latency(a: argparse.Namespace) -> None:
+    rounds, n, lo, hi = (1, 4, 0.05, 0.1) if a.quick else (a.rounds, a.tasks, 0.2, 0.5)
+    j = a.concurrency or n
+    print(f"latency: {machine()}\n  {n} tasks, -j {j}, sleeps {lo}–{hi} s, {rounds} rounds")
+    with scratch("latency") as tmp:
+        env = bench_env(tmp / "home")
+        template = make_template(tmp / "template", a.files, env)
+        trees = {"this tree": ROOT}
+        if a.versus:
+            trees[a.versus] = tmp / "old"
+            sh(["git", "worktree", "add", "-q", "--detach", str(tmp / "old"), a.versus], ROOT, env)
+        got: dict[str, list[Latency]] = {who: [] for who in trees}
+        try:
+            for r in range(rounds):
+                dag = random_dag(a.seed + r, lo, hi, n)
+                order = list(trees) if r % 2 == 0 else list(reversed(trees))
+                for who in order:
+                    base = tmp / f"r{r}-{order.index(who)}"
+                    with round_load(f"round {r + 1} {who}"):
+                        got[who].append(run_latency(trees[who], base, template, dag, j, env))
+                    x = got[who][-1]
+                    print(
+                        f"  round {r + 1} {who}: first agent {x.first * 1000:.0f} ms after "
+                        f"launch; dependents {ms_of(x.dependents)} ({len(x.dependents)} "
+                        f"counted, {x.slot_bound} waited for a slot); run {x.seconds:.2f} s",
+                        flush=True,
+                    )
+                    shutil.rmtree(base, ignore_errors=True)
+        finally:
+            if a.versus:
+                sh(["git", "worktree", "remove", "--force", str(tmp / "old")], ROOT, env)
+    text = latency_table(got)
+    print(text)
+    print(load_note())
+    if a.write_readme and not a.quick:
+        head = f"{machine()}; {n} tasks, -j {j}, sleeps {lo}–{hi} s, {rounds} rounds"
+        update_readme("latency", f"{head}\n\n{text}")
+
+
+def ms_of(xs: list[float]) -> str:
+    """Median and max of latencies in seconds, in ms."""
+    if not xs:
+        return "none"
+    return f"median {median(xs) * 1000:.1f} ms, max {max(xs) * 1000:.1f} ms"
+
+
+def latency_table(got: dict[str, list[Latency]]) -> str:
+    def ms(xs: list[float]) -> str:
+        if not xs:
+            return "-"
+        return f"{median(xs) * 1000:.1f} (spread {min(xs) * 1000:.1f}–{max(xs) * 1000:.1f})"
+
+    rows = [
+        ["dependent start latency, ms: median of the rounds' medians"],
+        ["dependent start latency, ms: max of all rounds"],
+        ["first agent after launch, ms"],
+        ["dependents counted (left out: waited for a slot)"],
+    ]
+    for runs in got.values():
+        every = [d for x in runs for d in x.dependents]
+        rows[0].append(ms([median(x.dependents) for x in runs if x.dependents]))
+        rows[1].append(f"{max(every) * 1000:.1f}" if every else "-")
+        rows[2].append(ms([x.first for x in runs]))
+        rows[3].append(f"{len(every)} ({sum(x.slot_bound for x in runs)})")
+    return table(["figure", *got], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("-j", "--concurrency", type=int, default=4)
+    ap.add_argument("-j", "--concurrency", type=int, help="4; with --latency: the tasks")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--min", type=float, default=1.0, help="shortest agent sleep, s")
     ap.add_argument("--max", type=float, default=4.0, help="longest agent sleep, s")
     ap.add_argument("--files", type=int, default=20, help="files in the repository")
     ap.add_argument("--quick", action="store_true", help="smallest run: proves the script works")
     ap.add_argument("--write-readme", action="store_true", help="update bench/README.md")
+    ap.add_argument("--latency", action="store_true", help="agent start latency, see above")
+    ap.add_argument("--tasks", type=int, default=20, help="with --latency: tasks in the DAG")
+    ap.add_argument("--versus", metavar="REF", help="with --latency: also the cpo of REF")
     a = ap.parse_args()
+    if a.latency:
+        latency(a)
+        return
+    a.concurrency = a.concurrency or 4
     rounds, lo, hi, n = a.rounds, a.min, a.max, None
     if a.quick:
         rounds, lo, hi, n = 1, 0.05, 0.1, 4

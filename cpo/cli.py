@@ -66,6 +66,19 @@ def quick_imports() -> Iterator[None]:
             gc.enable()
 
 
+def _ask_git_ahead(path: Path) -> None:
+    """Start the run's set-up git queries while the engine imports (cpo.gitmemo)."""
+    from cpo.errors import CpoError
+    from cpo.git import Git, find_repo
+    from cpo.gitmemo import ask_ahead
+
+    try:
+        root = find_repo(path.resolve())
+    except (CpoError, OSError):
+        return  # the run's own set-up says what is wrong
+    ask_ahead(root, Git(root)._env)
+
+
 def _parallel_dir(path: Path) -> Path:
     """`cpo validate dir/manifest.json` means the directory that holds it."""
     return path.parent if path.name == "manifest.json" and path.is_file() else path
@@ -436,6 +449,7 @@ def run(
 ) -> None:
     """Run every task of a parallel directory with agents, wave after wave; or the work
     streams of a plan file (PLAN.md) side by side, statuses written back into it."""
+    _ask_git_ahead(parallel_dir)
     with quick_imports():
         from cpo import ui
         from cpo.errors import UsageError

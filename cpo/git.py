@@ -21,8 +21,10 @@ from pathlib import Path
 
 from cpo.errors import GitError
 from cpo.gitenv import agent_git_env as agent_git_env  # callers know it as cpo.git's
+from cpo.gitmemo import Memo, answer, remembered
 from cpo.gitpaths import OID, head_from_files
 from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
+from cpo.gitstatus import History, WorktreeStatus, parse_history, parse_status_v2
 from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
 from cpo.mergeresult import merge_failure
 
@@ -41,10 +43,6 @@ _RETRIES = 12
 KILL_AFTER_GIT_CALL = "CPO_TEST_KILL_AFTER_GIT_CALL"
 _calls = itertools.count(1)  # next() on a count is atomic under the GIL
 
-IDENTITY_FIX = (
-    'git config --global user.name "Your Name" && git config --global user.email you@example.com'
-)
-
 
 class Git:
     """One repository; `lock` serialises the operations that change git metadata."""
@@ -54,26 +52,16 @@ class Git:
         self.lock = threading.RLock()
         # cpo's own git calls run with gc.auto=0 like the agents' (agent_git_env); the
         # user's own GIT_CONFIG_* entries are kept. No identity is ever invented: commits
-        # are the user's, and preflight says when git has none (identity_problem).
+        # are the user's, and preflight says when git has none (gitenv.identity_problem).
         self._env = {**agent_git_env(os.environ), "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         self._tracked: dict[tuple[str, str], bool] = {}  # (commit id, path): see `tracks`
-
-    def identity_problem(self) -> str | None:
-        """Why git cannot commit here for lack of a name or email, with the fix; or None.
-
-        `git var GIT_COMMITTER_IDENT` applies the same strict rules as `git commit`.
-        """
-        for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
-            code, _, err = self._raw(["var", var], self.root)
-            if code != 0:
-                why = (err.strip().splitlines() or [f"exit {code}"])[-1]
-                return (
-                    f"git has no user identity for commits in {self.root} ({why}): "
-                    f"set one with `{IDENTITY_FIX}` (or in this repository without --global)"
-                )
-        return None
+        self._memo: Memo | None = None  # see cpo.gitmemo.snapshot
+        self._common_dir: Path | None = None
 
     def _raw(self, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
+        early = answer(self, args, cwd)  # the set-up's, asked ahead (cpo.gitmemo)
+        if early is not None:
+            return early
         proc = subprocess.run(
             ["git", *args], cwd=cwd, env=self._env, capture_output=True, text=True, check=False
         )
@@ -122,6 +110,7 @@ class Git:
         code, out, _ = self._raw(["symbolic-ref", "--short", "-q", "HEAD"], self.root)
         return out.strip() if code == 0 and out.strip() else None
 
+    @remembered
     def status_entries(self, cwd: Path | None = None) -> list[tuple[str, str]]:
         """(two-letter status, path) of every tracked change and untracked file in a
         worktree; paths relative to its root (a nested worktree shows as `dir/`)."""
@@ -177,6 +166,7 @@ class Git:
         out = self.run("for-each-ref", "--count=1", "--contains", commit, "--format=%(refname)")
         return bool(out)
 
+    @remembered
     def worktrees(self) -> dict[Path, str | None]:
         """Registered worktrees: path -> branch (None when detached)."""
         out = self.run("worktree", "list", "--porcelain")
@@ -219,27 +209,28 @@ class Git:
         out = self.run("diff", "--name-only", start, end)
         return [line for line in out.splitlines() if line]
 
-    def work_since(self, start: str, end: str) -> tuple[str, int, list[str]]:
-        """(head, number of commits, files touched) of `end` since `start`.
+    def history(self, start: str, head: str) -> History:
+        """`head` since `start`, and whether `head` contains `start`: one `git log`, each
+        commit with its parents and followed by the files it touched (cpo.gitstatus)."""
+        args = ("--format=%x00%H %P", "--name-only", "--no-renames", f"{start}..{head}")
+        return parse_history(self.run("log", *args), start, head)
 
-        One git call: commits newest first, each followed by the files it touched.
-        """
-        out = self.run("log", "--format=%x00%H", "--name-only", "--no-renames", f"{start}..{end}")
-        commits: list[str] = []
-        files: dict[str, None] = {}
-        for line in out.splitlines():
-            if line.startswith("\0"):
-                commits.append(line[1:])
-            elif line:
-                files.setdefault(line)
-        if not commits:
-            return start, 0, []
-        return commits[0], len(commits), sorted(files)
+    def worktree_status(self, worktree: Path) -> WorktreeStatus:
+        """What is uncommitted in a worktree, its HEAD and HEAD's branch: one `git status`."""
+        args = ["status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z"]
+        code, out, err = self._raw([*args, "--untracked-files=all"], worktree)
+        if code != 0:
+            raise GitError(f"git status failed in {worktree}: {err.strip()}")
+        return parse_status_v2(out)
 
     def common_dir(self) -> Path:
-        return Path(self.run("rev-parse", "--path-format=absolute", "--git-common-dir"))
+        if self._common_dir is None:  # it never changes: asked once
+            out = self.run("rev-parse", "--path-format=absolute", "--git-common-dir")
+            self._common_dir = Path(out)
+        return self._common_dir
 
     # -- used by status / clean / integrate -----------------------------------------------
+    @remembered
     def local_branches(self) -> set[str]:
         """Every local branch name, in one git call (preflight checks hundreds)."""
         out = self.run("for-each-ref", "--format=%(refname)", "refs/heads/")
@@ -313,7 +304,13 @@ class Git:
             self.run("branch", branch, at)
 
     def add_worktree(
-        self, path: Path, branch: str, start: str | None = None, *, checkout: bool = True
+        self,
+        path: Path,
+        branch: str,
+        start: str | None = None,
+        *,
+        checkout: bool = True,
+        force: bool = False,
     ) -> None:
         """Worktree at `path` on `branch`, creating the branch at `start` when given.
 
@@ -322,13 +319,15 @@ class Git:
         has its own index, so checkouts of different worktrees do not race (git's own
         `worktree add` checks out with this same `reset --hard`). With `checkout=False`
         the worktree has no index and no files until `check_out` (or `complete_checkout`).
+        `force` (-f): for callers that made sure the path and branch are free (-f skips it).
         """
         with self.lock:
             path.parent.mkdir(parents=True, exist_ok=True)
+            opts = ("-q", "--no-checkout", *(("-f",) if force else ()))
             if start is not None:
-                self.run("worktree", "add", "-q", "--no-checkout", "-b", branch, str(path), start)
+                self.run("worktree", "add", *opts, "-b", branch, str(path), start)
             else:
-                self.run("worktree", "add", "-q", "--no-checkout", str(path), branch)
+                self.run("worktree", "add", *opts, str(path), branch)
         if checkout:
             self.run("reset", "-q", "--hard", cwd=path)
 
@@ -365,19 +364,21 @@ class Git:
     def commit_leftovers(self, worktree: Path, message: str) -> bool:
         """Commit what the agent left uncommitted (not the marker); True if any. Edits in a
         submodule's files stay in the worktree: they are its repository's (callers say so)."""
-        return self.commit_leftovers_and_check(worktree, message)[0]
+        return self.settle_worktree(worktree, message)[0]
 
-    def commit_leftovers_and_check(self, worktree: Path, message: str) -> tuple[bool, list[str]]:
-        """`commit_leftovers`, and what stays uncommitted (submodule edits); one status if clean."""
-        if not self.dirty_paths(worktree):
-            return False, []
+    def settle_worktree(self, worktree: Path, message: str) -> tuple[bool, WorktreeStatus]:
+        """`commit_leftovers`, and the worktree's status after: what stays uncommitted
+        (submodule edits), HEAD and its branch. One status if nothing was left."""
+        status = self.worktree_status(worktree)
+        if not status.paths:
+            return False, status
         with self.lock:
             if not self.ok("add", "-A", cwd=worktree):  # git >= 2.34, outside a sparse set
                 self.run("add", "-A", "--sparse", cwd=worktree)
             if self.ok("diff", "--cached", "--quiet", cwd=worktree):
-                return False, self.dirty_paths(worktree)
+                return False, self.worktree_status(worktree)
             self.run("commit", "-q", "--no-verify", "-m", message, cwd=worktree)
-        return True, self.dirty_paths(worktree)
+        return True, self.worktree_status(worktree)
 
     def commit_removal(self, worktree: Path, path: str, message: str) -> None:
         """Commit the removal of `path` (index and file); callers commit other changes first."""

@@ -21,6 +21,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     [
         ("bench_overhead.py", "cpo / baseline"),
         ("bench_makespan.py", "`--schedule dag`, tasks with `estimate` / bound"),
+        ("bench_makespan.py --latency", "dependent start latency"),
         ("bench_scale.py", "cold start `cpo --help`"),
         ("bench_scale.py --big-repo 300", "first agent after launch"),
         ("bench_worktree_race.py", "failed runs"),

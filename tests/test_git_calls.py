@@ -42,13 +42,55 @@ def test_git_processes_per_task(git_repo: Path, monkeypatch: pytest.MonkeyPatch)
     small = count_calls(git_repo, 2, "TS-A", monkeypatch)
     big = count_calls(git_repo, 6, "TS-B", monkeypatch)
     per_task = {k: (big[k] - small[k]) / 4 for k in big}
-    # Before: 12.25 per task (7 now: worktree add, reset, status, rev-parse, merge-base,
-    # log, merge). The merge commit comes from the ref files, HEAD and its branch
-    # from one rev-parse, one status when the agent left nothing, the marker's cat-file
-    # only when a commit touched it.
-    assert sum(per_task.values()) <= 8, per_task
-    assert per_task.get("rev-parse HEAD", 0) == 0
+    # Before: 12.25 per task (5 now: worktree add, reset, status, log, merge). The merge
+    # commit comes from the ref files; after the agent, HEAD and its branch come with the
+    # leftovers in one status, and one log says both whether HEAD holds the start point
+    # and what it holds since; the marker's cat-file only when a commit touched it.
+    assert sum(per_task.values()) <= 5.5, per_task
+    for gone in ("rev-parse HEAD", "rev-parse HEAD^{commit}", "merge-base --is-ancestor"):
+        assert per_task.get(gone, 0) == 0, per_task
     assert per_task.get("symbolic-ref -q", 0) == 0
     # 2 before; now the start point's answer is shared (two tasks may ask it at once)
     assert per_task.get("cat-file -e", 0) <= 0.5
-    assert per_task.get("status --porcelain", 0) <= 1
+    statuses = {k: v for k, v in per_task.items() if k.startswith("status ")}
+    assert sum(statuses.values()) <= 1, statuses
+    logs = {k: v for k, v in per_task.items() if k.startswith("log ")}
+    assert sum(logs.values()) <= 1, logs
+
+
+def test_a_dependency_diff_stat_is_asked_once_for_all_its_dependents(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each dependent's prompt says what its dependencies built, with git's diff stat; the
+    # scheduler's thread asks it at each launch (nothing else launches or merges
+    # meanwhile), so a task with three dependents once, not three times.
+    calls: Counter[str] = Counter()
+    raw = Git._raw
+
+    def counted(self: Git, args: list[str], cwd: Path) -> tuple[int, str, str]:
+        calls[" ".join(args[:2])] += 1
+        return raw(self, args, cwd)
+
+    apps = [f"app-{i}" for i in range(3)]
+    root = make_spec(
+        git_repo,
+        [{"lib": OK.format(f="lib.txt")}, {a: OK.format(f=f"{a}.txt") for a in apps}],
+        deps={a: ["lib"] for a in apps},
+        spec_id="TS-H",
+    )
+    monkeypatch.setattr(Git, "_raw", counted)
+    opts = RunOptions(max_concurrent=3, workspace_root=git_repo.parent / "ws-h")
+    assert execute(root, opts).report.status == "completed"
+    assert calls["diff --shortstat"] == 1, calls
+
+
+def test_set_up_asks_each_question_once(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Preflight's checks share one `git status`, worktree list and branch list: in a
+    50,000-file checkout each status costs ~0.2 s before the first agent can start."""
+    small = count_calls(git_repo, 2, "TS-A", monkeypatch)
+    big = count_calls(git_repo, 6, "TS-B", monkeypatch)
+    fixed = {k: small[k] - 2 * (big[k] - small[k]) / 4 for k in big}
+    assert fixed.get("status --porcelain", 0) <= 1, fixed  # was 3
+    assert fixed.get("worktree list", 0) <= 2, fixed  # preflight's, the set-up's; was 4
+    assert fixed.get("for-each-ref --format=%(refname)", 0) <= 2, fixed  # was 3
+    assert fixed.get("rev-parse --path-format=absolute", 0) <= 1, fixed  # was 2

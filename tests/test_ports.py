@@ -162,3 +162,19 @@ def test_ports_config_that_cannot_hold_a_block_is_refused(git_repo: Path) -> Non
     config.write_text("ports: {first: 80}\n")
     proc = cpo("config", "show", cwd=git_repo)
     assert proc.returncode == 2 and "ports.first" in proc.stdout + proc.stderr
+
+
+def test_wave_validation_gets_the_spec_env(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validation runs in the integration worktree with the spec's `env:` (its `$NAME`s
+    expanded) and cpo's run variables, as the integration set-up does."""
+    root = make_spec(
+        git_repo,
+        [{"task-001": "x"}],
+        validation={1: 'test "$GREETING" = "hello world" && test "$CPO_SPEC_ID" = TS-0042'},
+        extra={"env": {"GREETING": "hello $WHO"}},
+    )
+    monkeypatch.setenv("WHO", "world")
+    agent = ("--backend", "command", "--agent-command", ": > .claude-task-complete")
+    proc = cpo("run", str(root), "--repair", "0", *agent, cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report(root)["waves"][0]["validation_exit_code"] == 0

@@ -56,6 +56,10 @@ def test_missing_marker_fails_task(git_repo: Path) -> None:
     assert report(root)["status"] == "failed"
     assert "--retry-failed" in report(root)["next_step"]
     assert repo_state(git_repo) == before
+    # Checked out in the background at set-up; whole when the run ends, merges or none.
+    integration = Path(report(root)["integration_worktree"])
+    assert git(integration, "status", "--porcelain") == ""
+    assert (integration / "README.md").is_file()
 
 
 def test_agent_error_result(git_repo: Path) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,29 @@ def test_checkouts_take_turns(
         t.join()
     assert all((p / "README.md").is_file() for p, _ in wanted)
     assert not (watch / "overlaps").exists()
+
+
+def test_background_adds_hold_back_every_agent_until_the_last_add(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a first run the worktrees are added on a thread while the first tasks check out;
+    a checkout (after which the agent starts) returns only once every add is done, or an
+    agent's `git worktree list` could read a half-written worktree."""
+    slow_add = Git.add_worktree
+
+    def add(self: Git, *args: object, **kwargs: object) -> None:
+        time.sleep(0.05)  # slower adds than checkouts of this small repository
+        slow_add(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Git, "add_worktree", add)
+    base = git(git_repo, "rev-parse", "HEAD")
+    wanted = [(tmp_path / "wt" / f"t{i}", f"feature/t{i}") for i in range(6)]
+    made = worktrees.make_worktrees(Git(git_repo), wanted, base, background=True)
+    first = wanted[0][0]
+    assert made.take_fresh(first)
+    made.check_out(first, base)
+    listed = git(git_repo, "worktree", "list", "--porcelain")
+    assert all(f"worktree {p}" in listed for p, _ in wanted)  # every add done
+    assert (first / "README.md").is_file()
+    assert all(made.take_fresh(p) for p, _ in wanted[1:])
+    made.stop()

@@ -209,3 +209,17 @@ def test_commits_off_the_branch_survive_a_crash_and_a_retry(git_repo: Path) -> N
     saved = t["attempts"][0]["saved_branch"]
     assert saved and git(git_repo, "rev-parse", saved) == late
     assert _unreachable_after_clean(git_repo, root) == []
+
+
+def test_an_agent_stopped_mid_commit_leaves_no_lock_that_fails_the_task(git_repo: Path) -> None:
+    """An agent killed in the middle of `git commit` leaves the worktree's index.lock:
+    every later git command there failed on it, so cpo could not commit what the agent
+    left and the task failed (git_error, after ~7 s of retries). The agent's group is gone
+    when cpo takes over: the lock is stale, removed, and said."""
+    agent = (
+        f'echo "$CPO_TASK_ID" > work.txt && touch "$(git rev-parse --git-dir)/index.lock" && {DONE}'
+    )
+    _, data = _run(git_repo, agent)
+    t = data["tasks"]["task-001"]
+    assert (t["status"], t["merged"], t["files_changed"]) == ("completed", True, ["work.txt"]), t
+    assert any("index.lock" in w and "removed" in w for w in t["warnings"]), t["warnings"]

@@ -28,6 +28,7 @@ from typing import Literal
 
 from cpo.errors import CpoError, ExitCode, GitError, PreflightError, UsageError
 from cpo.git import Git, find_repo
+from cpo.gitenv import identity_problem
 from cpo.plan.model import ValidationStep
 from cpo.run.changes import user_changes
 from cpo.run.journal import atomic_write
@@ -119,7 +120,7 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
     if before is None:
         raise UsageError(f"--into {target}: no such branch in {repo}")
 
-    identity = git.identity_problem()
+    identity = identity_problem(git)
     if identity:
         # The merge commit goes into the user's branch: it must carry their identity.
         raise PreflightError(identity)

@@ -94,6 +94,7 @@ class StreamHooks(RunHooks):
         """Merge each stream's work into the integration branch, in table order (once a
         run); False if one did not merge (its last task then fails with the reason)."""
         if self.streams_merged is None:
+            self.worktrees.await_integration()  # checked out in the background (set-up)
             self.streams_merged = all([self._merge_stream(s) for s in self._chosen()])
         return self.streams_merged
 

@@ -24,7 +24,8 @@ repaired by an agent), `handoff` (dependents told what their dependencies built)
 with `git merge-tree` and handled by --on-conflict; `resolve`: the resolver agent;
 `conflictrecord`: their records).
 May import: `cpo.plan`, `cpo.planfile` (plan files: loading, their status-only changes),
-`cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.config`, `cpo.errors`, `cpo.logfile`, `cpo.secrets`,
+`cpo.agents`, `cpo.git` (with `cpo.gitmemo`: set-up queries asked once, `cpo.gitenv`:
+identity), `cpo.proc`, `cpo.config`, `cpo.errors`, `cpo.logfile`, `cpo.secrets`,
 `cpo.duration`, `cpo.suggest`, `cpo.orphans` (the subreaper), `cpo.executors` (where agents
 run); never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.
 """

@@ -56,29 +56,63 @@ def clear_marker(git: Git, worktree: Path, start: str, task_id: str) -> str | No
     return None
 
 
+STALE_LOCK_NOTE = (
+    "the agent was stopped in the middle of a git command and left {lock} behind: "
+    "cpo removed it (no process of the agent runs any more)"
+)
+
+
+def drop_stale_index_lock(worktree: Path) -> str | None:
+    """Remove the worktree's `index.lock` once its agent is gone; what was done, or None.
+
+    An agent stopped mid-commit (timeout, kill) leaves it, and every later git command in
+    the worktree fails on it ("index.lock: File exists"): cpo could commit none of the
+    agent's leftovers and the task would fail. Only the agent and cpo use a task's index,
+    and the agent's whole process group has ended when this is called (cpo.proc sweeps
+    it), so the lock is stale."""
+    dotgit = worktree / ".git"
+    try:
+        gitdir = dotgit
+        if dotgit.is_file():  # a linked worktree: "gitdir: <its folder in the repository>"
+            gitdir = worktree / dotgit.read_text().removeprefix("gitdir:").strip()
+        lock = gitdir / "index.lock"
+        lock.unlink()
+    except OSError:
+        return None  # none (the usual case), or not ours to judge
+    return STALE_LOCK_NOTE.format(lock=lock)
+
+
 def hand_over(
     git: Git, worktree: Path, task_id: str, branch: str, start: str, attempt: int, *, ok: bool
 ) -> Handover:
     """Commit what the agent left, bring the task branch to the agent's HEAD, and say
     what the branch now holds since `start`. `ok`: the agent's verdict was success (only
     then is a committed marker removed, before the merge)."""
-    leftovers, left = git.commit_leftovers_and_check(
-        worktree, f"cpo: uncommitted changes left by {task_id}"
-    )
-    warnings: list[str] = []
-    if left:
-        warnings.append(SUBMODULE_NOTE.format(paths=", ".join(left)))
-    reason, error, kept, moved = _claim(git, worktree, branch, start, attempt)
+    stale = drop_stale_index_lock(worktree)
+    leftovers, status = git.settle_worktree(worktree, f"cpo: uncommitted changes left by {task_id}")
+    warnings: list[str] = [stale] if stale else []
+    if status.paths:
+        warnings.append(SUBMODULE_NOTE.format(paths=", ".join(status.paths)))
+    # The common case: HEAD on the task branch (the status said so: no rev-parse), and one
+    # log answers both whether HEAD holds the start point and what it holds since.
+    head = status.head_on(branch)
+    since = None if head is None else git.history(start, head)
+    known: tuple[str, bool] | None = None
+    if head is not None and since is not None and since.has_start is not None:
+        known = (head, since.has_start)
+    reason, error, kept, moved = _claim(git, worktree, branch, start, attempt, known)
     if moved:
         warnings.append(moved)
-    head, commits, files = git.work_since(start, f"refs/heads/{branch}")
+    if since is None:
+        since = git.history(start, f"refs/heads/{branch}")
     # The branch can hold the marker only if a commit since `start` touched it, or `start`
     # held it: most tasks need no `cat-file` (tracks(start) is remembered per commit).
-    maybe = MARKER in files or git.tracks(start, MARKER)
+    maybe = MARKER in since.files or git.tracks(start, MARKER)
     if ok and reason is None and maybe and git.tracks(branch, MARKER):
         git.commit_removal(worktree, MARKER, f"cpo: keep {MARKER} out of {task_id}'s work")
         warnings.append(f"the agent committed {MARKER}: cpo removed it so it is never merged")
-        head, commits, files = git.work_since(start, f"refs/heads/{branch}")
+        since = git.history(start, f"refs/heads/{branch}")
+    head, commits, files = since.head, len(since.commits), since.files
     return Handover(head, commits, files, leftovers, reason, error, kept, tuple(warnings))
 
 
@@ -94,23 +128,34 @@ def reclaim(
         _, on = git.worktree_head(worktree)
     except GitError:
         return None, None  # a broken worktree: the worktree set-up deals with it
+    stale = drop_stale_index_lock(worktree)  # its agent ended with the earlier cpo
     if on == branch:
-        return None, None
+        return stale, None
     git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task_id}")
     _, error, kept, note = _claim(git, worktree, branch, start, attempt)
-    return error or note, kept
+    return error or note or stale, kept
 
 
 def _claim(
-    git: Git, worktree: Path, branch: str, start: str, attempt: int
+    git: Git,
+    worktree: Path,
+    branch: str,
+    start: str,
+    attempt: int,
+    known: tuple[str, bool] | None = None,
 ) -> tuple[str | None, str | None, str | None, str | None]:
     """(reason, error, kept branch, note): the task branch made to hold the agent's HEAD,
-    or why it was not (reason and error, every commit kept on a branch)."""
-    head, on = git.worktree_head(worktree)
+    or why it was not (reason and error, every commit kept on a branch). `known`: HEAD is
+    on `branch`, at this commit, and whether it holds `start` (already asked)."""
+    if known is None:
+        head, on = git.worktree_head(worktree)
+        has_start = git.is_ancestor(start, head)
+    else:
+        (head, has_start), on = known, branch
     tip = head if on == branch else git.rev(f"refs/heads/{branch}")
     kept_name = f"{branch}-attempt-{attempt}-head"
     where = f"branch {on}" if on else "a detached HEAD"
-    if not git.is_ancestor(start, head):
+    if not has_start:
         kept = None if on == branch else _keep(git, head, kept_name)
         if on != branch:
             if tip is None:  # deleted by the agent: back at the start, holding nothing

@@ -18,6 +18,7 @@ from typing import Any
 from cpo import __version__
 from cpo.errors import ExitCode, PreflightError
 from cpo.git import MARKER
+from cpo.gitmemo import snapshot
 from cpo.logfile import log, use_log_file
 from cpo.orphans import Adopter
 from cpo.proc import ProcessRegistry
@@ -78,6 +79,7 @@ def execute(
     registry.when_cancelled(slots.wake)
     progress: Progress | None = None
     writer: ReportWriter | None = None
+    worktrees: RunWorktrees | None = None
     restore: dict[int, Any] = {}
     try:
         writer, resume = _set_up(ctx, notes, on_report_write)
@@ -93,6 +95,7 @@ def execute(
         registry.start_watchdog()
         status = hooks.schedule_ended(_schedule(ctx, hooks, selection, stop))
         worktrees.remove_unused()  # no agent runs any more
+        worktrees.await_integration()  # whole, even if nothing was merged
         return _finish(ctx, writer, progress, status, notes)
     except BaseException as exc:
         if writer is not None:
@@ -104,6 +107,8 @@ def execute(
         restore_handlers(restore)
         if registry.live_count():
             registry.terminate_all()
+        if worktrees is not None:
+            worktrees.stop()  # no git of ours outlives the run
         registry.stop_watchdog()  # it stops what is left with the run's tag
         adopter.finish()  # and what was re-parented to us: nothing outlives the run
         if writer is not None:
@@ -117,10 +122,11 @@ def _set_up(
     """Check the run can start; its report (not written yet) and what it resumes."""
     plan, opts = ctx.plan, ctx.opts
     previous = load_report(plan.root)
-    problems = preflight(ctx)
-    if problems:
-        raise PreflightError.of(problems)
-    notes.extend(preflight_notes(ctx))
+    with snapshot(ctx.git):  # nothing changes the repository until the checks are done
+        problems = preflight(ctx)
+        if problems:
+            raise PreflightError.of(problems)
+        notes.extend(preflight_notes(ctx))
     notes.extend(ctx.settings.warnings)
     report = new_report(ctx, opts)
     resume = plan_resume(ctx, previous, report) if _continuing(opts) else None
@@ -145,8 +151,9 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         # earlier run's report already does; it stays as it is until the set-up is done.)
         writer.save()
     with writer.update() as report:
+        fresh_integration = False
         if not ctx.opts.no_integration:
-            _ensure_integration(ctx)
+            fresh_integration = _ensure_integration(ctx)
             report.integration_commit = ctx.git.rev(plan.integration_branch)
         else:
             ctx.git.exclude_pattern(f"/{MARKER}")
@@ -161,7 +168,11 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
             if t.id in selected and here
         )
     )
-    worktrees = make_worktrees(ctx.git, wanted, base, inside_repo(plan.root, ctx.repo))
+    worktrees = make_worktrees(
+        ctx.git, wanted, base, inside_repo(plan.root, ctx.repo), background=True
+    )
+    if fresh_integration:
+        worktrees.check_out_integration(ctx.integration_worktree)
     log.info(
         "run %s started: %d tasks, concurrency %d",
         plan.spec_id,
@@ -273,21 +284,24 @@ def new_report(ctx: RunContext, opts: RunOptions) -> Report:
     )
 
 
-def _ensure_integration(ctx: RunContext) -> None:
+def _ensure_integration(ctx: RunContext) -> bool:
+    """The integration branch and worktree, made or mended; True if the worktree is new
+    and still to be checked out (RunWorktrees.check_out_integration)."""
     git, branch, path = ctx.git, ctx.plan.integration_branch, ctx.integration_worktree
     git.exclude_pattern(f"/{MARKER}")
     if not git.branch_exists(branch):
         git.create_branch(branch, ctx.base_commit)
     if not path.is_dir() or path.resolve() not in git.worktrees():
         git.prune_worktrees()  # its folder may have been deleted by hand
-        git.add_worktree(path, branch)
-        return
+        git.add_worktree(path, branch, checkout=False)
+        return True
     # A kill between `worktree add --no-checkout` and its checkout left it empty:
     # every merge into it would fail.
     git.complete_checkout(path)
     if git.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=path):
         # cpo died in the middle of a merge: undo it; the report still has it unmerged.
         git.run("merge", "--abort", cwd=path)
+    return False
 
 
 def _continuing(opts: RunOptions) -> bool:

@@ -16,7 +16,7 @@ from cpo.plan.model import Plan, TaskSpec, WaveSpec
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import TaskSettings
 from cpo.run.conflicts import Conflicts
-from cpo.run.handoff import handed_over
+from cpo.run.handoff import DiffStats, handed_over
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
@@ -60,6 +60,7 @@ class RunHooks:
         self.masker = Masker(secret_candidates(ctx.plan))
         self.run_env = RunEnv.of(ctx.plan, integration=not ctx.opts.no_integration)
         self.integration = ctx.integration_worktree
+        self.worktrees = worktrees or RunWorktrees(ctx.git)
         self.integration_head: str | None = None
         self.wave_base: dict[int, str] = {}
         self.logs_dir = ctx.plan.root / "logs"
@@ -70,6 +71,7 @@ class RunHooks:
             # that one outranks every waiting task (cpo.run.slots).
             self.ranks = launch_ranks(ctx.plan, "dag")
         self._launches: dict[str, Launch] = {}
+        self._diff_stats: DiffStats = {}  # each dependency's, for all its dependents
         env = RunnerEnv(
             git=ctx.git,
             writer=writer,
@@ -79,7 +81,7 @@ class RunHooks:
             slots=slots,
             masker=self.masker,
             fail_fast=ctx.fail_fast,
-            prepared=worktrees or RunWorktrees(ctx.git),
+            prepared=self.worktrees,
             prep=TaskPrep(
                 ready or Readiness(ctx.repo), self.run_env, registry, ctx.ports, self._readied
             ),
@@ -145,7 +147,8 @@ class RunHooks:
         policy = self.ctx.policy
         if task.deps and policy.handoff and not self.ctx.opts.no_integration:
             with self.writer.reading() as report:
-                task = handed_over(self.ctx.git, report, task, policy.handoff_limit)
+                limit, stats = policy.handoff_limit, self._diff_stats
+                task = handed_over(self.ctx.git, report, task, limit, stats)
         # After a conflict its prompt says what it must now build on (cpo.run.conflicts).
         task = self.conflicts.for_launch(task)
         self._launches[task.id] = Launch(task, rank, self.slots.ticket(rank))
@@ -177,6 +180,7 @@ class RunHooks:
     def merge_task(self, task: TaskSpec) -> bool | Literal["rerun"]:
         if self.ctx.opts.no_integration:
             return True
+        self.worktrees.await_integration()  # checked out in the background (set-up)
         result = self.conflicts.merge(task)  # with what --on-conflict does on a conflict
         if isinstance(result, str):  # RERUN: it runs again before its merge
             self._unreserve_dependents(task)
@@ -232,6 +236,7 @@ class RunHooks:
             with self.writer.update_wave(wave.number) as rec:
                 rec.note = "validation not run: --no-integration has no merged tree"
             return True
+        self.worktrees.await_integration()
         failed = self._ready_integration()
         if failed is not None:
             why = f"[cpo] validation not run: the integration worktree's {failed}"
@@ -254,6 +259,7 @@ class RunHooks:
             cwd=self.integration,
             timeout=self.ctx.settings.timeouts.task,
             registry=self.validation_registry,
+            base_env=self.run_env.for_integration(self.integration),
         )
         tail = self.masker.mask(result.output_tail)
         with self.writer.update_wave(wave.number) as rec:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from cpo.agents import get_backend
 from cpo.agents.base import AgentRequest
 from cpo.errors import UsageError
+from cpo.gitenv import identity_problem
 from cpo.plan.names import ref_clash
 from cpo.run.agentrun import task_request
 from cpo.run.changes import (
@@ -67,7 +68,7 @@ def unsupported_options(ctx: RunContext) -> list[str]:
 def preflight(ctx: RunContext) -> list[str]:
     """Every reason the run cannot start, one line each with the fix."""
     problems = _local_changes(ctx) if not ctx.opts.allow_dirty else []
-    identity = ctx.git.identity_problem()
+    identity = identity_problem(ctx.git)
     if identity:
         problems.append(identity)
     if ctx.executor is not None and ctx.executor.name == "ray":

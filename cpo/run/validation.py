@@ -7,7 +7,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +43,12 @@ def run_validation(
     cwd: Path,
     timeout: float | None = None,
     registry: ProcessRegistry | None = None,
+    base_env: Mapping[str, str] | None = None,
 ) -> ValidationResult:
-    """Run each step in order, stopping at the first failure."""
+    """Run each step in order, stopping at the first failure. `base_env`: the environment
+    (default cpo's own); a run passes its integration environment, with the spec's `env:`."""
     start = time.monotonic()
-    env = dict(os.environ)
+    env = dict(os.environ if base_env is None else base_env)
     # Python validations import the project's modules from the merged tree.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH")]))
     outputs: list[str] = []

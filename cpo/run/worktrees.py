@@ -6,7 +6,9 @@ several steps, and a git command in another worktree that reads it half-written 
 the time (`git status`, `git branch`, `git worktree list`), outside cpo's lock. So every
 worktree a run needs is added here, while no agent runs: metadata only (`--no-checkout`),
 each new task branch at the base. A launch then only moves its own branch and checks it
-out (`Git.check_out`), which creates nothing in `.git/worktrees` (DESIGN 3).
+out (`Git.check_out`), which creates nothing in `.git/worktrees` (DESIGN 3). On a first
+run the adds go on a thread of their own, and the first tasks check out meanwhile (a
+checkout reads no other worktree's metadata); their agents still wait for the last add.
 
 Worktrees of tasks that never launched (a dependency failed, the run was stopped) are
 removed with their branch at the end of the run: nothing was ever checked out in them.
@@ -61,6 +63,80 @@ class RunWorktrees:
     # (context, contracts: what agents are told to read).
     sparse_always: tuple[str, ...] = ()
     _checkouts: Slots = field(default_factory=_gate)
+    _integration: threading.Thread | None = None
+    _integration_error: GitError | None = None
+    # The set-up's adds, when they run in the background (`add_in_background`).
+    _adds: threading.Thread | None = None
+    _pending: dict[Path, None] = field(default_factory=dict)  # not reached by the adds yet
+    _added: threading.Condition = field(default_factory=threading.Condition)
+    _stop_adding: threading.Event = field(default_factory=threading.Event)
+
+    def add_in_background(self, new: Sequence[tuple[Path, str]], base: str) -> None:
+        """Add these worktrees, each with a new branch at `base`, on a thread of their own.
+        Checkouts, which read no other worktree's metadata, go on meanwhile; agents wait
+        until every add is done (`take_fresh`, `check_out`): the adds are what an agent's
+        `git branch` or `git worktree list` could read half written (the module's doc)."""
+        self._pending = dict.fromkeys(p for p, _ in new)
+
+        def add_all() -> None:
+            for path, branch in new:
+                try:
+                    if not self._stop_adding.is_set():
+                        _add_new(self.git, path, branch, base)
+                        with self._lock:
+                            self.fresh[path] = (branch, base)
+                except GitError as exc:
+                    log.warning("worktree %s not made at set-up: %s", path, exc.message)
+                finally:
+                    with self._added:
+                        self._pending.pop(path, None)
+                        self._added.notify_all()
+
+        self._adds = threading.Thread(target=add_all, name="worktree-adds")
+        self._adds.start()
+
+    def wait_added(self) -> None:
+        """Return once the set-up's adds are all done (at once when there were none)."""
+        if self._adds is not None:
+            self._adds.join()
+
+    def stop(self) -> None:
+        """The run is ending: no more adds, and wait for the background git to finish."""
+        self._stop_adding.set()
+        self.wait_added()
+        self.join_integration()
+
+    def check_out_integration(self, path: Path) -> None:
+        """Check out the integration worktree (made with `--no-checkout`) in the background,
+        taking a checkout turn like a task: in a big repository it costs as much as a
+        task's, and nothing needs it before the first merge or validation (`await_integration`).
+        Checking it out reads no other worktree's metadata: it is safe while worktrees are
+        added, as a task's checkout is."""
+
+        def check_out() -> None:
+            self._checkouts.acquire()
+            try:
+                self.git.run("reset", "-q", "--hard", cwd=path)  # as Git.complete_checkout
+            except GitError as exc:
+                self._integration_error = exc
+            finally:
+                self._checkouts.release()
+
+        # Not a daemon: the checkout is never cut short by the run's end (a kill is, and
+        # the next run's set-up completes it: Git.complete_checkout).
+        self._integration = threading.Thread(target=check_out, name="integration-checkout")
+        self._integration.start()
+
+    def join_integration(self) -> None:
+        if self._integration is not None:
+            self._integration.join()
+
+    def await_integration(self) -> None:
+        """Return once the integration worktree is checked out; raise GitError if it could
+        not be."""
+        self.join_integration()
+        if self._integration_error is not None:
+            raise self._integration_error
 
     def check_out(self, path: Path, commit: str, sparse: Sequence[str] | None = None) -> None:
         """Check out a worktree made without a checkout at `commit`, only `sparse`'s folders
@@ -74,15 +150,24 @@ class RunWorktrees:
             self.git.check_out(path, commit)
         finally:
             self._checkouts.release()
+        self.wait_added()  # the agent starts next: no add may still be writing
 
     def take_fresh(self, path: Path) -> bool:
-        """True once for a worktree made by the set-up: it holds nothing, only needs a checkout."""
+        """True once for a worktree made by the set-up: it holds nothing, only needs a
+        checkout (`check_out`). Otherwise the caller handles the worktree with git
+        commands of its own: only once every add is done."""
+        with self._added:
+            self._added.wait_for(lambda: path not in self._pending)
         with self._lock:
-            return self.fresh.pop(path, None) is not None
+            fresh = self.fresh.pop(path, None) is not None
+        if not fresh:
+            self.wait_added()
+        return fresh
 
     def remove_unused(self) -> None:
         """Remove the worktrees (and their new branches) that no task used. Called when no
         agent runs any more, so removing metadata races no reader."""
+        self.wait_added()
         with self._lock:
             unused, self.fresh = dict(self.fresh), {}
         for path, (branch, commit) in unused.items():
@@ -104,7 +189,12 @@ def inside_repo(folder: Path, repo: Path) -> tuple[str, ...]:
 
 
 def make_worktrees(
-    git: Git, wanted: Iterable[tuple[Path, str]], base: str, sparse_always: tuple[str, ...] = ()
+    git: Git,
+    wanted: Iterable[tuple[Path, str]],
+    base: str,
+    sparse_always: tuple[str, ...] = (),
+    *,
+    background: bool = False,
 ) -> RunWorktrees:
     """Add the worktree of each (path, branch) that is not there yet, without a checkout.
 
@@ -118,13 +208,25 @@ def make_worktrees(
     missing = [(p, b) for p, b in wanted if not (p.is_dir() and p.resolve() in registered)]
     if any(p.resolve() in registered for p, _ in missing):
         git.prune_worktrees()  # a worktree folder was deleted by hand
+    if background and not any(b in branches for _, b in missing):
+        # A first run: every worktree new, nothing of an earlier attempt to look after
+        # in them before the checkout.
+        made.add_in_background(missing, base)
+        return made
     for path, branch in missing:
         try:
             if branch in branches:
                 git.add_worktree(path, branch, checkout=False)
             else:
-                git.add_worktree(path, branch, base, checkout=False)
+                _add_new(git, path, branch, base)
                 made.fresh[path] = (branch, base)
         except GitError as exc:
             log.warning("worktree %s not made at set-up: %s", path, exc.message)
     return made
+
+
+def _add_new(git: Git, path: Path, branch: str, base: str) -> None:
+    # -f: a new branch is checked out nowhere, and no registered worktree is missing
+    # (make_worktrees pruned them). git then skips scans of every worktree's metadata,
+    # which make each add cost O(worktrees): ~40 % of the adds' time at 60 tasks.
+    git.add_worktree(path, branch, base, checkout=False, force=True)
