@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cpo.run import reportwriter
 from cpo.run.journal import JOURNAL_FILE
 from cpo.run.report import Attempt, Report, TaskRecord, WaveRecord, load_report
 from cpo.run.reportwriter import ReportWriter
@@ -240,4 +241,36 @@ def test_a_change_is_journaled_as_the_fields_that_changed(
     entry = json.loads(journal.read_text().splitlines()[-1])
     assert entry["tasks"] == {}
     assert entry["fields"] == {"task-0001": {"last_action": "Edit src/module_002.py"}}
+    writer.close()
+
+
+def test_report_json_catches_up_after_three_thousand_times_a_whole_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not by the clock here: a clock of our own on which each reading takes 10 ms, so a
+    whole write takes 10 ms and report.json next catches up with its journal 30 s later
+    (a thousand times: 10 s, and twice as many catch-up writes of 25 ms at 1,000 tasks)."""
+    clock = [1000.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            clock[0] += 0.01
+            return clock[0]
+
+    monkeypatch.setattr(reportwriter, "time", Clock)
+    writer = ReportWriter(big(3), tmp_path, None)
+    writer.save()
+
+    def seq_on_disk() -> int:
+        return int(json.loads((tmp_path / "report.json").read_text())["journal_seq"])
+
+    written = seq_on_disk()
+    for later in (12.0, 29.0):
+        clock[0] = 1000.0 + later
+        _finish(writer, "task-0001")
+        assert seq_on_disk() == written, later  # in the journal only
+    clock[0] = 1031.0
+    _finish(writer, "task-0002")
+    assert seq_on_disk() == writer.report.journal_seq  # written whole
     writer.close()

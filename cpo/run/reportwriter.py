@@ -49,11 +49,13 @@ class ReportWriter:
     FLUSH_INTERVAL = 0.15
     # A journal smaller than this is never worth a whole write (a small report).
     JOURNAL_MIN = 64 * 1024
-    # report.json itself (for tools that read it, not its journal) lags this long, or a
-    # thousand times what a whole write takes (13 s at 1,000 tasks), at most a minute: the
-    # catch-up writes then cost about 0.1 % of a core whatever the report's size (cpo
-    # itself uses a few per cent while agents work).
+    # report.json itself (for tools that read it, not its journal) lags this long, or
+    # WHOLE_FACTOR times what a whole write takes, at most a minute (a whole write takes
+    # ~25 ms at 1,000 tasks -j 32 on a shared 2-core machine): the catch-up writes then
+    # cost about 0.03 % of a core whatever the report's size. cpo itself uses ~8 % of a
+    # core there, so they stay under half a per cent of cpo's CPU (a thousand times: 1.3 %).
     WHOLE_INTERVAL = 5.0
+    WHOLE_FACTOR = 3000
 
     def __init__(
         self,
@@ -192,8 +194,8 @@ class ReportWriter:
             self.text.restarted()
             self._whole, self._whole_size = False, len(text)
             self._run = copy.deepcopy(self._run_fields())
-            took = time.monotonic() - started
-            self._whole_due = started + min(60.0, max(self.WHOLE_INTERVAL, 1000 * took))
+            lag = self.WHOLE_FACTOR * (time.monotonic() - started)
+            self._whole_due = started + min(60.0, max(self.WHOLE_INTERVAL, lag))
         else:
             run = self._run_changes()
             waves = [r.wave(n) for n in sorted(self._waves)]
