@@ -274,3 +274,20 @@ def test_report_json_catches_up_after_three_thousand_times_a_whole_write(
     _finish(writer, "task-0002")
     assert seq_on_disk() == writer.report.journal_seq  # written whole
     writer.close()
+
+
+def test_the_changed_fields_of_a_record_the_reader_lacks_end_the_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer never gives them (it knows what readers have); a journal that does is
+    not ours to guess from: the reader keeps what came before, and does not fail."""
+    writer = _writer(tmp_path, 3, monkeypatch)
+    _finish(writer, "task-0001")
+    seq = writer.report.journal_seq
+    with (tmp_path / JOURNAL_FILE).open("a") as fh:
+        for n, task in ((seq + 1, "task-0404"), (seq + 2, "task-0002")):
+            line = {"seq": n, "run": {}, "waves": {}, "tasks": {}, "fields": {task: {"commits": 9}}}
+            fh.write(json.dumps(line) + "\n")
+    seen = load_report(tmp_path)
+    assert seen == writer.report and seen.tasks["task-0002"].commits == 0
+    writer.close()
