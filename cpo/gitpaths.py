@@ -53,3 +53,15 @@ def find_repo(start: Path) -> Path:
             hint="run cpo from the repository the feature belongs to (git init first if new)",
         )
     return Path(proc.stdout.strip()).resolve()
+
+
+def add_exclude(common_dir: Path, pattern: str) -> None:
+    """Add a pattern to the repository's info/exclude (shared by every worktree), once."""
+    path = common_dir / "info" / "exclude"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = path.read_text().splitlines() if path.exists() else []
+    if pattern not in existing:
+        with path.open("a") as fh:
+            if existing and not path.read_text().endswith("\n"):
+                fh.write("\n")
+            fh.write(f"{pattern}\n")

@@ -70,9 +70,11 @@ def test_a_merge_takes_its_commit_from_the_ref_files_not_another_git_process(
     calls: list[list[str]] = []
     raw = Git._raw
 
-    def counted(self: Git, args: list[str], cwd: Path) -> tuple[int, str, str]:
+    def counted(
+        self: Git, args: list[str], cwd: Path, stdin: str | None = None
+    ) -> tuple[int, str, str]:
         calls.append(list(args))
-        return raw(self, args, cwd)
+        return raw(self, args, cwd, stdin)
 
     monkeypatch.setattr(Git, "_raw", counted)
     first = g.merge(integ, "feature/a", "merge a")
