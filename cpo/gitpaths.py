@@ -1,4 +1,5 @@
-"""Where a repository is, and what git's own files answer without a process.
+"""Where a repository is, and what git's own files answer without a process (and the
+one file cpo writes there itself: info/exclude, `add_exclude`).
 
 A worktree's HEAD is read from its loose ref file (one git process fewer per merge); any
 other layout (packed refs, reftable) answers None and the caller asks git.

@@ -4,7 +4,8 @@
 the same call that lists what the agent left uncommitted; `git log --format=%x00%H %P
 --name-only start..head` lists the commits and files since `start` and, through the
 parents it prints, whether `start` is an ancestor of `head`. Together they replace a
-`rev-parse` and a `merge-base --is-ancestor` per task (cpo.run.claim).
+`rev-parse` and a `merge-base --is-ancestor` per task (cpo.run.claim). Also read here:
+`git status --porcelain -z` (version 1) and `git worktree list --porcelain`.
 """
 
 from __future__ import annotations
