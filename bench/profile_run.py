@@ -24,10 +24,12 @@ lock = threading.Lock()
 _raw = Git._raw
 
 
-def timed_raw(self: Git, args: list[str], cwd: object) -> tuple[int, str, str]:
+def timed_raw(
+    self: Git, args: list[str], cwd: object, stdin: str | None = None
+) -> tuple[int, str, str]:
     start = time.perf_counter()
     try:
-        return _raw(self, args, cwd)  # type: ignore[arg-type]
+        return _raw(self, args, cwd, stdin)  # type: ignore[arg-type]
     finally:
         key = " ".join(a for a in args[:2] if not a.startswith("-"))
         with lock:

@@ -22,9 +22,16 @@ from pathlib import Path
 from cpo.errors import GitError
 from cpo.gitenv import agent_git_env as agent_git_env  # callers know it as cpo.git's
 from cpo.gitmemo import Memo, answer, remembered
-from cpo.gitpaths import OID, head_from_files
+from cpo.gitpaths import OID, add_exclude, head_from_files
 from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
-from cpo.gitstatus import History, WorktreeStatus, parse_history, parse_status_v2
+from cpo.gitstatus import (
+    History,
+    WorktreeStatus,
+    parse_history,
+    parse_status_v2,
+    status_v1_entries,
+    worktree_list,
+)
 from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
 from cpo.mergeresult import merge_failure
 
@@ -58,13 +65,14 @@ class Git:
         self._memo: Memo | None = None  # see cpo.gitmemo.snapshot
         self._common_dir: Path | None = None
 
-    def _raw(self, args: Sequence[str], cwd: Path) -> tuple[int, str, str]:
+    def _raw(
+        self, args: Sequence[str], cwd: Path, stdin: str | None = None
+    ) -> tuple[int, str, str]:
         early = answer(self, args, cwd)  # the set-up's, asked ahead (cpo.gitmemo)
         if early is not None:
             return early
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=self._env, capture_output=True, text=True, check=False
-        )
+        proc = subprocess.run(["git", *args], cwd=cwd, env=self._env, capture_output=True,
+                              text=True, check=False, input=stdin)  # fmt: skip
         kill_at = os.environ.get(KILL_AFTER_GIT_CALL)
         if kill_at and next(_calls) == int(kill_at):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -119,13 +127,7 @@ class Git:
         code, out, err = self._raw(["status", "--porcelain", "-z", "--untracked-files=all"], where)
         if code != 0:
             raise GitError(f"git status failed in {where}: {err.strip()}")
-        entries, result = iter(out.split("\0")), []
-        for entry in entries:
-            if len(entry) >= 4:
-                result.append((entry[:2], entry[3:]))
-                if entry[0] in "RC":
-                    next(entries, None)  # the rename's source path follows
-        return result
+        return status_v1_entries(out)
 
     def dirty_paths(self, cwd: Path | None = None, *, exclude: Sequence[Path] = ()) -> list[str]:
         """Tracked changes and untracked files, minus paths under `exclude` (absolute)."""
@@ -169,16 +171,7 @@ class Git:
     @remembered
     def worktrees(self) -> dict[Path, str | None]:
         """Registered worktrees: path -> branch (None when detached)."""
-        out = self.run("worktree", "list", "--porcelain")
-        result: dict[Path, str | None] = {}
-        current: Path | None = None
-        for line in out.splitlines():
-            if line.startswith("worktree "):
-                current = Path(line[len("worktree ") :]).resolve()
-                result[current] = None
-            elif line.startswith("branch ") and current is not None:
-                result[current] = line[len("branch ") :].removeprefix("refs/heads/")
-        return result
+        return worktree_list(self.run("worktree", "list", "--porcelain"))
 
     def worktree_head(self, worktree: Path) -> tuple[str, str | None]:
         """(HEAD commit, the branch HEAD is on, or None when detached) of a worktree."""
@@ -290,18 +283,20 @@ class Git:
     def exclude_pattern(self, pattern: str) -> None:
         """Add a pattern to the repository's info/exclude (shared by every worktree)."""
         with self.lock:
-            path = self.common_dir() / "info" / "exclude"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            existing = path.read_text().splitlines() if path.exists() else []
-            if pattern not in existing:
-                with path.open("a") as fh:
-                    if existing and not path.read_text().endswith("\n"):
-                        fh.write("\n")
-                    fh.write(f"{pattern}\n")
+            add_exclude(self.common_dir(), pattern)
 
     def create_branch(self, branch: str, at: str) -> None:
         with self.lock:
             self.run("branch", branch, at)
+
+    def create_branches(self, branches: Sequence[str], at: str) -> None:
+        """New branches at `at`, all or none, in one process (`git branch` each is one)."""
+        lines = "".join(f"create refs/heads/{b} {at}\n" for b in branches)
+        with self.lock:
+            code, _, err = self._raw(["update-ref", "-m", f"branch: Created from {at}",
+                                      "--stdin"], self.root, stdin=lines)  # fmt: skip
+        if code != 0:
+            raise GitError(f"git update-ref --stdin failed: {err.strip()}")
 
     def add_worktree(
         self,

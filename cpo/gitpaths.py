@@ -1,4 +1,5 @@
-"""Where a repository is, and what git's own files answer without a process.
+"""Where a repository is, and what git's own files answer without a process (and the
+one file cpo writes there itself: info/exclude, `add_exclude`).
 
 A worktree's HEAD is read from its loose ref file (one git process fewer per merge); any
 other layout (packed refs, reftable) answers None and the caller asks git.
@@ -53,3 +54,15 @@ def find_repo(start: Path) -> Path:
             hint="run cpo from the repository the feature belongs to (git init first if new)",
         )
     return Path(proc.stdout.strip()).resolve()
+
+
+def add_exclude(common_dir: Path, pattern: str) -> None:
+    """Add a pattern to the repository's info/exclude (shared by every worktree), once."""
+    path = common_dir / "info" / "exclude"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = path.read_text().splitlines() if path.exists() else []
+    if pattern not in existing:
+        with path.open("a") as fh:
+            if existing and not path.read_text().endswith("\n"):
+                fh.write("\n")
+            fh.write(f"{pattern}\n")

@@ -4,12 +4,14 @@
 the same call that lists what the agent left uncommitted; `git log --format=%x00%H %P
 --name-only start..head` lists the commits and files since `start` and, through the
 parents it prints, whether `start` is an ancestor of `head`. Together they replace a
-`rev-parse` and a `merge-base --is-ancestor` per task (cpo.run.claim).
+`rev-parse` and a `merge-base --is-ancestor` per task (cpo.run.claim). Also read here:
+`git status --porcelain -z` (version 1) and `git worktree list --porcelain`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cpo.gitpaths import OID
 
@@ -96,3 +98,27 @@ def parse_history(out: str, start: str, head: str) -> History:
     if not commits:
         return History(start, (), [], known)
     return History(commits[0], tuple(commits), sorted(files), known)
+
+
+def status_v1_entries(out: str) -> list[tuple[str, str]]:
+    """(two-letter status, path) of `git status --porcelain -z` (version 1) output."""
+    entries, result = iter(out.split("\0")), []
+    for entry in entries:
+        if len(entry) >= 4:
+            result.append((entry[:2], entry[3:]))
+            if entry[0] in "RC":
+                next(entries, None)  # the rename's source path follows
+    return result
+
+
+def worktree_list(out: str) -> dict[Path, str | None]:
+    """`git worktree list --porcelain`: each worktree's path -> its branch (None: detached)."""
+    result: dict[Path, str | None] = {}
+    current: Path | None = None
+    for line in out.splitlines():
+        if line.startswith("worktree "):
+            current = Path(line[len("worktree ") :]).resolve()
+            result[current] = None
+        elif line.startswith("branch ") and current is not None:
+            result[current] = line[len("branch ") :].removeprefix("refs/heads/")
+    return result

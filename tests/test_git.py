@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -68,9 +70,11 @@ def test_a_merge_takes_its_commit_from_the_ref_files_not_another_git_process(
     calls: list[list[str]] = []
     raw = Git._raw
 
-    def counted(self: Git, args: list[str], cwd: Path) -> tuple[int, str, str]:
+    def counted(
+        self: Git, args: list[str], cwd: Path, stdin: str | None = None
+    ) -> tuple[int, str, str]:
         calls.append(list(args))
-        return raw(self, args, cwd)
+        return raw(self, args, cwd, stdin)
 
     monkeypatch.setattr(Git, "_raw", counted)
     first = g.merge(integ, "feature/a", "merge a")
@@ -148,8 +152,20 @@ def test_agent_env_appends_gc_setting() -> None:
     env = agent_git_env(
         {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "a.b", "GIT_CONFIG_VALUE_0": "c"}
     )
-    assert env["GIT_CONFIG_COUNT"] == "2"
+    assert env["GIT_CONFIG_COUNT"] == "3"
+    assert (env["GIT_CONFIG_KEY_0"], env["GIT_CONFIG_VALUE_0"]) == ("a.b", "c")  # the user's
     assert (env["GIT_CONFIG_KEY_1"], env["GIT_CONFIG_VALUE_1"]) == ("gc.auto", "0")
+    assert (env["GIT_CONFIG_KEY_2"], env["GIT_CONFIG_VALUE_2"]) == ("maintenance.auto", "false")
+
+
+def test_commits_under_the_agent_env_start_no_maintenance(git_repo: Path, tmp_path: Path) -> None:
+    """A commit or merge runs `git maintenance run --auto` after itself, a process that
+    finds nothing to do with gc.auto=0: under cpo's environment it is not started."""
+    trace = tmp_path / "trace"
+    env = {**agent_git_env(os.environ), "GIT_TRACE": str(trace)}
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=git_repo, env=env,
+                   check=True)  # fmt: skip
+    assert "maintenance" not in trace.read_text()
 
 
 # -- why a merge failed (issue 11): conflicts, hooks, untracked files; cut-short checkouts

@@ -22,9 +22,11 @@ def count_calls(repo: Path, n: int, spec_id: str, monkeypatch: pytest.MonkeyPatc
     calls: Counter[str] = Counter()
     raw = Git._raw
 
-    def counted(self: Git, args: list[str], cwd: Path) -> tuple[int, str, str]:
+    def counted(
+        self: Git, args: list[str], cwd: Path, stdin: str | None = None
+    ) -> tuple[int, str, str]:
         calls[" ".join(args[:2]).replace(spec_id, "X")] += 1
-        return raw(self, args, cwd)
+        return raw(self, args, cwd, stdin)
 
     root = make_spec(
         repo,
@@ -67,9 +69,11 @@ def test_a_dependency_diff_stat_is_asked_once_for_all_its_dependents(
     calls: Counter[str] = Counter()
     raw = Git._raw
 
-    def counted(self: Git, args: list[str], cwd: Path) -> tuple[int, str, str]:
+    def counted(
+        self: Git, args: list[str], cwd: Path, stdin: str | None = None
+    ) -> tuple[int, str, str]:
         calls[" ".join(args[:2])] += 1
-        return raw(self, args, cwd)
+        return raw(self, args, cwd, stdin)
 
     apps = [f"app-{i}" for i in range(3)]
     root = make_spec(

@@ -254,3 +254,25 @@ def test_background_adds_hold_back_every_agent_until_the_last_add(
     assert (first / "README.md").is_file()
     assert all(made.take_fresh(p) for p, _ in wanted[1:])
     made.stop()
+
+
+def test_a_run_stopped_during_the_adds_leaves_no_branch_behind(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task branches are made in one `update-ref --stdin` before the adds; a run stopped
+    while adding deletes those it had no worktree for, and removes the unused rest."""
+    slow_add = Git.add_worktree
+
+    def add(self: Git, *args: object, **kwargs: object) -> None:
+        time.sleep(0.05)
+        slow_add(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Git, "add_worktree", add)
+    base = git(git_repo, "rev-parse", "HEAD")
+    wanted = [(tmp_path / "wt" / f"t{i}", f"feature/t{i}") for i in range(8)]
+    made = worktrees.make_worktrees(Git(git_repo), wanted, base, background=True)
+    time.sleep(0.12)  # a few adds done
+    made.stop()
+    made.remove_unused()
+    assert git(git_repo, "branch", "--list", "feature/*") == ""
+    assert git(git_repo, "worktree", "list").count("\n") == 0  # only the main worktree

@@ -173,6 +173,12 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
     )
     if fresh_integration:
         worktrees.check_out_integration(ctx.integration_worktree)
+    warmable = [
+        ctx.worktree(t.id)
+        for t in plan.ordered_tasks()
+        if t.id in selected and here and t.sparse is None and not t.worktree
+    ]
+    worktrees.warm(warmable, base, ahead=2 * ctx.max_concurrent)
     log.info(
         "run %s started: %d tasks, concurrency %d",
         plan.spec_id,

@@ -23,6 +23,7 @@ sparse checkout of them; the integration worktree is always whole.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,7 @@ from cpo.errors import GitError
 from cpo.git import Git
 from cpo.logfile import log
 from cpo.run.slots import Slots
+from cpo.run.warm import Warmer
 
 
 def _cores() -> int:
@@ -70,6 +72,21 @@ class RunWorktrees:
     _pending: dict[Path, None] = field(default_factory=dict)  # not reached by the adds yet
     _added: threading.Condition = field(default_factory=threading.Condition)
     _stop_adding: threading.Event = field(default_factory=threading.Event)
+    _warmer: Warmer | None = None
+
+    def warm(self, order: Sequence[Path], base: str, ahead: int) -> None:
+        """Check the worktrees of `order` out at `base` ahead of their launches, at most
+        `ahead` of them waiting at a time (cpo.run.warm)."""
+        self._warmer = Warmer(self.git, self._checkouts, ahead)
+        self._warmer.start(order, base, self._wait_added, self._still_fresh)
+
+    def _wait_added(self, path: Path) -> None:
+        with self._added:
+            self._added.wait_for(lambda: path not in self._pending)
+
+    def _still_fresh(self, path: Path) -> bool:
+        with self._lock:
+            return path in self.fresh
 
     def add_in_background(self, new: Sequence[tuple[Path, str]], base: str) -> None:
         """Add these worktrees, each with a new branch at `base`, on a thread of their own.
@@ -79,14 +96,27 @@ class RunWorktrees:
         self._pending = dict.fromkeys(p for p, _ in new)
 
         def add_all() -> None:
+            # Every branch in one process first; each add then makes one process fewer.
+            try:
+                self.git.create_branches([b for _, b in new], base)
+                start: str | None = None
+            except GitError as exc:
+                log.warning("task branches not made at once (%s): one at a time", exc.message)
+                start = base
             for path, branch in new:
                 try:
-                    if not self._stop_adding.is_set():
-                        _add_new(self.git, path, branch, base)
+                    if self._stop_adding.is_set():
+                        if start is None:  # made above, at the base: it holds nothing
+                            self.git.delete_branch(branch, force=True)
+                    else:
+                        _add_new(self.git, path, branch, start)
                         with self._lock:
                             self.fresh[path] = (branch, base)
                 except GitError as exc:
                     log.warning("worktree %s not made at set-up: %s", path, exc.message)
+                    if start is None and path not in self.fresh:  # its launch makes both
+                        with contextlib.suppress(GitError):
+                            self.git.delete_branch(branch, force=True)
                 finally:
                     with self._added:
                         self._pending.pop(path, None)
@@ -103,6 +133,8 @@ class RunWorktrees:
     def stop(self) -> None:
         """The run is ending: no more adds, and wait for the background git to finish."""
         self._stop_adding.set()
+        if self._warmer is not None:
+            self._warmer.stop()
         self.wait_added()
         self.join_integration()
 
@@ -141,6 +173,10 @@ class RunWorktrees:
     def check_out(self, path: Path, commit: str, sparse: Sequence[str] | None = None) -> None:
         """Check out a worktree made without a checkout at `commit`, only `sparse`'s folders
         (and the top-level files) when given; waits for a turn (see the module's doc)."""
+        warm = self._warmer.taken(path) if self._warmer is not None else None
+        if warm == commit and sparse is None:  # checked out there already (cpo.run.warm)
+            self.wait_added()
+            return
         self._checkouts.acquire()
         try:
             if sparse is not None:
@@ -156,8 +192,7 @@ class RunWorktrees:
         """True once for a worktree made by the set-up: it holds nothing, only needs a
         checkout (`check_out`). Otherwise the caller handles the worktree with git
         commands of its own: only once every add is done."""
-        with self._added:
-            self._added.wait_for(lambda: path not in self._pending)
+        self._wait_added(path)
         with self._lock:
             fresh = self.fresh.pop(path, None) is not None
         if not fresh:
@@ -167,6 +202,8 @@ class RunWorktrees:
     def remove_unused(self) -> None:
         """Remove the worktrees (and their new branches) that no task used. Called when no
         agent runs any more, so removing metadata races no reader."""
+        if self._warmer is not None:
+            self._warmer.stop()
         self.wait_added()
         with self._lock:
             unused, self.fresh = dict(self.fresh), {}
@@ -225,8 +262,9 @@ def make_worktrees(
     return made
 
 
-def _add_new(git: Git, path: Path, branch: str, base: str) -> None:
-    # -f: a new branch is checked out nowhere, and no registered worktree is missing
-    # (make_worktrees pruned them). git then skips scans of every worktree's metadata,
-    # which make each add cost O(worktrees): ~40 % of the adds' time at 60 tasks.
-    git.add_worktree(path, branch, base, checkout=False, force=True)
+def _add_new(git: Git, path: Path, branch: str, start: str | None) -> None:
+    """A worktree on a new branch: made here at `start`, or already made (None).
+    -f: a new branch is checked out nowhere, and no registered worktree is missing
+    (make_worktrees pruned them). git then skips scans of every worktree's metadata,
+    which make each add cost O(worktrees): ~40 % of the adds' time at 60 tasks."""
+    git.add_worktree(path, branch, start, checkout=False, force=True)
