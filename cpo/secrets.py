@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -35,6 +36,8 @@ _NOT_SECRET_NAMES = frozenset({"PWD"})  # the shell's current directory, not a p
 MAX_HOLD = 4096
 
 _TOKEN_CHARS = "A-Za-z0-9_\\-"
+# The same characters as a set, for `anchored` (it must agree with `_START` exactly).
+_TOKEN_SET = frozenset(string.ascii_letters + string.digits + "_-")
 _START = f"(?<![{_TOKEN_CHARS}])"  # inside a longer word or a hash, a prefix is no token
 _END = "(?![A-Za-z0-9])"
 _B64URL = f"[{_TOKEN_CHARS}]{{8,}}"
@@ -101,7 +104,7 @@ def anchored(text: str, anchor: str) -> bool:
     searches only; the regex's own `_START` stays the rule."""
     pos = text.find(anchor)
     while pos != -1:
-        if pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in "_-"):
+        if pos == 0 or text[pos - 1] not in _TOKEN_SET:
             return True
         pos = text.find(anchor, pos + 1)
     return False

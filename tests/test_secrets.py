@@ -127,3 +127,11 @@ def test_a_prefix_inside_a_word_is_no_anchor() -> None:
     assert anchored("key=sk-ant-x", "sk-") and anchored("sk-x", "sk-")
     assert anchored("task-1 then (sk-x)", "sk-")
     assert not anchored("ask_me", "k_") and not anchored("", "sk-")
+
+
+def test_a_token_after_a_non_ascii_letter_is_masked() -> None:
+    """The quick anchor test must agree with the token regex, which only takes ASCII
+    letters and digits for "inside a word": after `é` a token starts (it was left in clear)."""
+    token = "sk-ant-api03-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd"
+    assert anchored(f"é{token}", "sk-")
+    assert Masker({}).mask(f"key é{token} end") == "key é**** end"
