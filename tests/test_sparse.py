@@ -276,3 +276,25 @@ def test_a_run_stopped_during_the_adds_leaves_no_branch_behind(
     made.remove_unused()
     assert git(git_repo, "branch", "--list", "feature/*") == ""
     assert git(git_repo, "worktree", "list").count("\n") == 0  # only the main worktree
+
+
+def test_adds_that_die_hold_no_launch_back(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever kills the adds' thread, a launch waiting for its worktree goes on (and
+    makes the worktree itself): the run never hangs on an add that will not come."""
+
+    def broken(self: Git, branches: object, at: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Git, "create_branches", broken)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # expected, not shown
+    base = git(git_repo, "rev-parse", "HEAD")
+    wanted = [(tmp_path / "wt" / f"t{i}", f"feature/t{i}") for i in range(3)]
+    made = worktrees.make_worktrees(Git(git_repo), wanted, base, background=True)
+    answers: list[bool] = []
+    waiting = threading.Thread(target=lambda: answers.append(made.take_fresh(wanted[0][0])))
+    waiting.start()
+    waiting.join(timeout=10)
+    assert answers == [False]  # not made here: the launch makes it
+    made.stop()

@@ -96,6 +96,14 @@ class RunWorktrees:
         self._pending = dict.fromkeys(p for p, _ in new)
 
         def add_all() -> None:
+            try:
+                add_each()
+            finally:  # whatever happened, no launch waits for an add that will not come
+                with self._added:
+                    self._pending.clear()
+                    self._added.notify_all()
+
+        def add_each() -> None:
             # Every branch in one process first; each add then makes one process fewer.
             try:
                 self.git.create_branches([b for _, b in new], base)
