@@ -78,7 +78,9 @@ class RunWorktrees:
         """Check the worktrees of `order` out at `base` ahead of their launches, at most
         `ahead` of them waiting at a time (cpo.run.warm)."""
         self._warmer = Warmer(self.git, self._checkouts, ahead)
-        self._warmer.start(order, base, self._wait_added, self._still_fresh)
+        # Not before every add is done: until then the adds (which every first agent
+        # waits for) and the first tasks' checkouts want the cores.
+        self._warmer.start(order, base, lambda _path: self.wait_added(), self._still_fresh)
 
     def _wait_added(self, path: Path) -> None:
         with self._added:
