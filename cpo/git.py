@@ -24,6 +24,7 @@ from cpo.gitenv import agent_git_env as agent_git_env  # callers know it as cpo.
 from cpo.gitmemo import Memo, answer, remembered
 from cpo.gitpaths import OID, add_exclude, head_from_files
 from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
+from cpo.gitpaths import git_dir as git_dir  # callers know it as cpo.git's
 from cpo.gitstatus import (
     History,
     WorktreeStatus,

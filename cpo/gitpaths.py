@@ -16,14 +16,20 @@ from cpo.errors import PreflightError
 OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
+def git_dir(worktree: Path) -> Path:
+    """A worktree's own git folder (its HEAD, index): `.git`, or for a linked worktree the
+    folder its `.git` file names. OSError if it cannot be read."""
+    dotgit = worktree / ".git"
+    if dotgit.is_file():  # a linked worktree: "gitdir: <its folder in the repository>"
+        return worktree / dotgit.read_text().removeprefix("gitdir:").strip()
+    return dotgit
+
+
 def head_from_files(worktree: Path) -> str | None:
     """The commit HEAD's branch points at, read from git's ref files: one process fewer
     per merge. None where git keeps the ref elsewhere (packed refs, reftable): ask git."""
     try:
-        dotgit = worktree / ".git"
-        gitdir = dotgit
-        if dotgit.is_file():  # a linked worktree: "gitdir: <its folder in the repository>"
-            gitdir = worktree / dotgit.read_text().removeprefix("gitdir:").strip()
+        gitdir = git_dir(worktree)
         head = (gitdir / "HEAD").read_text().strip()
         if not head.startswith("ref: refs/heads/"):
             return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpo.errors import GitError
-from cpo.git import MARKER, Git
+from cpo.git import MARKER, Git, git_dir
 
 SUBMODULE_NOTE = (
     "changes inside {paths} were left uncommitted in the worktree: they belong to a "
@@ -70,12 +70,8 @@ def drop_stale_index_lock(worktree: Path) -> str | None:
     agent's leftovers and the task would fail. Only the agent and cpo use a task's index,
     and the agent's whole process group has ended when this is called (cpo.proc sweeps
     it), so the lock is stale."""
-    dotgit = worktree / ".git"
     try:
-        gitdir = dotgit
-        if dotgit.is_file():  # a linked worktree: "gitdir: <its folder in the repository>"
-            gitdir = worktree / dotgit.read_text().removeprefix("gitdir:").strip()
-        lock = gitdir / "index.lock"
+        lock = git_dir(worktree) / "index.lock"
         lock.unlink()
     except OSError:
         return None  # none (the usual case), or not ours to judge
