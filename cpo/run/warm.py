@@ -37,30 +37,32 @@ class Warmer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._path_locks: dict[Path, threading.Lock] = {}
-        self._warm: dict[Path, str] = {}  # path -> the commit it is checked out at
+        self._warm: set[Path] = set()  # checked out at the base, not taken yet
+        self._base = ""
         self._thread: threading.Thread | None = None
 
     def start(
         self,
         order: Sequence[Path],
         base: str,
-        added: Callable[[Path], None],
+        added: Callable[[], None],
         still_fresh: Callable[[Path], bool],
     ) -> None:
-        """Warm `order`'s worktrees in turn, each once it exists (`added` waits for that;
-        `still_fresh`: added, and no launch took it yet)."""
+        """Warm `order`'s worktrees in turn at `base`, once `added` returns (the worktrees
+        exist); `still_fresh`: no launch took it yet."""
         with self._lock:
             self._path_locks = {p: threading.Lock() for p in order}
+            self._base = base
 
         def warm_all() -> None:
+            added()
             for path in order:
                 while not self._room.acquire(timeout=0.2):
                     if self._stop.is_set():
                         return
-                added(path)
                 if self._stop.is_set():
                     return
-                if not still_fresh(path) or not self._warm_one(path, base, still_fresh):
+                if not still_fresh(path) or not self._warm_one(path, still_fresh):
                     self._room.release()
 
         # A daemon: it may wait for room forever if the run fails before `stop`; a git
@@ -68,7 +70,7 @@ class Warmer:
         self._thread = threading.Thread(target=warm_all, name="warm-checkouts", daemon=True)
         self._thread.start()
 
-    def _warm_one(self, path: Path, base: str, still_fresh: Callable[[Path], bool]) -> bool:
+    def _warm_one(self, path: Path, still_fresh: Callable[[Path], bool]) -> bool:
         ticket = self.gate.ticket(_LOW_RANK)
         if not self.gate.acquire(ticket):
             return False
@@ -76,9 +78,9 @@ class Warmer:
             with self._path_locks[path]:
                 if self._stop.is_set() or not still_fresh(path):
                     return False
-                self.git.check_out(path, base)
+                self.git.check_out(path, self._base)
                 with self._lock:
-                    self._warm[path] = base
+                    self._warm.add(path)
                 return True
         except GitError as exc:  # the launch's own checkout will say what is wrong
             log.warning("warm checkout of %s failed: %s", path, exc.message)
@@ -88,16 +90,17 @@ class Warmer:
 
     def taken(self, path: Path) -> str | None:
         """A launch takes `path`: wait for a warm checkout in progress there; the commit
-        it is checked out at, if warm."""
+        it is checked out at (the base) if warm, else None."""
         lock = self._path_locks.get(path)
         if lock is None:
             return None
         with lock:
             with self._lock:
-                commit = self._warm.pop(path, None)
-            if commit is not None:
-                self._room.release()
-            return commit
+                if path not in self._warm:
+                    return None
+                self._warm.discard(path)
+            self._room.release()
+            return self._base
 
     def stop(self) -> None:
         """No more warm checkouts; the one in progress, if any, ends first (the unused

@@ -80,7 +80,7 @@ class RunWorktrees:
         self._warmer = Warmer(self.git, self._checkouts, ahead)
         # Not before every add is done: until then the adds (which every first agent
         # waits for) and the first tasks' checkouts want the cores.
-        self._warmer.start(order, base, lambda _path: self.wait_added(), self._still_fresh)
+        self._warmer.start(order, base, self.wait_added, self._still_fresh)
 
     def _wait_added(self, path: Path) -> None:
         with self._added:
