@@ -45,6 +45,7 @@ def _cores() -> int:
 
 
 CHECKOUTS = max(1, _cores())
+_ADDS_RANK = -1  # the adds' turn on the checkout gate comes before any launch's (rank 0)
 
 
 def _gate() -> Slots:
@@ -69,6 +70,7 @@ class RunWorktrees:
     _integration_error: GitError | None = None
     # The set-up's adds, when they run in the background (`add_in_background`).
     _adds: threading.Thread | None = None
+    _adds_ticket: tuple[int, int] = (_ADDS_RANK, 0)
     _pending: dict[Path, None] = field(default_factory=dict)  # not reached by the adds yet
     _added: threading.Condition = field(default_factory=threading.Condition)
     _stop_adding: threading.Event = field(default_factory=threading.Event)
@@ -98,9 +100,16 @@ class RunWorktrees:
         self._pending = dict.fromkeys(p for p, _ in new)
 
         def add_all() -> None:
+            # The adds hold a checkout turn, ahead of every launch: each add is a short
+            # CPU-bound git process, and every first agent waits for the last one. With
+            # the rest of the cores checking out beside them, on 2 cores 20 adds took
+            # 165 ms; with one core of their own, ~100 ms (bench_makespan.py --latency).
+            turn = self._checkouts.acquire(self._adds_ticket)
             try:
                 add_each()
             finally:  # whatever happened, no launch waits for an add that will not come
+                if turn:
+                    self._checkouts.release()
                 with self._added:
                     self._pending.clear()
                     self._added.notify_all()
@@ -132,6 +141,7 @@ class RunWorktrees:
                         self._pending.pop(path, None)
                         self._added.notify_all()
 
+        self._adds_ticket = self._checkouts.ticket(_ADDS_RANK)  # before any launch's
         self._adds = threading.Thread(target=add_all, name="worktree-adds")
         self._adds.start()
 
@@ -156,6 +166,9 @@ class RunWorktrees:
         added, as a task's checkout is."""
 
         def check_out() -> None:
+            # After the adds: by then the first launches hold their checkout tickets, and
+            # go first. The first merge is an agent's run away; the first agents are not.
+            self.wait_added()
             self._checkouts.acquire()
             try:
                 self.git.run("reset", "-q", "--hard", cwd=path)  # as Git.complete_checkout
