@@ -60,6 +60,8 @@ def test_adds_go_first_on_the_checkout_gate(
     adds_start, adds_end = task_adds[0][2], max(s[3] for s in task_adds)
     first_integration = min(s[2] for s in resets if s[1].resolve() == integration)
     assert first_integration >= adds_end, "the integration checkout went before the adds ended"
+    # ... and took the adds' turn: no task checkout queued behind them went first.
+    assert not [s for s in resets if adds_end <= s[2] < first_integration], resets
     # While the adds ran, one turn was theirs: never two checkouts at once beside them.
     during = [s for s in resets if s[2] < adds_end and s[3] > adds_start]
     assert during, "no task checked out while the adds ran"

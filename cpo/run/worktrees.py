@@ -45,7 +45,9 @@ def _cores() -> int:
 
 
 CHECKOUTS = max(1, _cores())
-_ADDS_RANK = -1  # the adds' turn on the checkout gate comes before any launch's (rank 0)
+# The adds' turn on the checkout gate, and the integration's after them, come before any
+# launch's (rank 0).
+_ADDS_RANK = -1
 
 
 def _gate() -> Slots:
@@ -108,8 +110,9 @@ class RunWorktrees:
             try:
                 add_each()
             finally:  # whatever happened, no launch waits for an add that will not come
-                if turn:
-                    self._checkouts.release()
+                if turn:  # kept for the integration checkout, next (see there)
+                    keep = _ADDS_RANK if self._integration is not None else None
+                    self._checkouts.release(keep_for=keep)
                 with self._added:
                     self._pending.clear()
                     self._added.notify_all()
@@ -161,15 +164,14 @@ class RunWorktrees:
     def check_out_integration(self, path: Path) -> None:
         """Check out the integration worktree (made with `--no-checkout`) in the background,
         taking a checkout turn like a task: in a big repository it costs as much as a
-        task's, and nothing needs it before the first merge or validation (`await_integration`).
-        Checking it out reads no other worktree's metadata: it is safe while worktrees are
-        added, as a task's checkout is."""
+        task's, and nothing needs it before the first merge or validation (`await_integration`)."""
 
         def check_out() -> None:
-            # After the adds: by then the first launches hold their checkout tickets, and
-            # go first. The first merge is an agent's run away; the first agents are not.
+            # After the adds, which every first agent waits for, with the turn they kept
+            # for it; ahead of the launches still queued (tasks waiting for an agent
+            # slot), which start no sooner than the first merge that needs this checkout.
             self.wait_added()
-            self._checkouts.acquire()
+            self._checkouts.acquire(self._checkouts.ticket(_ADDS_RANK))
             try:
                 self.git.run("reset", "-q", "--hard", cwd=path)  # as Git.complete_checkout
             except GitError as exc:
