@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import cpo.run.engine as engine
+import cpo.run.scheduler as scheduler
 from cpo.run.options import RunOptions
 from cpo.run.reportwriter import ReportWriter
 from tests.runkit import make_spec, report
@@ -49,13 +50,13 @@ def test_the_final_state_is_written_after_an_interrupt_or_a_crash(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, exc: BaseException, status: str
 ) -> None:
     monkeypatch.setattr(ReportWriter, "FLUSH_INTERVAL", 3600.0)
-    real = engine.run_schedule
+    real = scheduler.run_schedule
 
     def then_stop(*args: Any, **kwargs: Any) -> Any:
         real(*args, **kwargs)  # every task done and merged, in memory only so far
         raise exc
 
-    monkeypatch.setattr(engine, "run_schedule", then_stop)
+    monkeypatch.setattr(scheduler, "run_schedule", then_stop)  # the engine imports it late
     root = spec(git_repo, 3)
     with pytest.raises(type(exc)):
         engine.execute(root, RunOptions(max_concurrent=2))
