@@ -23,6 +23,7 @@ from cpo import indexlock
 from cpo.errors import GitError
 from cpo.git import Git, git_dir
 from cpo.indexlock import settle_checkout_lock
+from cpo.run.claim import drop_stale_index_lock
 from tests.conftest import git
 from tests.runkit import make_spec
 from tests.test_kill_steps import ARGS, problems_after_resume, processes_in, wait_until
@@ -176,3 +177,12 @@ def test_without_proc_the_age_of_the_lock_tells(
     os.utime(lock, (old, old))
     settle_checkout_lock(path)
     assert not lock.exists()
+
+
+def test_the_agents_stale_lock_rule_leaves_a_checkouts_lock_alone(git_repo: Path) -> None:
+    """cpo.run.claim removes an agent's lock unasked; a worktree without an index had no
+    agent, and its lock may be a checkout's still running: settle_checkout_lock's to judge."""
+    path, lock = unchecked_worktree(git_repo)
+    lock.touch()
+    assert drop_stale_index_lock(path) is None
+    assert lock.exists()
