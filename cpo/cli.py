@@ -6,10 +6,7 @@ The only typer user. Commands stay thin; each imports its core module lazily so 
 
 from __future__ import annotations
 
-import gc
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -17,6 +14,7 @@ import typer
 
 from cpo import __version__
 from cpo.errors import CpoError, ExitCode
+from cpo.quickimport import quick_imports
 
 app = typer.Typer(
     name="cpo",
@@ -45,25 +43,6 @@ def _root(
     ] = False,
 ) -> None:
     pass
-
-
-@contextmanager
-def quick_imports() -> Iterator[None]:
-    """Pause the garbage collector while a command imports its modules.
-
-    Imports create many long-lived objects (pydantic schemas, dataclasses), and the
-    collector scans them again and again while they pile up, then once more at exit:
-    ~60 ms of `cpo run`'s start-up here. What was imported is frozen (it lives as long as
-    the process anyway) and collection resumes; a long run collects as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
 def _ask_git_ahead(path: Path) -> None:
@@ -455,7 +434,6 @@ def run(
         from cpo.errors import UsageError
         from cpo.run import engine
         from cpo.run import options as runctx
-        from cpo.run import output as runcli
 
     if schedule not in (None, "waves", "dag"):
         raise UsageError(f"--schedule {schedule}: choose waves or dag")
@@ -515,6 +493,8 @@ def run(
             typer.echo(f"wrote {path}")
         return
     if dry_run:
+        from cpo.run import output as runcli
+
         dry = runcli.dry_run(runctx.prepare(parallel_dir, opts))
         if json_out:
             ui.show_json(runcli.dry_run_document(dry))
@@ -532,6 +512,8 @@ def run(
         result = planrun.run_plan_file(parallel_dir, opts, progress, tuple(stream or ()))
     else:
         result = engine.execute(parallel_dir, opts, progress)
+    from cpo.run import output as runcli  # after: its imports are the run's, done by now
+
     if json_out:
         runcli.print_json(result)
     else:

@@ -27,5 +27,6 @@ May import: `cpo.plan`, `cpo.planfile` (plan files: loading, their status-only c
 `cpo.agents`, `cpo.git` (with `cpo.gitmemo`: set-up queries asked once, `cpo.gitenv`:
 identity), `cpo.proc`, `cpo.config`, `cpo.errors`, `cpo.logfile`, `cpo.secrets`,
 `cpo.duration`, `cpo.suggest`, `cpo.orphans` (the subreaper), `cpo.executors` (where agents
-run); never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.
+run), `cpo.quickimport` (the engine's late imports); never `cpo.cli`, `cpo.commands` or
+`cpo.adhoc`.
 """

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cpo import __version__
 from cpo.errors import ExitCode, PreflightError
@@ -22,21 +22,26 @@ from cpo.gitmemo import snapshot
 from cpo.logfile import log, use_log_file
 from cpo.orphans import Adopter
 from cpo.proc import ProcessRegistry
-from cpo.run.hooks import RunHooks
+from cpo.quickimport import quick_imports
 from cpo.run.interrupt import install_interrupt_handlers, restore_handlers
 from cpo.run.lock import RunLock
 from cpo.run.nextstep import cpo_command, next_step
 from cpo.run.options import RunContext, RunOptions, prepare
 from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.progress import Progress, SilentProgress
-from cpo.run.ready import find_readiness
 from cpo.run.report import Report, TaskRecord, ValidationRecord, WaveRecord, load_report, now_iso
 from cpo.run.reportwriter import ReportWriter
 from cpo.run.resume import ResumePlan, plan_resume
-from cpo.run.scheduler import run_schedule
 from cpo.run.slots import Slots
 from cpo.run.states import RunStatus
 from cpo.run.worktrees import RunWorktrees, inside_repo, make_worktrees
+
+if TYPE_CHECKING:
+    from cpo.run.hooks import RunHooks
+
+# The scheduling half of the run (hooks, scheduler, task runner, conflicts: ~30 ms of
+# imports) is imported by `execute` once the set-up has started adding the worktrees: the
+# imports then take the time the first agents wait for the adds anyway, on another core.
 
 _EXIT_CODES = {
     RunStatus.COMPLETED: ExitCode.OK,
@@ -57,12 +62,12 @@ def execute(
     opts: RunOptions,
     make_progress: Callable[[Callable[[], Report]], Progress] = lambda _get: SilentProgress(),
     on_report_write: Callable[[str], None] | None = None,
-    make_hooks: Callable[..., RunHooks] = RunHooks,
+    make_hooks: Callable[..., RunHooks] | None = None,
 ) -> RunResult:
     """Run the plan end to end. Raises CpoError for anything that stops it from starting.
 
     `make_hooks`: the run's hooks, called as RunHooks is (a plan file's streams bring
-    their own, cpo.commands.streamhooks)."""
+    their own, cpo.commands.streamhooks; None: RunHooks)."""
     ctx = prepare(parallel_dir, opts)
     use_log_file(ctx.plan.root / "logs" / "cpo.log")  # made at its first line
     lock = RunLock(ctx.plan.root)
@@ -86,9 +91,13 @@ def execute(
         (ctx.plan.root / "logs").mkdir(exist_ok=True)  # past preflight: the run starts
         selection = _selection(ctx, writer.report, resume)
         worktrees = _start(ctx, writer, selection[0])
+        with quick_imports():  # see above: while the worktrees are added
+            from cpo.run.hooks import RunHooks
+            from cpo.run.ready import find_readiness
+
         ready = find_readiness(ctx.git, ctx.repo, ctx.plan, ctx.settings)
         progress = make_progress(lambda: writer.report)
-        hooks = make_hooks(ctx, writer, progress, registry, slots, worktrees, ready)
+        hooks = (make_hooks or RunHooks)(ctx, writer, progress, registry, slots, worktrees, ready)
         progress.start()
         stop = threading.Event()
         restore = install_interrupt_handlers(stop, registry, hooks.validation_registry)
@@ -194,6 +203,8 @@ def _schedule(
     selection: tuple[set[str], set[str], set[int]],
     stop: threading.Event,
 ) -> RunStatus:
+    from cpo.run.scheduler import run_schedule  # imported by then (hooks): a lookup
+
     selected, done, validated = selection
     result = run_schedule(
         ctx.plan,

@@ -24,7 +24,6 @@ from cpo.run.changes import (
 )
 from cpo.run.nextstep import cpo_command
 from cpo.run.options import RunContext, task_settings
-from cpo.run.remote import remote_notes, remote_problems
 from cpo.run.report import REPORT_FILE
 
 BackendRequest = tuple[str, AgentRequest]  # (backend name, request)
@@ -84,7 +83,10 @@ def preflight(ctx: RunContext) -> list[str]:
         leftovers = [_lost_report(ctx)]
     problems.extend(leftovers)
     problems.extend(name_clashes(ctx))
-    problems.extend(remote_problems(ctx))
+    if ctx.executor is not None:
+        from cpo.run.remote import remote_problems  # only then: it imports the task runner
+
+        problems.extend(remote_problems(ctx))
     return problems
 
 
@@ -122,7 +124,11 @@ def preflight_notes(ctx: RunContext) -> list[str]:
     the files agents would miss, and the included files remote workers go without."""
     missed, read = _uncommitted_plan(ctx)
     notes = [*unsupported_options(ctx), *(missed if ctx.opts.allow_dirty else []), *read]
-    return notes + remote_notes(ctx)
+    if ctx.executor is not None:
+        from cpo.run.remote import remote_notes
+
+        notes.extend(remote_notes(ctx))
+    return notes
 
 
 def _local_changes(ctx: RunContext) -> list[str]:

@@ -45,6 +45,9 @@ def _cores() -> int:
 
 
 CHECKOUTS = max(1, _cores())
+# The adds' turn on the checkout gate, and the integration's after them, come before any
+# launch's (rank 0).
+_ADDS_RANK = -1
 
 
 def _gate() -> Slots:
@@ -69,6 +72,7 @@ class RunWorktrees:
     _integration_error: GitError | None = None
     # The set-up's adds, when they run in the background (`add_in_background`).
     _adds: threading.Thread | None = None
+    _adds_ticket: tuple[int, int] = (_ADDS_RANK, 0)
     _pending: dict[Path, None] = field(default_factory=dict)  # not reached by the adds yet
     _added: threading.Condition = field(default_factory=threading.Condition)
     _stop_adding: threading.Event = field(default_factory=threading.Event)
@@ -98,9 +102,17 @@ class RunWorktrees:
         self._pending = dict.fromkeys(p for p, _ in new)
 
         def add_all() -> None:
+            # The adds hold a checkout turn, ahead of every launch: each add is a short
+            # CPU-bound git process, and every first agent waits for the last one. With
+            # the rest of the cores checking out beside them, on 2 cores 20 adds took
+            # 165 ms; with one core of their own, ~100 ms (bench_makespan.py --latency).
+            turn = self._checkouts.acquire(self._adds_ticket)
             try:
                 add_each()
             finally:  # whatever happened, no launch waits for an add that will not come
+                if turn:  # kept for the integration checkout, next (see there)
+                    keep = _ADDS_RANK if self._integration is not None else None
+                    self._checkouts.release(keep_for=keep)
                 with self._added:
                     self._pending.clear()
                     self._added.notify_all()
@@ -132,6 +144,7 @@ class RunWorktrees:
                         self._pending.pop(path, None)
                         self._added.notify_all()
 
+        self._adds_ticket = self._checkouts.ticket(_ADDS_RANK)  # before any launch's
         self._adds = threading.Thread(target=add_all, name="worktree-adds")
         self._adds.start()
 
@@ -151,12 +164,14 @@ class RunWorktrees:
     def check_out_integration(self, path: Path) -> None:
         """Check out the integration worktree (made with `--no-checkout`) in the background,
         taking a checkout turn like a task: in a big repository it costs as much as a
-        task's, and nothing needs it before the first merge or validation (`await_integration`).
-        Checking it out reads no other worktree's metadata: it is safe while worktrees are
-        added, as a task's checkout is."""
+        task's, and nothing needs it before the first merge or validation (`await_integration`)."""
 
         def check_out() -> None:
-            self._checkouts.acquire()
+            # After the adds, which every first agent waits for, with the turn they kept
+            # for it; ahead of the launches still queued (tasks waiting for an agent
+            # slot), which start no sooner than the first merge that needs this checkout.
+            self.wait_added()
+            self._checkouts.acquire(self._checkouts.ticket(_ADDS_RANK))
             try:
                 self.git.run("reset", "-q", "--hard", cwd=path)  # as Git.complete_checkout
             except GitError as exc:
