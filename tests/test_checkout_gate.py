@@ -15,6 +15,7 @@ import cpo.run.worktrees as worktrees
 from cpo.git import Git
 from cpo.run.engine import execute
 from cpo.run.options import RunOptions
+from tests.conftest import git
 from tests.runkit import make_spec
 
 pytestmark = pytest.mark.usefixtures("fake_claude")
@@ -60,11 +61,54 @@ def test_adds_go_first_on_the_checkout_gate(
     adds_start, adds_end = task_adds[0][2], max(s[3] for s in task_adds)
     first_integration = min(s[2] for s in resets if s[1].resolve() == integration)
     assert first_integration >= adds_end, "the integration checkout went before the adds ended"
-    # ... and took the adds' turn: no task checkout queued behind them went first.
-    assert not [s for s in resets if adds_end <= s[2] < first_integration], resets
     # While the adds ran, one turn was theirs: never two checkouts at once beside them.
     during = [s for s in resets if s[2] < adds_end and s[3] > adds_start]
     assert during, "no task checked out while the adds ran"
     for a in during:
         overlapping = [b for b in during if b is not a and b[2] < a[3] and b[3] > a[2]]
         assert not overlapping, f"two checkouts beside the adds: {a} {overlapping}"
+
+
+def test_the_integration_checkout_goes_before_queued_launches(git_repo: Path) -> None:
+    """When the adds end, their turn goes to the integration checkout, not to a task that
+    waits for a checkout turn (it waits for an agent slot too, i.e. for the first merge,
+    which needs the integration worktree)."""
+    made = worktrees.RunWorktrees(Git(git_repo))
+    made._checkouts = worktrees.Slots(2, threading.Event())
+    base = git(git_repo, "rev-parse", "HEAD")
+    integration = git_repo.parent / "ws" / "integration"
+    git(git_repo, "worktree", "add", "-q", "--no-checkout", "-b", "integ", str(integration))
+    index = Path(git(integration, "rev-parse", "--path-format=absolute", "--git-path", "index"))
+
+    assert made._checkouts.acquire()  # a first task's checkout, running all along
+    adding = threading.Event()
+    add = Git.add_worktree
+
+    def slow_add(self: Git, *args: object, **kwargs: object) -> None:
+        adding.wait(10)  # until the task below waits for its turn
+        add(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    queued_saw_integration: list[bool] = []
+
+    def queued_launch() -> None:
+        ticket = made._checkouts.ticket()
+        adding.set()
+        assert made._checkouts.acquire(ticket)
+        queued_saw_integration.append(index.exists())
+        made._checkouts.release()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Git, "add_worktree", slow_add)
+        made.add_in_background(
+            [(git_repo.parent / "ws" / f"t{i}", f"t{i}") for i in range(3)], base
+        )
+        made.check_out_integration(integration)
+        launch = threading.Thread(target=queued_launch)
+        launch.start()
+        made.wait_added()
+    assert made._integration is not None
+    made._integration.join(10)
+    made._checkouts.release()  # the first task's checkout ends
+    launch.join(10)
+    assert index.exists(), "the integration worktree was not checked out"
+    assert queued_saw_integration == [True], "a queued launch took the turn before it"
