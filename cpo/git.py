@@ -33,6 +33,7 @@ from cpo.gitstatus import (
     status_v1_entries,
     worktree_list,
 )
+from cpo.indexlock import settle_checkout_lock
 from cpo.mergeresult import MergeResult as MergeResult  # callers know it as cpo.git's
 from cpo.mergeresult import merge_failure
 
@@ -330,17 +331,20 @@ class Git:
     def check_out(self, worktree: Path, commit: str) -> None:
         """Move the branch of a worktree made with `checkout=False` to `commit`, check it out.
         Creates nothing in `.git/worktrees`: agents reading git metadata meanwhile are safe."""
+        settle_checkout_lock(worktree)  # a killed run's checkout of it (cpo.indexlock)
         self.run("reset", "-q", "--hard", commit, cwd=worktree)
 
     def complete_checkout(self, worktree: Path) -> bool:
         """Finish a checkout that a kill cut short between `worktree add --no-checkout` and
         `reset --hard`; True if it had to. Such a worktree has no index yet, and would
         otherwise look as if every file had been deleted. No agent ever ran in it (agents
-        start after the checkout), so nothing in it is work.
+        start after the checkout), so nothing in it is work (nor in its lock: cpo.indexlock).
         """
         if self.checked_out(worktree):
             return False
-        self.run("reset", "-q", "--hard", cwd=worktree)
+        settle_checkout_lock(worktree)
+        if not self.checked_out(worktree):  # unless the killed run's git just finished it
+            self.run("reset", "-q", "--hard", cwd=worktree)
         return True
 
     def checked_out(self, worktree: Path) -> bool:

@@ -69,9 +69,13 @@ def drop_stale_index_lock(worktree: Path) -> str | None:
     the worktree fails on it ("index.lock: File exists"): cpo could commit none of the
     agent's leftovers and the task would fail. Only the agent and cpo use a task's index,
     and the agent's whole process group has ended when this is called (cpo.proc sweeps
-    it), so the lock is stale."""
+    it), so the lock is stale. Not in a worktree without an index: that lock is a killed
+    checkout's, whose git may still be running (cpo.indexlock judges it)."""
     try:
-        lock = git_dir(worktree) / "index.lock"
+        gitdir = git_dir(worktree)
+        lock = gitdir / "index.lock"
+        if not (gitdir / "index").exists():
+            return None
         lock.unlink()
     except OSError:
         return None  # none (the usual case), or not ours to judge
