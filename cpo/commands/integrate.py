@@ -5,6 +5,8 @@ How it stays safe (the user's working tree is never changed behind their back):
    so the merge result exists before anything moves.
 2. Every wave's validation commands run on that merge result (unless `--no-validate`):
    what is validated is exactly what lands, even when the target moved since the run.
+   They run with the environment `cpo run` gives them: the spec's `env:` (read from the
+   spec, as a run reads it) and cpo's run variables.
 3. Landing it:
    - target not checked out anywhere: the branch ref is moved to the merge commit, only if
      it still points where it did (compare-and-swap; nobody's work is overwritten);
@@ -26,16 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpo.errors import CpoError, ExitCode, GitError, PreflightError, UsageError
+from cpo.errors import CpoError, ExitCode, GitError, PlanError, PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.gitenv import identity_problem
+from cpo.plan.load import load_plan
 from cpo.plan.model import ValidationStep
+from cpo.planfile.translate import plan_file_of
 from cpo.run.changes import user_changes
 from cpo.run.journal import atomic_write
 from cpo.run.layout import default_workspace_root
 from cpo.run.repair import repair_lines
 from cpo.run.report import Report, now_iso, status_words
 from cpo.run.scopecheck import scope_lines
+from cpo.run.taskenv import RunEnv, secret_candidates
 from cpo.run.validation import run_validation
 from cpo.secrets import Masker
 
@@ -129,6 +134,8 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
         result.outcome = "already_merged"
         result.report_path = write_report(parallel_dir, report, git, result)
         return result
+    # Read before anything is merged: a spec that does not load stops here.
+    validation = _validation_env(report, parallel_dir) if opts.validate else None
 
     holder = _checked_out_in(git, target)
     if holder is not None and opts.allow_checkout_merge:
@@ -149,8 +156,9 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
             result.conflict_files = list(merged.conflict_files)
         else:
             result.merge_commit = merged.commit
-            if opts.validate:
-                result.checks = _validate(report, tmp)
+            if validation is not None:
+                run_env, masker = validation
+                result.checks = _validate(report, tmp, run_env.for_integration(tmp), masker)
                 result.validated = True
                 if not all(c.ok for c in result.checks):
                     result.outcome = "validation_failed"
@@ -222,14 +230,35 @@ def _temporary_worktree(git: Git, path: Path, commit: str) -> Iterator[Path]:
             git.remove_worktree(path, force=True)
 
 
-def _validate(report: Report, cwd: Path) -> list[WaveCheck]:
+def _validation_env(report: Report, parallel_dir: Path) -> tuple[RunEnv, Masker]:
+    """What the validations run with, as in `cpo run` (cpo.run.hooks): the integration
+    worktree's environment, with the spec's `env:`; and a masker that knows its values.
+    The `env:` is read from the spec, as a run (or `--resume`) reads it: the report does not
+    keep it, since its values may be secrets. A plan file has no `env:`."""
+    spec_env: tuple[tuple[str, str], ...] = ()
     masker = Masker(os.environ)
+    if plan_file_of(parallel_dir) is None and any(w.validation for w in report.waves):
+        try:
+            plan = load_plan(parallel_dir)
+        except PlanError as exc:
+            raise UsageError(
+                f"{parallel_dir}: the spec does not load ({'; '.join(exc.lines()[:3])}), and "
+                "the validations run with its env: as under cpo run",
+                hint=f"fix it (cpo validate {shlex.quote(str(parallel_dir))}), or skip the "
+                "validation: cpo integrate --no-validate",
+            ) from exc
+        spec_env, masker = plan.env, Masker(secret_candidates(plan))
+    integ = report.integration_branch
+    return RunEnv(parallel_dir, report.spec_id, integ, spec_env), masker
+
+
+def _validate(report: Report, cwd: Path, env: dict[str, str], masker: Masker) -> list[WaveCheck]:
     checks = []
     for wave in report.waves:
         steps = tuple(ValidationStep(v.kind, v.source) for v in wave.validation)
         if not steps:
             continue
-        res = run_validation(steps, cwd=cwd)
+        res = run_validation(steps, cwd=cwd, base_env=env)
         checks.append(
             WaveCheck(
                 wave.number,
