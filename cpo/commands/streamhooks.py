@@ -6,7 +6,12 @@ progress, resume) runs every task; only three things differ from a parallel dire
 
 - where a task starts: where its stream's branch is, so it sees the commits of the
   stream's earlier tasks; the work of the tasks of other streams it `Depends` on is merged
-  into the stream's branch first (in the stream's worktree, idle between two of its tasks);
+  into the stream's branch first (in the stream's worktree, idle between two of its tasks).
+  A conflict there fails the task as `dependency_conflict`, naming the files and the merge
+  to make by hand (`--on-conflict` does not apply: there is no work of the task to rerun
+  or resolve yet). Not `conflict`: that one says the task's own work is done and only its
+  merge into the integration branch is missing (cpo.run.resume counts it as done once that
+  merge is made), which is not so here;
 - a completed task is not merged into the integration branch: the scheduler is told it is
   merged, so the next task of its stream may start;
 - the streams are merged into the integration branch once, in table order (each stream's
@@ -17,6 +22,7 @@ progress, resume) runs every task; only three things differ from a parallel dire
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cpo.errors import CpoError
@@ -25,8 +31,23 @@ from cpo.logfile import log
 from cpo.plan.model import TaskSpec, WaveSpec
 from cpo.planfile.translate import Streams
 from cpo.run.hooks import RunHooks
+from cpo.run.nextstep import cpo_command, quote
 from cpo.run.report import TaskRecord
+from cpo.run.scheduler import TaskOutcome
 from cpo.run.states import RunStatus, TaskStatus
+
+# The reason of a task whose dependency's work conflicts with its stream's (see above).
+DEPENDENCY_CONFLICT = "dependency_conflict"
+
+
+@dataclass(frozen=True)
+class Unmerged:
+    """A dependency's work that did not merge into the waiting task's stream."""
+
+    dep: str
+    commit: str
+    result: MergeResult
+    error: str  # what the task's record says: what happened, and what to do next
 
 
 class StreamHooks(RunHooks):
@@ -37,6 +58,7 @@ class StreamHooks(RunHooks):
         self.streams = streams
         self.chosen = chosen
         self.streams_merged: bool | None = None  # None: not merged yet
+        self._unmerged: dict[str, Unmerged] = {}  # task -> its dependency's conflict
 
     # -- where a task starts ------------------------------------------------------------
     def start_point(self, task: TaskSpec) -> str:
@@ -54,14 +76,65 @@ class StreamHooks(RunHooks):
             result = git.merge(
                 worktree, commit, f"Merge {dep} (stream {theirs}) into stream {stream}"
             )
-            if not result.ok:
-                files = ", ".join(result.conflict_files) or result.message.strip()
-                raise CpoError(
-                    f"{task.id} depends on {dep}, whose work (stream {theirs}) does not merge "
-                    f"into stream {stream} ({result.failure}: {files})"
+            if not result.ok:  # aborted: the worktree is as it was, on the stream's branch
+                unmerged = Unmerged(
+                    dep, commit, result, self._unmerged_error(task, dep, commit, result)
                 )
+                if result.failure == "conflict" and result.conflict_files:
+                    # Said as a conflict by run_task: the task runner calls whatever this
+                    # raises a git error.
+                    self._unmerged[task.id] = unmerged
+                raise CpoError(unmerged.error)
             head = result.commit or git.rev("HEAD", cwd=worktree) or head
         return head
+
+    def _unmerged_error(self, task: TaskSpec, dep: str, commit: str, result: MergeResult) -> str:
+        ours, theirs = self.streams.of[task.id], self.streams.of[dep]
+        if result.failure != "conflict" or not result.conflict_files:
+            said = ", ".join(result.conflict_files) or result.message.strip()
+            return (
+                f"{task.id} depends on {dep}, whose work (stream {theirs}) does not merge "
+                f"into stream {ours} ({result.failure}: {said})"
+            )
+        worktree = quote(self.ctx.worktree(task.id))
+        return (
+            f"merge conflict in {', '.join(result.conflict_files)} between stream {theirs} "
+            f"({dep}, which {task.id} depends on) and stream {ours}: merge it by hand "
+            f"(git -C {worktree} merge {commit[:12]}, fix the files, git commit), then: "
+            + cpo_command("run", self.ctx.plan.root, "--retry-failed")
+        )
+
+    # -- a dependency that conflicts ------------------------------------------------------
+    def run_task(self, task: TaskSpec) -> TaskOutcome:
+        """The engine's run_task (cpo.run.hooks), but a dependency's conflict (start_point)
+        fails the task as one before its end is shown."""
+        self._unmerged.pop(task.id, None)
+        outcome = self.runner.run(self._launches.pop(task.id))
+        unmerged = self._unmerged.pop(task.id, None)
+        if unmerged is not None and not outcome.ok:
+            outcome = self._dependency_conflict(task, unmerged)
+        if outcome.ok:
+            outcome = self._check_scope(task, outcome)
+        if outcome.ok:
+            self.conflicts.predict(task)
+        rec = self.writer.report.tasks[task.id]
+        if rec.status != TaskStatus.PENDING:  # never started: the scheduler says what it is
+            self.progress.task_finished(rec)
+        return outcome
+
+    def _dependency_conflict(self, task: TaskSpec, unmerged: Unmerged) -> TaskOutcome:
+        files = list(unmerged.result.conflict_files)
+        with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
+            fh.write(
+                f"\n=== merge conflict in {', '.join(files)} (with {unmerged.dep}, stream "
+                f"{self.streams.of[unmerged.dep]}): {task.id} does not start ===\n"
+                f"{self.masker.mask(unmerged.result.message)}\n[cpo] {unmerged.error}\n"
+            )
+        with self.writer.update_task(task.id, durable=True) as rec:
+            rec.status, rec.reason = TaskStatus.FAILED, DEPENDENCY_CONFLICT
+            rec.error, rec.conflict_files = unmerged.error, files
+        self.progress.task_event(rec, f"status=conflict files={','.join(files)} action=stop")
+        return TaskOutcome(ok=False, reason=DEPENDENCY_CONFLICT)
 
     def _dependency_heads(self, task: TaskSpec) -> list[tuple[str, str]]:
         """(task, commit) for each task of another stream it depends on: its head when it

@@ -1,0 +1,131 @@
+"""A plan file's `Depends` on another stream's task whose work conflicts with the waiting
+stream's: the task fails as a merge conflict between the two streams (`dependency_conflict`,
+the files named, what to do next), not as a git error; and once merged by hand, the plan
+goes on from there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cpo.planfile.doc import parse_plan
+from tests.conftest import git
+from tests.runkit import cpo
+
+pytestmark = pytest.mark.usefixtures("fake_claude")
+
+# A1 and J1 change the same line of shared.txt; J2 needs A1's work in the jetson stream.
+PLAN = """\
+## Progress Tracking
+
+| Task | Stream | Status | Depends |
+|------|--------|--------|---------|
+| A1 | amd | TASK:PENDING | |
+| J1 | jetson | TASK:PENDING | |
+| J2 | jetson | TASK:PENDING | A1 |
+
+## Task A1
+@script write shared.txt amd
+@script commit amd says so
+@script marker
+
+## Task J1
+@script write shared.txt jetson
+@script commit jetson says so
+@script marker
+
+## Task J2
+@script write j2.txt two
+@script commit jetson two
+@script marker
+"""
+
+
+def _plan(repo: Path) -> Path:
+    (repo / "shared.txt").write_text("base\n")
+    plan = repo / "PLAN.md"
+    plan.write_text(PLAN)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "plan")
+    return plan
+
+
+def _tasks(repo: Path) -> dict[str, dict[str, object]]:
+    report = json.loads((repo / "PLAN.cpo" / "report.json").read_text())
+    tasks: dict[str, dict[str, object]] = report["tasks"]
+    return tasks
+
+
+def test_a_dependency_that_conflicts_fails_the_task_as_a_conflict(git_repo: Path) -> None:
+    plan = _plan(git_repo)
+    proc = cpo("run", str(plan), "--max-concurrent", "2", cwd=git_repo)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    j2 = _tasks(git_repo)["J2"]
+    assert (j2["status"], j2["reason"]) == ("failed", "dependency_conflict")
+    assert j2["conflict_files"] == ["shared.txt"]
+    error = str(j2["error"])
+    assert error.startswith("merge conflict in shared.txt between stream amd (A1")
+    worktree = str(j2["worktree"])
+    assert f"git -C {worktree} merge " in error  # what to do next, ready to paste
+    assert f"cpo run {plan} --retry-failed" in error
+    assert "task=J2 status=conflict files=shared.txt action=stop" in proc.stdout
+    assert "task=J2 status=failed error=dependency_conflict" in proc.stdout
+    assert "=== merge conflict in shared.txt" in (git_repo / "PLAN.cpo/logs/J2.log").read_text()
+    # The stream's worktree is left clean, on its branch, for the merge by hand.
+    assert git(Path(worktree), "status", "--porcelain") == ""
+    assert git(Path(worktree), "symbolic-ref", "HEAD") == "refs/heads/stream/PLAN/jetson"
+    statuses = {r.task_id: r.status for r in parse_plan(plan.read_text()).rows}
+    assert statuses["J2"] == "TASK:FAILED"
+
+    status = cpo("status", str(plan), cwd=git_repo)
+    assert "failed (dependency_conflict)" in status.stdout, status.stdout
+
+
+def test_merged_by_hand_the_waiting_task_runs_on_top_of_the_merge(git_repo: Path) -> None:
+    plan = _plan(git_repo)
+    assert cpo("run", str(plan), "--max-concurrent", "2", cwd=git_repo).returncode == 1
+    # Running again before the merge is done by hand: the task never counts as done.
+    again = cpo("run", str(plan), cwd=git_repo)
+    assert again.returncode == 1, again.stdout + again.stderr
+    j2 = _tasks(git_repo)["J2"]
+    assert (j2["status"], j2["reason"]) == ("failed", "dependency_conflict")
+    assert not j2["merged"]
+
+    error, worktree = str(j2["error"]), Path(str(j2["worktree"]))
+    command = error.split("(git -C ", 1)[1].split(",", 1)[0].split()
+    assert command[1:2] == ["merge"]
+    merge = subprocess.run(["git", "merge", command[2]], cwd=worktree, capture_output=True)
+    assert merge.returncode == 1  # the conflict, left for us to fix
+    (worktree / "shared.txt").write_text("amd and jetson\n")
+    git(worktree, "commit", "-q", "-am", "both")
+    done = cpo("run", str(plan), "--retry-failed", cwd=git_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {r.status for r in parse_plan(plan.read_text()).rows} == {"TASK:COMPLETE"}
+    log = git(git_repo, "log", "--format=%s", "stream/PLAN/jetson")
+    assert "both" in log and "jetson two" in log  # J2 ran on top of the merge
+
+
+def test_run_again_the_waiting_task_runs_it_is_never_counted_as_done(git_repo: Path) -> None:
+    # A2 puts shared.txt back: the streams merge at the end, J1's work with them. J2's
+    # stream head is then in the integration branch, which must not make J2 (which never
+    # ran) count as merged when the plan runs again, as a `conflict` reason would.
+    text = PLAN.replace(
+        "| J1 | jetson |", "| A2 | amd | TASK:PENDING | |\n| J1 | jetson |"
+    ).replace(
+        "## Task J1\n",
+        "## Task A2\n@script write shared.txt base\\n\n@script commit amd back\n@script marker\n\n"
+        "## Task J1\n",
+    )
+    plan = _plan(git_repo)
+    plan.write_text(text)
+    git(git_repo, "commit", "-q", "-am", "with A2")
+    assert cpo("run", str(plan), cwd=git_repo).returncode == 1
+    assert _tasks(git_repo)["J1"]["merged"]
+    assert _tasks(git_repo)["J2"]["reason"] == "dependency_conflict"
+    again = cpo("run", str(plan), cwd=git_repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "task=J2 status=started" in again.stdout  # it ran (A1 is done: its stream merges)
+    assert "jetson two" in git(git_repo, "log", "--format=%s", "integration/PLAN")
