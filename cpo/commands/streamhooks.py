@@ -106,8 +106,10 @@ class StreamHooks(RunHooks):
 
     # -- a dependency that conflicts ------------------------------------------------------
     def run_task(self, task: TaskSpec) -> TaskOutcome:
-        """The engine's run_task (cpo.run.hooks), but a dependency's conflict (start_point)
-        fails the task as one before its end is shown."""
+        """The engine's run_task (cpo.run.hooks; keep the two in step), but a dependency's
+        conflict (start_point) fails the task as one before its end is shown: the task
+        runner (cpo.run.taskrun) fails whatever start_point raises as `git_error`. Were an
+        error able to name its reason there, this override could go."""
         self._unmerged.pop(task.id, None)
         outcome = self.runner.run(self._launches.pop(task.id))
         unmerged = self._unmerged.pop(task.id, None)
