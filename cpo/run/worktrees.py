@@ -18,8 +18,9 @@ agent slots, so in a big repository unbounded checkouts would all crawl together
 first agent would wait for the slowest. At most `CHECKOUTS` run at once (about the core
 count), in the order they were asked for (launch order): the first task's is never slowed
 by later ones. The set-up's adds hold one of those turns while they run (every first agent
-waits for them), and hand it to the integration worktree's checkout. A task with `sparse` folders (cpo.plan.scope.sparse_folders) gets a cone
-sparse checkout of them; the integration worktree is always whole.
+waits for them), and hand it to the integration worktree's checkout. A task with `sparse`
+folders (cpo.plan.scope.sparse_folders) gets a cone sparse checkout of them; the
+integration worktree is always whole.
 """
 
 from __future__ import annotations
