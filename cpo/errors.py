@@ -50,6 +50,15 @@ class CpoError(Exception):
         return [self.message] + ([self.hint] if self.hint else [])
 
 
+class TaskFailure(CpoError):
+    """A task that cannot go on, for a reason of its own: report.json's `reason` (a
+    CpoError otherwise fails the task as `git_error`)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class UsageError(CpoError):
     """Bad command-line usage, or input that cannot be read at all."""
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cpo.errors import CpoError
+from cpo.errors import CpoError, TaskFailure
 from cpo.git import MergeResult
 from cpo.logfile import log
 from cpo.plan.model import TaskSpec, WaveSpec
@@ -33,7 +33,6 @@ from cpo.planfile.translate import Streams
 from cpo.run.hooks import RunHooks
 from cpo.run.nextstep import cpo_command, quote
 from cpo.run.report import TaskRecord
-from cpo.run.scheduler import TaskOutcome
 from cpo.run.states import RunStatus, TaskStatus
 
 # The reason of a task whose dependency's work conflicts with its stream's (see above).
@@ -58,7 +57,6 @@ class StreamHooks(RunHooks):
         self.streams = streams
         self.chosen = chosen
         self.streams_merged: bool | None = None  # None: not merged yet
-        self._unmerged: dict[str, Unmerged] = {}  # task -> its dependency's conflict
 
     # -- where a task starts ------------------------------------------------------------
     def start_point(self, task: TaskSpec) -> str:
@@ -77,14 +75,11 @@ class StreamHooks(RunHooks):
                 worktree, commit, f"Merge {dep} (stream {theirs}) into stream {stream}"
             )
             if not result.ok:  # aborted: the worktree is as it was, on the stream's branch
-                unmerged = Unmerged(
-                    dep, commit, result, self._unmerged_error(task, dep, commit, result)
-                )
+                error = self._unmerged_error(task, dep, commit, result)
                 if result.failure == "conflict" and result.conflict_files:
-                    # Said as a conflict by run_task: the task runner calls whatever this
-                    # raises a git error.
-                    self._unmerged[task.id] = unmerged
-                raise CpoError(unmerged.error)
+                    self._dependency_conflict(task, Unmerged(dep, commit, result, error))
+                    raise TaskFailure(error, reason=DEPENDENCY_CONFLICT)
+                raise CpoError(error)
             head = result.commit or git.rev("HEAD", cwd=worktree) or head
         return head
 
@@ -105,26 +100,9 @@ class StreamHooks(RunHooks):
         )
 
     # -- a dependency that conflicts ------------------------------------------------------
-    def run_task(self, task: TaskSpec) -> TaskOutcome:
-        """The engine's run_task (cpo.run.hooks; keep the two in step), but a dependency's
-        conflict (start_point) fails the task as one before its end is shown: the task
-        runner (cpo.run.taskrun) fails whatever start_point raises as `git_error`. Were an
-        error able to name its reason there, this override could go."""
-        self._unmerged.pop(task.id, None)
-        outcome = self.runner.run(self._launches.pop(task.id))
-        unmerged = self._unmerged.pop(task.id, None)
-        if unmerged is not None and not outcome.ok:
-            outcome = self._dependency_conflict(task, unmerged)
-        if outcome.ok:
-            outcome = self._check_scope(task, outcome)
-        if outcome.ok:
-            self.conflicts.predict(task)
-        rec = self.writer.report.tasks[task.id]
-        if rec.status != TaskStatus.PENDING:  # never started: the scheduler says what it is
-            self.progress.task_finished(rec)
-        return outcome
-
-    def _dependency_conflict(self, task: TaskSpec, unmerged: Unmerged) -> TaskOutcome:
+    def _dependency_conflict(self, task: TaskSpec, unmerged: Unmerged) -> None:
+        """Say the conflict in the task's log, record and progress; the task runner then
+        fails the task with the reason the TaskFailure names."""
         files = list(unmerged.result.conflict_files)
         with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
             fh.write(
@@ -132,11 +110,9 @@ class StreamHooks(RunHooks):
                 f"{self.streams.of[unmerged.dep]}): {task.id} does not start ===\n"
                 f"{self.masker.mask(unmerged.result.message)}\n[cpo] {unmerged.error}\n"
             )
-        with self.writer.update_task(task.id, durable=True) as rec:
-            rec.status, rec.reason = TaskStatus.FAILED, DEPENDENCY_CONFLICT
-            rec.error, rec.conflict_files = unmerged.error, files
+        with self.writer.update_task(task.id) as rec:
+            rec.conflict_files = files
         self.progress.task_event(rec, f"status=conflict files={','.join(files)} action=stop")
-        return TaskOutcome(ok=False, reason=DEPENDENCY_CONFLICT)
 
     def _dependency_heads(self, task: TaskSpec) -> list[tuple[str, str]]:
         """(task, commit) for each task of another stream it depends on: its head when it

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from cpo.errors import CpoError
+from cpo.errors import CpoError, TaskFailure
 from cpo.executors.spec import Exited
 from cpo.git import Git
 from cpo.logfile import log
@@ -163,6 +163,8 @@ class TaskRunner:
             return TaskOutcome(ok=True)
         try:
             return self._run(launch)
+        except TaskFailure as exc:
+            return self._fail(task, exc.reason, exc.message)
         except CpoError as exc:
             return self._fail(task, "git_error", exc.message)
         except Exception as exc:  # a bug must fail this task, not hang the run
