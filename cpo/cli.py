@@ -672,6 +672,12 @@ def status(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print report.json plus a computed `live` field.")
     ] = False,
+    all_tasks: Annotated[
+        bool,
+        typer.Option(
+            "--all", "-a", help="List every task (default: at most 50, unfinished ones first)."
+        ),
+    ] = False,
 ) -> None:
     """Show a run's status, from any terminal, during or after the run.
 
@@ -688,17 +694,17 @@ def status(
         st = wait_for_end(parallel_dir)
         ui.show_json(st.data())
     elif watch:
-        from cpo.statusview import watch_status
+        from cpo.statusview import STATUS_ROWS, watch_status
 
-        st = watch_status(parallel_dir)
+        st = watch_status(parallel_dir, rows=None if all_tasks else STATUS_ROWS)
     else:
         st = read_status(parallel_dir)
         if json_out:
             ui.show_json(st.data())
         else:
-            from cpo.statusview import show_status
+            from cpo.statusview import STATUS_ROWS, show_status
 
-            show_status(st)
+            show_status(st, rows=None if all_tasks else STATUS_ROWS)
     raise typer.Exit(int(st.exit_code))
 
 

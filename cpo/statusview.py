@@ -21,8 +21,13 @@ def _duration(secs: float | None) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def status_renderable(st: Status) -> Any:
-    """Run status, waves, the task table (shared with the live view), totals, next step."""
+# `cpo status` lists at most this many tasks (unfinished first) unless --all.
+STATUS_ROWS = 50
+
+
+def status_renderable(st: Status, rows: int | None = STATUS_ROWS) -> Any:
+    """Run status, waves, the task table (shared with the live view; at most `rows` rows,
+    all when None), totals, next step."""
     import time
 
     from rich.console import Group
@@ -50,7 +55,8 @@ def status_renderable(st: Status) -> Any:
         + f", {commits} commit{'s' if commits != 1 else ''}"
         + (f", ${t['cost_usd']:.2f}" if t["cost_usd"] else "")
     )
-    parts: list[Any] = [head, render_waves(r), render_table(r, started), Text(totals)]
+    table = render_table(r, started, rows, more="--all lists every task")
+    parts: list[Any] = [head, render_waves(r), table, Text(totals)]
     if r.base_branch:
         branches = f"base {r.base_branch}"
         if r.integration_branch:
@@ -63,15 +69,17 @@ def status_renderable(st: Status) -> Any:
     return Group(*parts)
 
 
-def show_status(st: Status) -> None:
+def show_status(st: Status, rows: int | None = STATUS_ROWS) -> None:
     from rich.console import Console
 
     Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(
-        status_renderable(st)
+        status_renderable(st, rows)
     )
 
 
-def watch_status(parallel_dir: Path, interval: float = 0.5) -> Status:
+def watch_status(
+    parallel_dir: Path, interval: float = 0.5, rows: int | None = STATUS_ROWS
+) -> Status:
     """Redraw the status until the run is no longer active (or Ctrl-C); return the last.
 
     report.json is re-read only when its mtime changes; between checks we sleep, which is
@@ -108,19 +116,22 @@ def watch_status(parallel_dir: Path, interval: float = 0.5) -> Status:
     screen = Console(highlight=False)
     try:
         if screen.is_terminal:
-            with Live(status_renderable(st), console=screen, refresh_per_second=2) as live:
+            # What does not fit the screen is cropped: draw no more rows than fit.
+            fit = max(5, screen.height - 8)
+            rows = fit if rows is None else min(rows, fit)
+            with Live(status_renderable(st, rows), console=screen, refresh_per_second=2) as live:
                 while st.live.active:
                     time.sleep(interval)
                     st, _ = refresh(st)
-                    live.update(status_renderable(st))
+                    live.update(status_renderable(st, rows))
         else:
-            show_status(st)
+            show_status(st, rows)
             while st.live.active:
                 time.sleep(interval)
                 st, changed = refresh(st)
                 if changed or not st.live.active:
                     print(flush=True)
-                    show_status(st)
+                    show_status(st, rows)
                     sys.stdout.flush()
     except KeyboardInterrupt:
         pass  # leaving a viewer is not an error

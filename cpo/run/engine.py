@@ -39,7 +39,7 @@ from cpo.run.worktrees import RunWorktrees, inside_repo, make_worktrees
 if TYPE_CHECKING:
     from cpo.run.hooks import RunHooks
 
-# The scheduling half of the run (hooks, scheduler, task runner, conflicts: ~30 ms of
+# The scheduling half of the run (hooks, scheduler, task runner, conflicts: ~20 ms of
 # imports) is imported by `execute` once the set-up has started adding the worktrees: the
 # imports then take the time the first agents wait for the adds anyway, on another core.
 

@@ -123,8 +123,50 @@ def _elapsed(rec: TaskRecord, now: float, started: dict[str, float]) -> str:
     return f"{int(secs) // 60}:{int(secs) % 60:02d}"
 
 
-def render_table(report: Report, started: dict[str, float] | None = None) -> Table:
-    """The task table shared by the live view and `cpo status`."""
+# A table folded to fewer rows shows what is going on first, then what went wrong, then
+# what is still to come; completed tasks last (a run of 1,000 tasks is mostly those).
+_INTEREST = {
+    TaskStatus.RUNNING: 0,
+    TaskStatus.FAILED: 1,
+    TaskStatus.INTERRUPTED: 1,
+    TaskStatus.PENDING: 2,
+    TaskStatus.SKIPPED: 3,
+    TaskStatus.COMPLETED: 4,
+}
+
+
+def _interest(rec: TaskRecord) -> int:
+    if rec.status == TaskStatus.COMPLETED and rec.predicted_conflicts and not rec.merged:
+        return 1  # its merge is expected to conflict
+    return _INTEREST.get(rec.status, 2)
+
+
+def shown_tasks(report: Report, rows: int | None) -> tuple[list[TaskRecord], dict[str, int]]:
+    """The task records a table of at most `rows` rows shows (all when None), in the
+    report's order, and how many of each status it leaves out; one row is kept for
+    saying so."""
+    recs = list(report.tasks.values())
+    if rows is None or len(recs) <= rows:
+        return recs, {}
+    ranked = sorted(range(len(recs)), key=lambda i: (_interest(recs[i]), i))
+    keep = set(ranked[: max(1, rows - 1)])
+    left: dict[str, int] = {}
+    for i, rec in enumerate(recs):
+        if i not in keep:
+            left[str(rec.status)] = left.get(str(rec.status), 0) + 1
+    return [rec for i, rec in enumerate(recs) if i in keep], left
+
+
+def render_table(
+    report: Report,
+    started: dict[str, float] | None = None,
+    rows: int | None = None,
+    more: str = "",
+) -> Table | Group:
+    """The task table shared by the live view and `cpo status`: at most `rows` rows, the
+    last saying what was left out (and `more`, how to see it). Drawing costs ~0.5 ms a
+    row: a live view redrawn 4 times a second must not draw 1,000 of them."""
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
@@ -133,7 +175,8 @@ def render_table(report: Report, started: dict[str, float] | None = None) -> Tab
     table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
     for col in ("task", "wave", "status", "elapsed", "commits", "cost", "last action"):
         table.add_column(col, no_wrap=col != "last action", overflow="ellipsis")
-    for rec in report.tasks.values():
+    shown, left = shown_tasks(report, rows)
+    for rec in shown:
         table.add_row(
             rec.id,
             str(rec.wave),
@@ -143,7 +186,11 @@ def render_table(report: Report, started: dict[str, float] | None = None) -> Tab
             f"${rec.cost_usd:.2f}" if rec.cost_usd else "",
             _last_column(rec),
         )
-    return table
+    if not left:
+        return table
+    counts = ", ".join(f"{n} {status}" for status, n in left.items())
+    folded = f"… {sum(left.values())} more tasks: {counts}" + (f" ({more})" if more else "")
+    return Group(table, Text(folded, style="dim"))
 
 
 def _last_column(rec: TaskRecord) -> Text:
@@ -172,6 +219,9 @@ def render_waves(report: Report) -> Text:
     return Text("  ").join(parts)
 
 
+_LIVE_LINES = 5  # the live view's lines besides task rows: title, waves, header, fold, cursor
+
+
 class LiveProgress(SilentProgress):
     """A table redrawn a few times a second from the live report."""
 
@@ -192,7 +242,10 @@ class LiveProgress(SilentProgress):
 
         report = self.get_report()
         title = Text(f"cpo · {report.spec_id} · {report.status}", style="bold")
-        return Group(title, render_waves(report), render_table(report, self.started))
+        # Rows beyond the screen are cropped anyway: only as many as fit are drawn.
+        rows = max(5, self.console.height - _LIVE_LINES)
+        table = render_table(report, self.started, rows, more="cpo status --all lists them")
+        return Group(title, render_waves(report), table)
 
     def start(self) -> None:
         self.live.start()
