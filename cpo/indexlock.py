@@ -14,19 +14,28 @@ stale (git creates it as the checkout starts and writes it only at the end, so i
 the checkout's).
 
 Such a worktree never held an agent's work (agents start only after the checkout), so
-removing its lock loses nothing. A lock in a worktree that HAS an index is never touched
-here: that is an agent's, stopped mid-commit (cpo.run.claim.drop_stale_index_lock).
+removing its lock loses nothing.
+
+A lock in a worktree that HAS an index (`settle_index_lock`) is judged only at a launch,
+before cpo's first git command there: it is a git command's that a kill cut short (the
+launch's own `reset --hard <start>` of a warm or retried worktree, or an earlier agent's
+`git commit`), or of one still finishing. The task's agent is not running then (this run
+starts it after the launch), but the killed run's may still be, until its watchdog stops
+it: the lock is kept while a git process, or any process an earlier run started
+(cpo.watchdog's tag), still works in the worktree. Without /proc, the lock's age again.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cpo.errors import GitError
 from cpo.gitpaths import git_dir
 from cpo.logfile import log
+from cpo.watchdog import RUN_ID_VAR
 
 LIVE_WAIT = 300.0  # at most this long for a git still checking out (a large repository)
 UNCHANGED = 60.0  # without /proc: a lock this old is a dead checkout's
@@ -39,13 +48,36 @@ def settle_checkout_lock(worktree: Path) -> None:
     no git process works in it any more (it may finish the checkout itself), then remove
     the lock if it is still there. GitError if git still works there after `LIVE_WAIT`
     seconds: a checkout that slow, or hung, is not ours to break."""
+    _settle(worktree, with_index=False)
+
+
+def settle_index_lock(worktree: Path) -> bool:
+    """At a task's launch, before cpo's first git command in `worktree`: if it HAS an index
+    and an `index.lock`, wait until no git process, nor a process of an earlier run (its
+    agent), works in it any more, then remove the lock if it is still there. True if it
+    removed one: a git command was cut short there, and the files may be half moved by a
+    `reset --hard`. Without this every git command of the launch fails on the lock (`git
+    add -A` after seconds of retries) and the task with it. GitError as above.
+
+    Only at a launch: then this run's agent for the task is not running (it starts after
+    the launch), and nothing else of this run works in the task's worktree."""
+    return _settle(worktree, with_index=True)
+
+
+def _settle(worktree: Path, *, with_index: bool) -> bool:
     try:
         gitdir = git_dir(worktree)
     except OSError:
-        return  # not a worktree we can read: git will say what is wrong with it
+        return False  # not a worktree we can read: git will say what is wrong with it
     lock = gitdir / "index.lock"
-    if (gitdir / "index").exists() or not lock.exists():
-        return  # the usual case: one or two stats
+    if (gitdir / "index").exists() != with_index or not lock.exists():
+        return False  # the usual case: one or two stats
+    # (what was cut short, what a git still running there does, what it may finish)
+    what, doing, finish = (
+        ("git command", "working in", "its git command in")
+        if with_index
+        else ("checkout", "checking out", "the checkout of")
+    )
     deadline = time.monotonic() + LIVE_WAIT
     told = False
     while True:
@@ -54,28 +86,29 @@ def settle_checkout_lock(worktree: Path) -> None:
             try:
                 lock.unlink()
             except FileNotFoundError:
-                return  # the git that held it finished (renamed it to index) meanwhile
-            log.info("removed %s, left by a checkout that a kill cut short", lock)
-            return
+                return False  # the git that held it finished (renamed it to index) meanwhile
+            log.info("removed %s, left by a %s that a kill cut short", lock, what)
+            return True
         if not lock.exists():
-            return  # finished: the checkout is complete
+            return False  # finished: the checkout is complete
         if time.monotonic() > deadline:
             raise GitError(
-                f"{lock} is held by {holders}, still checking out {worktree} after "
+                f"{lock} is held by {holders}, still {doing} {worktree} after "
                 f"{LIVE_WAIT:.0f} s: let it finish (or stop it), then run again with --resume"
             )
         if not told:
-            log.info("waiting for %s to finish the checkout of %s (%s)", holders, worktree, lock)
+            log.info("waiting for %s to finish %s %s (%s)", holders, finish, worktree, lock)
             told = True
         time.sleep(_POLL)
 
 
 def _holders(worktree: Path, lock: Path) -> str:
     """Who may still hold `lock` ("" if nobody can): the git processes working in
-    `worktree`, or, without /proc, a lock too young to tell."""
-    pids = git_processes_in(worktree)
+    `worktree` and what an earlier cpo run started there, or, without /proc, a lock too
+    young to tell."""
+    pids = _processes_in(worktree, lambda entry, name: name.startswith("git") or _tagged(entry))
     if pids is not None:
-        return ", ".join(f"git process {pid}" for pid in pids)
+        return ", ".join(f"process {pid}" for pid in pids)
     try:
         age = time.time() - lock.stat().st_mtime
     except OSError:
@@ -86,6 +119,35 @@ def _holders(worktree: Path, lock: Path) -> str:
 def git_processes_in(worktree: Path) -> list[int] | None:
     """Live git processes (git, git-lfs, ...) whose cwd is `worktree` or inside it; None
     where /proc cannot tell. Only git: a shell the user left in the folder holds no lock."""
+    return _processes_in(worktree, lambda entry, name: name.startswith("git"))
+
+
+def git_processes_naming(folder: Path) -> list[int] | None:
+    """Live git processes with `folder` as an argument or an environment value: a `git
+    worktree add` of it runs in the repository, not in it, and its `symbolic-ref` child
+    gets it as GIT_WORK_TREE. None where /proc cannot tell."""
+    if not (_PROC / "self" / "cwd").exists():
+        return None
+    names = {str(folder).encode(), str(folder.resolve()).encode()}
+    found = []
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not (entry / "comm").read_text().startswith("git"):
+                continue
+            args = b"\0" + (entry / "cmdline").read_bytes()
+            env = b"\0" + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(b"\0" + n + b"\0" in args or b"=" + n + b"\0" in env for n in names):
+            found.append(int(entry.name))
+    return found
+
+
+def _processes_in(worktree: Path, keep: Callable[[Path, str], bool]) -> list[int] | None:
+    """Live processes whose cwd is `worktree` or inside it and that `keep` (given the /proc
+    entry and the process's name) keeps; None where /proc cannot tell."""
     if not (_PROC / "self" / "cwd").exists():
         return None
     top = str(worktree.resolve())
@@ -95,9 +157,19 @@ def git_processes_in(worktree: Path) -> list[int] | None:
             continue
         try:  # a zombie has no cwd; another user's process cannot be read: neither works here
             cwd = os.readlink(entry / "cwd")
+            if not (cwd == top or cwd.startswith(top + os.sep)):
+                continue
             name = (entry / "comm").read_text().strip()
         except OSError:
             continue
-        if name.startswith("git") and (cwd == top or cwd.startswith(top + os.sep)):
+        if keep(entry, name):
             found.append(int(entry.name))
     return found
+
+
+def _tagged(entry: Path) -> bool:
+    """Whether a process carries a cpo run's tag (cpo.watchdog): an agent, a setup command."""
+    try:
+        return f"\0{RUN_ID_VAR}=".encode() in b"\0" + (entry / "environ").read_bytes()
+    except OSError:
+        return False

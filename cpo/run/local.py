@@ -16,10 +16,12 @@ from pathlib import Path
 from cpo.agents.base import AgentOutcome
 from cpo.executors.spec import Exited
 from cpo.git import Git
+from cpo.indexlock import settle_index_lock
 from cpo.plan.model import TaskSpec
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import AttemptResult, Ran, exited_of
 from cpo.run.claim import clear_marker, hand_over, reclaim
+from cpo.run.halfmoved import half_moved_to
 from cpo.run.nudge import NudgedRun
 from cpo.run.protocol import read_marker
 from cpo.run.ready import TaskPrep
@@ -69,8 +71,14 @@ class LocalExecutor:
         """The worktree clean at the task's start point, an earlier attempt's commits
         kept on a branch first; that start point."""
         worktree = self.worktrees[task.id]
+        # Before any git command here: a lock a kill left (of the reset below, in an
+        # earlier run, or of its agent's git) would fail them all (cpo.indexlock). This
+        # task's agent is not running: it starts after the launch.
+        cut_short = settle_index_lock(worktree)
+        if cut_short:
+            self.notes.line(task, "[cpo] removed the index.lock of a git command a kill cut short")
         self._reclaim(task, worktree)
-        return self._prepare_worktree(task, worktree, attempt_no)
+        return self._prepare_worktree(task, worktree, attempt_no, cut_short=cut_short)
 
     def run(self, task: TaskSpec, settings: TaskSettings, start: str, attempt_no: int) -> Ran:
         """Ready the worktree and run the agent; then (`Ran.finish`) hand its work over
@@ -101,11 +109,14 @@ class LocalExecutor:
     def adopt(self, task: TaskSpec, settings: TaskSettings, attempt: Attempt) -> Ran | None:
         return None  # its agents end with the coordinator that started them
 
-    def _prepare_worktree(self, task: TaskSpec, worktree: Path, attempt_no: int) -> str:
+    def _prepare_worktree(
+        self, task: TaskSpec, worktree: Path, attempt_no: int, *, cut_short: bool = False
+    ) -> str:
         """Make the task's worktree clean at its start point; return that commit.
 
         A branch left by an earlier attempt keeps its work: its head is saved on
-        `<branch>-attempt-N` before the reset, and the report names it.
+        `<branch>-attempt-N` before the reset, and the report names it. `cut_short`: a
+        kill cut a git command short in it (its stale index.lock was just removed).
         """
         git, rec = self.git, self.writer.report.tasks[task.id]
         made = self.prepared
@@ -128,7 +139,14 @@ class LocalExecutor:
             # A kill cut its checkout short: without this, every file would look deleted
             # and be committed as the agent's "uncommitted changes" below.
             self.notes.line(task, "[cpo] finished a checkout an earlier run left half done")
-        git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
+        if cut_short and half_moved_to(git, worktree, start):
+            # The reset below, cut short by a kill on its way to the same start point:
+            # committed, it would pass for the agent's "uncommitted changes" and be kept
+            # on a spurious attempt branch. Each file is HEAD's or the start's: the reset
+            # loses nothing.
+            self.notes.line(task, "[cpo] finished a move to the start point a kill cut short")
+        else:
+            git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
         head = git.rev(task.branch)
         if head and head != start and not git.is_ancestor(head, start):  # it holds work
             saved = f"{task.branch}-attempt-{attempt_no - 1}"

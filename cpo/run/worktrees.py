@@ -35,6 +35,7 @@ from pathlib import Path
 from cpo.errors import GitError
 from cpo.git import Git
 from cpo.logfile import log
+from cpo.run.killedadd import mend_killed_adds
 from cpo.run.slots import Slots
 from cpo.run.warm import Warmer
 
@@ -267,6 +268,10 @@ def make_worktrees(
     task's launch, which reports the problem as that task's failure.
     """
     made = RunWorktrees(git, sparse_always=sparse_always)
+    wanted = list(wanted)
+    # A worktree an earlier run's kill left half added holds nothing, and nothing could
+    # be done in it: removed here, it is missing below and added again (cpo.run.killedadd).
+    mend_killed_adds(git, (p for p, _ in wanted))
     registered = git.worktrees()
     branches = git.local_branches()
     missing = [(p, b) for p, b in wanted if not (p.is_dir() and p.resolve() in registered)]
