@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cpo.git import Git
 from cpo.indexlock import git_processes_naming
 from cpo.run.halfmoved import half_moved_to
@@ -57,17 +59,18 @@ def only_in(repo: Path, worktree: str) -> str:
     return f"includeIf.gitdir:{repo}/.git/worktrees/{worktree}.path"  # no "/": that one dir
 
 
+@pytest.mark.parametrize("name", ["task-001", "integration"])
 def test_a_worktree_add_killed_with_its_git_is_made_again_by_resume(
-    git_repo: Path, tmp_path: Path
+    git_repo: Path, tmp_path: Path, name: str
 ) -> None:
     """Killed between `worktree add` writing its placeholder HEAD and setting it: the
     worktree stays registered with a HEAD naming no commit (`Could not parse object
-    'HEAD'` for every git command in it)."""
+    'HEAD'` for every git command in it). A task's, or the integration worktree's."""
     root = make_spec(git_repo, [{"task-001": "one"}, {"task-002": "two"}])
     hold = tmp_path / "hold"
     os.mkfifo(hold)  # opened for reading, it blocks until a writer comes: none does
-    run = start_run(git_repo, root, {only_in(git_repo, "task-001"): str(hold)})
-    meta = git_repo / ".git" / "worktrees" / "task-001"
+    run = start_run(git_repo, root, {only_in(git_repo, name): str(hold)})
+    meta = git_repo / ".git" / "worktrees" / name
     wait_until(lambda: (meta / "commondir").exists())  # written right after the HEAD
     kill_whole(run, tmp_path)
     assert (meta / "HEAD").read_text().strip("0\n") == "", "HEAD was set: nothing to test"

@@ -24,6 +24,7 @@ from cpo.orphans import Adopter
 from cpo.proc import ProcessRegistry
 from cpo.quickimport import quick_imports
 from cpo.run.interrupt import install_interrupt_handlers, restore_handlers
+from cpo.run.killedadd import mend_killed_adds
 from cpo.run.lock import RunLock
 from cpo.run.nextstep import cpo_command, next_step
 from cpo.run.options import RunContext, RunOptions, prepare
@@ -308,6 +309,7 @@ def _ensure_integration(ctx: RunContext) -> bool:
     git.exclude_pattern(f"/{MARKER}")
     if not git.branch_exists(branch):
         git.create_branch(branch, ctx.base_commit)
+    mend_killed_adds(git, [path])  # a kill cut its `worktree add` short (cpo.run.killedadd)
     if not path.is_dir() or path.resolve() not in git.worktrees():
         git.prune_worktrees()  # its folder may have been deleted by hand
         git.add_worktree(path, branch, checkout=False)
