@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from cpo.planfile.doc import parse_plan
+from cpo.run.nextstep import next_step
+from cpo.run.report import Report, TaskRecord
 from tests.conftest import git
 from tests.runkit import cpo
 
@@ -129,3 +131,14 @@ def test_run_again_the_waiting_task_runs_it_is_never_counted_as_done(git_repo: P
     assert again.returncode == 0, again.stdout + again.stderr
     assert "task=J2 status=started" in again.stdout  # it ran (A1 is done: its stream merges)
     assert "jetson two" in git(git_repo, "log", "--format=%s", "integration/PLAN")
+
+
+def test_the_next_step_of_a_dependency_conflict_is_its_hand_merge() -> None:
+    """When the run's failure is a dependency's conflict, `next:` gives the merge to make
+    (the task's error), not a log to read."""
+    said = "merge conflict in shared.txt between stream amd (A1, which J2 depends on) ..."
+    j2 = TaskRecord(id="J2", wave=1, status="failed", reason="dependency_conflict", error=said)
+    report = Report.model_construct(
+        status="failed", tasks={"J2": j2}, waves=[], parallel_dir="/p", integration_worktree=None
+    )
+    assert next_step(report, "/p/PLAN.md") == said

@@ -71,6 +71,8 @@ def _after_task_failure(report: Report, task: TaskRecord, parallel_dir: Path | s
             f"hand (git -C {quote(report.integration_worktree)} merge {task.branch}, fix the "
             f"files, git commit), then: " + cpo_command("run", parallel_dir, "--resume")
         )
+    if task.reason == "dependency_conflict" and task.error:
+        return task.error  # the hand merge to make, then the retry (cpo.commands.streamhooks)
     where = quote(task.log) if task.log else quote(Path(report.parallel_dir) / "logs")
     return f"see {where} for {task.id} ({task.reason}); fix the cause, then: {retry}"
 
