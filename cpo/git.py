@@ -186,10 +186,13 @@ class Git:
         head, ref = out.split()
         return head, ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
 
-    def tracks(self, rev: str, path: str) -> bool:
+    def tracks(self, rev: str, path: str, known: bool | None = None) -> bool:
         """Whether the tree of commit `rev` holds `path`; remembered when `rev` is a commit
-        id, which never changes (every task of a wave asks about the same start point)."""
+        id, which never changes (every task of a wave asks about the same start point).
+        `known`: the caller could tell (a checkout of `rev` it just made), no cat-file."""
         key = (rev, path)
+        if known is not None and OID.fullmatch(rev):
+            self._tracked[key] = known
         if key not in self._tracked:
             answer = self.ok("cat-file", "-e", f"{rev}:{path}")
             if not OID.fullmatch(rev):
@@ -391,9 +394,7 @@ class Git:
         with self.lock:
             self.run("reset", "-q", "--hard", to, cwd=worktree)
             self.run("clean", "-q", "-fdx", "-e", MARKER, cwd=worktree)
-            marker = worktree / MARKER
-            if marker.exists():
-                marker.unlink()
+            (worktree / MARKER).unlink(missing_ok=True)
 
     def merge(
         self, worktree: Path, branch: str, message: str, *, keep_conflicts: bool = False

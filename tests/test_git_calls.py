@@ -98,3 +98,28 @@ def test_set_up_asks_each_question_once(git_repo: Path, monkeypatch: pytest.Monk
     assert fixed.get("worktree list", 0) <= 2, fixed  # preflight's, the set-up's; was 4
     assert fixed.get("for-each-ref --format=%(refname)", 0) <= 2, fixed  # was 3
     assert fixed.get("rev-parse --path-format=absolute", 0) <= 1, fixed  # was 2
+
+
+def test_a_launch_asks_git_nothing_about_the_marker(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the start point holds a committed marker is read from the checkout just
+    made (no `.claude-task-complete` file: it does not), not asked with `git cat-file`:
+    one process fewer between a dependency's merge and its dependent's agent, each of
+    which starts from a new integration commit."""
+    calls: Counter[str] = Counter()
+    raw = Git._raw
+
+    def counted(
+        self: Git, args: list[str], cwd: Path, stdin: str | None = None
+    ) -> tuple[int, str, str]:
+        calls[" ".join(args[:2])] += 1
+        return raw(self, args, cwd, stdin)
+
+    waves = [{f"task-{i}": OK.format(f=f"{i}.txt")} for i in range(3)]  # 3 start points
+    root = make_spec(git_repo, waves)
+    monkeypatch.setattr(Git, "_raw", counted)
+    result = execute(root, RunOptions(workspace_root=git_repo.parent / "ws"))
+    monkeypatch.setattr(Git, "_raw", raw)
+    assert result.report.status == "completed"
+    assert calls["cat-file -e"] == 0, calls

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cpo.agents.base import AgentOutcome
 from cpo.executors.spec import Exited
-from cpo.git import Git
+from cpo.git import MARKER, Git
 from cpo.indexlock import settle_index_lock
 from cpo.plan.model import TaskSpec
 from cpo.run.agentrun import TaskSettings
@@ -124,6 +124,11 @@ class LocalExecutor:
             # Made by the set-up with a new branch and no checkout: nothing in it to keep.
             start = self.start_point(task)
             made.check_out(worktree, start, task.sparse)
+            if task.sparse is None and not (worktree / MARKER).exists():
+                # Checked out at `start` just now, nothing run in it since: had `start`
+                # held the marker, its file would be here. Known without a `git cat-file`
+                # on the way to the agent (clear_marker; hand_over after it).
+                git.tracks(start, MARKER, known=False)
             return start
         if not git.branch_exists(task.branch):
             start = self.start_point(task)
