@@ -18,6 +18,19 @@ pytestmark = pytest.mark.usefixtures("fake_claude")
 OK = "@script write {f} x\n@script commit add {f}\n@script marker"
 
 
+def counting(calls: Counter[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count each git process cpo starts from now on by its first two words."""
+    raw = Git._raw
+
+    def counted(
+        self: Git, args: list[str], cwd: Path, stdin: str | None = None
+    ) -> tuple[int, str, str]:
+        calls[" ".join(args[:2])] += 1
+        return raw(self, args, cwd, stdin)
+
+    monkeypatch.setattr(Git, "_raw", counted)
+
+
 def count_calls(repo: Path, n: int, spec_id: str, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     calls: Counter[str] = Counter()
     raw = Git._raw
@@ -67,14 +80,6 @@ def test_a_dependency_diff_stat_is_asked_once_for_all_its_dependents(
     # scheduler's thread asks it at each launch (nothing else launches or merges
     # meanwhile), so a task with three dependents once, not three times.
     calls: Counter[str] = Counter()
-    raw = Git._raw
-
-    def counted(
-        self: Git, args: list[str], cwd: Path, stdin: str | None = None
-    ) -> tuple[int, str, str]:
-        calls[" ".join(args[:2])] += 1
-        return raw(self, args, cwd, stdin)
-
     apps = [f"app-{i}" for i in range(3)]
     root = make_spec(
         git_repo,
@@ -82,7 +87,7 @@ def test_a_dependency_diff_stat_is_asked_once_for_all_its_dependents(
         deps={a: ["lib"] for a in apps},
         spec_id="TS-H",
     )
-    monkeypatch.setattr(Git, "_raw", counted)
+    counting(calls, monkeypatch)
     opts = RunOptions(max_concurrent=3, workspace_root=git_repo.parent / "ws-h")
     assert execute(root, opts).report.status == "completed"
     assert calls["diff --shortstat"] == 1, calls
@@ -108,18 +113,9 @@ def test_a_launch_asks_git_nothing_about_the_marker(
     one process fewer between a dependency's merge and its dependent's agent, each of
     which starts from a new integration commit."""
     calls: Counter[str] = Counter()
-    raw = Git._raw
-
-    def counted(
-        self: Git, args: list[str], cwd: Path, stdin: str | None = None
-    ) -> tuple[int, str, str]:
-        calls[" ".join(args[:2])] += 1
-        return raw(self, args, cwd, stdin)
-
     waves = [{f"task-{i}": OK.format(f=f"{i}.txt")} for i in range(3)]  # 3 start points
     root = make_spec(git_repo, waves)
-    monkeypatch.setattr(Git, "_raw", counted)
+    counting(calls, monkeypatch)
     result = execute(root, RunOptions(workspace_root=git_repo.parent / "ws"))
-    monkeypatch.setattr(Git, "_raw", raw)
     assert result.report.status == "completed"
     assert calls["cat-file -e"] == 0, calls
