@@ -192,6 +192,10 @@ def test_only_a_half_added_worktree_that_holds_nothing_is_removed(
     assert plain.resolve() not in repo.worktrees()
     assert {with_file.resolve(), not_wanted.resolve(), done.resolve()} <= set(repo.worktrees())
     assert (with_file / "notes.txt").exists()
+    # The one killed after its HEAD was set is whole: only git's own lock is taken off it
+    # (else `worktree remove` and `prune` refuse it for ever).
+    assert not (git_repo / ".git" / "worktrees" / "d" / "locked").exists()
+    assert (git_repo / ".git" / "worktrees" / "c" / "locked").exists()  # not wanted: as is
     assert git(git_repo, "branch", "--list", "a") != ""  # the branch is never touched
     repo.add_worktree(plain, "a")  # made again, as the set-up does
     assert (plain / "README.md").exists()

@@ -14,7 +14,9 @@ the caller adds it again. Only when everything says so: `locked` still "initiali
 (git's own lock, never a user's reason), HEAD absent or the null id, no index, nothing in
 the folder but its `.git` file, and no git process still adding it (cpo killed alone: the
 add it started goes on and finishes). Anything else is left as it is, for the launch to
-report.
+report; except that a worktree killed after its HEAD was set, before git's last step, is
+whole and only loses git's own lock ("initializing"): `worktree remove` and `prune` would
+refuse it for ever.
 """
 
 from __future__ import annotations
@@ -44,7 +46,16 @@ def mend_killed_adds(git: Git, paths: Iterable[Path]) -> list[Path]:
     for meta in locked:
         gitfile = _read(meta / "gitdir")
         folder = Path(gitfile).parent.resolve() if gitfile else None
-        if folder is None or folder not in wanted or not _holds_nothing(meta, folder):
+        if folder is None or folder not in wanted:
+            continue
+        if _head_set(meta):
+            # Killed after HEAD was set, before git's last step (the unlock): a whole
+            # worktree, which `remove` and `prune` would refuse for ever (locked).
+            if _no_git_adding(folder, meta):
+                git.run("worktree", "unlock", str(folder))
+                log.info("unlocked worktree %s: a kill cut its `git worktree add` short", folder)
+            continue
+        if not _holds_nothing(meta, folder):
             continue
         if not _no_git_adding(folder, meta):
             log.warning("%s is still being added by a git process: left as it is", folder)
@@ -63,6 +74,12 @@ def mend_killed_adds(git: Git, paths: Iterable[Path]) -> list[Path]:
     if mended:
         git.prune_worktrees()
     return mended
+
+
+def _head_set(meta: Path) -> bool:
+    """HEAD names something other than git's placeholder (the null id)."""
+    head = _read(meta / "HEAD")
+    return head is not None and head.strip("0") != ""
 
 
 def _holds_nothing(meta: Path, folder: Path) -> bool:
