@@ -22,7 +22,6 @@ progress, resume) runs every task; only three things differ from a parallel dire
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from cpo.errors import CpoError, TaskFailure
@@ -37,16 +36,6 @@ from cpo.run.states import RunStatus, TaskStatus
 
 # The reason of a task whose dependency's work conflicts with its stream's (see above).
 DEPENDENCY_CONFLICT = "dependency_conflict"
-
-
-@dataclass(frozen=True)
-class Unmerged:
-    """A dependency's work that did not merge into the waiting task's stream."""
-
-    dep: str
-    commit: str
-    result: MergeResult
-    error: str  # what the task's record says: what happened, and what to do next
 
 
 class StreamHooks(RunHooks):
@@ -77,7 +66,7 @@ class StreamHooks(RunHooks):
             if not result.ok:  # aborted: the worktree is as it was, on the stream's branch
                 error = self._unmerged_error(task, dep, commit, result)
                 if result.failure == "conflict" and result.conflict_files:
-                    self._dependency_conflict(task, Unmerged(dep, commit, result, error))
+                    self._dependency_conflict(task, dep, result, error)
                     raise TaskFailure(error, reason=DEPENDENCY_CONFLICT)
                 raise CpoError(error)
             head = result.commit or git.rev("HEAD", cwd=worktree) or head
@@ -100,15 +89,18 @@ class StreamHooks(RunHooks):
         )
 
     # -- a dependency that conflicts ------------------------------------------------------
-    def _dependency_conflict(self, task: TaskSpec, unmerged: Unmerged) -> None:
-        """Say the conflict in the task's log, record and progress; the task runner then
-        fails the task with the reason the TaskFailure names."""
-        files = list(unmerged.result.conflict_files)
+    def _dependency_conflict(
+        self, task: TaskSpec, dep: str, result: MergeResult, error: str
+    ) -> None:
+        """Say the conflict with `dep`'s work in the task's log, record and progress
+        (`error`: what happened, what to do next); the task runner then fails the task with
+        the reason the TaskFailure names."""
+        files = list(result.conflict_files)
         with (self.logs_dir / f"{task.id}.log").open("a", encoding="utf-8") as fh:
             fh.write(
-                f"\n=== merge conflict in {', '.join(files)} (with {unmerged.dep}, stream "
-                f"{self.streams.of[unmerged.dep]}): {task.id} does not start ===\n"
-                f"{self.masker.mask(unmerged.result.message)}\n[cpo] {unmerged.error}\n"
+                f"\n=== merge conflict in {', '.join(files)} (with {dep}, stream "
+                f"{self.streams.of[dep]}): {task.id} does not start ===\n"
+                f"{self.masker.mask(result.message)}\n[cpo] {error}\n"
             )
         with self.writer.update_task(task.id) as rec:
             rec.conflict_files = files
