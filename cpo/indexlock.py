@@ -116,12 +116,6 @@ def _holders(worktree: Path, lock: Path) -> str:
     return "" if age >= UNCHANGED else f"a git process started {age:.0f} s ago"
 
 
-def git_processes_in(worktree: Path) -> list[int] | None:
-    """Live git processes (git, git-lfs, ...) whose cwd is `worktree` or inside it; None
-    where /proc cannot tell. Only git: a shell the user left in the folder holds no lock."""
-    return _processes_in(worktree, lambda entry, name: name.startswith("git"))
-
-
 def git_processes_naming(folder: Path) -> list[int] | None:
     """Live git processes with `folder` as an argument or an environment value: a `git
     worktree add` of it runs in the repository, not in it, and its `symbolic-ref` child
