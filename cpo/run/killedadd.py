@@ -85,12 +85,10 @@ def _head_set(meta: Path) -> bool:
 def _holds_nothing(meta: Path, folder: Path) -> bool:
     """HEAD never set (absent or git's placeholder, the null id), never checked out (no
     index), and nothing in the folder but the `.git` file git writes first."""
-    head = _read(meta / "HEAD")
-    if head is None and (meta / "HEAD").exists():
+    if _read(meta / "HEAD") is None and (meta / "HEAD").exists():
         return False  # unreadable: not ours to judge
     # Absent, empty (cut short while written) or the null id: never set.
-    placeholder = head is None or head.strip("0") == ""
-    return placeholder and not (meta / "index").exists() and _empty(folder)
+    return not _head_set(meta) and not (meta / "index").exists() and _empty(folder)
 
 
 def _empty(folder: Path) -> bool:
