@@ -104,9 +104,10 @@ def test_set_up_asks_each_question_once(git_repo: Path, monkeypatch: pytest.Monk
     assert fixed.get("worktree list", 0) <= 1, fixed
     assert fixed.get("for-each-ref --format=%(refname)", 0) <= 1, fixed  # was 3, then 2
     assert fixed.get("rev-parse --path-format=absolute", 0) <= 1, fixed  # was 2
-    # A new integration worktree needs no prune, nor its new branch two rev-parses: was 1, 5.
+    # No prune for a new integration worktree, no rev-parse for its new branch or HEAD
+    # (prepare: Git.worktree_head): was 1, and 5.
     assert fixed.get("worktree prune", 0) == 0, fixed
-    assert fixed.get("rev-parse --verify", 0) <= 3, fixed
+    assert fixed.get("rev-parse --verify", 0) <= 2, fixed
 
 
 def test_a_launch_asks_git_nothing_about_the_marker(
