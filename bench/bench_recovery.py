@@ -36,7 +36,7 @@ from _common import (
     write_spec,
 )
 
-KILL_AFTER = "CPO_TEST_KILL_AFTER_GIT_CALL"  # cpo/git.py; spelled out: bench imports no cpo
+KILL_AFTER = "CPO_TEST_KILL_AFTER_GIT_CALL"  # cpo/gitrun.py; spelled out: bench imports no cpo
 AGENT = (
     'printf "%s\\n" "$CPO_TASK_ID" > "out-$CPO_TASK_ID.txt" && git add "out-$CPO_TASK_ID.txt" '
     f'&& git commit -q -m "$CPO_TASK_ID" && : > {MARKER}'

@@ -1,30 +1,25 @@
 """Git: the repository, the integration branch, one worktree and branch per task, merges.
 
-The only module that touches git. Every call goes through `Git.run`, which calls the git
-binary (exact control, no parsing of porcelain through another layer) and retries when
-another git process holds a lock. Metadata operations (worktree add/remove, branch
+The only module that touches git: `Git` is the one class through which cpo runs it. Every
+call goes through `Git.run` (its base, `cpo.gitrun.GitRunner`: the git binary, retried
+when another git process holds a lock). Metadata operations (worktree add/remove, branch
 creation, merges, commits by cpo) take `Git.lock`: with git 2.39, two concurrent
 `git worktree add` in one repository fail now and then reading the other's `commondir`.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-import re
-import signal
-import subprocess
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from cpo.errors import GitError
 from cpo.gitenv import agent_git_env as agent_git_env  # callers know it as cpo.git's
-from cpo.gitmemo import Memo, answer, remembered
+from cpo.gitmemo import remembered
 from cpo.gitpaths import OID, add_exclude, head_from_files
 from cpo.gitpaths import find_repo as find_repo  # callers know it as cpo.git's
 from cpo.gitpaths import git_dir as git_dir  # callers know it as cpo.git's
+from cpo.gitrun import GitRunner
 from cpo.gitstatus import (
     History,
     WorktreeStatus,
@@ -39,68 +34,16 @@ from cpo.mergeresult import merge_failure
 
 MARKER = ".claude-task-complete"
 
-# Another git process holds a lock we need: wait and try again rather than fail the run.
-_LOCK_CONTENTION = re.compile(
-    r"index\.lock|config\.lock|packed-refs|\.lock': File exists|cannot lock ref|"
-    r"Unable to create '.*\.lock'|could not lock|failed to read .*commondir",
-    re.IGNORECASE,
-)
-_RETRIES = 12
 
-# Test hook, never set in use: SIGKILL cpo itself right after its Nth git call, so tests
-# can prove that a kill after any git step is recovered by --resume (tests/test_kill_steps.py).
-KILL_AFTER_GIT_CALL = "CPO_TEST_KILL_AFTER_GIT_CALL"
-_calls = itertools.count(1)  # next() on a count is atomic under the GIL
-
-
-class Git:
-    """One repository; `lock` serialises the operations that change git metadata."""
+class Git(GitRunner):
+    """One repository; `lock` serialises the operations that change git metadata. Git
+    itself runs through `GitRunner.run`, `ok` and `_raw` (cpo.gitrun)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        super().__init__(root)
         self.lock = threading.RLock()
-        # cpo's own git calls run with gc.auto=0 like the agents' (agent_git_env); the
-        # user's own GIT_CONFIG_* entries are kept. No identity is ever invented: commits
-        # are the user's, and preflight says when git has none (gitenv.identity_problem).
-        self._env = {**agent_git_env(os.environ), "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         self._tracked: dict[tuple[str, str], bool] = {}  # (commit id, path): see `tracks`
-        self._memo: Memo | None = None  # see cpo.gitmemo.snapshot
         self._common_dir: Path | None = None
-
-    def _raw(
-        self, args: Sequence[str], cwd: Path, stdin: str | None = None
-    ) -> tuple[int, str, str]:
-        early = answer(self, args, cwd)  # the set-up's, asked ahead (cpo.gitmemo)
-        if early is not None:
-            return early
-        proc = subprocess.run(["git", *args], cwd=cwd, env=self._env, capture_output=True,
-                              text=True, check=False, input=stdin)  # fmt: skip
-        kill_at = os.environ.get(KILL_AFTER_GIT_CALL)
-        if kill_at and next(_calls) == int(kill_at):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return proc.returncode, proc.stdout, proc.stderr
-
-    def run(self, *args: str, cwd: Path | None = None, check: bool = True) -> str:
-        """Run git; return stdout stripped. Retries on lock contention; GitError on failure."""
-        where = cwd or self.root
-        delay = 0.05
-        for attempt in range(_RETRIES):
-            code, out, err = self._raw(args, where)
-            if code == 0 or not check:
-                return out.strip()
-            if _LOCK_CONTENTION.search(err) and attempt < _RETRIES - 1:
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-                continue
-            break
-        first = (err.strip() or out.strip()).splitlines()
-        raise GitError(
-            f"git {' '.join(args)} failed in {where}: {first[0] if first else f'exit {code}'}"
-        )
-
-    def ok(self, *args: str, cwd: Path | None = None) -> bool:
-        code, _, _ = self._raw(args, cwd or self.root)
-        return code == 0
 
     # -- queries ----------------------------------------------------------------------
     def rev(self, ref: str, cwd: Path | None = None) -> str | None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
-    from cpo.git import Git
+    from cpo.gitrun import GitRunner
 
 Memo = dict[tuple[Any, ...], Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,7 +35,7 @@ def remembered(method: F) -> F:
     """A `Git` query answered once per snapshot, asked of git every time outside one."""
 
     @functools.wraps(method)
-    def wrapper(self: Git, *args: Any) -> Any:
+    def wrapper(self: GitRunner, *args: Any) -> Any:
         if self._memo is None:
             return method(self, *args)
         key = (method.__name__, *args)
@@ -47,7 +47,7 @@ def remembered(method: F) -> F:
 
 
 @contextmanager
-def snapshot(git: Git) -> Iterator[None]:
+def snapshot(git: GitRunner) -> Iterator[None]:
     git._memo = {}
     try:
         yield
@@ -106,7 +106,7 @@ def ask_ahead(root: Path, env: Mapping[str, str]) -> None:
     _ahead.thread.start()
 
 
-def answer(git: Git, args: Sequence[str], cwd: Path) -> tuple[int, str, str] | None:
+def answer(git: GitRunner, args: Sequence[str], cwd: Path) -> tuple[int, str, str] | None:
     """The answer asked ahead for this query, if any (once); only inside a snapshot."""
     if git._memo is None or _ahead.thread is None or _ahead.env != git._env:
         return None

@@ -10,39 +10,15 @@ import pytest
 from cpo.agents import get_backend
 from cpo.agents.base import AgentOutcome, AgentRequest
 from cpo.agents.gemini import BACKEND, DEFAULT_TAIL_PROMPT, GeminiParser
-from cpo.proc import ProcResult, run_streaming
+from cpo.proc import ProcResult
+from tests.agentkit import request, run_backend
 from tests.conftest import FakeAgent, git
-
-
-def request(repo: Path, prompt: str, **kw: object) -> AgentRequest:
-    return AgentRequest(
-        task_id="t1",
-        wave=1,
-        prompt=prompt,
-        worktree=repo,
-        parallel_dir=repo,
-        **kw,  # type: ignore[arg-type]
-    )
 
 
 def run(
     req: AgentRequest, env: dict[str, str] | None = None
 ) -> tuple[ProcResult, AgentOutcome, list[str]]:
-    parser = BACKEND.parser()
-    logs: list[str] = []
-
-    def out(line: str) -> None:
-        logs.extend(e.log for e in parser.feed(line) if e.log)
-
-    proc = run_streaming(
-        BACKEND.argv(req),
-        cwd=req.worktree,
-        env=BACKEND.env(req, env if env is not None else os.environ),
-        stdin_text=req.prompt,
-        on_stdout=out,
-        timeout=60,
-    )
-    return proc, parser.finish(proc.returncode, proc.stderr_tail), logs
+    return run_backend(BACKEND, req, env)
 
 
 def test_registry_finds_gemini() -> None:

@@ -1,7 +1,7 @@
 """A kill of cpo after any of its git steps, then `--resume`: a correct result every time.
 
 cpo is made to SIGKILL itself right after its Nth git call (the test hook
-CPO_TEST_KILL_AFTER_GIT_CALL in cpo/git.py), for N = 1, 2, ... until a run ends before
+CPO_TEST_KILL_AFTER_GIT_CALL in cpo/gitrun.py), for N = 1, 2, ... until a run ends before
 its Nth call. After each kill, `--resume` must merge every task exactly once, with the
 right files, and no branch may hold a commit that deletes files (what committing an
 empty, half-made worktree as "uncommitted changes" would do).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cpo.git import KILL_AFTER_GIT_CALL
+from cpo.gitrun import KILL_AFTER_GIT_CALL
 from tests.conftest import git
 from tests.runkit import cpo, make_spec, report
 

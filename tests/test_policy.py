@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cpo.config import ConfigError, Settings, load_settings
+from cpo.config import ConfigError, load_settings
 from cpo.run.policy import Policy, resolve_policy
+from cpo.settings import Settings
 
 
 def settings_with(repo: Path, text: str) -> Settings:

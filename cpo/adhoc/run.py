@@ -35,12 +35,12 @@ from cpo.adhoc.taskfile import (
 from cpo.adhoc.worktree import Throwaway, Worktrees
 from cpo.agents import get_backend
 from cpo.agents.base import AgentEvent, AgentRequest
-from cpo.config import Settings
 from cpo.errors import CpoError, PreflightError
 from cpo.proc import ProcessRegistry
 from cpo.run.agentrun import AgentChoices, TaskSettings, agent_request, resolve_settings, run_agent
 from cpo.run.preflight import BackendRequest, backend_problems, unsupported_notes
 from cpo.run.protocol import agent_verdict
+from cpo.settings import Settings
 
 
 @dataclass(frozen=True)

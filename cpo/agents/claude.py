@@ -20,6 +20,7 @@ from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, 
 from cpo.agents.claude_agents import unknown_agent_problems
 from cpo.agents.common import (
     MAX_FINAL_TEXT,
+    AgentCli,
     agent_env,
     classify_error,
     ended_without,
@@ -30,7 +31,9 @@ from cpo.agents.common import (
 from cpo.agents.jsonsafe import as_dict, as_float, as_int, as_list, as_str
 from cpo.agents.modes import HEADLESS_ASK
 
-INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
+CLI = AgentCli(
+    "claude", env_var="CPO_CLAUDE_BIN", install_hint="npm install -g @anthropic-ai/claude-code"
+)
 DEFAULT_PERMISSION_MODE = "bypassPermissions"
 
 # The neutral modes (cpo.agents.modes) as claude gets them; rendered in the README.
@@ -54,10 +57,6 @@ _BAD_FLAG_MARKERS = (
     "cannot be used with root",
     "Allowed choices are",  # a flag value this CLI version does not know
 )
-
-
-def _bin(env: Mapping[str, str]) -> str:
-    return env.get("CPO_CLAUDE_BIN") or "claude"
 
 
 def permission_mode(req: AgentRequest) -> tuple[str, list[str]]:
@@ -335,11 +334,11 @@ class ClaudeBackend:
     resumes = True
 
     def executable(self, req: AgentRequest) -> str | None:
-        return _bin(os.environ)
+        return CLI.bin(os.environ)
 
     def argv(self, req: AgentRequest) -> list[str]:
         args = [
-            _bin(os.environ),
+            CLI.bin(os.environ),
             "-p",
             "--output-format",
             "stream-json",
@@ -367,11 +366,11 @@ class ClaudeBackend:
 
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
         problems: list[str] = []
-        exe = _bin(env) if "CPO_CLAUDE_BIN" in env else _bin(os.environ)
+        exe = CLI.bin(env) if CLI.env_var in env else CLI.bin(os.environ)
         if shutil.which(exe, path=env.get("PATH")) is None:
-            via_var = bool(env.get("CPO_CLAUDE_BIN") or os.environ.get("CPO_CLAUDE_BIN"))
+            via_var = bool(env.get(CLI.env_var) or os.environ.get(CLI.env_var))
             problems.append(
-                not_found("claude", exe, "CPO_CLAUDE_BIN", INSTALL_HINT, via_var=via_var)
+                not_found("claude", exe, CLI.env_var, CLI.install_hint, via_var=via_var)
             )
         bypass = any(
             permission_mode(r)[0] == "bypassPermissions"

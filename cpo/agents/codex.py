@@ -23,18 +23,20 @@ from dataclasses import dataclass, field, replace
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
 from cpo.agents.common import (
     MAX_FINAL_TEXT,
+    AgentCli,
     agent_env,
-    check_cli,
     classify_error,
+    claude_options_ignored,
     ended_without,
     flags_in,
     path_action,
     shorten,
     stderr_lines,
+    usage_error,
 )
-from cpo.agents.jsonsafe import as_dict, as_int, as_list, as_str, parse_json_line
+from cpo.agents.jsonsafe import JsonLinesParser, as_dict, as_int, as_list, as_str
 
-INSTALL_HINT = "npm install -g @openai/codex"
+CLI = AgentCli("codex", env_var="CPO_CODEX_BIN", install_hint="npm install -g @openai/codex")
 
 # No `always` policy any more: codex 0.169 refuses `approval_policy="untrusted"` ("is no
 # longer supported"), so the strictest it takes, on-request, stands in (and is said).
@@ -59,10 +61,6 @@ SANDBOX_FLAGS = {
 }
 
 
-def _bin(env: Mapping[str, str]) -> str:
-    return env.get("CPO_CODEX_BIN") or "codex"
-
-
 # clap's usage errors (exit 2), and a `-c` value codex's config refuses (exit 1)
 _BAD_FLAG = (
     "unexpected argument",
@@ -75,7 +73,7 @@ _BAD_FLAG = (
 
 
 @dataclass
-class CodexParser:
+class CodexParser(JsonLinesParser):
     """`codex exec --json` lines → log lines and actions; the run → an outcome."""
 
     session_id: str | None = None
@@ -89,15 +87,6 @@ class CodexParser:
     output_tokens: int = 0
     usage_seen: bool = False
     started_items: set[str] = field(default_factory=set)
-
-    def feed(self, line: str) -> list[AgentEvent]:
-        data = parse_json_line(line)
-        if data is None:
-            return [AgentEvent(log=line)] if line.strip() else []
-        try:
-            return self._event(data)
-        except Exception:  # a surprising shape must never stop a task's log
-            return [AgentEvent(log=line)]
 
     def _event(self, data: dict[str, object]) -> list[AgentEvent]:
         kind = data.get("type")
@@ -199,11 +188,11 @@ class CodexParser:
         if self.completed:
             return replace(seen, reported_result=True)
         lines = stderr_lines(stderr_tail)
-        bad = [ln for ln in lines if any(m in ln.lower() for m in _BAD_FLAG)]
+        bad = usage_error(lines, _BAD_FLAG)
         error_cls: ErrorClass = "crashed"
         text = lines[-1] if lines else None
-        if bad:
-            error_cls, text = "bad_flag", bad[0]
+        if bad is not None:
+            error_cls, text = "bad_flag", bad
         elif text is not None:
             cls, _ = classify_error(text)
             if cls != "agent_error":
@@ -224,14 +213,14 @@ class CodexBackend:
     resumes = True
 
     def executable(self, req: AgentRequest) -> str | None:
-        return _bin(os.environ)
+        return CLI.bin(os.environ)
 
     def argv(self, req: AgentRequest) -> list[str]:
         # --skip-git-repo-check: `cpo parallel` may run in any directory the user chose;
         # in a task worktree the check would pass anyway.
         # `exec resume` continues a session; it has no --sandbox, so the config key says it.
         sub = ["exec", "resume"] if req.resume else ["exec"]
-        args = [_bin(os.environ), *sub, "--json", "--skip-git-repo-check"]
+        args = [CLI.bin(os.environ), *sub, "--json", "--skip-git-repo-check"]
         if req.model:
             args += ["-m", req.model]
         sandbox = SANDBOX_POLICY[req.sandbox_mode or "default"]
@@ -260,26 +249,11 @@ class CodexBackend:
             )
         if req.max_turns is not None:
             notes.append(f"codex: has no turn limit; max_turns {req.max_turns} is not enforced")
-        if req.agent:
-            notes.append(f"codex: has no --agent option; agent {req.agent} is ignored")
-        if req.permission_mode:
-            notes.append(
-                f"codex: permission_mode {req.permission_mode} is a claude option, ignored "
-                "(use approval_mode / sandbox_mode)"
-            )
-        return notes
+        return notes + claude_options_ignored("codex", req)
 
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
         wanted = [flag for req in reqs for flag in flags_in(self.argv(req))]
-        return check_cli(
-            "codex",
-            _bin(env),
-            ["exec", "--help"],
-            wanted,
-            env,
-            env_var="CPO_CODEX_BIN",
-            install_hint=INSTALL_HINT,
-        )
+        return CLI.check(["exec", "--help"], wanted, env)
 
     def parser(self) -> EventParser:
         return CodexParser()

@@ -1,5 +1,6 @@
 """What every backend shares: short action text, the agent environment, error classes from
-an error message, and the preflight that checks an installed CLI knows the flags cpo uses.
+an error message, where an agent's CLI is (`AgentCli`), the preflight that checks an
+installed CLI knows the flags cpo uses, and the notes for claude's options other CLIs lack.
 
 Imports only `cpo.agents.base` (and `cpo.proc`, late, to read a CLI's help), so every
 backend module can build on it.
@@ -13,10 +14,11 @@ import shlex
 import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cpo.agents.base import ErrorClass
+from cpo.agents.base import AgentRequest, ErrorClass
 
 ACTION_WIDTH = 80
 # The last assistant text is kept for the outcome; a runaway agent must not grow it forever.
@@ -39,6 +41,12 @@ def path_action(verb: str, path: str, width: int = ACTION_WIDTH) -> str:
 def stderr_lines(stderr_tail: str) -> list[str]:
     """The non-blank lines of an agent's stderr tail, stripped."""
     return [ln.strip() for ln in stderr_tail.splitlines() if ln.strip()]
+
+
+def usage_error(lines: Sequence[str], markers: Iterable[str]) -> str | None:
+    """The first stderr line where the CLI refuses its arguments: one holding one of the
+    (lowercase) `markers`, case aside."""
+    return next((ln for ln in lines if any(m in ln.lower() for m in markers)), None)
 
 
 def ended_without(what: str, exit_code: int | None) -> str:
@@ -132,7 +140,40 @@ def parse_reset(text: str) -> float | None:
     return time.time() + days * 86400 + hours * 3600 + minutes * 60
 
 
-# -- preflight: is the CLI there, and does this version know our flags? ------------------
+# -- the CLI: where it is; preflight: is it there, and does this version know our flags? --
+@dataclass(frozen=True)
+class AgentCli:
+    """An agent's CLI: the command (its name, looked up on PATH), the variable that names
+    another executable instead, and how to install it (said when it is missing)."""
+
+    name: str
+    env_var: str  # CPO_<NAME>_BIN
+    install_hint: str
+
+    def bin(self, env: Mapping[str, str]) -> str:
+        return env.get(self.env_var) or self.name
+
+    def check(
+        self, help_args: Sequence[str], words: Iterable[str], env: Mapping[str, str]
+    ) -> list[str]:
+        """`check_cli` for the executable `env` names: missing, or `words` unknown to it."""
+        return check_cli(self.name, self.bin(env), help_args, words, env,
+                         env_var=self.env_var, install_hint=self.install_hint)  # fmt: skip
+
+
+def claude_options_ignored(cli: str, req: AgentRequest) -> list[str]:
+    """`Backend.unsupported` lines for the claude options `cli` has no equivalent of."""
+    notes = []
+    if req.agent:
+        notes.append(f"{cli}: has no --agent option; agent {req.agent} is ignored")
+    if req.permission_mode:
+        notes.append(
+            f"{cli}: permission_mode {req.permission_mode} is a claude option, ignored "
+            "(use approval_mode / sandbox_mode)"
+        )
+    return notes
+
+
 def not_found(cli: str, exe: str, env_var: str, install_hint: str, *, via_var: bool = False) -> str:
     """`via_var`: `exe` came from `env_var`, which is what to fix."""
     if via_var:

@@ -26,18 +26,20 @@ from dataclasses import dataclass, replace
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, ErrorClass, EventParser
 from cpo.agents.common import (
     MAX_FINAL_TEXT,
+    AgentCli,
     agent_env,
-    check_cli,
     classify_error,
+    claude_options_ignored,
     ended_without,
     flags_in,
     path_action,
     shorten,
     stderr_lines,
+    usage_error,
 )
-from cpo.agents.jsonsafe import as_dict, as_int, as_str, parse_json_line
+from cpo.agents.jsonsafe import JsonLinesParser, as_dict, as_int, as_str
 
-INSTALL_HINT = "npm install -g @google/gemini-cli"
+CLI = AgentCli("gemini", env_var="CPO_GEMINI_BIN", install_hint="npm install -g @google/gemini-cli")
 TRUST_ENV = "GEMINI_CLI_TRUST_WORKSPACE"
 DEFAULT_TAIL_PROMPT = "Carry out the task described above."
 
@@ -75,10 +77,6 @@ _ERROR_TYPES: dict[str, ErrorClass] = {
 _BAD_FLAG = ("unknown argument", "invalid values", "not enough arguments", "cannot use both")
 
 
-def _bin(env: Mapping[str, str]) -> str:
-    return env.get("CPO_GEMINI_BIN") or "gemini"
-
-
 def _approval_mode(req: AgentRequest) -> str:
     if (req.sandbox_mode or "default") == "read-only":
         return "plan"
@@ -86,7 +84,7 @@ def _approval_mode(req: AgentRequest) -> str:
 
 
 @dataclass
-class GeminiParser:
+class GeminiParser(JsonLinesParser):
     """stream-json lines → log lines and actions; the run → an outcome."""
 
     session_id: str | None = None
@@ -96,15 +94,6 @@ class GeminiParser:
     result: dict[str, object] | None = None
     last_error: str | None = None
     tool_calls: int = 0
-
-    def feed(self, line: str) -> list[AgentEvent]:
-        data = parse_json_line(line)
-        if data is None:
-            return [AgentEvent(log=line)] if line.strip() else []
-        try:
-            return self._event(data)
-        except Exception:  # a surprising shape must never stop a task's log
-            return [AgentEvent(log=line)]
 
     def _flush(self) -> list[AgentEvent]:
         if not self.text.strip():
@@ -191,14 +180,14 @@ class GeminiParser:
             typed = _ERROR_TYPES.get(as_str(err.get("type")) or "")
             error_class, reset_at = (typed, None) if typed else classify_error(text)
         lines = stderr_lines(stderr_tail)
-        bad = [ln for ln in lines if any(m in ln.lower() for m in _BAD_FLAG)]
+        bad = usage_error(lines, _BAD_FLAG)
         if exit_code in EXIT_CLASSES and (
             text is None or error_class in ("crashed", "agent_error")
         ):
             error_class, said = EXIT_CLASSES[exit_code]
             text = f"{said}: {lines[-1]}" if lines else said
-        elif text is None and bad:
-            error_class, text = "bad_flag", bad[0]
+        elif text is None and bad is not None:
+            error_class, text = "bad_flag", bad
         elif text is None and self.last_error:
             text = self.last_error
             error_class, reset_at = classify_error(text)
@@ -218,10 +207,10 @@ class GeminiBackend:
     resumes = True
 
     def executable(self, req: AgentRequest) -> str | None:
-        return _bin(os.environ)
+        return CLI.bin(os.environ)
 
     def argv(self, req: AgentRequest) -> list[str]:
-        args = [_bin(os.environ), "--output-format", "stream-json"]
+        args = [CLI.bin(os.environ), "--output-format", "stream-json"]
         args += ["-p", req.system_prompt or DEFAULT_TAIL_PROMPT]
         if req.model:
             args += ["-m", req.model]
@@ -254,14 +243,7 @@ class GeminiBackend:
                 f"gemini: has no turn-limit option; max_turns {req.max_turns} is not enforced "
                 "(set model.maxSessionTurns in ~/.gemini/settings.json)"
             )
-        if req.agent:
-            notes.append(f"gemini: has no --agent option; agent {req.agent} is ignored")
-        if req.permission_mode:
-            notes.append(
-                f"gemini: permission_mode {req.permission_mode} is a claude option, ignored "
-                "(use approval_mode / sandbox_mode)"
-            )
-        return notes
+        return notes + claude_options_ignored("gemini", req)
 
     def preflight(self, reqs: list[AgentRequest], env: Mapping[str, str]) -> list[str]:
         # flags, and the choices this run needs from them
@@ -270,15 +252,7 @@ class GeminiBackend:
             for req in reqs
             for word in [*flags_in(self.argv(req)), "stream-json", _approval_mode(req)]
         ]
-        return check_cli(
-            "gemini",
-            _bin(env),
-            ["--help"],
-            wanted,
-            env,
-            env_var="CPO_GEMINI_BIN",
-            install_hint=INSTALL_HINT,
-        )
+        return CLI.check(["--help"], wanted, env)
 
     def parser(self) -> EventParser:
         return GeminiParser()

@@ -25,7 +25,8 @@ with `git merge-tree` and handled by --on-conflict; `resolve`: the resolver agen
 `conflictrecord`: their records).
 May import: `cpo.plan`, `cpo.planfile` (plan files: loading, their status-only changes),
 `cpo.agents`, `cpo.git` (with `cpo.gitmemo`: set-up queries asked once, `cpo.gitenv`:
-identity, `cpo.indexlock`: the index.lock a kill left), `cpo.proc`, `cpo.config`,
+identity, `cpo.indexlock`: the index.lock a kill left), `cpo.proc`, `cpo.config`
+(settings files) with `cpo.settings` (their values),
 `cpo.errors`, `cpo.logfile`, `cpo.secrets`, `cpo.duration`, `cpo.suggest`, `cpo.orphans`
 (the subreaper), `cpo.executors` (where agents run), `cpo.quickimport` (the engine's late
 imports); never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.

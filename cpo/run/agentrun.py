@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest, Backend
-from cpo.config import Settings
 from cpo.git import agent_git_env
 from cpo.logfile import DEFAULT_LOG_LIMIT
 from cpo.plan.model import TaskSpec
 from cpo.proc import ProcessRegistry, ProcResult, run_streaming
 from cpo.run.protocol import COMPLETION_PROTOCOL
+from cpo.settings import Settings
 
 
 # -- settings and request ----------------------------------------------------------------

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cpo.agents import backend_names
-from cpo.config import APPROVAL_MODES, SANDBOX_MODES, Settings, load_settings
+from cpo.agents.modes import APPROVAL_MODES, SANDBOX_MODES
+from cpo.config import load_settings
 from cpo.errors import GitError, PreflightError, UsageError
 from cpo.executors.base import LOCAL, Executor, load_executor
 from cpo.git import Git, find_repo
@@ -31,6 +32,7 @@ from cpo.run.policy import Policy, resolve_policy
 from cpo.run.ports import PortRange
 from cpo.run.priority import Mode
 from cpo.run.report import Report, load_report
+from cpo.settings import Settings
 from cpo.suggest import did_you_mean
 
 

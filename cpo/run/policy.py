@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cpo.config import Settings
 from cpo.plan.model import OnConflict
+from cpo.settings import Settings
 
 
 @dataclass(frozen=True)

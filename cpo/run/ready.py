@@ -21,13 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cpo.config import Settings
 from cpo.git import Git, agent_git_env
 from cpo.plan.model import Plan, TaskSpec
 from cpo.proc import ProcessRegistry, run_capture
 from cpo.run.ports import PortBlock, PortRange
 from cpo.run.report import SetupStep
 from cpo.run.taskenv import RunEnv
+from cpo.settings import Settings
 
 INCLUDE_FILE = ".worktreeinclude"
 
