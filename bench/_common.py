@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from _load import load_note, refusal, round_load
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -312,64 +313,7 @@ def load_report(pdir: Path) -> dict[str, Any]:
     return data
 
 
-# -- the machine's load, round by round ---------------------------------------------------------
-# A round is taken under load when other processes (not the benchmark, not what it runs)
-# used more than this share of the machine's CPU during it: its figures say more about the
-# neighbours than about cpo. The 1-minute load average before and after is recorded too,
-# but it cannot tell our own processes from others'.
-OTHERS_LIMIT = float(os.environ.get("CPO_BENCH_OTHERS_LIMIT", "0.10"))
-CORES = os.cpu_count() or 1
-
-
-@dataclass
-class RoundLoad:
-    label: str
-    before: float  # 1-minute load average
-    after: float
-    others: float  # share of the machine's CPU used by other processes during the round
-
-    @property
-    def loaded(self) -> bool:
-        return self.others > OTHERS_LIMIT
-
-
-ROUNDS: list[RoundLoad] = []
-
-
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _our_seconds() -> float:
-    """CPU seconds of this process and every child it has waited for (cpo, agents, git)."""
-    me, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-@contextmanager
-def round_load(label: str) -> Iterator[None]:
-    """Record the load around one round and say whether it was taken under load."""
-    before, busy, ours, start = os.getloadavg()[0], _busy_seconds(), _our_seconds(), time.time()
-    yield
-    wall = max(time.time() - start, 1e-6)
-    others = max(0.0, (_busy_seconds() - busy) - (_our_seconds() - ours)) / (wall * CORES)
-    r = RoundLoad(label, before, os.getloadavg()[0], others)
-    ROUNDS.append(r)
-    mark = "  UNDER LOAD" if r.loaded else ""
-    print(
-        f"  [{label}: load average {r.before:.2f} → {r.after:.2f}, "
-        f"others used {r.others:.0%} of the CPU{mark}]",
-        flush=True,
-    )
+# -- alternating rounds (each one's load recorded: bench/_load.py) -----------------------------
 
 
 def paired_rounds(
@@ -397,24 +341,6 @@ def paired_rounds(
         )
         shutil.rmtree(base, ignore_errors=True)
     return ratios, a_t, b_t
-
-
-def load_note() -> str:
-    """One line for a result table: how loaded the machine was during its rounds."""
-    if not ROUNDS:
-        return "load: not recorded"
-    loaded = [r for r in ROUNDS if r.loaded]
-    worst = max(r.others for r in ROUNDS)
-    verdict = (
-        f"**{len(loaded)} of {len(ROUNDS)} rounds taken under load** (not quiet-machine figures)"
-        if loaded
-        else f"all {len(ROUNDS)} rounds quiet"
-    )
-    return (
-        f"load: {verdict}; other processes used at most {worst:.0%} of the CPU in a round "
-        f"(limit {OTHERS_LIMIT:.0%}); 1-minute load average "
-        f"{min(r.before for r in ROUNDS):.2f}–{max(r.after for r in ROUNDS):.2f}"
-    )
 
 
 # -- statistics and printing ------------------------------------------------------------------
@@ -450,10 +376,10 @@ def update_readme(section: str, body: str) -> None:
     """Replace the text between `<!-- results:NAME -->` and `<!-- /results:NAME -->`.
 
     bench/README.md keeps quiet-machine figures only: figures with a round taken under
-    load are printed, not written."""
-    loaded = [r.label for r in ROUNDS if r.loaded]
-    if loaded:
-        print(f"bench/README.md not updated: rounds under load: {', '.join(loaded)}")
+    load, or whose load could not be judged (bench/_load.py), are printed, not written."""
+    why = refusal()
+    if why is not None:
+        print(f"bench/README.md not updated: {why}")
         return
     body = f"{body.rstrip()}\n\n{load_note()}"
     text = README.read_text()

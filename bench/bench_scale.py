@@ -19,7 +19,9 @@
   one checkout's time, the first agent's start after launch, the whole run.
 
 Every round records the load average before and after and the CPU other processes used
-meanwhile (bench/_common.py); a round is marked UNDER LOAD when they used over 10 %.
+meanwhile (bench/_load.py); a round is marked UNDER LOAD when they used over 10 %, judged
+over windows of at least 1 s: the cold starts' short rounds are pooled until they last that
+long (/proc/stat counts in 10 ms ticks).
 """
 
 from __future__ import annotations
