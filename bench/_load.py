@@ -203,6 +203,10 @@ def load_note() -> str:
         verdict = f"all {len(ROUNDS)} rounds quiet"
     short = sum(not rule.long_enough(r.wall) for r in ROUNDS)
     pooled = f", {short} rounds under {rule.window:g} s pooled" if short else ""
+    tail = pool(ROUNDS, rule, final=False)[-1]
+    if tail.first > 0 and not rule.long_enough(tail.wall):  # it joined the window before
+        n = tail.last - tail.first + 1
+        pooled += f", the last {n} ({tail.wall:.2f} s) with the window before them"
     spans = [(w.others_cpu, w.wall) for w in windows]
     spans += [(r.others_cpu, r.wall) for r in ROUNDS if rule.long_enough(r.wall)]
     worst = max(rule.share(cpu, wall) for cpu, wall in spans)
