@@ -28,6 +28,7 @@ from cpo.proc import ProcessRegistry, run_capture
 from cpo.run.ports import PortBlock, PortRange
 from cpo.run.report import SetupStep
 from cpo.run.taskenv import RunEnv
+from cpo.secrets import Masker
 
 INCLUDE_FILE = ".worktreeinclude"
 
@@ -236,6 +237,33 @@ def make_ready(
         write=write,
         steps=readied.setup if readied is not None else None,
     )
+
+
+def ready_for_validation(
+    ready: Readiness,
+    worktree: Path,
+    *,
+    env: dict[str, str],
+    timeout: float | None,
+    registry: ProcessRegistry | None,
+    log: Path,
+    masker: Masker,
+) -> str | None:
+    """A tree where wave validations run, made ready as a task's worktree is, minus the
+    task's own setup: `cpo run`'s integration worktree before its first validation, and
+    `cpo integrate`'s merge result, so that both validate under the same conditions. The
+    output goes, masked, to `log` (appended); the error of a failed setup command, or None."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as fh:
+        return make_ready(
+            ready,
+            (),
+            worktree=worktree,
+            env=env,
+            timeout=timeout,
+            registry=registry,
+            write=lambda text: print(masker.mask(text), file=fh, flush=True),
+        )
 
 
 @dataclass
