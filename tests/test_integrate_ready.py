@@ -147,6 +147,23 @@ def test_a_validation_that_hangs_times_out_as_a_failure(git_repo: Path) -> None:
     assert "[cpo] validation timed out after 1.0 s" in text
 
 
+def test_a_setup_that_hangs_times_out_as_a_failed_setup(git_repo: Path) -> None:
+    setup = "if test -f slow.txt; then sleep 60; fi"
+    root = _run(git_repo, "true", {"setup": setup})
+    release = _commit_on_release(git_repo, "slow.txt")  # the setup hangs on the merge
+    (git_repo / ".cpo").mkdir()
+    (git_repo / ".cpo" / "config.yaml").write_text("timeouts:\n  task: 1s\n")
+
+    proc = cpo("integrate", str(root), "--into", "release", cwd=git_repo, timeout=50)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"(setup command {setup!r} failed (timed out after 1s)); release is untouched" in (
+        proc.stdout
+    )
+    assert git(git_repo, "rev-parse", "release") == release
+    assert _no_temp_worktree(git_repo)
+    assert "[cpo] setup: timed out after" in (root / "logs" / "integrate-setup.log").read_text()
+
+
 PLAN = """---
 validation: grep -q made .made
 ---

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cpo.config import Settings
+from cpo.duration import format_duration
 from cpo.git import Git, agent_git_env
 from cpo.plan.model import Plan, TaskSpec
 from cpo.proc import ProcessRegistry, run_capture
@@ -190,8 +191,8 @@ def run_setup(
         )
         if out.strip():
             write(out.rstrip())
-        end = "timed out" if timed_out else f"exit code {code}"
         took = time.monotonic() - start
+        end = "timed out" if timed_out else f"exit code {code}"
         write(f"[cpo] setup: {end} after {took:.1f} s")
         if steps is not None:
             steps.append(
@@ -202,6 +203,8 @@ def run_setup(
                 )
             )
         if code != 0:
+            if timed_out:  # the limit it hit, as the config and flags write it
+                end += f" after {format_duration(timeout or took)}"
             return f"setup command {command!r} failed ({end})"
     return None
 
