@@ -275,7 +275,7 @@ def outcome_line(result: IntegrateResult) -> str:
 
 
 def check_words(check: WaveCheck) -> str:
-    """A wave's verdict: `passed`, `failed (exit 1)`, `timed out after 20m`."""
+    """A wave's verdict: `passed`, `failed (exit 1)`, `timed out after 20m (config …)`."""
     if check.ok:
         return "passed"
     if check.timed_out_after is not None:
