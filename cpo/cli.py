@@ -802,16 +802,19 @@ def integrate(
     """Merge the run's integration branch into the target, after a final validation.
 
     The merge (--no-ff) is made in a temporary worktree at the target's head, and every
-    wave's validation runs on that merge result. If the target is not checked out anywhere,
-    its branch is then moved to the merge commit. If it is checked out (usually main in your
-    own working tree), cpo leaves that tree alone and prints the git command to run there,
-    unless --allow-checkout-merge is given and the tree is clean: then it fast-forwards it.
-    A conflict or failed validation changes nothing. Writes integration-report.md in the
-    parallel directory. Refuses a run that did not complete (lists the failed tasks) unless
-    --force. Exit 0 merged (or command printed), 1 refused, conflict or validation failed.
+    wave's validation runs on that merge result, made ready as cpo run readies its
+    integration worktree (included files, shared folders, the spec's setup), each command
+    stopped at the validation timeout (config timeouts.task). If the target is not checked
+    out anywhere, its branch is then moved to the merge commit. If it is checked out
+    (usually main in your own working tree), cpo leaves that tree alone and prints the git
+    command to run there, unless --allow-checkout-merge is given and the tree is clean:
+    then it fast-forwards it. A conflict, failed setup or failed validation changes
+    nothing. Writes integration-report.md in the parallel directory. Refuses a run that
+    did not complete (lists the failed tasks) unless --force. Exit 0 merged (or command
+    printed), 1 refused, conflict, setup or validation failed.
     """
     from cpo import ui
-    from cpo.commands.integrate import IntegrateOptions, outcome_line
+    from cpo.commands.integrate import IntegrateOptions, check_words, outcome_line
     from cpo.commands.integrate import integrate as do_integrate
 
     result = do_integrate(
@@ -823,13 +826,12 @@ def integrate(
             allow_checkout_merge=allow_checkout_merge,
         ),
     )
-    lines = [
-        f"wave {c.wave} validation: " + ("passed" if c.ok else f"failed (exit {c.exit_code})")
-        for c in result.checks
-    ]
+    lines = [f"wave {c.wave} validation: {check_words(c)}" for c in result.checks]
     lines.append(outcome_line(result))
     if result.command:
         lines.append(f"  {result.command}")
+    if result.next_step:
+        lines.append(f"next: {result.next_step}")
     if result.report_path is not None:
         lines.append(f"report: {result.report_path}")
     ui.print_lines(lines)

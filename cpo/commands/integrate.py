@@ -5,8 +5,10 @@ How it stays safe (the user's working tree is never changed behind their back):
    so the merge result exists before anything moves.
 2. Every wave's validation commands run on that merge result (unless `--no-validate`):
    what is validated is exactly what lands, even when the target moved since the run.
-   They run with the environment `cpo run` gives them: the spec's `env:` (read from the
-   spec, as a run reads it) and cpo's run variables.
+   They run under the conditions `cpo run` validated under (cpo.commands.integratecheck):
+   the tree made ready as the run's integration worktree was (included files, shared
+   folders, the spec's setup), the spec's `env:` and cpo's run variables, the validation
+   timeout.
 3. Landing it:
    - target not checked out anywhere: the branch ref is moved to the merge commit, only if
      it still points where it did (compare-and-swap; nobody's work is overwritten);
@@ -14,39 +16,41 @@ How it stays safe (the user's working tree is never changed behind their back):
      touch that tree unless `--allow-checkout-merge` is given and the tree is clean (cpo's
      own outputs aside, cpo.run.changes); then it fast-forwards it to the
      validated merge commit. Otherwise it prints the exact git command to run there.
-A conflict or a failed validation leaves the target untouched. Every outcome is written to
-`integration-report.md` in the parallel directory.
+A conflict, a failed setup or a failed validation leaves the target untouched. Every
+outcome is written to `integration-report.md` in the parallel directory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpo.errors import CpoError, ExitCode, GitError, PlanError, PreflightError, UsageError
+from cpo.commands.integratecheck import (
+    SetupFailure,
+    WaveCheck,
+    check_merge,
+    conditions,
+)
+from cpo.duration import format_duration
+from cpo.errors import CpoError, ExitCode, GitError, PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.gitenv import identity_problem
-from cpo.plan.load import load_plan
-from cpo.plan.model import ValidationStep
-from cpo.planfile.translate import plan_file_of
 from cpo.run.changes import user_changes
 from cpo.run.journal import atomic_write
 from cpo.run.layout import default_workspace_root
 from cpo.run.repair import repair_lines
 from cpo.run.report import Report, now_iso, status_words
 from cpo.run.scopecheck import scope_lines
-from cpo.run.taskenv import RunEnv, secret_candidates
-from cpo.run.validation import run_validation
-from cpo.secrets import Masker
 
 INTEGRATION_REPORT = "integration-report.md"
 
-Outcome = Literal["merged", "already_merged", "manual", "conflict", "validation_failed"]
+Outcome = Literal[
+    "merged", "already_merged", "manual", "conflict", "setup_failed", "validation_failed"
+]
 
 
 class NotReadyError(CpoError):
@@ -63,16 +67,6 @@ class IntegrateOptions:
     allow_checkout_merge: bool = False
 
 
-@dataclass(frozen=True)
-class WaveCheck:
-    wave: int
-    commands: tuple[str, ...]
-    ok: bool
-    exit_code: int | None
-    duration: float
-    output_tail: str
-
-
 @dataclass
 class IntegrateResult:
     outcome: Outcome
@@ -84,6 +78,8 @@ class IntegrateResult:
     checkout: Path | None = None
     conflict_files: list[str] = field(default_factory=list)
     checks: list[WaveCheck] = field(default_factory=list)
+    setup_failure: SetupFailure | None = None
+    next_step: str | None = None  # what to do about a failure, ending with the command
     validated: bool = False
     report_path: Path | None = None
 
@@ -135,7 +131,7 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
         result.report_path = write_report(parallel_dir, report, git, result)
         return result
     # Read before anything is merged: a spec that does not load stops here.
-    validation = _validation_env(report, parallel_dir) if opts.validate else None
+    cond = conditions(report, parallel_dir, git, repo) if opts.validate else None
 
     holder = _checked_out_in(git, target)
     if holder is not None and opts.allow_checkout_merge:
@@ -156,12 +152,15 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
             result.conflict_files = list(merged.conflict_files)
         else:
             result.merge_commit = merged.commit
-            if validation is not None:
-                run_env, masker = validation
-                result.checks = _validate(report, tmp, run_env.for_integration(tmp), masker)
-                result.validated = True
-                if not all(c.ok for c in result.checks):
-                    result.outcome = "validation_failed"
+            if cond is not None:
+                checked = check_merge(report, parallel_dir, tmp, cond)
+                if isinstance(checked, SetupFailure):
+                    result.outcome, result.setup_failure = "setup_failed", checked
+                    result.next_step = _setup_next_step(parallel_dir, checked, opts)
+                else:
+                    result.checks, result.validated = checked, True
+                    if not all(c.ok for c in checked):
+                        result.outcome = "validation_failed"
         if result.outcome == "merged":
             assert result.merge_commit is not None
             if holder is None:
@@ -174,6 +173,18 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
                 result.command = _merge_command(holder, integ, report)
     result.report_path = write_report(parallel_dir, report, git, result)
     return result
+
+
+def _setup_next_step(parallel_dir: Path, failure: SetupFailure, opts: IntegrateOptions) -> str:
+    again = f"cpo integrate {shlex.quote(str(parallel_dir))}"
+    if opts.into:
+        again += f" --into {shlex.quote(opts.into)}"
+    if opts.force:
+        again += " --force"
+    return (
+        f"fix the setup command that failed (the manifest's setup, or config worktree.setup) "
+        f"or what it needs in your checkout (see {failure.log}), then: {again}"
+    )
 
 
 def _check_completed(report: Report, parallel_dir: Path, force: bool) -> None:
@@ -230,50 +241,6 @@ def _temporary_worktree(git: Git, path: Path, commit: str) -> Iterator[Path]:
             git.remove_worktree(path, force=True)
 
 
-def _validation_env(report: Report, parallel_dir: Path) -> tuple[RunEnv, Masker]:
-    """What the validations run with, as in `cpo run` (cpo.run.hooks): the integration
-    worktree's environment, with the spec's `env:`; and a masker that knows its values.
-    The `env:` is read from the spec, as a run (or `--resume`) reads it: the report does not
-    keep it, since its values may be secrets. A plan file has no `env:`."""
-    spec_env: tuple[tuple[str, str], ...] = ()
-    masker = Masker(os.environ)
-    if plan_file_of(parallel_dir) is None and any(w.validation for w in report.waves):
-        try:
-            plan = load_plan(parallel_dir)
-        except PlanError as exc:
-            raise UsageError(
-                f"{parallel_dir}: the spec does not load ({'; '.join(exc.lines()[:3])}), and "
-                "the validations run with its env: as under cpo run",
-                hint=f"fix it (cpo validate {shlex.quote(str(parallel_dir))}), or skip the "
-                "validation: cpo integrate --no-validate",
-            ) from exc
-        spec_env, masker = plan.env, Masker(secret_candidates(plan))
-    integ = report.integration_branch
-    return RunEnv(parallel_dir, report.spec_id, integ, spec_env), masker
-
-
-def _validate(report: Report, cwd: Path, env: dict[str, str], masker: Masker) -> list[WaveCheck]:
-    checks = []
-    for wave in report.waves:
-        steps = tuple(ValidationStep(v.kind, v.source) for v in wave.validation)
-        if not steps:
-            continue
-        res = run_validation(steps, cwd=cwd, base_env=env)
-        checks.append(
-            WaveCheck(
-                wave.number,
-                tuple(s.source for s in steps),
-                res.ok,
-                res.exit_code,
-                round(res.duration, 3),
-                masker.mask(res.output_tail),
-            )
-        )
-        if not res.ok:
-            break  # later waves build on this one: their checks would say nothing new
-    return checks
-
-
 # -- integration-report.md ---------------------------------------------------------------------
 def write_report(parallel_dir: Path, report: Report, git: Git, result: IntegrateResult) -> Path:
     path = parallel_dir / INTEGRATION_REPORT
@@ -294,9 +261,26 @@ def outcome_line(result: IntegrateResult) -> str:
         "conflict": f"not merged: {integ} conflicts with {target} in "
         + (", ".join(result.conflict_files) or "some files")
         + f"; {target} is untouched",
-        "validation_failed": f"not merged: validation failed on the merge result; "
+        "setup_failed": "not merged: the merge result could not be made ready to validate "
+        f"({result.setup_failure.error if result.setup_failure else '-'}); "
         f"{target} is untouched",
+        "validation_failed": "not merged: validation failed on the merge result"
+        + "".join(
+            f" (wave {c.wave} timed out after {format_duration(c.timed_out_after)})"
+            for c in result.checks
+            if c.timed_out_after is not None
+        )
+        + f"; {target} is untouched",
     }[result.outcome]
+
+
+def check_words(check: WaveCheck) -> str:
+    """A wave's verdict: `passed`, `failed (exit 1)`, `timed out after 20m (config …)`."""
+    if check.ok:
+        return "passed"
+    if check.timed_out_after is not None:
+        return f"timed out after {format_duration(check.timed_out_after)} (config timeouts.task)"
+    return f"failed (exit {check.exit_code})"
 
 
 def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]:
@@ -326,6 +310,8 @@ def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]
         + (f", {totals['skipped']} skipped" if totals["skipped"] else ""),
         f"- Agent cost: ${totals['cost_usd']:.2f}",
     ]
+    if result.next_step:
+        lines.append(f"- Next: {result.next_step}")
     if result.command:
         lines += ["", "```", result.command, "```"]
     lines += [
@@ -353,13 +339,18 @@ def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]
             + ("nothing to merge" if result.outcome != "conflict" else "the merge conflicted")
             + ")"
         )
+    elif result.setup_failure is not None:
+        lines += _setup_lines(result.setup_failure)
     elif not result.validated:
         lines.append("skipped (--no-validate)")
     elif not result.checks:
         lines.append("no wave has validation commands")
     else:
         for c in result.checks:
-            verdict = "passed" if c.ok else f"FAILED (exit {c.exit_code})"
+            verdict = check_words(c)
+            if not c.ok:
+                timed_out = c.timed_out_after is not None
+                verdict = f"FAILED: {verdict}" if timed_out else f"FAILED (exit {c.exit_code})"
             lines.append(f"- wave {c.wave}: {verdict} in {c.duration:.1f} s")
             lines += [f"  - `{_first_line(cmd)}`" for cmd in c.commands]
             if not c.ok and c.output_tail.strip():
@@ -368,6 +359,24 @@ def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]
         lines += ["", "## Conflicts", ""] + [f"- `{f}`" for f in result.conflict_files]
     for title, notes in (("Repairs", repair_lines(report)), ("Out of scope", scope_lines(report))):
         lines += ["", f"## {title}", "", *(f"- {n}" for n in notes)] if notes else []
+    return lines
+
+
+def _setup_lines(failure: SetupFailure) -> list[str]:
+    """Why nothing was validated: what failed, its log, what to do."""
+    lines = [
+        "not run: readying the merge result as `cpo run` readies its integration worktree "
+        f"failed: {failure.error}",
+        f"- Log: `{failure.log}`",
+    ]
+    if failure.output_tail.strip():
+        lines += ["", "```", failure.output_tail.rstrip(), "```", ""]
+    lines.append(
+        "- What to do: fix the setup command (the manifest's `setup`, or config "
+        "`worktree.setup`) or what it needs in your checkout (a `.worktreeinclude` file, a "
+        "shared folder), then run `cpo integrate` again; or land the merge unvalidated "
+        "with `cpo integrate --no-validate`."
+    )
     return lines
 
 

@@ -20,7 +20,7 @@ from cpo.run.handoff import DiffStats, handed_over
 from cpo.run.options import RunContext, task_settings
 from cpo.run.priority import launch_ranks
 from cpo.run.progress import Progress
-from cpo.run.ready import Readied, Readiness, TaskPrep, make_ready
+from cpo.run.ready import Readied, Readiness, TaskPrep, ready_for_validation
 from cpo.run.remote import remote_attempts
 from cpo.run.repair import RepairEnv, repair_wave
 from cpo.run.report import Report, now_iso
@@ -31,7 +31,7 @@ from cpo.run.slots import Slots
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 from cpo.run.taskenv import RunEnv, secret_candidates
 from cpo.run.taskrun import Launch, RunnerEnv, TaskRunner
-from cpo.run.validation import ValidationResult, run_validation
+from cpo.run.validation import ValidationResult, run_validation, validation_timeout
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
@@ -257,7 +257,7 @@ class RunHooks:
         result = run_validation(
             wave.validation,
             cwd=self.integration,
-            timeout=self.ctx.settings.timeouts.task,
+            timeout=validation_timeout(self.ctx.settings),
             registry=self.validation_registry,
             base_env=self.run_env.for_integration(self.integration),
         )
@@ -293,17 +293,15 @@ class RunHooks:
         if self.ready is None or self._integration_ready:
             return None
         self._integration_ready = True
-        log = self.logs_dir / "integration-setup.log"
-        with log.open("a", encoding="utf-8") as fh:
-            return make_ready(
-                self.ready,
-                (),
-                worktree=self.integration,
-                env=self.run_env.for_integration(self.integration),
-                timeout=self.ctx.settings.timeouts.task,
-                registry=self.validation_registry,
-                write=lambda text: print(self.masker.mask(text), file=fh, flush=True),
-            )
+        return ready_for_validation(
+            self.ready,
+            self.integration,
+            env=self.run_env.for_integration(self.integration),
+            timeout=validation_timeout(self.ctx.settings),
+            registry=self.validation_registry,
+            log=self.logs_dir / "integration-setup.log",
+            masker=self.masker,
+        )
 
     def task_skipped(self, task: TaskSpec, reason: str) -> None:
         with self.writer.update_task(task.id) as rec:

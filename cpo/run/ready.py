@@ -21,12 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cpo.duration import format_duration
 from cpo.git import Git, agent_git_env
 from cpo.plan.model import Plan, TaskSpec
 from cpo.proc import ProcessRegistry, run_capture
 from cpo.run.ports import PortBlock, PortRange
 from cpo.run.report import SetupStep
 from cpo.run.taskenv import RunEnv
+from cpo.secrets import Masker
 from cpo.settings import Settings
 
 INCLUDE_FILE = ".worktreeinclude"
@@ -189,8 +191,8 @@ def run_setup(
         )
         if out.strip():
             write(out.rstrip())
-        end = "timed out" if timed_out else f"exit code {code}"
         took = time.monotonic() - start
+        end = "timed out" if timed_out else f"exit code {code}"
         write(f"[cpo] setup: {end} after {took:.1f} s")
         if steps is not None:
             steps.append(
@@ -201,6 +203,8 @@ def run_setup(
                 )
             )
         if code != 0:
+            if timed_out:  # the limit it hit, as the config and flags write it
+                end += f" after {format_duration(timeout or took)}"
             return f"setup command {command!r} failed ({end})"
     return None
 
@@ -236,6 +240,33 @@ def make_ready(
         write=write,
         steps=readied.setup if readied is not None else None,
     )
+
+
+def ready_for_validation(
+    ready: Readiness,
+    worktree: Path,
+    *,
+    env: dict[str, str],
+    timeout: float | None,
+    registry: ProcessRegistry | None,
+    log: Path,
+    masker: Masker,
+) -> str | None:
+    """A tree where wave validations run, made ready as a task's worktree is, minus the
+    task's own setup: `cpo run`'s integration worktree before its first validation, and
+    `cpo integrate`'s merge result, so that both validate under the same conditions. The
+    output goes, masked, to `log` (appended); the error of a failed setup command, or None."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as fh:
+        return make_ready(
+            ready,
+            (),
+            worktree=worktree,
+            env=env,
+            timeout=timeout,
+            registry=registry,
+            write=lambda text: print(masker.mask(text), file=fh, flush=True),
+        )
 
 
 @dataclass

@@ -10,9 +10,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpo.plan.model import ValidationStep
 from cpo.proc import ProcessRegistry, run_capture
+
+if TYPE_CHECKING:
+    from cpo.settings import Settings
 
 OUTPUT_TAIL_CHARS = 4000
 # The wave's log keeps each step's whole output up to this much (head and tail beyond).
@@ -26,6 +30,14 @@ class ValidationResult:
     duration: float
     output_tail: str
     log: str = ""  # every step run: command, exit code, duration, output (capped)
+    timed_out: bool = False  # the failing step was stopped at the timeout
+
+
+def validation_timeout(settings: Settings) -> float | None:
+    """How long one validation or setup command of the merged tree may run before its
+    process group is stopped: config `timeouts.task`, as for an agent (default 2h). The
+    one rule for `cpo run` and `cpo integrate`, so a hanging command never hangs cpo."""
+    return settings.timeouts.task
 
 
 def python_on_path(path_env: str | None) -> str:
@@ -72,9 +84,8 @@ def run_validation(
             outputs.append(f"[cpo] validation timed out after {timeout} s")
         log += _step_log(shown, out, code, time.monotonic() - step_start, timed_out)
         if code != 0:
-            return ValidationResult(
-                False, code, time.monotonic() - start, _tail(outputs), _joined(log)
-            )
+            took = time.monotonic() - start
+            return ValidationResult(False, code, took, _tail(outputs), _joined(log), timed_out)
     if not steps:
         log.append("no validation commands")
     return ValidationResult(True, code, time.monotonic() - start, _tail(outputs), _joined(log))
