@@ -251,3 +251,13 @@ def test_a_resolver_that_fails_fails_the_streams_last_task(git_repo: Path) -> No
     assert subprocess.run(mid_merge, cwd=integ, capture_output=True).returncode
     assert (integ / "shared.txt").read_text() == "amd\n"
     assert _statuses(plan)["J2"] == "TASK:FAILED"
+
+
+def test_no_integration_merges_no_stream_and_runs_no_validation(git_repo: Path) -> None:
+    plan = _plan(git_repo)
+    proc = cpo("run", str(plan), "--no-integration", "--validate", "true", cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = _report(git_repo)
+    assert "validation not run" in data["waves"][0]["note"]
+    assert not any(t["conflicts"] or t["merged"] for t in data["tasks"].values())
+    assert set(_statuses(plan).values()) == {"TASK:COMPLETE"}

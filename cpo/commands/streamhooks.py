@@ -161,8 +161,10 @@ class StreamHooks(RunHooks):
         return True  # its work is on its stream's branch; streams merge at the end
 
     def validate_wave(self, wave: WaveSpec) -> bool:
-        # The plan is one wave: its validation runs on every stream merged.
-        return self.merge_streams() and super().validate_wave(wave)
+        # The plan is one wave: its validation runs on every stream merged (with
+        # --no-integration nothing merges, and the engine's hook says it did not run).
+        merged = self.ctx.opts.no_integration or self.merge_streams()
+        return merged and super().validate_wave(wave)
 
     def schedule_ended(self, status: RunStatus) -> RunStatus:
         if status == RunStatus.INTERRUPTED or self.ctx.opts.no_integration:
