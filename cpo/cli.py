@@ -4,8 +4,9 @@ The only typer user. Commands stay thin; each imports its core module lazily so 
 `cpo --help` starts fast.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` in this module: typer reads every command's
+# parameters with typing.get_type_hints, which compiles and evaluates each string
+# annotation: ~20 ms of every command's start-up for cpo's ~250 options.
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn

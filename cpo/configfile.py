@@ -3,7 +3,8 @@
 `cpo.config` reads the files with these models, merges them and applies precedence.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile and evaluate each
+# field's string annotation as the models are built, at every start of cpo.
 
 from pydantic import AliasChoices, BaseModel, ByteSize, ConfigDict, Field, field_validator
 

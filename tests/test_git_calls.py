@@ -100,9 +100,14 @@ def test_set_up_asks_each_question_once(git_repo: Path, monkeypatch: pytest.Monk
     big = count_calls(git_repo, 6, "TS-B", monkeypatch)
     fixed = {k: small[k] - 2 * (big[k] - small[k]) / 4 for k in big}
     assert fixed.get("status --porcelain", 0) <= 1, fixed  # was 3
-    assert fixed.get("worktree list", 0) <= 2, fixed  # preflight's, the set-up's; was 4
-    assert fixed.get("for-each-ref --format=%(refname)", 0) <= 2, fixed  # was 3
+    # The set-up decides from preflight's lists too (cpo.run.worktrees.Seen): was 4, then 2.
+    assert fixed.get("worktree list", 0) <= 1, fixed
+    assert fixed.get("for-each-ref --format=%(refname)", 0) <= 1, fixed  # was 3, then 2
     assert fixed.get("rev-parse --path-format=absolute", 0) <= 1, fixed  # was 2
+    # No prune for a new integration worktree, no rev-parse for its new branch or HEAD
+    # (prepare: Git.worktree_head): was 1, and 5.
+    assert fixed.get("worktree prune", 0) == 0, fixed
+    assert fixed.get("rev-parse --verify", 0) <= 2, fixed
 
 
 def test_a_launch_asks_git_nothing_about_the_marker(

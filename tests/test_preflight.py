@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import git
 from tests.runkit import cpo, make_spec
 
 pytestmark = pytest.mark.usefixtures("fake_claude")
@@ -38,3 +39,22 @@ def test_a_refused_run_creates_no_workspace_folder(git_repo: Path) -> None:
     assert not (git_repo.parent / "workspaces").exists()
     assert not (spec / "logs").exists()
     assert not list(git_repo.parent.glob(".cpo-write-test-*"))
+
+
+def test_a_detached_head_or_an_unborn_branch_is_refused_with_its_fix(git_repo: Path) -> None:
+    """HEAD and its branch come from one git process (Git.worktree_head); when there is no
+    commit to build on, cpo still says which of the two is wrong."""
+    spec = make_spec(git_repo, [{"task-001": OK}])
+    git(git_repo, "checkout", "-q", "--detach")
+    proc = cpo("run", str(spec), cwd=git_repo)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "HEAD is detached" in proc.stdout + proc.stderr
+    assert "git switch main" in proc.stdout + proc.stderr
+
+    git(git_repo, "checkout", "-q", "--orphan", "fresh")
+    git(git_repo, "rm", "-rq", "--cached", ".")
+    proc = cpo("run", str(spec), cwd=git_repo)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "branch fresh has no commits yet" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (git_repo.parent / "workspaces").exists()

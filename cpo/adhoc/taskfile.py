@@ -6,7 +6,8 @@ Every problem is reported at once, one line each naming the file and the field; 
 misspelt key is a did-you-mean warning.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile and evaluate each
+# field's string annotation as the models are built, at every start of cpo.
 
 import json
 from collections.abc import Callable, Mapping

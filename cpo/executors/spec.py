@@ -9,7 +9,8 @@ from it) and, last, `exited` (the verdict and the branch head: everything the co
 records of the attempt, the same for every executor).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile and evaluate each
+# field's string annotation as the models are built, at every start of cpo.
 
 from typing import Annotated, Any, Literal
 

@@ -4,7 +4,8 @@ Unknown keys are allowed and kept (manifests come from other tools); misspelt kn
 keys are reported by the loader. Nothing past `cpo.plan.manifest` sees these models.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile and evaluate each
+# field's string annotation as the models are built, at every start of cpo.
 
 import re
 import reprlib

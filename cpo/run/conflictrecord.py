@@ -5,7 +5,8 @@ Kept apart from cpo.run.report, which holds them in each task's record, so that 
 conflict vocabulary lives in one place with cpo.run.conflicts, which fills it in.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile and evaluate each
+# field's string annotation as the models are built, at every start of cpo.
 
 from typing import Literal
 

@@ -35,7 +35,7 @@ from cpo.run.reportwriter import ReportWriter
 from cpo.run.resume import ResumePlan, plan_resume
 from cpo.run.slots import Slots
 from cpo.run.states import RunStatus
-from cpo.run.worktrees import RunWorktrees, inside_repo, make_worktrees
+from cpo.run.worktrees import RunWorktrees, Seen, inside_repo, make_worktrees
 
 if TYPE_CHECKING:
     from cpo.run.hooks import RunHooks
@@ -88,10 +88,10 @@ def execute(
     worktrees: RunWorktrees | None = None
     restore: dict[int, Any] = {}
     try:
-        writer, resume = _set_up(ctx, notes, on_report_write)
+        writer, resume, seen = _set_up(ctx, notes, on_report_write)
         (ctx.plan.root / "logs").mkdir(exist_ok=True)  # past preflight: the run starts
         selection = _selection(ctx, writer.report, resume)
-        worktrees = _start(ctx, writer, selection[0])
+        worktrees = _start(ctx, writer, selection[0], seen)
         with quick_imports():  # see above: while the worktrees are added
             from cpo.run.hooks import RunHooks
             from cpo.run.ready import find_readiness
@@ -128,8 +128,9 @@ def execute(
 
 def _set_up(
     ctx: RunContext, notes: list[str], on_report_write: Callable[[str], None] | None
-) -> tuple[ReportWriter, ResumePlan | None]:
-    """Check the run can start; its report (not written yet) and what it resumes."""
+) -> tuple[ReportWriter, ResumePlan | None, Seen | None]:
+    """Check the run can start; its report (not written yet), what it resumes, and git's
+    lists as the checks saw them (a first run's: cpo.run.worktrees.Seen)."""
     plan, opts = ctx.plan, ctx.opts
     previous = load_report(plan.root)
     with snapshot(ctx.git):  # nothing changes the repository until the checks are done
@@ -137,6 +138,8 @@ def _set_up(
         if problems:
             raise PreflightError.of(problems)
         notes.extend(preflight_notes(ctx))
+        # Only a first run's: resuming may mend worktrees and branches (plan_resume).
+        seen = None if _continuing(opts) else Seen.now(ctx.git)
     notes.extend(ctx.settings.warnings)
     report = new_report(ctx, opts)
     resume = plan_resume(ctx, previous, report) if _continuing(opts) else None
@@ -148,10 +151,12 @@ def _set_up(
         plan.root / "manifest.json" if plan.manifest_style != "none" else None,
         on_write=on_report_write,
     )
-    return writer, resume
+    return writer, resume, seen
 
 
-def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWorktrees:
+def _start(
+    ctx: RunContext, writer: ReportWriter, selected: set[str], seen: Seen | None
+) -> RunWorktrees:
     """Make the integration branch and every worktree the run needs, before any agent
     starts (cpo.run.worktrees); write the report."""
     plan = ctx.plan
@@ -163,8 +168,8 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
     with writer.update() as report:
         fresh_integration = False
         if not ctx.opts.no_integration:
-            fresh_integration = _ensure_integration(ctx)
-            report.integration_commit = ctx.git.rev(plan.integration_branch)
+            fresh_integration, made_at = _ensure_integration(ctx, seen)
+            report.integration_commit = made_at or ctx.git.rev(plan.integration_branch)
         else:
             ctx.git.exclude_pattern(f"/{MARKER}")
     base = report.integration_commit or ctx.base_commit
@@ -179,7 +184,7 @@ def _start(ctx: RunContext, writer: ReportWriter, selected: set[str]) -> RunWork
         )
     )
     worktrees = make_worktrees(
-        ctx.git, wanted, base, inside_repo(plan.root, ctx.repo), background=True
+        ctx.git, wanted, base, inside_repo(plan.root, ctx.repo), background=True, seen=seen
     )
     if fresh_integration:
         worktrees.check_out_integration(ctx.integration_worktree)
@@ -302,25 +307,32 @@ def new_report(ctx: RunContext, opts: RunOptions) -> Report:
     )
 
 
-def _ensure_integration(ctx: RunContext) -> bool:
-    """The integration branch and worktree, made or mended; True if the worktree is new
-    and still to be checked out (RunWorktrees.check_out_integration)."""
+def _ensure_integration(ctx: RunContext, seen: Seen | None) -> tuple[bool, str | None]:
+    """The integration branch and worktree, made or mended: whether the worktree is new
+    and still to be checked out (RunWorktrees.check_out_integration), and the branch's
+    commit if this made it. `seen`: git's lists as the set-up saw them, if any."""
     git, branch, path = ctx.git, ctx.plan.integration_branch, ctx.integration_worktree
     git.exclude_pattern(f"/{MARKER}")
-    if not git.branch_exists(branch):
-        git.create_branch(branch, ctx.base_commit)
-    mend_killed_adds(git, [path])  # a kill cut its `worktree add` short (cpo.run.killedadd)
-    if not path.is_dir() or path.resolve() not in git.worktrees():
-        git.prune_worktrees()  # its folder may have been deleted by hand
+    made_at = None
+    exists = branch in seen.branches if seen is not None else git.branch_exists(branch)
+    if not exists:
+        git.create_branch(branch, ctx.base_commit)  # refuses if one was made meanwhile
+        made_at = ctx.base_commit
+    # A kill cut its `worktree add` short (cpo.run.killedadd): mended, then listed again.
+    mended = mend_killed_adds(git, [path])
+    registered = seen.worktrees if seen is not None and not mended else git.worktrees()
+    if not path.is_dir() or path.resolve() not in registered:
+        if path.resolve() in registered or branch in registered.values():
+            git.prune_worktrees()  # a folder was deleted by hand: its worktree goes
         git.add_worktree(path, branch, checkout=False)
-        return True
+        return True, made_at
     # A kill between `worktree add --no-checkout` and its checkout left it empty:
     # every merge into it would fail.
     git.complete_checkout(path)
     if git.ok("rev-parse", "-q", "--verify", "MERGE_HEAD", cwd=path):
         # cpo died in the middle of a merge: undo it; the report still has it unmerged.
         git.run("merge", "--abort", cwd=path)
-    return False
+    return False, made_at
 
 
 def _continuing(opts: RunOptions) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cpo.agents import backend_names
 from cpo.config import APPROVAL_MODES, SANDBOX_MODES, Settings, load_settings
-from cpo.errors import PreflightError, UsageError
+from cpo.errors import GitError, PreflightError, UsageError
 from cpo.executors.base import LOCAL, Executor, load_executor
 from cpo.git import Git, find_repo
 from cpo.plan.load import load_plan
@@ -153,13 +153,17 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
         raise UsageError(
             f"--wave {opts.wave}: the plan has waves {', '.join(str(w.number) for w in plan.waves)}"
         )
-    branch = git.current_branch()
+    try:  # one git process for both when HEAD has a commit, as it nearly always has
+        head: str | None
+        head, branch = git.worktree_head(repo)
+    except GitError:  # an unborn branch, or no HEAD at all: say which
+        head, branch = None, git.current_branch()
     if branch is None:
         raise PreflightError(
             "HEAD is detached: cpo needs a base branch to build on",
             hint="check out the branch the feature should start from (git switch main)",
         )
-    base_commit = git.rev("HEAD")
+    base_commit = head
     if base_commit is None:
         raise PreflightError(
             f"branch {branch} has no commits yet", hint="make a first commit, then run again"

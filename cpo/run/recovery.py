@@ -4,7 +4,8 @@ that stopped early (cpo.run.nudge) and repairs of failed wave validations (cpo.r
 Kept apart from cpo.run.report, which holds them in its task and wave records.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile and evaluate each
+# field's string annotation as the models are built, at every start of cpo.
 
 from pydantic import BaseModel, ConfigDict, Field
 

@@ -7,7 +7,8 @@ atomically (temp file + rename) now and then (cpo.run.journal). A reader (`load_
 state behind.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile and evaluate each
+# field's string annotation as the models are built, at every start of cpo.
 
 from datetime import datetime, timezone
 from pathlib import Path

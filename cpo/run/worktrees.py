@@ -253,6 +253,21 @@ def inside_repo(folder: Path, repo: Path) -> tuple[str, ...]:
     return (rel.as_posix(),) if rel.parts else ()
 
 
+@dataclass(frozen=True)
+class Seen:
+    """The registered worktrees and the local branches as the set-up's checks listed them
+    (cpo.gitmemo.snapshot): a first run's set-up decides from these rather than ask git
+    again (two processes on the way to the first agent). What the run itself adds
+    meanwhile (the integration branch and worktree) is none of the tasks'."""
+
+    worktrees: dict[Path, str | None]
+    branches: set[str]
+
+    @classmethod
+    def now(cls, git: Git) -> Seen:
+        return cls(git.worktrees(), git.local_branches())
+
+
 def make_worktrees(
     git: Git,
     wanted: Iterable[tuple[Path, str]],
@@ -260,20 +275,22 @@ def make_worktrees(
     sparse_always: tuple[str, ...] = (),
     *,
     background: bool = False,
+    seen: Seen | None = None,
 ) -> RunWorktrees:
     """Add the worktree of each (path, branch) that is not there yet, without a checkout.
 
     A branch that already exists (an earlier run's, which may hold work) gets its worktree
     on it; a new branch starts at `base`. A worktree git refuses here is left for the
-    task's launch, which reports the problem as that task's failure.
+    task's launch, which reports the problem as that task's failure. `seen`: git's lists
+    as the set-up saw them, if nothing but the run's integration changed since.
     """
     made = RunWorktrees(git, sparse_always=sparse_always)
     wanted = list(wanted)
     # A worktree an earlier run's kill left half added holds nothing, and nothing could
     # be done in it: removed here, it is missing below and added again (cpo.run.killedadd).
-    mend_killed_adds(git, (p for p, _ in wanted))
-    registered = git.worktrees()
-    branches = git.local_branches()
+    if mend_killed_adds(git, (p for p, _ in wanted)) or seen is None:
+        seen = Seen.now(git)
+    registered, branches = seen.worktrees, seen.branches
     missing = [(p, b) for p, b in wanted if not (p.is_dir() and p.resolve() in registered)]
     if any(p.resolve() in registered for p, _ in missing):
         git.prune_worktrees()  # a worktree folder was deleted by hand

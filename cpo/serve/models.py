@@ -1,6 +1,7 @@
 """Request and response bodies of the API (they make the OpenAPI document)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would compile and evaluate each
+# field's string annotation as the models are built, at every start of cpo.
 
 from typing import Any, Literal
 
