@@ -86,6 +86,10 @@ class FakeHooks:
     def stop_running(self) -> None:
         self.stopped.set()
 
+    def settle(self, rerun: bool) -> list[str]:
+        self._log("settle", str(rerun))
+        return []
+
 
 def index(events: list[tuple[str, str]], kind: str, what: str) -> int:
     return events.index((kind, what))
@@ -223,3 +227,39 @@ def test_waves_merge_a_done_prefix_while_the_wave_still_runs() -> None:
     ev = hooks.events
     assert index(ev, "merge", "a") < index(ev, "merge", "b") < index(ev, "end", "slow")
     assert index(ev, "end", "slow") < index(ev, "merge", "slow")
+
+
+class SettleOnce(FakeHooks):
+    """Fake hooks whose first end-of-schedule merge sends task `b` back to run again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = False
+
+    def settle(self, rerun: bool) -> list[str]:
+        super().settle(rerun)
+        if self.sent or not rerun:
+            return []
+        self.sent = True
+        return ["b"]
+
+
+def test_dag_runs_again_what_the_merges_at_the_end_send_back() -> None:
+    plan = make_plan({"a": (1, []), "b": (1, ["a"])})
+    hooks = SettleOnce()
+    result = run_schedule(plan, hooks, max_concurrent=2, mode="dag")
+    assert result.status == "completed" and result.merged == {"a", "b"}
+    ev = hooks.events
+    assert [what for kind, what in ev if kind == "start"] == ["a", "b", "b"]
+    # Settled before its wave finishes, then again once the rerun is merged; validated once.
+    first, second = (i for i, e in enumerate(ev) if e[0] == "settle")
+    assert first < ev.index(("merge", "b"), first) < second < ev.index(("validate", "1"))
+    assert ev.count(("validate", "1")) == 1
+
+
+def test_dag_settles_without_reruns_once_halted() -> None:
+    plan = make_plan({"a": (1, []), "b": (1, [])}, validation=False)
+    hooks = SettleOnce()
+    hooks.fail = {"a"}
+    result = run_schedule(plan, hooks, max_concurrent=1, mode="dag", fail_fast=True)
+    assert ("settle", "False") in hooks.events and result.status == "failed"

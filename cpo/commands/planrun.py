@@ -61,10 +61,17 @@ def plan_options(path: Path, opts: RunOptions, streams: tuple[str, ...]) -> RunO
 class StatusProgress:
     """The run's progress display, plus each task's status written into the plan."""
 
-    def __init__(self, inner: Progress, writer: PlanWriter, doc: PlanDoc) -> None:
+    def __init__(
+        self,
+        inner: Progress,
+        writer: PlanWriter,
+        doc: PlanDoc,
+        get_report: Callable[[], Report] | None = None,
+    ) -> None:
         self.inner = inner
         self.writer = writer
         self.before = {row.task_id: row.status for row in doc.rows}
+        self.get_report = get_report
 
     def _set(self, task_id: str, status: str, *, dated: bool = False) -> None:
         if not self.writer.set(task_id, status, dated=dated) and _can_stop_self():
@@ -73,6 +80,13 @@ class StatusProgress:
             os.kill(os.getpid(), signal.SIGTERM)
 
     def start(self) -> None:
+        if self.get_report is not None:
+            # Counted as done by --resume without running (merged by hand after its
+            # merge failed): complete, whatever the plan said when the run started.
+            for rec in self.get_report().tasks.values():
+                old = self.before.get(rec.id, DONE)
+                if rec.status == TaskStatus.COMPLETED and rec.merged and old.upper() != DONE:
+                    self._set(rec.id, "TASK:COMPLETE", dated=True)
         self.inner.start()
 
     def task_started(self, rec: TaskRecord) -> None:
@@ -93,6 +107,10 @@ class StatusProgress:
 
     def task_event(self, rec: TaskRecord, words: str) -> None:
         self.inner.task_event(rec, words)
+
+    def reopened(self, task_id: str) -> None:
+        """A completed task to run again (its stream's merge conflicted): not complete."""
+        self._set(task_id, self.before[task_id])
 
     def wave_changed(self, number: int, status: object, done: int, total: int) -> None:
         self.inner.wave_changed(number, status, done, total)  # type: ignore[arg-type]
@@ -122,10 +140,17 @@ def run_plan_file(
     output_dir(path).mkdir(exist_ok=True)
     writer = PlanWriter(path)
 
-    def make(get_report: Callable[[], Report]) -> Progress:
-        return StatusProgress(make_progress(get_report), writer, doc)
+    shown: list[StatusProgress] = []
 
-    hooks = partial(StreamHooks, plan_streams(doc, spec_id_of(path)), streams)
+    def make(get_report: Callable[[], Report]) -> Progress:
+        shown.append(StatusProgress(make_progress(get_report), writer, doc, get_report))
+        return shown[-1]
+
+    def reopened(task_id: str) -> None:
+        shown[-1].reopened(task_id)
+
+    info = plan_streams(doc, spec_id_of(path))
+    hooks = partial(StreamHooks, info, streams, reopened=reopened)
     result = engine.execute(path, opts, make, make_hooks=hooks)
     if writer.edited is not None:
         result.notes.extend(writer.edited.lines())

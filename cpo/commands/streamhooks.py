@@ -11,17 +11,23 @@ progress, resume) runs every task; only three things differ from a parallel dire
   to make by hand (`--on-conflict` does not apply: there is no work of the task to rerun
   or resolve yet). Not `conflict`: that one says the task's own work is done and only its
   merge into the integration branch is missing (cpo.run.resume counts it as done once that
-  merge is made), which is not so here;
+  merge is made), which is not so here. A task whose stream's merge stopped at a conflict
+  starts, run again, as a rerun does (below);
 - a completed task is not merged into the integration branch: the scheduler is told it is
   merged, so the next task of its stream may start;
-- the streams are merged into the integration branch once, in table order (each stream's
-  first row): before the plan's validation when every task completed, else when the
-  schedule is over. A stream's merge is its last completed task's head, so work of a
-  failed task never reaches the integration branch.
+- the streams are merged into the integration branch in table order (each stream's first
+  row) once nothing more runs (the scheduler's `settle`), before the plan's validation. A
+  stream's merge is its last completed task's head, so work of a failed task never reaches
+  the integration branch. A conflict is handled by cpo.run.conflicts as --on-conflict
+  says, that task standing for the stream: a rerun starts from the integration head with
+  the stream's work from before the task merged in (so none of it is left out), and the
+  streams after it merge once it is done.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from cpo.errors import CpoError, TaskFailure
@@ -29,6 +35,7 @@ from cpo.git import MergeResult
 from cpo.logfile import log
 from cpo.plan.model import TaskSpec, WaveSpec
 from cpo.planfile.translate import Streams
+from cpo.run.conflicts import EndMerge
 from cpo.run.hooks import RunHooks
 from cpo.run.nextstep import cpo_command, quote
 from cpo.run.report import TaskRecord
@@ -41,15 +48,28 @@ DEPENDENCY_CONFLICT = "dependency_conflict"
 class StreamHooks(RunHooks):
     """RunHooks for a plan file: `streams` from its table; `chosen`: the `--stream`s."""
 
-    def __init__(self, streams: Streams, chosen: tuple[str, ...], *args: Any) -> None:
+    def __init__(
+        self,
+        streams: Streams,
+        chosen: tuple[str, ...],
+        *args: Any,
+        reopened: Callable[[str], None] = lambda _task_id: None,
+    ) -> None:
         super().__init__(*args)
         self.streams = streams
         self.chosen = chosen
-        self.streams_merged: bool | None = None  # None: not merged yet
+        # Each stream's merge, once it is settled: merged (or nothing to merge) or failed.
+        self.settled: dict[str, bool] = {}
+        self.streams_merged: bool | None = None  # None: not all settled yet
+        # A completed task sent back to run again (its status in the plan: as before).
+        self.reopened = reopened
 
     # -- where a task starts ------------------------------------------------------------
     def start_point(self, task: TaskSpec) -> str:
         git = self.ctx.git
+        again = self._after_conflict(task)
+        if again is not None:
+            return again
         head = git.rev(f"refs/heads/{task.branch}") or super().start_point(task)
         wanted = [(d, c) for d, c in self._dependency_heads(task) if not git.is_ancestor(c, head)]
         if not wanted:
@@ -71,6 +91,22 @@ class StreamHooks(RunHooks):
                 raise CpoError(error)
             head = result.commit or git.rev("HEAD", cwd=worktree) or head
         return head
+
+    def _after_conflict(self, task: TaskSpec) -> str | None:
+        """A task whose stream's merge conflicted and stopped, run again (`--retry-failed`,
+        the plan run again): like a rerun, from the integration head with the stream's
+        work from before the task merged in. None: from its stream's branch, as when that
+        moved since (a merge by hand in the stream's worktree, say)."""
+        rec = self.writer.report.tasks[task.id]
+        last = rec.conflicts[-1] if rec.conflicts else None
+        if last is None or rec.merged or not rec.attempts or self.ctx.opts.no_integration:
+            return None
+        if last.outcome not in ("stopped", "unresolved"):
+            return None
+        if self.ctx.git.rev(f"refs/heads/{task.branch}") != rec.head:
+            return None
+        stream, before = self.streams.of[task.id], rec.attempts[-1].start_point
+        return self._rerun_start(stream, before, self._integration_head())
 
     def _unmerged_error(self, task: TaskSpec, dep: str, commit: str, result: MergeResult) -> str:
         ours, theirs = self.streams.of[task.id], self.streams.of[dep]
@@ -125,26 +161,44 @@ class StreamHooks(RunHooks):
         return True  # its work is on its stream's branch; streams merge at the end
 
     def validate_wave(self, wave: WaveSpec) -> bool:
-        # The plan is one wave: its validation runs on every stream merged.
-        return self.merge_streams() and super().validate_wave(wave)
+        # The plan is one wave: its validation runs on every stream merged (with
+        # --no-integration nothing merges, and the engine's hook says it did not run).
+        merged = self.ctx.opts.no_integration or self.merge_streams()
+        return merged and super().validate_wave(wave)
 
     def schedule_ended(self, status: RunStatus) -> RunStatus:
         if status == RunStatus.INTERRUPTED or self.ctx.opts.no_integration:
             return status  # --resume carries on; nothing half merged meanwhile
         return status if self.merge_streams() else RunStatus.FAILED
 
+    def settle(self, rerun: bool) -> list[str]:
+        """Merge the streams not merged yet into the integration branch, in table order.
+        A conflict is handled as --on-conflict says, the stream's last completed task
+        standing for it (cpo.run.conflicts): returned to run again (`rerun`, unless
+        launches are halted), the streams after it wait for its rerun (table order)."""
+        if self.ctx.opts.no_integration:
+            return []
+        self.worktrees.await_integration()  # checked out in the background (set-up)
+        for stream in self._chosen():
+            if stream not in self.settled:
+                outcome = self._merge_stream(stream, rerun)
+                if isinstance(outcome, str):
+                    return [outcome]
+                self.settled[stream] = outcome
+        self.streams_merged = all(self.settled.values())
+        return []
+
     def merge_streams(self) -> bool:
-        """Merge each stream's work into the integration branch, in table order (once a
-        run); False if one did not merge (its last task then fails with the reason)."""
+        """Whether every stream merged (merged now if the schedule did not settle them)."""
         if self.streams_merged is None:
-            self.worktrees.await_integration()  # checked out in the background (set-up)
-            self.streams_merged = all([self._merge_stream(s) for s in self._chosen()])
-        return self.streams_merged
+            self.settle(rerun=False)
+        return bool(self.streams_merged)
 
     def _chosen(self) -> list[str]:
         return [s for s in self.streams.order if not self.chosen or s in self.chosen]
 
-    def _merge_stream(self, stream: str) -> bool:
+    def _merge_stream(self, stream: str, rerun: bool) -> bool | str:
+        """True: merged (or nothing to merge); False: failed; a task id: to run again."""
         git, branch = self.ctx.git, self.streams.branches[stream]
         ids = [t for t in self.streams.tasks(stream) if t in self.ctx.plan.tasks]
         recs = [self.writer.report.tasks[t] for t in ids]
@@ -154,26 +208,51 @@ class StreamHooks(RunHooks):
         if point is None or git.is_ancestor(point, integration):
             return True
         names = ", ".join(r.id for r in done) or "earlier tasks"
-        result = git.merge(self.integration, point, f"Merge stream {stream} ({branch}: {names})")
-        if result.ok:
-            self.integration_head = result.commit or git.rev(self.ctx.plan.integration_branch)
-            with self.writer.update() as report:
-                report.integration_commit = self.integration_head
-                for rec in done:
-                    if git.is_ancestor(rec.head or "", point):
-                        report.tasks[rec.id].merged = True
-                        report.tasks[rec.id].merge_commit = self.integration_head
-            return True
-        self._stream_conflict(stream, done, result)
-        return False
+        message = f"Merge stream {stream} ({branch}: {names})"
+        if not done:  # no task of this run to stand for it: nothing to rerun or resolve
+            result = git.merge(self.integration, point, message)
+            if not result.ok:
+                log.warning("stream %s did not merge: %s", stream, result.message)
+                return False
+        else:
+            last = done[-1]
+            start = partial(self._rerun_start, stream, last.start_point)
+            end = EndMerge(point, message, start, rerun=rerun)
+            handled = self.conflicts.merge(self.ctx.plan.tasks[last.id], end)
+            if isinstance(handled, str):  # RERUN
+                self.reopened(last.id)
+                return last.id
+            result = handled
+            if not result.ok:
+                self._stream_failed(last, result)
+                return False
+        self.integration_head = result.commit or git.rev(self.ctx.plan.integration_branch)
+        with self.writer.update() as report:
+            report.integration_commit = self.integration_head
+            for rec in done:
+                if git.is_ancestor(rec.head or "", point):
+                    report.tasks[rec.id].merged = True
+                    report.tasks[rec.id].merge_commit = self.integration_head
+        return True
 
-    def _stream_conflict(self, stream: str, done: list[TaskRecord], result: MergeResult) -> None:
+    def _rerun_start(self, stream: str, before: str | None, integration: str) -> str | None:
+        """Where a stream's last completed task runs again: the integration head with the
+        stream's work from before that task (its earlier tasks, the Depends it merged)
+        merged in, so that none of it is left out of the stream; None if that work
+        conflicts too (a rerun of the task alone cannot settle it)."""
+        git = self.ctx.git
+        if before is None or git.is_ancestor(before, integration):
+            return integration
+        if git.merge_tree(integration, before):
+            return None
+        tree = git.run("merge-tree", "--write-tree", integration, before).split()[0]
+        message = f"Merge stream {stream}'s earlier work into {self.ctx.plan.integration_branch}"
+        return git.run("commit-tree", tree, "-p", integration, "-p", before, "-m", message)
+
+    def _stream_failed(self, last: TaskRecord, result: MergeResult) -> None:
         """The stream's last completed task fails with the merge's reason (the plan then
-        says TASK:FAILED); with none, the run's log says why."""
-        if not done:
-            log.warning("stream %s did not merge: %s", stream, result.message)
-            return
-        task = self.ctx.plan.tasks[done[-1].id]
+        says TASK:FAILED)."""
+        task = self.ctx.plan.tasks[last.id]
         self._log_merge_failure(task, result)
         with self.writer.update_task(task.id) as rec:
             rec.status, rec.reason, rec.error = TaskStatus.FAILED, *self._merge_failure(result)

@@ -20,8 +20,8 @@ Every conflict and what was done about it goes into the task's log and record
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from cpo.errors import CpoError
@@ -29,6 +29,7 @@ from cpo.git import MergeResult
 from cpo.logfile import log
 from cpo.plan.model import OnConflict, TaskSpec
 from cpo.run.conflictrecord import ConflictRecord, PredictedConflict
+from cpo.run.local import saved_branch
 from cpo.run.options import RunContext, task_settings
 from cpo.run.progress import Progress
 from cpo.run.report import Report, TaskRecord, now_iso
@@ -39,6 +40,20 @@ from cpo.run.slots import Slots
 from cpo.run.states import TaskStatus
 from cpo.run.tasklog import AgentRun
 from cpo.secrets import Masker
+
+
+@dataclass(frozen=True)
+class EndMerge:
+    """A merge made for a task once nothing more runs (a plan file's stream, its last
+    completed task standing for it: cpo.commands.streamhooks), not of its branch."""
+
+    commit: str  # what is merged
+    message: str
+    # Where a rerun of the task starts, given the integration head; None: nowhere that
+    # would settle the conflict.
+    start_from: Callable[[str], str | None]
+    rerun: bool = True  # False: nothing may run again (launches halted): as with stop
+
 
 # Reruns of one task after conflicts in one run; then the next conflict fails it.
 MAX_RERUNS = 2
@@ -172,24 +187,30 @@ class Conflicts:
         return found
 
     # -- at the merge -----------------------------------------------------------------
-    def merge(self, task: TaskSpec) -> MergeResult | Literal["rerun"]:
+    def merge(self, task: TaskSpec, end: EndMerge | None = None) -> MergeResult | Literal["rerun"]:
         """Merge the task into the integration branch; on a conflict, do what
-        --on-conflict says. RERUN: the task is ready to run again (cpo.run.scheduler)."""
-        mode = self.ctx.policy.on_conflict
+        --on-conflict says. RERUN: the task is ready to run again (cpo.run.scheduler).
+        `end`: a plan file stream's merge at the end, for which the task stands."""
+        mode = self.ctx.policy.on_conflict if end is None or end.rerun else "stop"
         before = self.writer.report.integration_commit  # only merges move it, all here
         result = self.git.merge(
             self.worktree,
-            task.branch,
-            f"Merge {task.branch} ({task.id}, wave {task.wave})",
+            task.branch if end is None else end.commit,
+            f"Merge {task.branch} ({task.id}, wave {task.wave})" if end is None else end.message,
             keep_conflicts=mode == "resolve",
         )
-        handled = self._handled(task, result, mode, before)
+        handled = self._handled(task, result, mode, before, end)
         if isinstance(handled, MergeResult) and handled.ok and handled.commit:
             self.landed.append((handled.commit, task.id))
         return handled
 
     def _handled(
-        self, task: TaskSpec, result: MergeResult, mode: OnConflict, before: str | None
+        self,
+        task: TaskSpec,
+        result: MergeResult,
+        mode: OnConflict,
+        before: str | None,
+        end: EndMerge | None = None,
     ) -> MergeResult | Literal["rerun"]:
         if result.failure != "conflict" or not result.conflict_files:
             return result  # merged, or a failure no rerun or resolver can help (hooks.py)
@@ -213,13 +234,22 @@ class Conflicts:
             # On disk first: a run killed while the resolver works leaves a merge --resume
             # must check before it counts (cpo.run.resume).
             self._record(task, event.model_copy(update={"outcome": "resolving"}), durable=True)
-            outcome = self.resolver.resolve(task, files, before, self._prompts(task, event))
+            theirs = None if end is None else end.commit
+            prompts = self._prompts(task, event)
+            outcome = self.resolver.resolve(task, files, before, prompts, theirs)
             result = self._resolved(task, event, outcome, result)
         elif mode == "rerun" and self.reruns.get(task.id, 0) < MAX_RERUNS:
-            self.reruns[task.id] = self.reruns.get(task.id, 0) + 1
-            event.outcome = "rerun"
-            self._rerun(task, event, before)
-            return RERUN
+            start = before if end is None or before is None else end.start_from(before)
+            if start is None:
+                event.error = (
+                    f"the work {task.id} started from conflicts with {self.branch} too: "
+                    "running it again cannot settle that"
+                )
+            else:
+                self.reruns[task.id] = self.reruns.get(task.id, 0) + 1
+                event.outcome = "rerun"
+                self._rerun(task, event, start)
+                return RERUN
         elif mode == "rerun":
             event.error = f"it conflicted again after {MAX_RERUNS} reruns"
         self._record(task, event)
@@ -280,7 +310,9 @@ class Conflicts:
         rec = self.writer.report.tasks[task.id]
         if not rec.conflicts or rec.merged or rec.conflicts[-1].outcome not in _UNSETTLED:
             return task
-        return replace(task, prompt=task.prompt + rerun_section(rec, self.branch, task.branch))
+        head = self.git.rev(f"refs/heads/{task.branch}")
+        saved = saved_branch(self.git, task.branch, len(rec.attempts), head)
+        return replace(task, prompt=task.prompt + rerun_section(rec, self.branch, saved))
 
     def _prompts(self, task: TaskSpec, event: ConflictRecord) -> list[tuple[TaskSpec, TaskRecord]]:
         """The tasks on both sides of a conflict with their records: those already merged,
@@ -294,12 +326,12 @@ class Conflicts:
             fh.write(self.masker.mask(text) + "\n")
 
 
-def rerun_section(rec: TaskRecord, integration_branch: str, branch: str) -> str:
-    """What a task's agent is told when it runs again after its merge conflicted."""
+def rerun_section(rec: TaskRecord, integration_branch: str, saved: str) -> str:
+    """What a task's agent is told when it runs again after its merge conflicted
+    (`saved`: the branch its earlier attempt is kept on)."""
     last = rec.conflicts[-1]
     whose = ", ".join(last.with_tasks) or "other tasks"
     files = "\n".join(f"- {f}" for f in last.files)
-    saved = f"{branch}-attempt-{len(rec.attempts)}"
     return (
         "\n\n=== MERGE CONFLICT: BUILD ON THE WORK ALREADY MERGED ===\n"
         f"An earlier run of this task could not be merged into {integration_branch}: its "

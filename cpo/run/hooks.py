@@ -8,6 +8,7 @@ the report, which drives the progress display.
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Literal
 
@@ -332,6 +333,11 @@ class RunHooks:
 
     def stop_running(self) -> None:
         threading.Thread(target=self.registry.terminate_all, daemon=True).start()
+
+    def settle(self, rerun: bool) -> Collection[str]:
+        """Merges made once nothing more runs: none here, every task merges as it ends
+        (a plan file's streams merge here, cpo.commands.streamhooks)."""
+        return ()
 
     def schedule_ended(self, status: RunStatus) -> RunStatus:
         """Called once the schedule is over, before the run's end is recorded; the run's

@@ -154,7 +154,7 @@ class LocalExecutor:
             git.commit_leftovers(worktree, f"cpo: uncommitted changes left by {task.id}")
         head = git.rev(task.branch)
         if head and head != start and not git.is_ancestor(head, start):  # it holds work
-            saved = f"{task.branch}-attempt-{attempt_no - 1}"
+            saved = saved_branch(git, task.branch, attempt_no - 1, head)
             if not git.branch_exists(saved):
                 git.create_branch(saved, head)
             with self.writer.update_task(task.id) as rec:
@@ -175,3 +175,15 @@ class LocalExecutor:
             with self.writer.update_task(task.id) as rec:
                 rec.attempts[-1].kept_branch = kept
         self.notes.warn(task, what)
+
+
+def saved_branch(git: Git, branch: str, number: int, head: str | None) -> str:
+    """Where attempt `number`'s work (`head`) is kept: `<branch>-attempt-N`, unless a
+    branch of that name holds other work (the tasks of a plan file's stream share one
+    branch, each numbering its own attempts): then the first free `-attempt-N-2`, ..."""
+    name = f"{branch}-attempt-{number}"
+    extra = 1
+    while git.branch_exists(name) and not (head and git.is_ancestor(head, name)):
+        extra += 1
+        name = f"{branch}-attempt-{number}-{extra}"
+    return name

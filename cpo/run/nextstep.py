@@ -66,9 +66,12 @@ def _after_task_failure(report: Report, task: TaskRecord, parallel_dir: Path | s
     retry = cpo_command("run", parallel_dir, "--retry-failed")
     if task.reason == "conflict" and report.integration_worktree:
         files = ", ".join(task.conflict_files) or "some files"
+        # A plan file's stream: its branch may hold a failed later task's work past it.
+        stream = task.head and plan_file_of(Path(report.parallel_dir)) is not None
+        what = task.head[:12] if stream and task.head else task.branch
         return (
             f"{task.id} conflicts with {report.integration_branch} in {files}: merge it by "
-            f"hand (git -C {quote(report.integration_worktree)} merge {task.branch}, fix the "
+            f"hand (git -C {quote(report.integration_worktree)} merge {what}, fix the "
             f"files, git commit), then: " + cpo_command("run", parallel_dir, "--resume")
         )
     if task.reason == "dependency_conflict" and task.error:

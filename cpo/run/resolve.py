@@ -74,10 +74,12 @@ class Resolver:
         files: list[str],
         before: str,
         sides: list[tuple[TaskSpec, TaskRecord]],
+        theirs: str | None = None,
     ) -> Resolution:
         """Run the resolver on the merge of `task` left in progress; accept its commit or
-        undo the merge. `before`: the integration head the merge started from."""
-        task_head = self.git.rev(f"refs/heads/{task.branch}") or ""
+        undo the merge. `before`: the integration head the merge started from; `theirs`:
+        what was merged, when not the task's branch (a plan file's stream)."""
+        task_head = theirs or self.git.rev(f"refs/heads/{task.branch}") or ""
         prompt = resolver_prompt(task, files, self.branch, sides)
         resolver = replace(task, prompt=prompt, prompt_source="cpo: merge conflict resolution")
         attempt = len(sides[-1][1].attempts) if sides else 1

@@ -69,6 +69,13 @@ class Hooks(Protocol):
         """Fail-fast: stop the agents running now (their run_task returns interrupted)."""
         ...
 
+    def settle(self, rerun: bool) -> Collection[str]:
+        """The DAG schedule: nothing runs and nothing more can start, the waves not yet
+        finished. Merges made only then (a plan file's streams) happen here; the tasks
+        returned run again (as after RERUN), their merges then made at the next call.
+        `rerun`: False once launches are halted (nothing may run again)."""
+        ...
+
 
 @dataclass
 class ScheduleResult:
@@ -324,6 +331,8 @@ class _Run:
                         self._launch(pool, task)
             if self.halted or self.stop.is_set():
                 self._skip_remaining(order)
+            if not self.running and self._settle():
+                continue  # a task to run again: launched above
             for wave in list(open_waves):
                 if all(self._final(t) for t in wave.task_ids):
                     open_waves.remove(wave)
@@ -333,6 +342,16 @@ class _Run:
             for task in self._collect():
                 if self.states[task.id] == TaskStatus.COMPLETED and not self.stop.is_set():
                     self._merge(task)
+
+    def _settle(self) -> bool:
+        """Whether the hooks' merges at the end sent tasks back to run again."""
+        if self.stop.is_set():
+            return False  # interrupted: --resume makes those merges
+        again = [t for t in self.hooks.settle(rerun=not self.halted) if t in self.states]
+        for task_id in again:
+            self.states[task_id] = TaskStatus.PENDING
+            self.merged.discard(task_id)
+        return bool(again)
 
     def result(self) -> ScheduleResult:
         if self.stop.is_set():
