@@ -72,8 +72,7 @@ ParallelDir = Annotated[
 
 def _run_dir(path: Path) -> Path:
     """Where a run's report is: a plan file's run writes into `PLAN.cpo/` next to it."""
-    from cpo.planfile.load import is_plan_file
-    from cpo.planfile.translate import output_dir
+    from cpo.planfile.paths import is_plan_file, output_dir
 
     return output_dir(path) if is_plan_file(path) else _parallel_dir(path)
 
@@ -184,7 +183,8 @@ def validate(
         from cpo import ui
         from cpo.errors import PlanError, UsageError
         from cpo.plan.load import load_plan
-        from cpo.planfile.load import is_plan_file, load_plan_file
+        from cpo.planfile.load import load_plan_file
+        from cpo.planfile.paths import is_plan_file
         from cpo.run.changes import with_commit_warnings
 
     try:
@@ -473,7 +473,7 @@ def run(
         on_conflict=on_conflict,  # type: ignore[arg-type]  # checked above
         validate=validate_cmd,
     )
-    from cpo.planfile.load import is_plan_file
+    from cpo.planfile.paths import is_plan_file
 
     labels = None
     if is_plan_file(parallel_dir):

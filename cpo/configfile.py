@@ -15,7 +15,8 @@ from cpo.plan.model import OnConflict
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built when a settings file is first read, not at every start (most have none).
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class ParallelFile(_Section):

@@ -22,7 +22,7 @@ from cpo.errors import PlanError, UsageError
 from cpo.git import Git
 from cpo.plan.load import load_plan
 from cpo.plan.model import Plan, ValidationStep
-from cpo.planfile.translate import plan_file_of
+from cpo.planfile.paths import plan_file_of
 from cpo.run.ready import Readiness, find_readiness, ready_for_validation
 from cpo.run.report import Report
 from cpo.run.taskenv import RunEnv, secret_candidates

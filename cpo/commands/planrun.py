@@ -21,7 +21,8 @@ from cpo.commands.streamhooks import StreamHooks
 from cpo.errors import ExitCode, UsageError
 from cpo.planfile.doc import PlanDoc
 from cpo.planfile.load import load_plan_file, read_plan_doc
-from cpo.planfile.translate import DONE, output_dir, plan_streams, spec_id_of
+from cpo.planfile.paths import output_dir
+from cpo.planfile.translate import DONE, plan_streams, spec_id_of
 from cpo.planfile.writer import PlanWriter
 from cpo.run import engine
 from cpo.run.options import RunOptions

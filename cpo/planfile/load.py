@@ -17,11 +17,6 @@ from cpo.planfile.writer import read_plan_text
 VALIDATION_KEY = "validation"
 
 
-def is_plan_file(path: Path) -> bool:
-    """Whether `path` names a plan file (a Markdown file) rather than a parallel directory."""
-    return path.suffix.lower() in (".md", ".markdown") and not path.is_dir()
-
-
 def read_plan_doc(path: Path) -> PlanDoc:
     if not path.is_file():
         raise UsageError(f"{path}: no such plan file")

@@ -23,25 +23,10 @@ from cpo.errors import Problem
 from cpo.plan.model import HASH_RECIPE, Plan, TaskSpec, ValidationStep, WaveSpec
 from cpo.plan.names import ref_name_problem
 from cpo.planfile.doc import PlanDoc
+from cpo.planfile.paths import output_dir
 
 DONE = "TASK:COMPLETE"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+=@,-]+")
-
-
-def output_dir(plan_file: Path) -> Path:
-    """Where a plan file's run writes report.json and logs: `<stem>.cpo` next to it."""
-    return plan_file.parent / f"{plan_file.stem}.cpo"
-
-
-def plan_file_of(folder: Path) -> Path | None:
-    """The plan file whose run writes into `folder` (`PLAN.cpo` -> `PLAN.md`), if any."""
-    if folder.suffix != ".cpo" or (folder / "manifest.json").exists():
-        return None
-    for suffix in (".md", ".markdown"):
-        candidate = folder.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def spec_id_of(plan_file: Path) -> str:

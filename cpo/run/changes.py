@@ -23,8 +23,7 @@ from typing import Any
 from cpo.errors import PreflightError, Problem
 from cpo.git import Git, find_repo
 from cpo.plan.model import Plan
-from cpo.planfile.edit import without_statuses
-from cpo.planfile.load import is_plan_file
+from cpo.planfile.paths import is_plan_file
 
 MANIFEST = "manifest.json"
 # What `cpo run` and `cpo integrate` write in a parallel directory (cpo.run.report,
@@ -56,6 +55,8 @@ def _only_status_changed(git: Git, where: Path, rel: PurePosixPath) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     before = git.file_at("HEAD", str(rel), where)
+    from cpo.planfile.edit import without_statuses  # only for a changed plan file
+
     return before is not None and without_statuses(before) == without_statuses(now)
 
 

@@ -17,7 +17,8 @@ from cpo.plan.model import OnConflict
 
 class _Model(BaseModel):
     # Like cpo.run.report's records: a newer cpo's fields are kept when read.
-    model_config = ConfigDict(extra="allow", validate_assignment=False)
+    # The report's schema holds these; their own validators are built at first use.
+    model_config = ConfigDict(extra="allow", validate_assignment=False, defer_build=True)
 
 
 class PredictedConflict(_Model):

@@ -32,13 +32,13 @@ from cpo.run.preflight import preflight, preflight_notes
 from cpo.run.progress import Progress, SilentProgress
 from cpo.run.report import Report, TaskRecord, ValidationRecord, WaveRecord, load_report, now_iso
 from cpo.run.reportwriter import ReportWriter
-from cpo.run.resume import ResumePlan, plan_resume
 from cpo.run.slots import Slots
 from cpo.run.states import RunStatus
 from cpo.run.worktrees import RunWorktrees, Seen, inside_repo, make_worktrees
 
 if TYPE_CHECKING:
     from cpo.run.hooks import RunHooks
+    from cpo.run.resume import ResumePlan
 
 # The scheduling half of the run (hooks, scheduler, task runner, conflicts: ~20 ms of
 # imports) is imported by `execute` once the set-up has started adding the worktrees: the
@@ -142,8 +142,11 @@ def _set_up(
         seen = None if _continuing(opts) else Seen.now(ctx.git)
     notes.extend(ctx.settings.warnings)
     report = new_report(ctx, opts)
-    resume = plan_resume(ctx, previous, report) if _continuing(opts) else None
-    if resume is not None:
+    resume = None
+    if _continuing(opts):
+        from cpo.run.resume import plan_resume  # only then (and its conflict checks)
+
+        resume = plan_resume(ctx, previous, report)
         notes.extend(resume.notes)
     writer = ReportWriter(
         report,

@@ -11,7 +11,7 @@ import posixpath
 import shlex
 from pathlib import Path
 
-from cpo.planfile.translate import plan_file_of
+from cpo.planfile.paths import plan_file_of
 from cpo.run.report import Report, TaskRecord
 from cpo.run.states import RunStatus, TaskStatus, WaveStatus
 

@@ -17,7 +17,7 @@ from cpo.executors.base import LOCAL, Executor, load_executor
 from cpo.git import Git, find_repo
 from cpo.plan.load import load_plan
 from cpo.plan.model import OnConflict, Plan, TaskSpec
-from cpo.planfile.load import is_plan_file, load_plan_file
+from cpo.planfile.paths import is_plan_file
 from cpo.run.agentrun import AgentChoices, TaskSettings, resolve_settings
 from cpo.run.layout import (
     Layout,
@@ -127,6 +127,8 @@ def prepare(parallel_dir: Path, opts: RunOptions) -> RunContext:
     """Load the plan and check everything that would make the run fail before it starts."""
     parallel_dir = parallel_dir.resolve()
     if is_plan_file(parallel_dir):
+        from cpo.planfile.load import load_plan_file  # only then: the plan-file parser
+
         plan = load_plan_file(parallel_dir, opts.validate)
     else:
         plan = load_plan(parallel_dir)

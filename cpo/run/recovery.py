@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class _Model(BaseModel):
     # Reports written by a newer cpo may carry more fields; keep reading them.
-    model_config = ConfigDict(extra="allow", validate_assignment=False)
+    # The report's schema holds these; their own validators are built at first use.
+    model_config = ConfigDict(extra="allow", validate_assignment=False, defer_build=True)
 
 
 class Nudge(_Model):
