@@ -29,8 +29,15 @@ from cpo.suggest import did_you_mean
 
 
 class _Model(BaseModel):
+    # defer_build: each model is built when first used, not as cpo starts; a run then
+    # builds only the ones its spec's shape needs (not the legacy manifest's): ~7 ms.
     model_config = ConfigDict(
-        extra="allow", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False
+        extra="allow",
+        frozen=True,
+        strict=True,
+        populate_by_name=True,
+        allow_inf_nan=False,
+        defer_build=True,
     )
 
 
@@ -46,12 +53,12 @@ PositiveInt = Annotated[int, Field(ge=1), BeforeValidator(_integral)]
 
 
 class PythonValidation(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
     python: str
 
 
 class ShellValidation(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
     shell: str
 
 
