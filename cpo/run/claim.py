@@ -211,3 +211,15 @@ def _kept_on(kept: str | None, on: str | None) -> str:
     if kept or on:
         return f"its HEAD is kept on branch {kept or on}"
     return "its HEAD is already on another ref"
+
+
+def saved_branch(git: Git, branch: str, number: int, head: str | None) -> str:
+    """Where attempt `number`'s work (`head`) is kept: `<branch>-attempt-N`, unless a
+    branch of that name holds other work (the tasks of a plan file's stream share one
+    branch, each numbering its own attempts): then the first free `-attempt-N-2`, ..."""
+    name = f"{branch}-attempt-{number}"
+    extra = 1
+    while git.branch_exists(name) and not (head and git.is_ancestor(head, name)):
+        extra += 1
+        name = f"{branch}-attempt-{number}-{extra}"
+    return name

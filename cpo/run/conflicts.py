@@ -28,8 +28,8 @@ from cpo.errors import CpoError
 from cpo.git import MergeResult
 from cpo.logfile import log
 from cpo.plan.model import OnConflict, TaskSpec
+from cpo.run.claim import saved_branch
 from cpo.run.conflictrecord import ConflictRecord, PredictedConflict
-from cpo.run.local import saved_branch
 from cpo.run.options import RunContext, task_settings
 from cpo.run.progress import Progress
 from cpo.run.report import Report, TaskRecord, now_iso

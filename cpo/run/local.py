@@ -20,7 +20,7 @@ from cpo.indexlock import settle_index_lock
 from cpo.plan.model import TaskSpec
 from cpo.run.agentrun import TaskSettings
 from cpo.run.attempt import AttemptResult, Ran, exited_of
-from cpo.run.claim import clear_marker, hand_over, reclaim
+from cpo.run.claim import clear_marker, hand_over, reclaim, saved_branch
 from cpo.run.halfmoved import half_moved_to
 from cpo.run.nudge import NudgedRun
 from cpo.run.protocol import read_marker
@@ -175,15 +175,3 @@ class LocalExecutor:
             with self.writer.update_task(task.id) as rec:
                 rec.attempts[-1].kept_branch = kept
         self.notes.warn(task, what)
-
-
-def saved_branch(git: Git, branch: str, number: int, head: str | None) -> str:
-    """Where attempt `number`'s work (`head`) is kept: `<branch>-attempt-N`, unless a
-    branch of that name holds other work (the tasks of a plan file's stream share one
-    branch, each numbering its own attempts): then the first free `-attempt-N-2`, ..."""
-    name = f"{branch}-attempt-{number}"
-    extra = 1
-    while git.branch_exists(name) and not (head and git.is_ancestor(head, name)):
-        extra += 1
-        name = f"{branch}-attempt-{number}-{extra}"
-    return name
