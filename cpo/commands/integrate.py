@@ -42,6 +42,7 @@ from cpo.gitenv import identity_problem
 from cpo.run.changes import user_changes
 from cpo.run.journal import atomic_write
 from cpo.run.layout import default_workspace_root
+from cpo.run.nextstep import cpo_command
 from cpo.run.repair import repair_lines
 from cpo.run.report import Report, now_iso, status_words
 from cpo.run.scopecheck import scope_lines
@@ -176,11 +177,8 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
 
 
 def _setup_next_step(parallel_dir: Path, failure: SetupFailure, opts: IntegrateOptions) -> str:
-    again = f"cpo integrate {shlex.quote(str(parallel_dir))}"
-    if opts.into:
-        again += f" --into {shlex.quote(opts.into)}"
-    if opts.force:
-        again += " --force"
+    flags = ["--into", shlex.quote(opts.into)] if opts.into else []
+    again = cpo_command("integrate", parallel_dir, *flags, *(["--force"] if opts.force else []))
     return (
         f"fix the setup command that failed (the manifest's setup, or config worktree.setup) "
         f"or what it needs in your checkout (see {failure.log}), then: {again}"
