@@ -4,7 +4,7 @@
 is `integrate`'s final validation, under the conditions `cpo run` validated under.
 
 May import: `cpo.run` (the report, lock and engine), `cpo.plan`, `cpo.planfile`, `cpo.git`,
-`cpo.errors`, `cpo.suggest`, and what a run's settings and logs use (`cpo.config`,
-`cpo.secrets`, `cpo.duration`);
+`cpo.errors`, `cpo.suggest`, what a run's settings and logs use (`cpo.config`,
+`cpo.secrets`, `cpo.duration`, `cpo.logfile`), and its process registry (`cpo.proc`);
 never `cpo.cli` (which calls them) or typer.
 """

@@ -16,14 +16,16 @@ How it stays safe (the user's working tree is never changed behind their back):
      touch that tree unless `--allow-checkout-merge` is given and the tree is clean (cpo's
      own outputs aside, cpo.run.changes); then it fast-forwards it to the
      validated merge commit. Otherwise it prints the exact git command to run there.
-A conflict, a failed setup or a failed validation leaves the target untouched. Every
-outcome is written to `integration-report.md` in the parallel directory.
+A conflict, a failed setup or a failed validation leaves the target untouched, and so does
+Ctrl-C while they run (it stops their commands, as under `cpo run`). Every outcome is
+written to `integration-report.md` in the parallel directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shlex
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +36,13 @@ from cpo.commands.integratecheck import (
     WaveCheck,
     check_merge,
     conditions,
+    watched,
 )
 from cpo.duration import format_duration
 from cpo.errors import CpoError, ExitCode, GitError, PreflightError, UsageError
 from cpo.git import Git, find_repo
 from cpo.gitenv import identity_problem
+from cpo.logfile import use_log_file
 from cpo.run.changes import user_changes
 from cpo.run.journal import atomic_write
 from cpo.run.layout import default_workspace_root
@@ -50,7 +54,13 @@ from cpo.run.scopecheck import scope_lines
 INTEGRATION_REPORT = "integration-report.md"
 
 Outcome = Literal[
-    "merged", "already_merged", "manual", "conflict", "setup_failed", "validation_failed"
+    "merged",
+    "already_merged",
+    "manual",
+    "conflict",
+    "setup_failed",
+    "validation_failed",
+    "interrupted",
 ]
 
 
@@ -81,11 +91,14 @@ class IntegrateResult:
     checks: list[WaveCheck] = field(default_factory=list)
     setup_failure: SetupFailure | None = None
     next_step: str | None = None  # what to do about a failure, ending with the command
+    again: str = ""  # the command that integrates again
     validated: bool = False
     report_path: Path | None = None
 
     @property
     def exit_code(self) -> ExitCode:
+        if self.outcome == "interrupted":
+            return ExitCode.INTERRUPTED
         ok = self.outcome in ("merged", "already_merged", "manual")
         return ExitCode.OK if ok else ExitCode.FAILED
 
@@ -99,6 +112,8 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
         no_run=f"no run in {parallel_dir}: start one with cpo run {parallel_dir}",
         wait_hint="wait for the run to end (cpo status --watch) before integrating",
     )
+    # The run's log (as cpo.run.engine's): e.g. a Ctrl-C's note goes there, not on screen.
+    use_log_file(parallel_dir / "logs" / "cpo.log")
     integ = report.integration_branch
     if not integ:
         raise UsageError(
@@ -126,7 +141,7 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
     if identity:
         # The merge commit goes into the user's branch: it must carry their identity.
         raise PreflightError(identity)
-    result = IntegrateResult("merged", target, integ, before)
+    result = IntegrateResult("merged", target, integ, before, again=_again(parallel_dir, opts))
     if git.is_ancestor(integ, before):
         result.outcome = "already_merged"
         result.report_path = write_report(parallel_dir, report, git, result)
@@ -154,10 +169,17 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
         else:
             result.merge_commit = merged.commit
             if cond is not None:
-                checked = check_merge(report, parallel_dir, tmp, cond)
-                if isinstance(checked, SetupFailure):
+                stop = threading.Event()
+                with watched(stop) as registry:
+                    checked = check_merge(report, parallel_dir, tmp, cond, registry)
+                if stop.is_set():  # whatever the commands said: they were stopped
+                    result.outcome = "interrupted"
+                    result.checks = (
+                        [c for c in checked if c.ok] if isinstance(checked, list) else []
+                    )
+                elif isinstance(checked, SetupFailure):
                     result.outcome, result.setup_failure = "setup_failed", checked
-                    result.next_step = _setup_next_step(parallel_dir, checked, opts)
+                    result.next_step = _setup_next_step(checked, result.again)
                 else:
                     result.checks, result.validated = checked, True
                     if not all(c.ok for c in checked):
@@ -176,9 +198,12 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
     return result
 
 
-def _setup_next_step(parallel_dir: Path, failure: SetupFailure, opts: IntegrateOptions) -> str:
+def _again(parallel_dir: Path, opts: IntegrateOptions) -> str:
     flags = ["--into", shlex.quote(opts.into)] if opts.into else []
-    again = cpo_command("integrate", parallel_dir, *flags, *(["--force"] if opts.force else []))
+    return cpo_command("integrate", parallel_dir, *flags, *(["--force"] if opts.force else []))
+
+
+def _setup_next_step(failure: SetupFailure, again: str) -> str:
     return (
         f"fix the setup command that failed (the manifest's setup, or config worktree.setup) "
         f"or what it needs in your checkout (see {failure.log}), then: {again}"
@@ -269,6 +294,8 @@ def outcome_line(result: IntegrateResult) -> str:
             if c.timed_out_after is not None
         )
         + f"; {target} is untouched",
+        "interrupted": "not merged: interrupted while validating the merge result; "
+        f"{target} is untouched; to integrate, run again: {result.again}",
     }[result.outcome]
 
 
@@ -337,6 +364,9 @@ def report_lines(report: Report, git: Git, result: IntegrateResult) -> list[str]
             + ("nothing to merge" if result.outcome != "conflict" else "the merge conflicted")
             + ")"
         )
+    elif result.outcome == "interrupted":
+        lines.append("interrupted: its commands were stopped")
+        lines += [f"- wave {c.wave}: passed in {c.duration:.1f} s" for c in result.checks]
     elif result.setup_failure is not None:
         lines += _setup_lines(result.setup_failure)
     elif not result.validated:

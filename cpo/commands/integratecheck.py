@@ -8,12 +8,17 @@ validation timeout (cpo.run.validation.validation_timeout). The merge result `cp
 integrate` validates gets the same, through the same code: a validation that passed under
 `cpo run` fails here only if the merged work breaks it, never because the tree lacks a
 `.env` or installed dependencies, and a hanging command never hangs `cpo integrate`.
+The commands run through a process registry with its watchdog, as a run's validations do
+(cpo.proc): none outlives `cpo integrate`, whether it is interrupted or killed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +28,8 @@ from cpo.git import Git
 from cpo.plan.load import load_plan
 from cpo.plan.model import Plan, ValidationStep
 from cpo.planfile.paths import plan_file_of
+from cpo.proc import ProcessRegistry
+from cpo.run.interrupt import install_interrupt_handlers, restore_handlers
 from cpo.run.ready import Readiness, find_readiness, ready_for_validation
 from cpo.run.report import Report
 from cpo.run.taskenv import RunEnv, secret_candidates
@@ -96,8 +103,27 @@ def _spec(report: Report, parallel_dir: Path) -> Plan:
         ) from exc
 
 
+@contextlib.contextmanager
+def watched(stop: threading.Event) -> Iterator[ProcessRegistry]:
+    """Where the setup and validation commands run, as under `cpo run`: each in its own
+    process group, tagged with the registry's id, known to the watchdog (which stops them
+    all if cpo dies, even by SIGKILL). Ctrl-C or SIGTERM meanwhile stops them and sets
+    `stop`: the caller lands nothing then. What is left on the way out (a command's child
+    that left its group) is stopped too."""
+    registry = ProcessRegistry()
+    restore = install_interrupt_handlers(stop, registry)
+    registry.start_watchdog()
+    try:
+        yield registry
+    finally:
+        restore_handlers(restore)
+        if registry.live_count():
+            registry.terminate_all()
+        registry.stop_watchdog()  # it stops what is left with the registry's tag
+
+
 def check_merge(
-    report: Report, parallel_dir: Path, tree: Path, cond: Conditions
+    report: Report, parallel_dir: Path, tree: Path, cond: Conditions, registry: ProcessRegistry
 ) -> SetupFailure | list[WaveCheck]:
     """Ready the merge result in `tree` as a run readies its integration worktree, then
     run every wave's validation there, stopping at the first failure."""
@@ -110,7 +136,7 @@ def check_merge(
             tree,
             env=env,
             timeout=cond.timeout,
-            registry=None,
+            registry=registry,
             log=log,
             masker=cond.masker,
         )
@@ -122,7 +148,7 @@ def check_merge(
         steps = tuple(ValidationStep(v.kind, v.source) for v in wave.validation)
         if not steps:
             continue
-        res = run_validation(steps, cwd=tree, timeout=cond.timeout, base_env=env)
+        res = run_validation(steps, cwd=tree, timeout=cond.timeout, registry=registry, base_env=env)
         checks.append(
             WaveCheck(
                 wave.number,

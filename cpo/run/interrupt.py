@@ -16,7 +16,7 @@ from cpo.proc import ProcessRegistry
 
 
 def install_interrupt_handlers(
-    stop: threading.Event, registry: ProcessRegistry, validation: ProcessRegistry
+    stop: threading.Event, *registries: ProcessRegistry
 ) -> dict[int, Any]:
     """Ctrl-C / SIGTERM: stop launching, terminate agents (grace, then kill); twice: kill now."""
     if threading.current_thread() is not threading.main_thread():
@@ -28,7 +28,7 @@ def install_interrupt_handlers(
         stop.set()
         immediately = count[0] > 1
         log.warning("signal %d received (%d): stopping agents", signum, count[0])
-        for reg in (registry, validation):
+        for reg in registries:  # a run's agents and its validations; integrate's checks
             threading.Thread(
                 target=reg.terminate_all, kwargs={"immediately": immediately}, daemon=True
             ).start()
