@@ -21,13 +21,15 @@ file, without a git process; only a repository whose refs are in a reftable need
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cpo.git import Git
-from cpo.gitpaths import OID
 from cpo.run.claim import Handover
+
+OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # sha1 or sha256
 
 
 @dataclass(frozen=True)
