@@ -15,7 +15,7 @@ import typer
 
 from cpo import __version__
 from cpo.errors import CpoError, ExitCode
-from cpo.quickimport import quick_imports
+from cpo.quickimport import end_start_up, quick_imports
 
 app = typer.Typer(
     name="cpo",
@@ -118,7 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     as_json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     try:
         # Without standalone mode click returns (not raises) the code of `typer.Exit(n)`.
-        code = app(args=argv, standalone_mode=False)
+        try:
+            code = app(args=argv, standalone_mode=False)
+        finally:  # the entry point's pause, for a command that ended it not itself
+            end_start_up()
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except CpoError as exc:
@@ -596,8 +599,9 @@ def serve(
     from cpo.serve import require_extra
 
     require_extra()
-    from cpo.serve.main import serve as run_server
-    from cpo.serve.main import server_config
+    with quick_imports():  # and collection resumes: the server runs for hours
+        from cpo.serve.main import serve as run_server
+        from cpo.serve.main import server_config
 
     config = server_config(host, port, root or [])
     typer.echo(
@@ -626,7 +630,8 @@ def worker_run_task(
     """Run one attempt of one task from its launch (what `cpo run --executor` sends):
     clone its branch from the git remote, run the agent, push the branch; one JSON event
     per line on stdout (started, log, agent_event, exited)."""
-    from cpo.worker.runtask import read_launch, run_task
+    with quick_imports():  # and collection resumes: an agent may run for hours
+        from cpo.worker.runtask import read_launch, run_task
 
     raise typer.Exit(run_task(read_launch(spec), sys.stdout, keep=keep))
 
@@ -719,8 +724,9 @@ def demo(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
     """A complete two-wave run in a throwaway repository with a scripted agent (no account)."""
-    from cpo import ui
-    from cpo.commands import demo as demo_mod
+    with quick_imports():
+        from cpo import ui
+        from cpo.commands import demo as demo_mod
 
     mode = "json" if json_out else ("live" if sys.stdout.isatty() else "plain")
     root, code, report = demo_mod.run_demo(directory, ui.progress_factory(mode))
