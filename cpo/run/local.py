@@ -27,6 +27,7 @@ from cpo.run.protocol import read_marker
 from cpo.run.ready import TaskPrep
 from cpo.run.report import Attempt
 from cpo.run.reportwriter import ReportWriter
+from cpo.run.stash import read_stash, stash_change, stash_verdict
 from cpo.run.worktrees import RunWorktrees
 from cpo.secrets import Masker
 
@@ -84,6 +85,9 @@ class LocalExecutor:
         """Ready the worktree and run the agent; then (`Ran.finish`) hand its work over
         to the task branch."""
         worktree, line = self.worktrees[task.id], self.notes.line
+        # The stash is shared by every worktree: what this attempt did to it is judged
+        # against what it held before (cpo.run.stash; a file read, no git process).
+        stash_before = read_stash(self.git)
         started = self.prep.start(task, worktree, attempt_no, settings.timeout, line)
         try:
             if started.error is not None:
@@ -102,6 +106,8 @@ class LocalExecutor:
             work = hand_over(
                 self.git, worktree, task.id, task.branch, start, attempt_no, ok=result.ok
             )
+            change = stash_change(stash_before, read_stash(self.git), task.branch)
+            work = stash_verdict(self.git, change, work, worktree, task.branch)
             return exited_of(result, work, marker, lambda text: line(task, text))
 
         return Ran(result.ok, result.reason, finish)

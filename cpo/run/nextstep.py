@@ -8,6 +8,7 @@ path shell-quoted, so a slash command or a script can take the command from the 
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from pathlib import Path
 
@@ -74,10 +75,32 @@ def _after_task_failure(report: Report, task: TaskRecord, parallel_dir: Path | s
             f"hand (git -C {quote(report.integration_worktree)} merge {what}, fix the "
             f"files, git commit), then: " + cpo_command("run", parallel_dir, "--resume")
         )
+    if task.reason in ("stashed_work", "stash_taken") and report.integration_worktree:
+        return _after_stash(report, task, parallel_dir)
     if task.reason == "dependency_conflict" and task.error:
         return task.error  # the hand merge to make, then the retry (cpo.commands.streamhooks)
     where = quote(task.log) if task.log else quote(Path(report.parallel_dir) / "logs")
     return f"see {where} for {task.id} ({task.reason}); fix the cause, then: {retry}"
+
+
+def _after_stash(report: Report, task: TaskRecord, parallel_dir: Path | str) -> str:
+    """A task held back because of the shared stash (cpo.run.stash): put its branch right,
+    merge it by hand, resume (it then counts as merged)."""
+    merge = f"git -C {quote(report.integration_worktree or '')} merge {task.branch}"
+    entry = re.search(r"stash entry ([0-9a-f]{12,})", task.error or "")
+    if task.reason == "stashed_work" and entry and task.worktree:
+        fix = (
+            f"left work in the shared git stash, not on its branch: bring it back (git -C "
+            f"{quote(task.worktree)} stash apply {entry[1]}) and commit it"
+        )
+    else:
+        fix = (
+            "may hold a stash entry another worktree made (its warnings in report.json name "
+            f"it): check {task.branch} and commit what it should hold"
+        )
+    return f"{task.id} {fix}, merge it by hand ({merge}), then: " + cpo_command(
+        "run", parallel_dir, "--resume"
+    )
 
 
 def _after_success(report: Report, parallel_dir: Path | str) -> str:

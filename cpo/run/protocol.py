@@ -22,6 +22,9 @@ Work only inside the current directory. When your task is done:
     "files_modified": [...], "tests_run": N, "tests_passed": N, "tests_failed": N}}
    If you could not complete the task, write {{"task_completed": false, "summary": "<why>"}}.
 The file {MARKER} is how the orchestrator knows you finished; do not commit it.
+Do not use git stash: the stash is shared with the other agents' worktrees, so your entry
+can be popped by another agent and theirs by you. To set work aside, commit it on the
+current branch instead (a work-in-progress commit is fine).
 Other agents run servers on this machine at the same time: any server you start (dev
 server, test database...) must listen on a port from $CPO_PORT_BASE to
 $CPO_PORT_BASE + $CPO_PORT_COUNT - 1 ($CPO_PORT is the first), never a fixed one.

@@ -92,7 +92,8 @@ def repair_prompt(
         "Find the cause of the failure in the merged code and fix it with the smallest change "
         "that makes the validation pass; keep every task's intent. Run the validation "
         "commands to check. Commit the fix on the current branch (git add -A && git commit). "
-        "Do not merge, rebase, reset, switch branches or push.",
+        "Do not merge, rebase, reset, switch branches, push or use git stash (the stash is "
+        "shared with the other agents' worktrees).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -41,7 +41,8 @@ in the middle of a `git merge` that stopped with conflicts. Work only inside it:
 1. Edit each conflicted file so that it keeps the intent of both sides, and remove every
    conflict marker (<<<<<<<, =======, >>>>>>>).
 2. Conclude the merge: git add the files, then git commit --no-edit.
-   Do not run git merge --abort, reset, rebase, checkout or switch, and do not push.
+   Do not run git merge --abort, reset, rebase, checkout, switch or stash (the stash is
+   shared with other worktrees), and do not push.
 The orchestrator checks the result with git; anything left unmerged is undone.
 """
 

@@ -55,6 +55,9 @@ _CUT = "cpo was stopped while the resolver worked"
 # A task failed with these had done its work: only its merge did not happen. Merged by
 # hand since (its head in the integration branch), it is done.
 _MERGE_FAILURES = ("conflict", "hook_rejected", "untracked_files")
+# Held back from the merge for the user to look at (cpo.run.stash): merged by hand, it is
+# done the same way.
+_HELD_BACK = ("stashed_work", "stash_taken")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,9 @@ def plan_resume(ctx: RunContext, previous: Report | None, report: Report) -> Res
     retry: set[str] = set()
     for task in plan.ordered_tasks():
         prev = previous.tasks.get(task.id) if previous else None
-        head = (prev.head if prev else None) or git.rev(task.branch)
+        # A task held back for its stash was to be put right on its branch: its head now.
+        recorded = prev.head if prev and prev.reason not in _HELD_BACK else None
+        head = recorded or git.rev(task.branch)
         # Own commits (not already in the base) that the integration branch contains.
         in_integration = bool(
             integ
@@ -134,7 +139,11 @@ def _verdict(
         return _Verdict(rec.model_copy(update=update), retry=True, note=note)
     if merged and prev.status == TaskStatus.COMPLETED:
         return _Verdict(_merged(rec, head), done=True)
-    if merged and prev.status == TaskStatus.FAILED and prev.reason in _MERGE_FAILURES:
+    if (
+        merged
+        and prev.status == TaskStatus.FAILED
+        and prev.reason in (*_MERGE_FAILURES, *_HELD_BACK)
+    ):
         rec = _merged(rec, head)
         if rec.conflicts and rec.conflicts[-1].outcome != "resolved":
             last = rec.conflicts[-1].model_copy(update={"outcome": "merged_by_hand"})
