@@ -242,6 +242,34 @@ def cpo_argv(*args: str) -> list[str]:
     return [PY, "-m", "cpo", *args]
 
 
+# Runs `cpo` from the source tree argv[1]: the same way for this tree and for another
+# revision's (`--versus REF`), which is not the installed one.
+LAUNCH = (
+    "import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = ['cpo', *sys.argv[2:]]; "
+    "runpy.run_module('cpo', run_name='__main__', alter_sys=True)"
+)
+
+
+def cpo_argv_of(src: Path, *args: str) -> list[str]:
+    """`cpo_argv` for the cpo of the source tree `src` (compiled first, as installed)."""
+    return [PY, "-c", LAUNCH, str(compiled(src)), *args]
+
+
+@contextmanager
+def revision_tree(ref: str | None, tmp: Path, env: Mapping[str, str]) -> Iterator[Path | None]:
+    """The source tree of git revision `ref` (a detached worktree under `tmp`, removed at
+    the end); None for None."""
+    if ref is None:
+        yield None
+        return
+    tree = tmp / "versus-tree"
+    sh(["git", "worktree", "add", "-q", "--detach", str(tree), ref], ROOT, env)
+    try:
+        yield tree
+    finally:
+        sh(["git", "worktree", "remove", "--force", str(tree)], ROOT, env)
+
+
 # Runs cpo from the source tree argv[1] and counts its own costs into the JSON file argv[2]:
 # report.json writes and bytes (whole writes and journal appends), git processes (through
 # Git._raw), the process's CPU time, and the CPU time spent saving the report (the
@@ -357,6 +385,27 @@ def paired_rounds(
         )
         shutil.rmtree(base, ignore_errors=True)
     return ratios, a_t, b_t
+
+
+def rotating_rounds(
+    tmp: Path, n: int, rounds: int, names: Sequence[str], run: Callable[[str, Path], float]
+) -> dict[str, list[float]]:
+    """`paired_rounds` for any number of contenders: round r runs them in `names` order
+    shifted by r (each goes first as often), each in a fresh folder under `tmp`. Returns
+    each contender's times, round by round."""
+    times: dict[str, list[float]] = {who: [] for who in names}
+    for r in range(rounds):
+        base = tmp / f"n{n}-r{r}"
+        order = [names[(i + r) % len(names)] for i in range(len(names))]
+        with round_load(f"N={n} round {r + 1}"):
+            for who in order:
+                times[who].append(run(who, base / str(order.index(who))))
+        print(
+            f"  N={n} round {r + 1}: " + ", ".join(f"{w} {times[w][-1]:.2f} s" for w in order),
+            flush=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+    return times
 
 
 # -- statistics and printing ------------------------------------------------------------------

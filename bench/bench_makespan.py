@@ -40,11 +40,10 @@ from pathlib import Path
 
 from _common import (
     MARKER,
-    PY,
     ROOT,
     bench_env,
     clone,
-    compiled,
+    cpo_argv_of,
     fmt_ratio,
     load_note,
     machine,
@@ -182,13 +181,6 @@ def run_cpo_dag(
 
 
 # -- --latency: how soon an agent starts ----------------------------------------------------------
-# Runs `cpo` from the source tree argv[1], the same way for this tree and for --versus REF.
-LAUNCH = (
-    "import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = ['cpo', *sys.argv[2:]]; "
-    "runpy.run_module('cpo', run_name='__main__', alter_sys=True)"
-)
-
-
 def logged_agent(durations_file: Path, log: Path) -> str:
     """`sleeping_agent`, its first and last acts appending its start and end to `log`."""
     note = f'echo "{{}} $CPO_TASK_ID $(date +%s.%N)" >> {log}'
@@ -233,7 +225,7 @@ def run_latency(
     pdir = write_spec(repo, dag.deps, env=env)
     log = base / "agents.log"
     agent = logged_agent(write_durations(dag, base / "durations"), log)
-    argv = [PY, "-c", LAUNCH, str(compiled(src)), "run", str(pdir), "--quiet"]
+    argv = cpo_argv_of(src, "run", str(pdir), "--quiet")
     argv += ["--backend", "command", "--agent-command", agent, "-j", str(j), "--schedule", "dag"]
     launched = time.time()  # measure() starts the process right after its two temp files
     m = measure(argv, repo, env)

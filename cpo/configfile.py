@@ -17,6 +17,8 @@ from cpo.plan.model import OnConflict
 class _Section(BaseModel):
     # Built when a settings file is first read, not at every start (most have none).
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+    # Hence each section's default is a factory: a default instance made in a class body
+    # would build its model right there, at import.
 
 
 class ParallelFile(_Section):
@@ -90,7 +92,7 @@ class RayExecutorFile(_Section):
 
 
 class ExecutorsFile(_Section):
-    ray: RayExecutorFile = RayExecutorFile()
+    ray: RayExecutorFile = Field(default_factory=RayExecutorFile)
 
 
 class RunFile(_Section):
@@ -118,14 +120,14 @@ class BackendFile(_Section):
 class ConfigFile(_Section):
     default_backend: str | None = None
     workspace_root: str | None = None
-    parallel: ParallelFile = ParallelFile()
-    timeouts: TimeoutsFile = TimeoutsFile()
-    logs: LogsFile = LogsFile()
-    server: ServerFile = ServerFile()
-    worktree: WorktreeFile = WorktreeFile()
-    ports: PortsFile = PortsFile()
-    executors: ExecutorsFile = ExecutorsFile()
-    run: RunFile = RunFile()
+    parallel: ParallelFile = Field(default_factory=ParallelFile)
+    timeouts: TimeoutsFile = Field(default_factory=TimeoutsFile)
+    logs: LogsFile = Field(default_factory=LogsFile)
+    server: ServerFile = Field(default_factory=ServerFile)
+    worktree: WorktreeFile = Field(default_factory=WorktreeFile)
+    ports: PortsFile = Field(default_factory=PortsFile)
+    executors: ExecutorsFile = Field(default_factory=ExecutorsFile)
+    run: RunFile = Field(default_factory=RunFile)
     backends: dict[str, BackendFile] = {}
 
     @field_validator("default_backend")

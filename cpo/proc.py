@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import IO
 
 from cpo.logfile import log
-from cpo.watchdog import RUN_ID_VAR, Watchdog
+from cpo.watchdog import RUN_ID_VAR
+from cpo.watchdogclient import Watchdog
 
 # Longest line handed to a parser at once; a longer one is split. Keeps memory flat
 # when an agent prints megabytes without a newline.

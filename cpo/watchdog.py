@@ -1,25 +1,27 @@
 """The orphan killer: nothing a run starts outlives it, even when cpo is killed.
 
-A separate process in its own session, run by path (`python watchdog.py GRACE RUN_ID`, no
-import of cpo: standard library only). cpo tells it each process group it starts ("+PGID",
-"-PGID" lines on stdin). Its stdin's only writer is cpo, so end-of-file means cpo is gone,
-even by SIGKILL, or its run ended: it then stops every group it was told about and every
-process whose environment carries the run's tag (`CPO_RUN_ID=<id>`, which cpo.proc gives
-each process it starts). The tag finds what left its group (`setsid`, a daemon's double
-fork) and lives on with the environment it inherited. TERM first, KILL after the grace.
+A separate process in its own session, run by path (`python -I -S watchdog.py GRACE
+RUN_ID`): no import of cpo, and of the standard library only modules that load in no
+time, because it starts beside every run's first checkouts, on the cores they want. cpo
+tells it each process group it starts ("+PGID", "-PGID" lines on stdin). Its stdin's only
+writer is cpo, so end-of-file means cpo is gone, even by SIGKILL, or its run ended: it
+then stops every group it was told about and every process whose environment carries the
+run's tag (`CPO_RUN_ID=<id>`, which cpo.proc gives each process it starts). The tag finds
+what left its group (`setsid`, a daemon's double fork) and lives on with the environment
+it inherited. TERM first, KILL after the grace.
 
-Importable too: cpo.proc starts it (`Watchdog`) and `tagged_pids` reads the tags.
+Importable too: cpo.watchdogclient starts it and `tagged_pids` reads the tags.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
+
+# The signal numbers from the C module: `signal` wraps them in enums, and importing enum
+# was two thirds of this process's start-up (~7 of ~10 ms). No contextlib either.
+from _signal import SIGKILL, SIGTERM  # type: ignore[import-not-found]
 
 RUN_ID_VAR = "CPO_RUN_ID"
 _PROC = "/proc"
@@ -32,18 +34,21 @@ def tagged_pids(run_id: str) -> set[int]:
     """
     needle = f"\0{RUN_ID_VAR}={run_id}\0".encode()
     me = os.getpid()
-    found = set()
-    with contextlib.suppress(OSError):
-        for name in os.listdir(_PROC):
-            if not name.isdigit() or int(name) == me:
-                continue
-            try:
-                with open(f"{_PROC}/{name}/environ", "rb") as fh:
-                    env = b"\0" + fh.read()
-            except OSError:  # gone, or another user's
-                continue
-            if needle in env:
-                found.add(int(name))
+    found: set[int] = set()
+    try:
+        names = os.listdir(_PROC)
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"{_PROC}/{name}/environ", "rb") as fh:
+                env = b"\0" + fh.read()
+        except OSError:  # gone, or another user's
+            continue
+        if needle in env:
+            found.add(int(name))
     return found
 
 
@@ -57,21 +62,23 @@ def _signal_all(groups: set[int], pids: set[int], sig: int) -> set[int]:
         except OSError:
             pass
     for pid in pids:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 (contextlib: see the imports)
             os.kill(pid, sig)
+        except OSError:
+            pass
     return alive
 
 
 def stop_everything(groups: set[int], run_id: str, grace: float) -> None:
     """TERM to every group and tagged process, KILL to what is left after `grace`."""
-    groups = _signal_all(groups, tagged_pids(run_id), signal.SIGTERM)
+    groups = _signal_all(groups, tagged_pids(run_id), SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         groups = _signal_all(groups, set(), 0)
         if not groups and not tagged_pids(run_id):
             return
         time.sleep(0.1)
-    _signal_all(groups, tagged_pids(run_id), signal.SIGKILL)
+    _signal_all(groups, tagged_pids(run_id), SIGKILL)
 
 
 def main(argv: list[str]) -> None:
@@ -84,63 +91,6 @@ def main(argv: list[str]) -> None:
         elif line[:1] == "-":
             groups.discard(int(line[1:]))
     stop_everything(groups, run_id, grace)
-
-
-class Watchdog:
-    """cpo's side: start the watchdog process, tell it each group, stop it at the end."""
-
-    def __init__(self, grace: float, run_id: str) -> None:
-        self.grace = grace
-        self.run_id = run_id
-        self._lock = threading.Lock()
-        self._groups: set[int] = set()
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
-
-    def start(self) -> None:
-        """Start it (once), telling it the groups registered so far."""
-        with self._lock:
-            if self._proc is not None:
-                return
-            self._proc = subprocess.Popen(
-                # -I: isolated, so this folder (cpo's modules) does not shadow the stdlib.
-                [sys.executable, "-I", os.path.abspath(__file__), str(self.grace), self.run_id],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C to our group must not kill it first
-                close_fds=True,
-            )
-            for group in self._groups:
-                self._write(f"+{group}")
-
-    def tell(self, group: int, *, alive: bool) -> None:
-        with self._lock:
-            (self._groups.add if alive else self._groups.discard)(group)
-            self._write(f"{'+' if alive else '-'}{group}")
-
-    def _write(self, line: str) -> None:
-        proc = self._proc
-        if proc is None or proc.stdin is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            proc.stdin.write(line.encode() + b"\n")
-            proc.stdin.flush()
-
-    def stop(self) -> None:
-        """End of the run: it stops what is left (tagged escapees) and exits; wait for it."""
-        with self._lock:
-            proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            if proc.stdin:
-                proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=self.grace + 2)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     ("script", "expect"),
     [
         ("bench_overhead.py", "cpo / baseline"),
+        ("bench_overhead.py --versus HEAD", "cpo / HEAD"),
         ("bench_makespan.py", "`--schedule dag`, tasks with `estimate` / bound"),
         ("bench_makespan.py --latency", "dependent start latency"),
         ("bench_scale.py", "cold start `cpo --help`"),
