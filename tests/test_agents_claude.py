@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cpo.agents import get_backend
 from cpo.agents.base import AgentEvent, AgentOutcome, AgentRequest
 from cpo.agents.claude import BACKEND, ClaudeParser
+from tests.agentkit import request, run_backend
 
 CAPTURES = Path(__file__).parent / "data" / "claude-cli"
 
@@ -146,6 +147,25 @@ def test_no_result_classes(stderr: str, klass: str, text: str) -> None:
     out = parser.finish(1, stderr)
     assert not out.reported_result and out.is_error
     assert (out.error_class, out.error_text) == (klass, text)
+
+
+@pytest.mark.usefixtures("fake_claude")
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Error: Unknown option '--bogus'",
+        "ERROR: UNKNOWN OPTION '--bogus'",
+        "error: option '--model <model>' argument 'x' is invalid. allowed choices are a, b.",
+    ],
+)
+def test_bad_flag_markers_match_case_aside(git_repo: Path, said: str) -> None:
+    """The scripted claude refusing its arguments in another case than today's CLI: still a
+    bad flag (as codex's and gemini's markers are matched), not a crash to retry."""
+    req = request(git_repo, f"@script exit 1 {said}", system_prompt="PROTOCOL")
+    proc, out, _ = run_backend(BACKEND, req)
+    assert proc.returncode == 1 and said in proc.stderr_tail
+    assert not out.reported_result and out.is_error
+    assert (out.error_class, out.error_text) == ("bad_flag", said)
 
 
 def test_usage_limit_result_has_reset_time() -> None:

@@ -71,6 +71,20 @@ def test_error_classes(
         assert "panicked" in outcome.error_text
 
 
+def test_usage_limit_on_stderr_only_keeps_the_reset_time(
+    git_repo: Path, fake_codex: FakeAgent
+) -> None:
+    """No JSON event, only codex's stderr line: still a usage limit, and when it lifts (so
+    cpo can pause until then), as gemini's stderr-only error keeps it."""
+    before = time.time()
+    proc, outcome, _ = run(request(git_repo, "go\n@usagelimit stderr"))
+    assert proc.returncode == 1 and "usage limit" in proc.stderr_tail
+    assert outcome.is_error and not outcome.reported_result
+    assert outcome.error_class == "usage_limit"
+    assert outcome.error_text is not None and "try again in 2 hours" in outcome.error_text
+    assert outcome.reset_at is not None and outcome.reset_at > before + 2 * 3600
+
+
 @pytest.mark.parametrize(
     ("approval", "policy"),
     [("auto", "on-request"), ("none", "never"), ("always", "on-request"), ("default", None)],

@@ -63,7 +63,10 @@ def _tasks(repo: Path) -> dict[str, dict[str, object]]:
 
 def test_a_dependency_that_conflicts_fails_the_task_as_a_conflict(git_repo: Path) -> None:
     plan = _plan(git_repo)
-    proc = cpo("run", str(plan), "--max-concurrent", "2", cwd=git_repo)
+    # Stopped at the streams' conflict too, so the dependency's conflict stands (with
+    # --on-conflict rerun it is settled at the end: the test after this one).
+    stop = ("--on-conflict", "stop")
+    proc = cpo("run", str(plan), "--max-concurrent", "2", *stop, cwd=git_repo)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     j2 = _tasks(git_repo)["J2"]
     assert (j2["status"], j2["reason"]) == ("failed", "dependency_conflict")
@@ -86,10 +89,43 @@ def test_a_dependency_that_conflicts_fails_the_task_as_a_conflict(git_repo: Path
     assert "failed (dependency_conflict)" in status.stdout, status.stdout
 
 
+def test_settled_by_a_rerun_the_error_no_longer_asks_for_a_merge_by_hand(git_repo: Path) -> None:
+    # --on-conflict rerun (the default): J1's stream merge conflicts with A1's at the end,
+    # J1 runs again on top of the integration branch, so stream jetson holds A1's work and
+    # the merge by hand J2's error gave would merge nothing.
+    plan = _plan(git_repo)
+    proc = cpo("run", str(plan), "--max-concurrent", "2", cwd=git_repo)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    tasks = _tasks(git_repo)
+    j1, j2 = tasks["J1"], tasks["J2"]
+    assert (j1["status"], j1["merged"], len(j1["attempts"])) == ("completed", True, 2)
+    a1_head = str(tasks["A1"]["head"])
+    assert git(git_repo, "merge-base", "--is-ancestor", a1_head, "stream/PLAN/jetson") == ""
+    # J2 has not run: still failed, for the reason it failed, but its error is no
+    # longer the stale merge by hand.
+    assert (j2["status"], j2["reason"], j2["merged"]) == ("failed", "dependency_conflict", False)
+    error = str(j2["error"])
+    assert "by hand (" not in error and "git -C" not in error, error
+    assert error.startswith("the merge conflict in shared.txt with the work of A1 (stream amd)")
+    assert "is settled: stream jetson holds that work now (J1 ran again on top of" in error
+    assert error.endswith(f"cpo run {plan} --retry-failed")
+    assert j2["conflict_files"] == []
+    for shown in (proc.stdout, cpo("status", str(plan), cwd=git_repo).stdout):
+        assert "merge it by hand" not in shown, shown
+        assert "is settled" in shown
+    statuses = {r.task_id: r.status for r in parse_plan(plan.read_text()).rows}
+    assert statuses == {"A1": "TASK:COMPLETE", "J1": "TASK:COMPLETE", "J2": "TASK:FAILED"}
+    # and what it says to do works: J2 runs on top of A1's work, nothing merged by hand
+    done = cpo("run", str(plan), "--retry-failed", cwd=git_repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {r.status for r in parse_plan(plan.read_text()).rows} == {"TASK:COMPLETE"}
+    assert "jetson two" in git(git_repo, "log", "--format=%s", "integration/PLAN")
+
+
 def test_merged_by_hand_the_waiting_task_runs_on_top_of_the_merge(git_repo: Path) -> None:
     plan = _plan(git_repo)
     # Stopped at the streams' conflict too: J1's stream branch is left as it was (with
-    # --on-conflict rerun, J1 would run again on top of A1's work, and J2 with it).
+    # --on-conflict rerun, J1 would run again on top of A1's work, settling J2's).
     stop = ("--on-conflict", "stop")
     assert cpo("run", str(plan), "--max-concurrent", "2", *stop, cwd=git_repo).returncode == 1
     j2 = _tasks(git_repo)["J2"]

@@ -236,6 +236,35 @@ def test_resolve_starts_the_resolver_in_the_streams_merge(git_repo: Path) -> Non
     assert set(_statuses(plan).values()) == {"TASK:COMPLETE"}
 
 
+def test_the_resolver_is_told_to_merge_the_commit_not_the_streams_branch(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    # J1 conflicts with A1; J2 commits after it, then fails: the stream's branch holds
+    # J2's work, and what the end merge merges is J1's head, which the prompt must name.
+    prompt = tmp_path / "resolver-prompt.txt"
+    j1 = f"{J2}\n{RESOLVER}@script resolve save-prompt {prompt}\n"
+    plan = _plan(git_repo, j1=j1, j2=FAILS)
+    proc = cpo("run", str(plan), "-j", "2", "--on-conflict", "resolve", cwd=git_repo)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = _report(git_repo)
+    j1_rec, j2_rec = data["tasks"]["J1"], data["tasks"]["J2"]
+    assert j1_rec["merged"] and j1_rec["conflicts"][-1]["outcome"] == "resolved"
+    assert git(git_repo, "rev-parse", "stream/PLAN/jetson") == j2_rec["head"] != j1_rec["head"]
+    said = prompt.read_text()
+    assert f"`git merge {j1_rec['head']}` into integration/PLAN" in said
+    assert "git merge stream/PLAN/jetson" not in said
+    # and it is a command that works as written: in a copy of the integration branch
+    # before the resolver's merge, it merges exactly J1's work
+    before = git(_integration(data), "rev-parse", "HEAD^1")
+    check = tmp_path / "check"
+    git(git_repo, "worktree", "add", "-q", "--detach", str(check), before)
+    command = said.split("`")[1].split()
+    merged = subprocess.run(command, cwd=check, capture_output=True, text=True)
+    assert "CONFLICT" in merged.stdout and "shared.txt" in merged.stdout
+    assert git(check, "rev-parse", "MERGE_HEAD") == j1_rec["head"]
+    assert not (check / "j2.txt").exists()
+
+
 def test_a_resolver_that_fails_fails_the_streams_last_task(git_repo: Path) -> None:
     plan = _plan(git_repo, j2=f"{J2}\n@script resolve text I could not decide")
     proc = cpo("run", str(plan), "--on-conflict", "resolve", cwd=git_repo)

@@ -27,6 +27,7 @@ from cpo.agents.common import (
     not_found,
     shorten,
     stderr_lines,
+    usage_error,
 )
 from cpo.agents.jsonsafe import as_dict, as_float, as_int, as_list, as_str
 from cpo.agents.modes import HEADLESS_ASK
@@ -51,11 +52,12 @@ SANDBOX_FLAGS = {
 }
 _APPROVAL_MODE = {"auto": "acceptEdits", "none": "bypassPermissions", "always": "default"}
 _AGENT_NOT_FOUND = re.compile(r"--agent '[^']*' not found[^\n]*")
+# Lower case: a line is matched case aside (common.usage_error), as codex's and gemini's are.
 _BAD_FLAG_MARKERS = (
     "unknown option",
     "requires --verbose",
     "cannot be used with root",
-    "Allowed choices are",  # a flag value this CLI version does not know
+    "allowed choices are",  # a flag value this CLI version does not know
 )
 
 
@@ -301,10 +303,10 @@ class ClaudeParser:
         reset_at: float | None = None
         lines = stderr_lines(stderr_tail)
         text = lines[-1] if lines else None
-        bad = [ln for ln in lines if any(m in ln for m in _BAD_FLAG_MARKERS)]
+        bad = usage_error(lines, _BAD_FLAG_MARKERS)
         missing_agent = _AGENT_NOT_FOUND.search(stderr_tail)
-        if bad:
-            error_class, text = "bad_flag", bad[0]
+        if bad is not None:
+            error_class, text = "bad_flag", bad
         elif missing_agent:
             error_class, text = "agent_error", missing_agent.group(0).strip()
         elif self.assistant_error:

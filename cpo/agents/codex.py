@@ -190,16 +190,21 @@ class CodexParser(JsonLinesParser):
         lines = stderr_lines(stderr_tail)
         bad = usage_error(lines, _BAD_FLAG)
         error_cls: ErrorClass = "crashed"
+        reset_at = None
         text = lines[-1] if lines else None
         if bad is not None:
             error_cls, text = "bad_flag", bad
         elif text is not None:
-            cls, _ = classify_error(text)
+            # A limit said on stderr only keeps when it lifts (as gemini's does), so the
+            # run can pause until then rather than retry at once.
+            cls, reset_at = classify_error(text)
             if cls != "agent_error":
                 error_cls = cls
         if text is None:
             text = ended_without("completing a turn", exit_code)
-        return replace(seen, is_error=True, error_class=error_cls, error_text=text)
+        return replace(
+            seen, is_error=True, error_class=error_cls, error_text=text, reset_at=reset_at
+        )
 
 
 def _toml_string(text: str) -> str:

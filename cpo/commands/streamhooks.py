@@ -11,8 +11,10 @@ progress, resume) runs every task; only three things differ from a parallel dire
   to make by hand (`--on-conflict` does not apply: there is no work of the task to rerun
   or resolve yet). Not `conflict`: that one says the task's own work is done and only its
   merge into the integration branch is missing (cpo.run.resume counts it as done once that
-  merge is made), which is not so here. A task whose stream's merge stopped at a conflict
-  starts, run again, as a rerun does (below);
+  merge is made), which is not so here. Once the stream's branch holds that work (its
+  end merge's rerun, below), the error says the conflict is settled and gives the retry.
+  A task whose stream's merge stopped at a conflict starts, run again, as a rerun does
+  (below);
 - a completed task is not merged into the integration branch: the scheduler is told it is
   merged, so the next task of its stream may start;
 - the streams are merged into the integration branch in table order (each stream's first
@@ -142,6 +144,43 @@ class StreamHooks(RunHooks):
             rec.conflict_files = files
         self.progress.task_event(rec, f"status=conflict files={','.join(files)} action=stop")
 
+    def _dependency_conflicts_settled(self, stream: str) -> None:
+        """A task of `stream` that failed because a dependency's work conflicted with the
+        stream's, once the stream's branch holds that work (its last completed task ran
+        again on top of the integration branch after its own merge conflicted): the merge
+        by hand its error gave would merge nothing now, so the error says the conflict is
+        settled and gives the retry. It stays failed: it has not run."""
+        git, root = self.ctx.git, self.ctx.plan.root
+        head = git.rev(f"refs/heads/{self.streams.branches[stream]}")
+        recs = [self.writer.report.tasks[t] for t in self.streams.tasks(stream)
+                if t in self.ctx.plan.tasks]  # fmt: skip
+        for rec in recs:
+            if head is None or rec.status != TaskStatus.FAILED:
+                continue
+            deps = self._dependency_heads(self.ctx.plan.tasks[rec.id])
+            if rec.reason != DEPENDENCY_CONFLICT or not deps:
+                continue
+            if not all(git.is_ancestor(commit, head) for _, commit in deps):
+                continue  # still to merge: the error's merge by hand stands
+            ran = [r.id for r in recs if r.conflicts and r.conflicts[-1].outcome == "rerun"]
+            how = (
+                f" ({ran[-1]} ran again on top of {self.ctx.plan.integration_branch} after "
+                "its merge conflicted)"
+                if ran
+                else ""
+            )
+            work = ", ".join(f"{d} (stream {self.streams.of[d]})" for d, _ in deps)
+            files = ", ".join(rec.conflict_files) or "its files"
+            error = (
+                f"the merge conflict in {files} with the work of {work} is settled: stream "
+                f"{stream} holds that work now{how}; {rec.id} has not run and needs no merge "
+                "by hand, run it: " + cpo_command("run", root, "--retry-failed")
+            )
+            with self.writer.update_task(rec.id) as now:
+                now.error, now.conflict_files = error, []
+            with (self.logs_dir / f"{rec.id}.log").open("a", encoding="utf-8") as fh:
+                fh.write(f"[cpo] {error}\n")
+
     def _dependency_heads(self, task: TaskSpec) -> list[tuple[str, str]]:
         """(task, commit) for each task of another stream it depends on: its head when it
         ran in this run, else (done before) where its stream's branch is."""
@@ -185,6 +224,7 @@ class StreamHooks(RunHooks):
                 if isinstance(outcome, str):
                     return [outcome]
                 self.settled[stream] = outcome
+                self._dependency_conflicts_settled(stream)
         self.streams_merged = all(self.settled.values())
         return []
 

@@ -81,7 +81,7 @@ class Resolver:
         undo the merge. `before`: the integration head the merge started from; `theirs`:
         what was merged, when not the task's branch (a plan file's stream)."""
         task_head = theirs or self.git.rev(f"refs/heads/{task.branch}") or ""
-        prompt = resolver_prompt(task, files, self.branch, sides)
+        prompt = resolver_prompt(task, files, self.branch, sides, theirs)
         resolver = replace(task, prompt=prompt, prompt_source="cpo: merge conflict resolution")
         attempt = len(sides[-1][1].attempts) if sides else 1
         started = time.monotonic()
@@ -165,12 +165,25 @@ def markers_left(git: Git, rev: str, files: list[str]) -> list[str]:
 
 
 def resolver_prompt(
-    task: TaskSpec, files: list[str], branch: str, sides: list[tuple[TaskSpec, TaskRecord]]
+    task: TaskSpec,
+    files: list[str],
+    branch: str,
+    sides: list[tuple[TaskSpec, TaskRecord]],
+    theirs: str | None = None,
 ) -> str:
     """The resolver's prompt: the conflict, then what each side's task was asked to do
-    and what its agent said it did."""
+    and what its agent said it did. `theirs`: the commit merged, when not the task's
+    branch (a plan file's stream, whose branch may hold a failed task's work after it):
+    the prompt names exactly what was merged."""
+    if theirs:
+        what = (
+            f"`git merge {theirs}` into {branch} (the work of task {task.id}: its branch "
+            f"{task.branch} up to that commit)"
+        )
+    else:
+        what = f"`git merge {task.branch}` into {branch} (task {task.id})"
     parts = [
-        f"`git merge {task.branch}` into {branch} (task {task.id}) stopped with conflicts in:",
+        f"{what} stopped with conflicts in:",
         *(f"- {f}" for f in files),
         "",
         "Resolve them so that the result does what every task below asked for, then commit "
@@ -179,10 +192,11 @@ def resolver_prompt(
     ]
     for spec, rec in sides:
         state = "being merged" if spec.id == task.id else "already merged"
+        upto = f" up to {theirs}" if theirs and spec.id == task.id else ""
         summary = (rec.marker or {}).get("summary") or "(no summary)"
         parts += [
             "",
-            f"=== TASK {spec.id} ({state}; branch {spec.branch}) ===",
+            f"=== TASK {spec.id} ({state}; branch {spec.branch}{upto}) ===",
             spec.prompt.strip(),
             f"--- its agent's summary: {summary}",
             f"--- files it changed: {', '.join(rec.files_changed) or '(none recorded)'}",

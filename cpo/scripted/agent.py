@@ -353,7 +353,8 @@ def run_script(s: Session, prompt: str) -> NoReturn:
             s.api_failure(f"Claude AI usage limit reached|{args[0]}", "rate_limit", None)
         elif verb == "max-turns":
             s.max_turns_result()
-        elif verb == "exit" and args:
+        elif verb == "exit" and args:  # `exit N [TEXT]`: TEXT on stderr first
+            sys.stderr.write(rest[len(args[0]) :].strip() + "\n" if args[1:] else "")
             raise Stop(int(args[0]))
         elif verb == "print" and args:
             left = int(args[0])

@@ -12,6 +12,7 @@ A prompt line that starts with `@` is a directive, done in order (the scripted c
     @auth                    authentication fails (before anything else happens)
     @ratelimit               the API answers 429
     @usagelimit              the account's usage limit is reached
+                             (codex: `@usagelimit stderr` says it on stderr only)
     @maxturns                the session turn limit is reached
     @crash                   the CLI dies without a final event
     @exit <n>                exit with code n at the end

@@ -222,10 +222,11 @@ def run(steps: list[agent.Step], prompt: str, jsonl: bool, sandbox: str) -> None
     def item(kind: str, **fields: object) -> dict[str, object]:
         return {"id": f"item_{next(counter)}", "type": kind, **fields}
 
-    def fail(message: str, code: int = 1) -> None:
-        emit({"type": "error", "message": message})
-        emit({"type": "turn.failed", "error": {"message": message}})
-        if not jsonl:
+    def fail(message: str, code: int = 1, *, stderr_only: bool = False) -> None:
+        if not stderr_only:
+            emit({"type": "error", "message": message})
+            emit({"type": "turn.failed", "error": {"message": message}})
+        if stderr_only or not jsonl:
             sys.stderr.write(f"ERROR: {message}\n")
         sys.exit(code)
 
@@ -286,9 +287,10 @@ def run(steps: list[agent.Step], prompt: str, jsonl: bool, sandbox: str) -> None
         elif step.kind == "ratelimit":
             fail("exceeded retry limit, last status: 429 Too Many Requests")
         elif step.kind == "usagelimit":
-            fail(
+            fail(  # `@usagelimit stderr`: said on stderr only, no JSON event
                 "You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) "
-                "or try again in 2 hours 5 minutes."
+                "or try again in 2 hours 5 minutes.",
+                stderr_only=step.arg == "stderr",
             )
         elif step.kind == "crash":
             sys.stderr.write("thread 'main' panicked at codex-rs/exec/src/lib.rs: fake crash\n")
