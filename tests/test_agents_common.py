@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cpo.agents.common import classify_error, parse_reset, shorten
+from cpo.agents.common import classify_error, classify_stderr, parse_reset, shorten
 from cpo.agents.modetable import mapping_table
 
 
@@ -102,3 +102,21 @@ def test_check_cli_missing_help_failing_and_unknown_flag(tmp_path: Path) -> None
         "this tool version does not know --new (checked with `tool --help`): "
         "upgrade it with `get tool`"
     ]
+
+
+def test_classify_stderr_reads_every_line_most_telling_class_first() -> None:
+    limit = "ERROR: You've hit your usage limit. Try again in 2 hours."
+    cls, text, reset = classify_stderr([limit, "Error: exiting"])
+    assert (cls, text) == ("usage_limit", limit) and reset is not None
+    # a stray auth word (a path) does not outrank a limit said on another line
+    cls, text, _ = classify_stderr(["at src/login.ts:12", "429 Too Many Requests"])
+    assert (cls, text) == ("rate_limited", "429 Too Many Requests")
+    # gemini's 429 text split over lines stays a rate limit, not auth ("/auth method")
+    gemini = [
+        "[API Error: Resource has been exhausted (e.g. check quota).]",
+        "Please wait and try again later. To increase your limits, request a quota "
+        "increase through AI Studio, or switch to another /auth method",
+    ]
+    assert classify_stderr(gemini)[0] == "rate_limited"
+    assert classify_stderr(["panic: boom", "exiting"]) == (None, "exiting", None)
+    assert classify_stderr([]) == (None, None, None)

@@ -72,6 +72,18 @@ def test_error_classes_and_exit_codes(
     assert outcome.error_text
 
 
+def test_usage_limit_on_stderr_is_kept_when_more_lines_follow(
+    git_repo: Path, fake_gemini: FakeAgent
+) -> None:
+    """gemini's quota notice on stderr, then another line: the whole tail is read, so the
+    class is kept (the last line alone says nothing)."""
+    proc, outcome, _ = run(request(git_repo, "go\n@usagelimit\n@stderr Exiting."))
+    assert proc.stderr_tail.strip().splitlines()[-1] == "Exiting."
+    assert outcome.is_error and not outcome.reported_result
+    assert outcome.error_class == "usage_limit"
+    assert outcome.error_text == "Usage limit reached for all Pro models."
+
+
 def test_untrusted_folder_exit_55_is_explained(git_repo: Path, fake_gemini: FakeAgent) -> None:
     # a user who set the variable to false keeps it; gemini then refuses the folder
     env = {**os.environ, "GEMINI_CLI_TRUST_WORKSPACE": "false"}

@@ -122,6 +122,41 @@ def classify_error(
     return "agent_error", None
 
 
+# The classes a stderr line can say, most telling first. A limit outranks the auth words
+# a limit message may also hold (gemini's "switch to another /auth method", on a line of
+# its own once split), and a stray auth word in a stack trace must not hide a limit: a
+# limit pauses (or retries) and a real auth failure shows again on the next attempt,
+# while a lost limit fails the task.
+_STDERR_RANK: tuple[ErrorClass, ...] = ("usage_limit", "rate_limited", "auth", "overloaded")
+
+
+def classify_stderr(lines: Sequence[str]) -> tuple[ErrorClass | None, str | None, float | None]:
+    """(class, the line that says it, when a limit lifts) of an agent that said its error
+    on stderr only; (None, the last line, None) when no line names a class.
+
+    Every line of the tail the backend keeps is read, each on its own, and the most telling
+    class wins (`_STDERR_RANK`; the first line of that class): the CLI often writes more
+    after its error (a trace, "exiting", a progress line), so the last line alone loses it.
+    Each line on its own, not the tail as one text, so that words from unrelated lines
+    (a path with "login" in it, a ":403" line number) are not read as one message. A reset
+    time said on a later line of the same message ("Try again at 3 PM.") is kept too.
+    """
+    best: int | None = None
+    best_class: ErrorClass | None = None
+    for i, line in enumerate(lines):
+        cls, _ = classify_error(line)
+        if cls in _STDERR_RANK and (
+            best_class is None or _STDERR_RANK.index(cls) < _STDERR_RANK.index(best_class)
+        ):
+            best, best_class = i, cls
+    if best is None or best_class is None:
+        return None, (lines[-1] if lines else None), None
+    reset_at = None
+    if best_class in ("usage_limit", "rate_limited"):
+        reset_at = parse_reset(lines[best]) or parse_reset("\n".join(lines[best:]))
+    return best_class, lines[best], reset_at
+
+
 def parse_reset(text: str) -> float | None:
     """Epoch seconds a limit lifts: `...|<epoch>`, `resets ... <time>` or `try again in 2h`."""
     m = _USAGE_LIMIT_EPOCH.search(text) or _RESET_EPOCH.search(text)
