@@ -1,7 +1,7 @@
 """`cpo run` (its options and body) and `cpo parallel`: the commands that run agents.
 
-Registered on the app by cpo/cli.py; each imports what runs the agents lazily, once its options are
-parsed, so that `cpo --help` starts fast.
+Registered on the app by cpo/cli.py; each imports what runs the agents lazily, once its
+options are parsed, so that `cpo --help` starts fast.
 """
 
 # No `from __future__ import annotations` in this module: typer reads every command's
