@@ -10,5 +10,5 @@ ties the agent's life to the worker's: SIGTERM, or the death of the worker's par
 stops the agent's whole process group.
 May import: `cpo.run` (attempt, claim, protocol, agentrun, taskenv, nudge, ready, ports,
 recovery, report), `cpo.executors`, `cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.orphans`,
-`cpo.secrets`, `cpo.errors`; never `cpo.cli` or `cpo.commands`.
+`cpo.secrets`, `cpo.errors`; never `cpo.cli*` or `cpo.commands`.
 """
