@@ -18,7 +18,11 @@ def _parallel_dir(path: Path) -> Path:
 
 ParallelDir = Annotated[
     Path,
-    typer.Argument(help="The parallel directory (holds manifest.json).", callback=_parallel_dir),
+    typer.Argument(
+        metavar="PARALLEL_DIR",
+        help="The parallel directory (holds manifest.json).",
+        callback=_parallel_dir,
+    ),
 ]
 
 
@@ -32,6 +36,7 @@ def _run_dir(path: Path) -> Path:
 RunDir = Annotated[
     Path,
     typer.Argument(
+        metavar="PARALLEL_DIR|PLAN.md",
         help="The parallel directory (holds manifest.json), or a plan file (PLAN.md).",
         callback=_run_dir,
     ),
