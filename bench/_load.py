@@ -3,7 +3,8 @@
 A round is taken under load when other processes (not the benchmark, not what it runs)
 used more than OTHERS_LIMIT of the machine's CPU during it: its figures say more about the
 neighbours than about cpo. Others' CPU is all that /proc/stat counts as busy minus the
-benchmark's own and its waited-for children's (cpo, agents, git).
+benchmark's own, its waited-for children's (cpo, agents, git) and its running
+descendants' (a server it started).
 
 /proc/stat counts in ticks (10 ms at USER_HZ 100): over a 17 ms round of `python -c pass`
 on 2 cores, one tick of a kernel thread is 30 % of the machine, and the reading's own
@@ -136,12 +137,49 @@ def _busy_seconds() -> float:
 
 
 def _our_seconds() -> float:
-    """CPU seconds of this process and every child it has waited for (cpo, agents, git)."""
+    """CPU seconds of this process, of every child it has waited for (cpo, agents, git),
+    and of its descendants still running (a server it started, bench_serve's `cpo serve`,
+    with the children those have waited for): until waited for, a child's CPU is in no
+    rusage of ours, and it would be counted as another process's."""
     me, kids = (
         resource.getrusage(resource.RUSAGE_SELF),
         resource.getrusage(resource.RUSAGE_CHILDREN),
     )
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + _live_descendants()
+
+
+def _live_descendants() -> float:
+    """CPU seconds (their own and their waited children's) of this process's descendants
+    still alive, from /proc (0 elsewhere)."""
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return 0.0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # After the command's closing parenthesis: state ppid ... utime stime cutime cstime
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid = int(name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = sum(int(f) for f in fields[11:15]) * TICK
+    ours = {os.getpid()}
+    total = 0.0
+    grew = True
+    while grew:  # the tree under us, level by level (no process lists its children)
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in ours and pid not in ours:
+                ours.add(pid)
+                total += cpu[pid]
+                grew = True
+    return total
 
 
 def _span(rounds: Sequence[RoundLoad], w: Window) -> str:

@@ -111,3 +111,26 @@ def test_update_readme_writes_quiet_figures_only(
     text = readme.read_text()
     assert ("new figures" in text) == written
     assert note in (text if written else capsys.readouterr().out)
+
+
+def test_a_running_child_is_counted_as_ours_not_as_another_process() -> None:
+    """bench_serve's `cpo serve` runs through its rounds and is waited for only at the end:
+    its CPU was read as other processes' (the rounds marked loaded by our own server).
+    Before: a child busy for 0.3 s and not yet waited for added nothing to ours."""
+    import subprocess
+
+    spin = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    before = _load._our_seconds()
+    child = subprocess.Popen(
+        [sys.executable, "-c", spin + "\nimport sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        for _ in range(500):  # until it has spun (it then waits on its stdin)
+            if _load._our_seconds() - before >= 0.3:
+                break
+            __import__("time").sleep(0.01)
+        assert _load._our_seconds() - before >= 0.3
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()

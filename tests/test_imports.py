@@ -24,9 +24,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cpo"
 
-# Longest a module may be. cli.py is exempt: it is mostly typer option declarations.
+# Longest a module may be.
 MAX_LINES = 420
-LONG_MODULES_ALLOWED = {"cpo.cli"}
+
+# The command line: cpo.cli (the app, `main`) and the modules of its commands.
+CLI = ("cpo.cli", "cpo.cliargs", "cpo.cliinfo", "cpo.clirepo", "cpo.clirun", "cpo.cliserve")
 
 
 @dataclass(frozen=True)
@@ -193,13 +195,23 @@ def test_every_module_imports_on_its_own() -> None:
 # -- the rules the package docstrings state ----------------------------------------------
 
 
+def cli_file(violation: str) -> bool:
+    """Whether `file:line: imports X` is by one of the command line's modules."""
+    return violation.partition(":")[0] in {f"{m.replace('.', '/')}.py" for m in CLI}
+
+
+def test_the_cli_modules_are_the_ones_listed() -> None:
+    # A new cpo/cli*.py module is in CLI, so the rules below cover it.
+    assert {m for m in modules() if m.startswith("cpo.cli")} == set(CLI)
+
+
 def test_only_cli_imports_typer() -> None:
-    bad = [v for v in violations("cpo", ("typer",)) if not v.startswith("cpo/cli.py:")]
+    bad = [v for v in violations("cpo", ("typer",)) if not cli_file(v)]
     assert not bad, "\n".join(bad)
 
 
 def test_run_never_imports_the_commands_around_it() -> None:
-    bad = violations("cpo.run", ("cpo.commands", "cpo.adhoc", "cpo.cli"))
+    bad = violations("cpo.run", ("cpo.commands", "cpo.adhoc", *CLI))
     assert not bad, "\n".join(bad)
 
 
@@ -240,9 +252,7 @@ def test_run_imports_only_what_its_docstring_lists() -> None:
 
 
 def test_commands_and_adhoc_never_import_the_cli() -> None:
-    bad = violations("cpo.commands", ("cpo.cli",)) + violations(
-        "cpo.adhoc", ("cpo.cli", "cpo.commands")
-    )
+    bad = violations("cpo.commands", CLI) + violations("cpo.adhoc", (*CLI, "cpo.commands"))
     assert not bad, "\n".join(bad)
 
 
@@ -259,7 +269,7 @@ def test_the_worker_imports_only_what_its_docstring_lists() -> None:
 
 
 def test_agents_know_nothing_of_runs_or_commands() -> None:
-    bad = violations("cpo.agents", ("cpo.run", "cpo.adhoc", "cpo.commands", "cpo.cli"))
+    bad = violations("cpo.agents", ("cpo.run", "cpo.adhoc", "cpo.commands", *CLI))
     assert not bad, "\n".join(bad)
 
 
@@ -275,7 +285,7 @@ def test_only_the_cli_imports_serve() -> None:
     bad = [
         v
         for v in violations("cpo", ("cpo.serve",))
-        if not v.startswith(("cpo/cli.py:", "cpo/serve/"))
+        if not cli_file(v) and not v.startswith("cpo/serve/")
     ]
     assert not bad, "\n".join(bad)
 
@@ -305,9 +315,8 @@ def test_scripted_agent_uses_only_the_standard_library_and_yaml() -> None:
 def test_no_module_is_over_the_line_limit() -> None:
     long = {
         f"{path.relative_to(ROOT)}: {n} lines"
-        for name, path in modules().items()
+        for path in modules().values()
         if (n := len(path.read_text().splitlines())) > MAX_LINES
-        and name not in LONG_MODULES_ALLOWED
     }
     assert not long, f"split these by concept (limit {MAX_LINES} lines):\n" + "\n".join(
         sorted(long)

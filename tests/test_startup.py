@@ -84,7 +84,7 @@ def test_annotations_read_at_start_up_are_not_strings() -> None:
     for fn in commands:
         assert fn is not None
         if any(isinstance(a, str) for a in inspect.get_annotations(fn).values()):
-            stringly.append(f"cpo.cli.{fn.__name__}")
+            stringly.append(f"{fn.__module__}.{fn.__name__}")
     for module in _cpo_modules():
         for obj in vars(module).values():
             if (

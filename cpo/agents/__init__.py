@@ -7,7 +7,7 @@ share (text, env filter, error classes, CLI preflight), `jsonsafe` their JSON ac
 `claude_agents` the `--agent` names Claude Code knows (for claude's preflight).
 May import: `cpo.errors`, `cpo.suggest` (did-you-mean, a leaf), and `cpo.proc` (late, to
 read a CLI's `--help`); never
-`cpo.run`, `cpo.adhoc`, `cpo.config` or `cpo.cli`.
+`cpo.run`, `cpo.adhoc`, `cpo.config` or `cpo.cli*` (the command line).
 """
 
 from __future__ import annotations

@@ -6,5 +6,5 @@ is `integrate`'s final validation, under the conditions `cpo run` validated unde
 May import: `cpo.run` (the report, lock and engine), `cpo.plan`, `cpo.planfile`, `cpo.git`,
 `cpo.errors`, `cpo.suggest`, what a run's settings and logs use (`cpo.config`,
 `cpo.secrets`, `cpo.duration`, `cpo.logfile`), and its process registry (`cpo.proc`);
-never `cpo.cli` (which calls them) or typer.
+never `cpo.cli*` (the command line, which calls them) or typer.
 """

@@ -13,5 +13,5 @@ values of `executors.ray.env` handed to one job through the cluster's key-value 
 The `local` executor (agents in worktrees of this machine) is the run engine's own
 (cpo.run.local); every other executor works through a git remote (cpo.run.remote).
 May import: `cpo.errors`, `cpo.proc`, `cpo.watchdog`; never `cpo.run`, `cpo.worker`,
-`cpo.commands` or `cpo.cli` (they import this).
+`cpo.commands` or `cpo.cli*` (they import this).
 """

@@ -29,5 +29,5 @@ identity, `cpo.indexlock`: the index.lock a kill left), `cpo.proc`, `cpo.config`
 (settings files) with `cpo.settings` (their values),
 `cpo.errors`, `cpo.logfile`, `cpo.secrets`, `cpo.duration`, `cpo.suggest`, `cpo.orphans`
 (the subreaper), `cpo.executors` (where agents run), `cpo.quickimport` (the engine's late
-imports); never `cpo.cli`, `cpo.commands` or `cpo.adhoc`.
+imports); never `cpo.cli*` (the command line), `cpo.commands` or `cpo.adhoc`.
 """

@@ -1,6 +1,6 @@
 """What `cpo run` prints: the dry-run plan, the final summary, the --json document.
 
-Kept apart from cli.py so that the command stays a thin parse-and-call.
+Kept apart from cpo/clirun.py so that the command stays a thin parse-and-call.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ response bodies; `common` what every route shares (state, body limit, key check)
 
 May import: `cpo.commands.status`, `cpo.run.report`, `cpo.run.lock`, `cpo.run.states`,
 `cpo.adhoc`, `cpo.agents`, `cpo.config`, `cpo.proc`, `cpo.secrets`, `cpo.errors`,
-`cpo.duration` and the package `cpo` (for the version). Only `cpo.cli` imports it (lazily,
+`cpo.duration` and the package `cpo` (for the version). Only `cpo.cliserve` imports it (lazily,
 through `require_extra` and `main`); nothing in `cpo.run`, `cpo.plan` or `cpo.adhoc` may.
 """
 

@@ -10,6 +10,6 @@ every event as a JSON line. `lifeline`
 ties the agent's life to the worker's: SIGTERM, or the death of the worker's parent,
 stops the agent's whole process group.
 May import: `cpo.run` (attempt, claim, protocol, agentrun, taskenv, nudge, ready, ports,
-recovery, report, stash), `cpo.executors`, `cpo.agents`, `cpo.git`, `cpo.proc`, `cpo.orphans`,
-`cpo.secrets`, `cpo.errors`; never `cpo.cli` or `cpo.commands`.
+recovery, report, stash), `cpo.executors`, `cpo.agents`, `cpo.git`, `cpo.proc`,
+`cpo.orphans`, `cpo.secrets`, `cpo.errors`; never `cpo.cli*` or `cpo.commands`.
 """
