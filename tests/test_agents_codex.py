@@ -85,6 +85,27 @@ def test_usage_limit_on_stderr_only_keeps_the_reset_time(
     assert outcome.reset_at is not None and outcome.reset_at > before + 2 * 3600
 
 
+@pytest.mark.parametrize("after", ["Error: exiting", "    at run (codex-rs/exec/src/lib.rs:88)"])
+def test_usage_limit_on_stderr_is_kept_when_more_lines_follow(
+    git_repo: Path, fake_codex: FakeAgent, after: str
+) -> None:
+    """The limit line followed by another stderr line (a trace, "exiting"): the whole
+    tail is read, so the task still pauses until the limit lifts instead of failing."""
+    before = time.time()
+    proc, outcome, _ = run(request(git_repo, f"go\n@usagelimit stderr\n@stderr {after}"))
+    assert proc.stderr_tail.strip().splitlines()[-1] == after.strip()
+    assert outcome.error_class == "usage_limit"
+    assert outcome.error_text is not None and "usage limit" in outcome.error_text
+    assert outcome.reset_at is not None and outcome.reset_at > before + 2 * 3600
+
+
+def test_crash_on_stderr_still_says_its_last_line(git_repo: Path, fake_codex: FakeAgent) -> None:
+    prompt = "go\n@crash\n@stderr note: run with RUST_BACKTRACE=1"
+    _proc, outcome, _ = run(request(git_repo, prompt))
+    assert outcome.error_class == "crashed"
+    assert outcome.error_text == "note: run with RUST_BACKTRACE=1"
+
+
 @pytest.mark.parametrize(
     ("approval", "policy"),
     [("auto", "on-request"), ("none", "never"), ("always", "on-request"), ("default", None)],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from cpo.agents.common import classify_error, parse_reset, shorten
+from cpo.agents.common import classify_error, classify_stderr, parse_reset, shorten
 from cpo.agents.modetable import mapping_table
 
 
@@ -41,7 +43,60 @@ def test_classify_error(text: str, status: int | None, klass: str) -> None:
 def test_parse_reset_forms() -> None:
     assert parse_reset("usage limit reached, resets at 1767225600") == 1767225600.0
     assert parse_reset("usage limit reached; resets 2026-01-01T00:00:00Z") == 1767225600.0
-    assert parse_reset("usage limit reached, resets 5pm") is None
+    assert parse_reset("usage limit reached, resets 3 days") is None  # no clock time
+    assert parse_reset("resets 25:00") is None and parse_reset("resets 13pm") is None
+
+
+# 2026-06-10 14:00 local time: the clock-time phrasings below are read against it.
+NOW = datetime(2026, 6, 10, 14, 0)
+
+
+def local(day: int, hour: int, minute: int = 0, month: int = 6, year: int = 2026) -> float:
+    return datetime(year, month, day, hour, minute).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # codex: the reset today, "%-I:%M %p"
+        ("You've hit your usage limit. Try again at 3:45 PM.", local(10, 15, 45)),
+        ("usage limit reached, resets at 15:45", local(10, 15, 45)),
+        ("try again at 4pm", local(10, 16)),
+        ("usage limit reached, resets 5pm", local(10, 17)),
+        ("Claude usage limit reached. Your limit will reset at 10:30am.", local(11, 10, 30)),
+        ("5-hour limit reached ∙ resets 12am", local(11, 0)),  # midnight: tomorrow's
+        ("resets 12:30 p.m.", local(11, 12, 30)),
+        ("try again at 1pm", local(11, 13)),  # passed today: tomorrow
+        ("try again at 13:55", local(10, 13, 55)),  # minutes past: today's (seconds cut)
+        # codex, another day: "%b %-d{suffix}, %Y %-I:%M %p"
+        ("Try again at Jun 12th, 2026 3:45 PM.", local(12, 15, 45)),
+        ("Weekly limit reached ∙ resets Jun 14, 5pm", local(14, 17)),
+        ("Weekly limit reached ∙ resets Jan 2, 5pm", local(2, 17, month=1, year=2027)),
+        ("resets 5pm (Nowhere/Special)", local(10, 17)),  # a zone not known here: local
+    ],
+)
+def test_parse_reset_clock_times(text: str, expected: float) -> None:
+    assert parse_reset(text, now=NOW) == expected
+
+
+def test_parse_reset_clock_time_in_the_zone_it_names() -> None:
+    """A zone said with the time: that zone's clock, and its "today"."""
+    rome = ZoneInfo("Europe/Rome")
+    plus2 = timezone(timedelta(hours=2))
+
+    def at(zone: tzinfo, day: int, hour: int) -> datetime:
+        return datetime(2026, 6, day, hour, tzinfo=zone)
+
+    now = at(rome, 10, 9).astimezone().replace(tzinfo=None)  # 9am in Rome, as local time
+    cases = [
+        ("resets 3pm (Europe/Rome)", at(rome, 10, 15)),
+        ("resets 8am (Europe/Rome)", at(rome, 11, 8)),  # passed in Rome: tomorrow's
+        ("Access resets at 11:00 AM GMT+2.", at(plus2, 10, 11)),
+        ("You've hit your limit · resets 6am (UTC)", at(timezone.utc, 11, 6)),  # 7am UTC now
+        ("You've hit your limit · resets 8am (UTC)", at(timezone.utc, 10, 8)),
+    ]
+    for text, want in cases:
+        assert parse_reset(text, now=now) == want.timestamp(), text
 
 
 def test_shorten() -> None:
@@ -102,3 +157,21 @@ def test_check_cli_missing_help_failing_and_unknown_flag(tmp_path: Path) -> None
         "this tool version does not know --new (checked with `tool --help`): "
         "upgrade it with `get tool`"
     ]
+
+
+def test_classify_stderr_reads_every_line_most_telling_class_first() -> None:
+    limit = "ERROR: You've hit your usage limit. Try again in 2 hours."
+    cls, text, reset = classify_stderr([limit, "Error: exiting"])
+    assert (cls, text) == ("usage_limit", limit) and reset is not None
+    # a stray auth word (a path) does not outrank a limit said on another line
+    cls, text, _ = classify_stderr(["at src/login.ts:12", "429 Too Many Requests"])
+    assert (cls, text) == ("rate_limited", "429 Too Many Requests")
+    # gemini's 429 text split over lines stays a rate limit, not auth ("/auth method")
+    gemini = [
+        "[API Error: Resource has been exhausted (e.g. check quota).]",
+        "Please wait and try again later. To increase your limits, request a quota "
+        "increase through AI Studio, or switch to another /auth method",
+    ]
+    assert classify_stderr(gemini)[0] == "rate_limited"
+    assert classify_stderr(["panic: boom", "exiting"]) == (None, "exiting", None)
+    assert classify_stderr([]) == (None, None, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,21 @@ def test_error_classes_and_exit_codes(
     assert outcome.is_error
     assert outcome.error_class == error_class
     assert outcome.error_text
+
+
+def test_usage_limit_on_stderr_is_kept_when_more_lines_follow(
+    git_repo: Path, fake_gemini: FakeAgent
+) -> None:
+    """gemini's quota notice on stderr, then another line: the whole tail is read, so the
+    class is kept (the last line alone says nothing)."""
+    before = time.time()
+    proc, outcome, _ = run(request(git_repo, "go\n@usagelimit\n@stderr Exiting."))
+    assert proc.stderr_tail.strip().splitlines()[-1] == "Exiting."
+    assert outcome.is_error and not outcome.reported_result
+    assert outcome.error_class == "usage_limit"
+    assert outcome.error_text == "Usage limit reached for all Pro models."
+    # "Access resets at 4:05 PM." on the next line: two hours from now, seconds cut
+    assert outcome.reset_at is not None and outcome.reset_at > before + 2 * 3600 - 60
 
 
 def test_untrusted_folder_exit_55_is_explained(git_repo: Path, fake_gemini: FakeAgent) -> None:

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cpo.git import MARKER
 from cpo.run.protocol import COMPLETION_PROTOCOL
 from cpo.run.stash import StashEntry, stash_change
 from tests.conftest import git
+from tests.executorkit import run_with
 from tests.runkit import cpo, make_spec, report
+from tests.workerkit import bare_remote
 
 DONE = f"echo '{{\"task_completed\": true}}' > {MARKER}"
 
@@ -130,3 +135,69 @@ def test_a_changed_stash_is_judged_by_branch() -> None:
     assert (change.stashed, change.taken) == ((mine,), (other,))
     # An earlier attempt's own entry, popped by this one: not another's.
     assert stash_change((mine,), (), "feature/x/task-001").taken == ()
+
+
+STASHES = (
+    "echo committed > done.txt && git add -A && git commit -qm part && "
+    "echo stashed > work.txt && git add -A && git stash -q && " + DONE
+)
+STASHING = ("--backend", "command", "--agent-command", STASHES)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker reads /proc")
+def test_work_left_in_a_workers_stash_fails_the_task_and_is_pushed_not_lost(
+    git_repo: Path,
+) -> None:
+    """Under `--executor subprocess` the agent stashes in the worker's clone, which is
+    removed after the attempt: the task fails as under local, and the entry is on the
+    remote (and fetched here), so the warning's command brings it back."""
+    make_spec(git_repo, [{"task-001": "work"}])
+    root = git_repo / "parallel" / "TS-0042"
+    proc = run_with("subprocess", git_repo, root, *STASHING)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    data = report(root)
+    t = data["tasks"]["task-001"]
+    assert (t["status"], t["reason"], t["merged"]) == ("failed", "stashed_work", False), t
+    (warning,) = [w for w in t["warnings"] if "stash" in w]
+    assert "the worker's clone" in warning
+    commit = warning.rsplit("stash apply ", 1)[1]
+    assert commit[:12] in t["error"] and "worker's clone" in t["error"]
+    # The clone is gone; the entry is a branch on the remote, and fetched here.
+    assert list((git_repo.parent / "worker-clones").iterdir()) == []
+    name = f"cpo-worker/TS-0042/task-001/attempt-1-stash-{commit[:12]}"
+    remote = git_repo.parent / "remote.git"
+    assert git(remote, "rev-parse", f"refs/heads/{name}") == commit
+    assert git(git_repo, "rev-parse", f"refs/cpo-worker/{name}") == commit
+    # Nothing merged; the committed part is on the branch; the next step's commands bring
+    # the entry back in a worktree of the task's branch here.
+    assert "done.txt" not in _integration_files(git_repo, data)
+    assert git(git_repo, "ls-tree", "--name-only", t["branch"], "done.txt") == "done.txt"
+    wt = shlex.quote(t["worktree"])
+    bring = f"git worktree add {wt} {t['branch']}; git -C {wt} stash apply {commit}"
+    assert bring in data["next_step"]
+    subprocess.run(bring, shell=True, check=True, cwd=git_repo, capture_output=True)
+    assert (Path(t["worktree"]) / "work.txt").read_text() == "stashed\n"
+    assert (Path(t["worktree"]) / "done.txt").read_text() == "committed\n"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the worker reads /proc")
+def test_a_workers_stash_entry_the_remote_refuses_keeps_the_clone(git_repo: Path) -> None:
+    """The remote refuses the entry's branch (a hook here): the worker keeps its clone, and
+    the warning says where and how to bring the entry back from it."""
+    make_spec(git_repo, [{"task-001": "work"}])
+    root = git_repo / "parallel" / "TS-0042"
+    bare_remote(git_repo)
+    hook = git_repo.parent / "remote.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nif grep -q -- '-stash-'; then echo no stash here >&2; exit 1; fi\n")
+    hook.chmod(0o755)
+    proc = run_with("subprocess", git_repo, root, *STASHING)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    t = report(root)["tasks"]["task-001"]
+    assert (t["status"], t["reason"], t["merged"]) == ("failed", "stashed_work", False), t
+    (warning,) = [w for w in t["warnings"] if "stash" in w]
+    assert "could not be pushed" in warning and "cpo kept the clone" in warning
+    (kept,) = (git_repo.parent / "worker-clones").iterdir()
+    bring = warning.rsplit("Bring it back there with: ", 1)[1]
+    assert str(kept / "work") in bring
+    subprocess.run(bring, shell=True, check=True, capture_output=True)
+    assert (kept / "work" / "work.txt").read_text() == "stashed\n"

@@ -26,6 +26,7 @@ from cpo.agents.common import (
     AgentCli,
     agent_env,
     classify_error,
+    classify_stderr,
     claude_options_ignored,
     ended_without,
     flags_in,
@@ -191,15 +192,14 @@ class CodexParser(JsonLinesParser):
         bad = usage_error(lines, _BAD_FLAG)
         error_cls: ErrorClass = "crashed"
         reset_at = None
-        text = lines[-1] if lines else None
+        text: str | None
         if bad is not None:
             error_cls, text = "bad_flag", bad
-        elif text is not None:
+        else:
             # A limit said on stderr only keeps when it lifts (as gemini's does), so the
             # run can pause until then rather than retry at once.
-            cls, reset_at = classify_error(text)
-            if cls != "agent_error":
-                error_cls = cls
+            cls, text, reset_at = classify_stderr(lines)
+            error_cls = cls or error_cls
         if text is None:
             text = ended_without("completing a turn", exit_code)
         return replace(

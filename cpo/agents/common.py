@@ -15,8 +15,9 @@ import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cpo.agents.base import AgentRequest, ErrorClass
 
@@ -88,6 +89,23 @@ _RESET_EPOCH = re.compile(r"reset\w*\D{0,20}?(\d{10})\b", re.IGNORECASE)
 _RESET_ISO = re.compile(
     r"reset\w*\D{0,20}?(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
 )
+# A clock time, with a date or a zone when the CLI gives one: codex's "Try again at 3:45 PM."
+# (or "at Sep 18th, 2025 3:45 PM." when not today), claude's "resets 3pm (Europe/Rome)",
+# "resets Oct 9, 5pm", "will reset at 10:30am", gemini's "Access resets at 11:00 AM GMT+2.",
+# and "resets at 15:45". The hour needs minutes or am/pm: "resets 3 days" is no time.
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_CLOCK = re.compile(
+    r"(?:reset\w*|try again)\s+(?:at\s+)?"
+    r"(?:(?P<mon>" + "|".join(_MONTHS) + r")[a-z]*\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?"
+    r"(?:,?\s+(?P<year>\d{4}))?,?\s+(?:at\s+)?)?"
+    r"(?P<hour>\d{1,2})(?::(?P<min>\d\d))?(?!\d)\s*(?P<ampm>[ap]\.?m\b\.?)?"
+    r"(?:\s*\(?(?P<zone>(?:utc|gmt)(?:\s*[+-]\d{1,2}(?::?\d\d)?)?|[a-z]+/[a-z_/+-]+)\)?)?",
+    re.IGNORECASE,
+)
+_ZONE_OFFSET = re.compile(r"(?:utc|gmt)\s*([+-])(\d{1,2}):?(\d\d)?", re.IGNORECASE)
+# The CLIs print minutes, not seconds, and cpo reads the line a moment after it was
+# written: a time this little past is today's (the limit has just lifted), not tomorrow's.
+_CLOCK_GRACE = timedelta(minutes=10)
 _AGAIN_IN = re.compile(
     r"try again in\s+(?:(\d+)\s*days?)?[\s,]*(?:(\d+)\s*hours?)?[\s,]*(?:(\d+)\s*min\w*)?",
     re.IGNORECASE,
@@ -122,8 +140,45 @@ def classify_error(
     return "agent_error", None
 
 
-def parse_reset(text: str) -> float | None:
-    """Epoch seconds a limit lifts: `...|<epoch>`, `resets ... <time>` or `try again in 2h`."""
+# The classes a stderr line can say, most telling first. A limit outranks the auth words
+# a limit message may also hold (gemini's "switch to another /auth method", on a line of
+# its own once split), and a stray auth word in a stack trace must not hide a limit: a
+# limit pauses (or retries) and a real auth failure shows again on the next attempt,
+# while a lost limit fails the task.
+_STDERR_RANK: tuple[ErrorClass, ...] = ("usage_limit", "rate_limited", "auth", "overloaded")
+
+
+def classify_stderr(lines: Sequence[str]) -> tuple[ErrorClass | None, str | None, float | None]:
+    """(class, the line that says it, when a limit lifts) of an agent that said its error
+    on stderr only; (None, the last line, None) when no line names a class.
+
+    Every line of the tail the backend keeps is read, each on its own, and the most telling
+    class wins (`_STDERR_RANK`; the first line of that class): the CLI often writes more
+    after its error (a trace, "exiting", a progress line), so the last line alone loses it.
+    Each line on its own, not the tail as one text, so that words from unrelated lines
+    (a path with "login" in it, a ":403" line number) are not read as one message. A reset
+    time said on a later line of the same message ("Try again at 3 PM.") is kept too.
+    """
+    best: int | None = None
+    best_class: ErrorClass | None = None
+    for i, line in enumerate(lines):
+        cls, _ = classify_error(line)
+        if cls in _STDERR_RANK and (
+            best_class is None or _STDERR_RANK.index(cls) < _STDERR_RANK.index(best_class)
+        ):
+            best, best_class = i, cls
+    if best is None or best_class is None:
+        return None, (lines[-1] if lines else None), None
+    reset_at = None
+    if best_class in ("usage_limit", "rate_limited"):
+        reset_at = parse_reset(lines[best]) or parse_reset("\n".join(lines[best:]))
+    return best_class, lines[best], reset_at
+
+
+def parse_reset(text: str, *, now: datetime | None = None) -> float | None:
+    """Epoch seconds a limit lifts: `...|<epoch>`, `resets ... <ISO time>`, a clock time
+    (`try again at 3:45 PM`, `resets 3pm (Europe/Rome)`, `resets at 15:45`) or
+    `try again in 2h`. `now` (naive: local time) is for tests."""
     m = _USAGE_LIMIT_EPOCH.search(text) or _RESET_EPOCH.search(text)
     if m:
         return float(m.group(1))
@@ -133,11 +188,81 @@ def parse_reset(text: str) -> float | None:
             return datetime.fromisoformat(iso.group(1).replace("Z", "+00:00")).timestamp()
         except ValueError:
             return None
+    clock = next(filter(None, map(_clock_time, _CLOCK.finditer(text))), None)
+    if clock is not None:
+        return _next_clock_time(clock, now)
     again = _AGAIN_IN.search(text)
     if not again or not any(again.groups()):
         return None
     days, hours, minutes = (int(g) if g else 0 for g in again.groups())
-    return time.time() + days * 86400 + hours * 3600 + minutes * 60
+    start = now.timestamp() if now is not None else time.time()
+    return start + days * 86400 + hours * 3600 + minutes * 60
+
+
+@dataclass(frozen=True)
+class _Clock:
+    hour: int
+    minute: int
+    date: tuple[int | None, int, int] | None  # (year or None, month, day)
+    zone: tzinfo | None  # None: local time
+
+
+def _clock_time(m: re.Match[str]) -> _Clock | None:
+    """The clock time `_CLOCK` matched, or None when it is no valid time."""
+    hour, minute, ampm = int(m["hour"]), int(m["min"] or 0), (m["ampm"] or "").lower()
+    if (m["min"] is None and not ampm) or minute > 59:
+        return None
+    if ampm:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm.startswith("p") else 0)
+    elif hour > 23:
+        return None
+    date = None
+    if m["mon"]:
+        month = _MONTHS.index(m["mon"].lower()[:3]) + 1
+        date = (int(m["year"]) if m["year"] else None, month, int(m["day"]))
+    return _Clock(hour, minute, date, _zone(m["zone"]))
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    """`UTC`, `GMT+2` or an IANA name; None (local time) for none or one not known here."""
+    if not name:
+        return None
+    offset = _ZONE_OFFSET.fullmatch(name.strip())
+    if offset:
+        sign = -1 if offset[1] == "-" else 1
+        return timezone(sign * timedelta(hours=int(offset[2]), minutes=int(offset[3] or 0)))
+    if name.strip().lower() in ("utc", "gmt"):
+        return timezone.utc
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def _next_clock_time(clock: _Clock, now: datetime | None) -> float | None:
+    """Epoch seconds of `clock`: on its date if it has one, else today in its zone, or
+    tomorrow (next year for a date without one) when that has passed."""
+    current = (now or datetime.now()).astimezone(clock.zone)
+    if clock.zone is None:
+        current = current.replace(tzinfo=None)  # naive local: wall-clock days across DST
+    try:
+        if clock.date is None:
+            when = current.replace(hour=clock.hour, minute=clock.minute, second=0, microsecond=0)
+        else:
+            year, month, day = clock.date
+            when = current.replace(
+                year=year or current.year, month=month, day=day,
+                hour=clock.hour, minute=clock.minute, second=0, microsecond=0,
+            )  # fmt: skip
+            if year is None and when < current - _CLOCK_GRACE:
+                when = when.replace(year=when.year + 1)
+    except ValueError:  # e.g. Feb 30th
+        return None
+    if clock.date is None and when < current - _CLOCK_GRACE:
+        when += timedelta(days=1)
+    return when.timestamp()
 
 
 # -- the CLI: where it is; preflight: is it there, and does this version know our flags? --

@@ -29,6 +29,7 @@ from cpo.agents.common import (
     AgentCli,
     agent_env,
     classify_error,
+    classify_stderr,
     claude_options_ignored,
     ended_without,
     flags_in,
@@ -192,9 +193,8 @@ class GeminiParser(JsonLinesParser):
             text = self.last_error
             error_class, reset_at = classify_error(text)
         elif text is None and lines:
-            text = lines[-1]
-            cls, reset_at = classify_error(text)
-            error_class = cls if cls != "agent_error" else "crashed"
+            cls, text, reset_at = classify_stderr(lines)
+            error_class = cls or "crashed"
         if text is None:
             text = ended_without("a final result", exit_code)
         return replace(

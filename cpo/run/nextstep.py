@@ -89,10 +89,19 @@ def _after_stash(report: Report, task: TaskRecord, parallel_dir: Path | str) -> 
     merge = f"git -C {quote(report.integration_worktree or '')} merge {task.branch}"
     entry = re.search(r"stash entry ([0-9a-f]{12,})", task.error or "")
     if task.reason == "stashed_work" and entry and task.worktree:
+        wt = quote(task.worktree)
         fix = (
             f"left work in the shared git stash, not on its branch: bring it back (git -C "
-            f"{quote(task.worktree)} stash apply {entry[1]}) and commit it"
+            f"{wt} stash apply {entry[1]}) and commit it"
         )
+        if report.options.get("executor", "local") != "local":
+            # A worker's clone held it (cpo.worker.stashed): the run fetched the entry, but
+            # made no worktree for the task here.
+            fix = (
+                f"left work in the git stash of its worker's clone, not on its branch: "
+                f"bring it back in a worktree of {task.branch} (git worktree add {wt} "
+                f"{task.branch}; git -C {wt} stash apply {entry[1]}) and commit it"
+            )
     else:
         fix = (
             "may hold a stash entry another worktree made (its warnings in report.json name "

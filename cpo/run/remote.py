@@ -288,8 +288,13 @@ class RemoteAttempts:
         if exited.head is None:
             return exited  # it never got a checkout: nothing to fetch
         kept = f"{FETCHED}/{branch}"
+        # With it, the entries its agent left in the clone's stash (cpo.worker.stashed), so
+        # the task's warning can say `git stash apply <commit>` here.
+        stashed = f"+refs/heads/{branch}-stash-*:{kept}-stash-*"
         try:
-            self.git.run("fetch", "--quiet", "--no-tags", self.url, f"+refs/heads/{branch}:{kept}")
+            self.git.run(
+                "fetch", "--quiet", "--no-tags", self.url, f"+refs/heads/{branch}:{kept}", stashed
+            )
         except CpoError as exc:
             return _failed(exited, "fetch_failed", exc.message)
         head = self.git.rev(kept)

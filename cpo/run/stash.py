@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -100,10 +101,19 @@ def stash_change(
 
 
 def stash_verdict(
-    git: Git, change: StashChange, work: Handover, worktree: Path, branch: str
+    git: Git,
+    change: StashChange,
+    work: Handover,
+    worktree: Path,
+    branch: str,
+    *,
+    left: Callable[[StashEntry], str] | None = None,
+    stash: str = "the shared git stash",
 ) -> Handover:
     """`work`, failed and warned about as the stash's change says (module docstring). An
-    earlier failure stays the reason (cpo.run.attempt.exited_of); the warnings are added."""
+    earlier failure stays the reason (cpo.run.attempt.exited_of); the warnings are added.
+    `left` says where an entry the agent left is kept and how to bring it back, and
+    `stash` names the stash, when that is not this repository's (cpo.worker.stashed)."""
     if not change.stashed and not change.taken:
         return work
     warnings = list(work.warnings)
@@ -111,14 +121,16 @@ def stash_verdict(
     where = shlex.quote(str(worktree))
     for entry in change.stashed:
         warnings.append(
-            f"the agent left work in the git stash (shared by every worktree of the "
+            left(entry)
+            if left is not None
+            else f"the agent left work in the git stash (shared by every worktree of the "
             f"repository), not on {branch}: stash entry {entry.describe()}; cpo leaves it "
             f"there. Bring it back with: git -C {where} stash apply {entry.commit}"
         )
     if change.stashed and reason is None:
         reason = "stashed_work"
         error = (
-            f"the agent left work in the shared git stash, not on its branch (stash entry "
+            f"the agent left work in {stash}, not on its branch (stash entry "
             f"{change.stashed[0].commit}): nothing merged; see the task's warnings"
         )
     for entry in change.taken:

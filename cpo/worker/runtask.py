@@ -31,11 +31,13 @@ from cpo.proc import ProcessRegistry
 from cpo.run.attempt import exited_of
 from cpo.run.claim import clear_marker, hand_over
 from cpo.run.protocol import COMPLETION_PROTOCOL, read_marker
+from cpo.run.stash import read_stash
 from cpo.run.taskenv import expand
 from cpo.secrets import Masker
 from cpo.worker.checkout import clone_branch, push_branch
 from cpo.worker.lifeline import Lifeline
 from cpo.worker.prep import Readied, WorkerAgent, setup_clone, take_ports
+from cpo.worker.stashed import stash_checked
 
 # Where the worker's clones go (default: the system's temp folder); each is removed after.
 WORKDIR_VAR = "CPO_WORKER_DIR"
@@ -107,13 +109,14 @@ def run_task(launch: TaskLaunch, out: TextIO, *, keep: bool = False) -> int:
     adopter = Adopter()  # what escapes the agent's group is re-parented to us, and ended
     tmp = Path(tempfile.mkdtemp(prefix=f"cpo-worker-{launch.task_id}-", dir=_workdir_root()))
     workdir = tmp / "work"
+    kept = False  # the clone holds work found nowhere else (cpo.worker.stashed)
     lifeline = Lifeline(registry, emit.note)
     emit.on_lost = lifeline.stop
     try:
         with lifeline:
             emit(Started(host=socket.gethostname(), pid=os.getpid(), workdir=str(workdir)))
             registry.start_watchdog()
-            exited = _attempt(launch, workdir, env, registry, masker, emit)
+            exited, kept = _attempt(launch, workdir, env, registry, masker, emit)
             code = ExitCode.OK if exited.ok else ExitCode.FAILED
     except CpoError as exc:
         exited = Exited(ok=False, reason="git_error", error=masker.mask(exc.message))
@@ -128,7 +131,7 @@ def run_task(launch: TaskLaunch, out: TextIO, *, keep: bool = False) -> int:
             registry.terminate_all()
         registry.stop_watchdog()
         adopter.finish()
-        if not keep:
+        if not keep and not kept:
             shutil.rmtree(tmp, ignore_errors=True)
     if lifeline.stopped is not None:
         code = ExitCode.INTERRUPTED
@@ -150,13 +153,16 @@ def _attempt(
     registry: ProcessRegistry,
     masker: Masker,
     emit: Emitter,
-) -> Exited:
+) -> tuple[Exited, bool]:
+    """The attempt's end, and whether its clone must be kept (`stash_checked`)."""
     git = clone_branch(launch, workdir)
     start, task_id = launch.start_commit, launch.task_id
     for name in launch.env_names:
         if name not in os.environ:
             emit.note(f"[cpo] warning: {name} is not set in the worker's environment")
     readied = Readied()
+    # What the agent does to the clone's stash is judged as under local (cpo.run.stash).
+    stash_before = read_stash(git)
 
     def note(text: str) -> None:
         emit.note(masker.mask(text))  # setup commands print what they like
@@ -175,10 +181,11 @@ def _attempt(
         readied.release()
     marker = read_marker(workdir)  # before hand_over, which may remove a committed one
     work = hand_over(git, workdir, task_id, launch.branch, start, launch.attempt, ok=result.ok)
+    work, kept = stash_checked(git, launch, workdir, stash_before, work, masker.mask)
     exited = exited_of(result, work, marker, emit.note, masker.mask)
     update = {"warnings": (*warnings, *exited.warnings), **readied.record()}
     exited = exited.model_copy(update=update)
-    return _pushed(git, launch, exited, masker)
+    return _pushed(git, launch, exited, masker), kept
 
 
 def _pushed(git: Git, launch: TaskLaunch, exited: Exited, masker: Masker) -> Exited:

@@ -16,6 +16,8 @@ A prompt line that starts with `@` is a directive, done in order (the scripted c
     @maxturns                the session turn limit is reached
     @crash                   the CLI dies without a final event
     @exit <n>                exit with code n at the end
+    @stderr <text>           a line written to stderr as the CLI exits, after anything
+                             else (e.g. after its error line, as a trace or "exiting" is)
     @sleep <seconds>         wait
     @hang                    wait forever
 
@@ -25,6 +27,7 @@ the file named by $FAKE_AGENT_LOG, so tests can check the exact command line.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -69,6 +72,10 @@ def parse_steps(prompt: str) -> list[Step]:
                 path = arg.strip()
                 if not (Path(os.getcwd()) / path).exists():
                     steps.append(Step("error", f"required file missing: {path}"))
+                continue
+            if kind == "stderr":
+                # At exit, whatever path ends the fake (an error's sys.exit included).
+                atexit.register(sys.stderr.write, arg.strip() + "\n")
                 continue
             steps.append(Step(kind, arg.strip()))
     return steps

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -273,6 +273,15 @@ def run(steps: list[agent.Step], text: str, fmt: str, mode: str, model: str) -> 
             message = step.arg or "[API Error: got status: INTERNAL]"
             emit({"type": "error", "severity": "error", "message": message})
             result("error", {"type": "Error", "message": message})
+            sys.exit(1)
+        elif step.kind == "usagelimit":
+            # The lines of gemini's quota notice (its useQuotaAndFallback), on stderr only;
+            # the reset two hours from now, in local time as the CLI prints it.
+            reset = datetime.now() + timedelta(hours=2)
+            sys.stderr.write(
+                "Usage limit reached for all Pro models.\n"
+                f"Access resets at {reset.strftime('%I:%M %p').lstrip('0')}.\n"
+            )
             sys.exit(1)
         elif step.kind == "ratelimit":
             # gemini 0.61, after its own retries; an API error exits with the HTTP status
