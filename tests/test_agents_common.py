@@ -175,3 +175,40 @@ def test_classify_stderr_reads_every_line_most_telling_class_first() -> None:
     assert classify_stderr(gemini)[0] == "rate_limited"
     assert classify_stderr(["panic: boom", "exiting"]) == (None, "exiting", None)
     assert classify_stderr([]) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    at Object.<anonymous> (/app/src/login.ts:12:5)",
+        'File "/srv/auth/authentication.py", line 40, in check',
+        "TypeError: cannot read properties of undefined (reading 'apiKey') in login.js",
+        "panic at src/unauthorized_handler.rs:88",
+    ],
+)
+def test_an_auth_word_in_a_path_is_no_auth_error(line: str) -> None:
+    """An auth class stops every launch of the run; a crash's trace naming a file called
+    login or authentication is no credentials problem. Before: "login" and
+    "authentication" matched anywhere, paths included."""
+    assert classify_error(line)[0] == "agent_error"
+    assert classify_stderr(["Error: boom", line])[0] is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Please run /login · API Error: 401", "Not logged in. Run `codex login`.", "login required"],
+)
+def test_auth_words_as_words_still_say_auth(line: str) -> None:
+    assert classify_error(line)[0] == "auth"
+
+
+def test_gemini_exhausted_capacity_is_a_usage_limit_with_its_reset() -> None:
+    """gemini's quota message when a model's capacity is used up. Before: no class (an agent
+    error: the task failed instead of waiting) and no reset time."""
+    now = datetime(2026, 5, 1, 10, 0, 0)
+    text = (
+        "[API Error: You have exhausted your capacity on this model. Your quota will reset "
+        "after 12h22m45s.]"
+    )
+    assert classify_error(text)[0] == "usage_limit"
+    assert parse_reset(text, now=now) == now.timestamp() + 12 * 3600 + 22 * 60 + 45

@@ -69,13 +69,12 @@ def agent_env(base: Mapping[str, str]) -> dict[str, str]:
 
 
 # -- error classes ---------------------------------------------------------------------
-_AUTH_WORDS = (
-    "unauthorized",
-    "not logged in",
-    "login",  # claude "/login", codex "codex login"
-    "api key",
-    "authentication",
-    "auth method",
+# Auth words as words, not inside a path or a name (a crash's "at src/login.ts:12" or
+# "auth/authentication.py" says nothing of the credentials, and an auth class stops every
+# launch); a leading "/" is claude's command ("/login").
+_AUTH = re.compile(
+    r"(?<![\w./-])/?(?:unauthorized|not logged in|login|api key|authentication|auth method)"
+    r"(?![\w./-])"
 )
 _RATE_WORDS = (
     "rate limit",
@@ -110,6 +109,11 @@ _AGAIN_IN = re.compile(
     r"try again in\s+(?:(\d+)\s*days?)?[\s,]*(?:(\d+)\s*hours?)?[\s,]*(?:(\d+)\s*min\w*)?",
     re.IGNORECASE,
 )
+# gemini's "Your quota will reset after 12h22m45s." (days and seconds too, any of them).
+_RESET_AFTER = re.compile(
+    r"reset\w*\s+(?:after|in)\s+(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\b",
+    re.IGNORECASE,
+)
 
 
 def classify_error(
@@ -127,13 +131,17 @@ def classify_error(
         statuses.add(status)
     if statuses & {401, 403} or code.startswith("authentication"):
         return "auth", None
-    if "usage limit" in low or ("quota exceeded" in low and "per day" in low):
+    if (
+        "usage limit" in low
+        or ("quota exceeded" in low and "per day" in low)
+        or "exhausted your capacity" in low  # gemini: "... Your quota will reset after 12h"
+    ):
         return "usage_limit", parse_reset(text)
     # Limits before the auth words: gemini ends a quota error with "or switch to another
     # /auth method", and such a task must be retried, not stop every launch.
     if 429 in statuses or code.startswith("rate_limit") or any(w in low for w in _RATE_WORDS):
         return "rate_limited", parse_reset(text)
-    if any(w in low for w in _AUTH_WORDS):
+    if _AUTH.search(low):
         return "auth", None
     if statuses & {503, 529} or "overloaded" in low:
         return "overloaded", None
@@ -191,11 +199,15 @@ def parse_reset(text: str, *, now: datetime | None = None) -> float | None:
     clock = next(filter(None, map(_clock_time, _CLOCK.finditer(text))), None)
     if clock is not None:
         return _next_clock_time(clock, now)
+    start = now.timestamp() if now is not None else time.time()
+    after = _RESET_AFTER.search(text)
+    if after and any(after.groups()):
+        days, hours, minutes, seconds = (int(g) if g else 0 for g in after.groups())
+        return start + days * 86400 + hours * 3600 + minutes * 60 + seconds
     again = _AGAIN_IN.search(text)
     if not again or not any(again.groups()):
         return None
     days, hours, minutes = (int(g) if g else 0 for g in again.groups())
-    start = now.timestamp() if now is not None else time.time()
     return start + days * 86400 + hours * 3600 + minutes * 60
 
 
