@@ -168,3 +168,20 @@ def test_no_report_is_one_line_exit_2(git_repo: Path) -> None:
     proc = cpo("clean", str(root), cwd=git_repo)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: no run in {root}: nothing to clean"
+
+
+def test_removes_the_merge_worktree_a_killed_integrate_left(git_repo: Path) -> None:
+    """`cpo integrate` merges in `<workspace root>/<spec>/.integrate`, a detached worktree
+    it always removes, unless it is killed. Before: `cpo clean` did not know it, so it
+    stayed registered with its folder (and the spec's folder with it) until the next
+    integrate."""
+    root = _completed_run(git_repo)
+    data = report(root)
+    spec_dir = Path(data["integration_worktree"]).parent
+    left = spec_dir / ".integrate"
+    git(git_repo, "worktree", "add", "-q", "--detach", str(left), "main")  # as a kill leaves it
+    proc = cpo("clean", str(root), cwd=git_repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"removed worktree {left} (clean)" in proc.stdout
+    assert _worktrees(git_repo) == [str(git_repo)]
+    assert not left.exists()

@@ -18,6 +18,7 @@ from typing import Literal
 from cpo.commands.cleanworker import WorkerRef, delete_worker_ref, plan_worker_refs
 from cpo.errors import ExitCode, GitError, UsageError
 from cpo.git import MARKER, Git, find_repo
+from cpo.run.layout import merge_worktree
 from cpo.run.nextstep import cpo_command
 from cpo.run.report import Report
 
@@ -84,6 +85,9 @@ def _plan(git: Git, report: Report, force: bool) -> CleanPlan:
     for task_id in report.tasks:
         planner.task(_task_unit(git, report, task_id))
     planner.integration()
+    # `cpo integrate`'s temporary worktree, when a kill left it: judged like any other (its
+    # HEAD, detached, is the target's head or the merge made there, which it re-makes).
+    planner.worktree(merge_worktree(report, git.root).resolve(), [])
     planner.worker_refs()
     if report.workspace_root:
         planner.plan.spec_dir = Path(report.workspace_root) / report.spec_id

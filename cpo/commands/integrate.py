@@ -45,7 +45,7 @@ from cpo.gitenv import identity_problem
 from cpo.logfile import use_log_file
 from cpo.run.changes import user_changes
 from cpo.run.journal import atomic_write
-from cpo.run.layout import default_workspace_root
+from cpo.run.layout import merge_worktree
 from cpo.run.nextstep import cpo_command
 from cpo.run.repair import repair_lines
 from cpo.run.report import Report, now_iso, status_words
@@ -161,7 +161,7 @@ def integrate(parallel_dir: Path, opts: IntegrateOptions) -> IntegrateResult:
                 f"{_merge_command(holder, integ, report)}",
             )
 
-    with _temporary_worktree(git, _merge_worktree(report, repo), before) as tmp:
+    with _temporary_worktree(git, merge_worktree(report, repo), before) as tmp:
         merged = git.merge(tmp, integ, _message(report, integ, target))
         if not merged.ok:
             result.outcome = "conflict"
@@ -220,13 +220,6 @@ def _check_completed(report: Report, parallel_dir: Path, force: bool) -> None:
         hint=f"finish it first (cpo run {parallel_dir} --retry-failed), "
         "or cpo integrate --force to merge what the integration branch holds",
     )
-
-
-def _merge_worktree(report: Report, repo: Path) -> Path:
-    """Where the merge is made: beside the run's worktrees, in `<workspace root>/<spec>/`
-    (`.integrate`: a task id cannot start with a dot, so no task's worktree is there)."""
-    root = Path(report.workspace_root) if report.workspace_root else default_workspace_root(repo)
-    return root / report.spec_id / ".integrate"
 
 
 def _checked_out_in(git: Git, branch: str) -> Path | None:

@@ -41,6 +41,14 @@ def default_workspace_root(repo: Path) -> Path:
     return (repo / DEFAULT_WORKSPACES / repo.name).resolve()
 
 
+def merge_worktree(report: Report, repo: Path) -> Path:
+    """Where `cpo integrate` makes its merge, in a temporary worktree beside the run's:
+    `<workspace root>/<spec>/.integrate` (a task id cannot start with a dot). A kill of
+    `cpo integrate` leaves it behind; the next integrate or `cpo clean` removes it."""
+    root = Path(report.workspace_root) if report.workspace_root else default_workspace_root(repo)
+    return root / report.spec_id / ".integrate"
+
+
 def new_layout(plan: Plan, workspace_root: Path) -> Layout:
     spec_dir = workspace_root / plan.spec_id
     return Layout(
