@@ -53,15 +53,23 @@ def tagged_pids(run_id: str) -> set[int]:
 
 
 def _signal_all(groups: set[int], pids: set[int], sig: int) -> set[int]:
-    """Send `sig` to each group and process; the groups that still exist."""
+    """Send `sig` to each group and process; the groups that still exist. Never to group
+    0 (this process's own), 1 (init's: in a container, everything) or a negative one, nor
+    to pid 1 or this process, whatever came in on stdin: a run's groups are its agents',
+    each led by an agent cpo started (pid > 1)."""
     alive = set()
+    mine = {0, 1, os.getpgrp()}
     for group in groups:
+        if group < 0 or group in mine:
+            continue
         try:
             os.killpg(group, sig)
             alive.add(group)
         except OSError:
             pass
     for pid in pids:
+        if pid <= 1 or pid == os.getpid():
+            continue
         try:  # noqa: SIM105 (contextlib: see the imports)
             os.kill(pid, sig)
         except OSError:

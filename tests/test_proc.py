@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from cpo.proc import ProcessRegistry, run_capture, run_streaming
 
 PY = sys.executable
@@ -199,3 +201,20 @@ def test_terminate_all_tells_whoever_asked_to_be_told() -> None:
     reg.when_cancelled(lambda: told.append(reg.cancelled.is_set()))
     reg.terminate_all()
     assert told == [True]
+
+
+def test_the_watchdog_never_signals_init_its_own_group_or_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fed `+1` on its stdin (by a bug, or by hand), the watchdog would have sent SIGTERM to
+    process group 1: in a container, init's group, that is everything. Before: it signalled
+    any number it was told. Checked with os.killpg and os.kill recorded, not called."""
+    from cpo import watchdog
+
+    sent: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(watchdog.os, "killpg", lambda g, s: sent.append(("group", g, s)))
+    monkeypatch.setattr(watchdog.os, "kill", lambda p, s: sent.append(("pid", p, s)))
+    me = os.getpgrp()
+    alive = watchdog._signal_all({0, 1, -5, me, 4242}, {1, 0, os.getpid(), 4343}, 0)
+    assert sent == [("group", 4242, 0), ("pid", 4343, 0)]
+    assert alive == {4242}
