@@ -52,6 +52,16 @@ def free_port() -> int:
         return port
 
 
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port where nothing answers for as long as the block lasts: bound, never listened
+    on, so connections are refused and no other process (a Ray head another test starts,
+    which binds ports at random) can take it meanwhile, as it can a `free_port`."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
 def _tagged(tag: str) -> list[int]:
     """Live processes whose environment carries `TAG=tag`."""
     needle = f"{TAG}={tag}".encode()

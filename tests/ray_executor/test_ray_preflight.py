@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.executorkit import run_with
-from tests.raycluster import RayHead, free_port
+from tests.raycluster import RayHead, refusing_port
 from tests.runkit import cpo, make_spec
 from tests.workerkit import bare_remote
 
@@ -25,9 +25,10 @@ def problems(stderr: str) -> list[str]:
 
 
 def test_a_cluster_that_does_not_answer(git_repo: Path, spec: Path) -> None:
-    address = f"http://127.0.0.1:{free_port()}"
     bare_remote(git_repo)
-    proc = run_with("ray", git_repo, spec, "--ray-address", address)
+    with refusing_port() as port:
+        address = f"http://127.0.0.1:{port}"
+        proc = run_with("ray", git_repo, spec, "--ray-address", address)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"Ray cluster {address} does not answer" in proc.stderr
     assert "ray start --head" in proc.stderr and "Traceback" not in proc.stderr

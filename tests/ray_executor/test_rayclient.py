@@ -11,7 +11,7 @@ import pytest
 from cpo.errors import PreflightError
 from cpo.executors import raysecrets
 from cpo.executors.rayclient import RayJobs, submission_id
-from tests.raycluster import RayHead, free_port, tagged_processes
+from tests.raycluster import RayHead, refusing_port, tagged_processes
 
 
 def wait_terminal(jobs: RayJobs, sid: str, limit: float = 60) -> str:
@@ -45,9 +45,10 @@ def test_token_from_the_file_ray_names(ray_cluster: RayHead, tmp_path: Path) -> 
 
 
 def test_nothing_listening(tmp_path: Path) -> None:
-    address = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(PreflightError, match=rf"Ray cluster {address} does not answer"):
-        RayJobs(address, {"HOME": str(tmp_path)}).client()
+    with refusing_port() as port:
+        address = f"http://127.0.0.1:{port}"
+        with pytest.raises(PreflightError, match=rf"Ray cluster {address} does not answer"):
+            RayJobs(address, {"HOME": str(tmp_path)}).client()
 
 
 def test_job_output_tailed_then_stop_ends_its_processes(ray_cluster: RayHead) -> None:
