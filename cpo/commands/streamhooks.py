@@ -152,23 +152,23 @@ class StreamHooks(RunHooks):
         settled and gives the retry. It stays failed: it has not run."""
         git, root = self.ctx.git, self.ctx.plan.root
         head = git.rev(f"refs/heads/{self.streams.branches[stream]}")
+        if head is None:
+            return
         recs = [self.writer.report.tasks[t] for t in self.streams.tasks(stream)
                 if t in self.ctx.plan.tasks]  # fmt: skip
+        ran = [r.id for r in recs if r.conflicts and r.conflicts[-1].outcome == "rerun"]
+        how = (
+            f" ({ran[-1]} ran again on top of {self.ctx.plan.integration_branch} after "
+            "its merge conflicted)"
+            if ran
+            else ""
+        )
         for rec in recs:
-            if head is None or rec.status != TaskStatus.FAILED:
+            if rec.status != TaskStatus.FAILED or rec.reason != DEPENDENCY_CONFLICT:
                 continue
             deps = self._dependency_heads(self.ctx.plan.tasks[rec.id])
-            if rec.reason != DEPENDENCY_CONFLICT or not deps:
-                continue
-            if not all(git.is_ancestor(commit, head) for _, commit in deps):
+            if not deps or not all(git.is_ancestor(commit, head) for _, commit in deps):
                 continue  # still to merge: the error's merge by hand stands
-            ran = [r.id for r in recs if r.conflicts and r.conflicts[-1].outcome == "rerun"]
-            how = (
-                f" ({ran[-1]} ran again on top of {self.ctx.plan.integration_branch} after "
-                "its merge conflicted)"
-                if ran
-                else ""
-            )
             work = ", ".join(f"{d} (stream {self.streams.of[d]})" for d, _ in deps)
             files = ", ".join(rec.conflict_files) or "its files"
             error = (
